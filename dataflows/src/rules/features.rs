@@ -127,3 +127,27 @@ impl FeatureRegistry {
         &self.specs
     }
 }
+
+impl FeatureSpec {
+    /// The feature as the rule text that declares it, with names from the schema.
+    pub fn describe(&self, schema: &super::schema::Schema) -> String {
+        let event = schema.event_name(self.event_type);
+        let prop = |slot: usize| schema.event_properties(self.event_type).and_then(|p| p.names().nth(slot)).unwrap_or("?").to_string();
+        let window = self.window_ms.map(crate::time::format_duration).unwrap_or_default();
+        match self.kind {
+            FeatureKind::Count => match &self.filter {
+                Some(filter) => format!("count({event:?}, {window:?}, {})", filter.text),
+                None => format!("count({event:?}, {window:?})"),
+            },
+            FeatureKind::Sum(p) => format!("sum({event:?}, {:?}, {window:?})", prop(p)),
+            FeatureKind::Min(p) => format!("min({event:?}, {:?}, {window:?})", prop(p)),
+            FeatureKind::Max(p) => format!("max({event:?}, {:?}, {window:?})", prop(p)),
+            FeatureKind::Avg(p) => format!("avg({event:?}, {:?}, {window:?})", prop(p)),
+            FeatureKind::DistinctCount(p) => format!("distinct_count({event:?}, {:?}, {window:?})", prop(p)),
+            FeatureKind::Last(p) => format!("last({event:?}).{}", prop(p)),
+            FeatureKind::FirstSeen => format!("first_seen({event:?})"),
+            FeatureKind::LastSeen => format!("last_seen({event:?})"),
+            FeatureKind::SequenceThen(then) => format!("sequence({event:?}, {:?}, {window:?})", schema.event_name(then)),
+        }
+    }
+}

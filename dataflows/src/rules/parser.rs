@@ -371,7 +371,8 @@ mod tests {
         assert_eq!(shape("x in [1, 2,]"), "(x in [1, 2])");
         assert_eq!(shape("{'a': 1}[k]"), "{\"a\": 1}[k]");
         assert_eq!(shape("-9223372036854775807"), "-9223372036854775807");
-        assert_eq!(shape("--1"), "--1");
+        assert_eq!(shape("--1"), "1");
+        assert_eq!(shape("-(1 + 2)"), "-(1 + 2)");
     }
 
     #[test]
