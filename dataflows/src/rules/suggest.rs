@@ -3,20 +3,29 @@
 //! Contract: [`did_you_mean`] returns a ready-to-append hint naming the closest
 //! candidate within a small edit distance, or an empty string.
 
-/// Edit distance between two short strings (bounded work: names are short).
+/// Edit distance where an adjacent transposition counts as one edit (optimal string
+/// alignment); bounded work, since names are truncated to 64 characters.
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().take(64).collect();
     let b: Vec<char> = b.chars().take(64).collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    previous[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// ` (did you mean "x"?)` for the closest candidate, or `""`.
@@ -38,6 +47,7 @@ mod tests {
     fn suggests_close_names_only() {
         assert_eq!(did_you_mean("ad_clikced", ["ad_clicked", "ad_shown"]), " (did you mean \"ad_clicked\"?)");
         assert_eq!(did_you_mean("gendr", ["gender", "country"]), " (did you mean \"gender\"?)");
+        assert_eq!(did_you_mean("itme", ["item", "qty"]), " (did you mean \"item\"?)");
         assert_eq!(did_you_mean("zzz", ["gender"]), "");
     }
 }
