@@ -38,7 +38,31 @@ pub fn days_from_civil(date: CivilDate) -> i64 {
 }
 
 /// The civil date of a count of days since 1970-01-01.
+#[inline]
 pub fn civil_from_days(days: i64) -> CivilDate {
+    match u32::try_from(days + 719_468) {
+        Ok(z) => civil_from_shifted_days(z),
+        Err(_) => civil_from_days_signed(days),
+    }
+}
+
+/// The same algorithm in unsigned 32-bit arithmetic, for days counted from 0000-03-01
+/// (every date from year 0 to year 11 million): constant divisions become cheap
+/// multiplications.
+#[inline]
+fn civil_from_shifted_days(z: u32) -> CivilDate {
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = i64::from(yoe) + i64::from(era) * 400 + i64::from(month <= 2);
+    CivilDate { year, month, day }
+}
+
+fn civil_from_days_signed(days: i64) -> CivilDate {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -125,9 +149,11 @@ fn parse_date_part(cursor: &mut Cursor<'_>) -> Result<CivilDate, String> {
 
 /// Parses a `YYYY-MM-DD` date into epoch milliseconds at 00:00 UTC.
 pub fn parse_date(text: &str) -> Result<i64, String> {
-    let mut cursor = Cursor { bytes: text.as_bytes(), at: 0 };
-    let date = parse_date_part(&mut cursor)
-        .map_err(|reason| format!("invalid date {text:?}: {reason} (expected YYYY-MM-DD)"))?;
+    let mut cursor = Cursor {
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    let date = parse_date_part(&mut cursor).map_err(|reason| format!("invalid date {text:?}: {reason} (expected YYYY-MM-DD)"))?;
     if cursor.at != text.len() {
         return Err(format!("invalid date {text:?}: trailing text (expected YYYY-MM-DD)"));
     }
@@ -138,7 +164,10 @@ pub fn parse_date(text: &str) -> Result<i64, String> {
 /// offset) into epoch milliseconds. A bare `YYYY-MM-DD` is accepted as midnight UTC.
 pub fn parse_timestamp(text: &str) -> Result<i64, String> {
     let fail = |reason: String| format!("invalid timestamp {text:?}: {reason} (expected RFC 3339, e.g. 2026-11-26T10:00:00Z)");
-    let mut c = Cursor { bytes: text.as_bytes(), at: 0 };
+    let mut c = Cursor {
+        bytes: text.as_bytes(),
+        at: 0,
+    };
     let date = parse_date_part(&mut c).map_err(fail)?;
     if c.at == text.len() {
         return Ok(days_from_civil(date) * MS_PER_DAY);
@@ -264,7 +293,13 @@ pub fn format_duration(ms: i64) -> String {
         out.push('-');
         rest = -rest;
     }
-    for (unit, name) in [(MS_PER_DAY, "d"), (MS_PER_HOUR, "h"), (MS_PER_MINUTE, "m"), (MS_PER_SECOND, "s"), (1, "ms")] {
+    for (unit, name) in [
+        (MS_PER_DAY, "d"),
+        (MS_PER_HOUR, "h"),
+        (MS_PER_MINUTE, "m"),
+        (MS_PER_SECOND, "s"),
+        (1, "ms"),
+    ] {
         if rest >= unit {
             out.push_str(&format!("{}{}", rest / unit, name));
             rest %= unit;
@@ -282,16 +317,47 @@ mod tests {
         for days in (-200_000..200_000).step_by(37) {
             assert_eq!(days_from_civil(civil_from_days(days)), days);
         }
-        assert_eq!(civil_from_days(0), CivilDate { year: 1970, month: 1, day: 1 });
-        assert_eq!(days_from_civil(CivilDate { year: 2000, month: 3, day: 1 }), 11_017);
+        for days in [-719_469, -719_468, -719_467, -1_000_000, 4_000_000] {
+            assert_eq!(days_from_civil(civil_from_days(days)), days);
+            assert_eq!(civil_from_days(days), civil_from_days_signed(days));
+        }
+        for days in (-719_468..800_000).step_by(101) {
+            assert_eq!(civil_from_days(days), civil_from_days_signed(days));
+        }
+        assert_eq!(
+            civil_from_days(0),
+            CivilDate {
+                year: 1970,
+                month: 1,
+                day: 1
+            }
+        );
+        assert_eq!(
+            days_from_civil(CivilDate {
+                year: 2000,
+                month: 3,
+                day: 1
+            }),
+            11_017
+        );
     }
 
     #[test]
     fn timestamps_parse_and_format() {
         assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Ok(0));
         assert_eq!(parse_timestamp("1970-01-01T01:00:00+01:00"), Ok(0));
-        assert_eq!(parse_timestamp("2026-11-26T10:00:00.250Z").map(format_timestamp), Ok("2026-11-26T10:00:00.250Z".into()));
-        assert_eq!(parse_timestamp("2024-02-29"), Ok(days_from_civil(CivilDate { year: 2024, month: 2, day: 29 }) * MS_PER_DAY));
+        assert_eq!(
+            parse_timestamp("2026-11-26T10:00:00.250Z").map(format_timestamp),
+            Ok("2026-11-26T10:00:00.250Z".into())
+        );
+        assert_eq!(
+            parse_timestamp("2024-02-29"),
+            Ok(days_from_civil(CivilDate {
+                year: 2024,
+                month: 2,
+                day: 29
+            }) * MS_PER_DAY)
+        );
         assert!(parse_timestamp("2023-02-29T00:00:00Z").is_err());
         assert!(parse_timestamp("2026-11-26T25:00:00Z").is_err());
         assert!(parse_timestamp("2026-11-26T10:00:00").is_err());

@@ -7,7 +7,10 @@ use segstream_dataflows::rules::{load_rule_files, FeatureKind, Limits, Schema, S
 
 fn read(path: &std::path::Path) -> SourceText {
     match std::fs::read_to_string(path) {
-        Ok(text) => SourceText { name: path.display().to_string(), text },
+        Ok(text) => SourceText {
+            name: path.display().to_string(),
+            text,
+        },
         Err(e) => panic!("cannot read {}: {e}", path.display()),
     }
 }
@@ -16,9 +19,15 @@ fn read(path: &std::path::Path) -> SourceText {
 fn the_example_set_is_valid_and_complete() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("configs");
     let schema = Schema::from_toml(&read(&root.join("schema.toml")).text).unwrap_or_else(|e| panic!("schema: {e:?}"));
-    let mut files: Vec<_> = std::fs::read_dir(root.join("rules")).map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default();
+    let mut files: Vec<_> = std::fs::read_dir(root.join("rules"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
     files.sort();
-    let sources: Vec<SourceText> = files.iter().filter(|p| p.extension().is_some_and(|x| x == "toml")).map(|p| read(p)).collect();
+    let sources: Vec<SourceText> = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .map(|p| read(p))
+        .collect();
     let (set, defs) = match load_rule_files(&sources, &schema, &UdfRegistry::new(), Limits::default()) {
         Ok(loaded) => loaded,
         Err(diagnostics) => panic!("{}", diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")),

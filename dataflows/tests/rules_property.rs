@@ -21,24 +21,68 @@ enum Ty {
 fn leaves(ty: Ty) -> Vec<&'static str> {
     match ty {
         Ty::Int => vec![
-            "0", "1", "-3", "7", "42", "9223372036854775807", "profile.level", "stats.sessions", "count(\"purchase\", \"1h\")",
-            "count(\"purchase\", \"7d\", event.qty > 1)", "sum(\"purchase\", \"qty\", \"1d\")", "size(profile.gender)", "age()",
-            "distinct_count(\"purchase\", \"item\", \"1d\")", "size(stats.watchedAds)", "last(\"purchase\").qty", "min(\"purchase\", \"qty\", \"1d\")",
+            "0",
+            "1",
+            "-3",
+            "7",
+            "42",
+            "9223372036854775807",
+            "profile.level",
+            "stats.sessions",
+            "count(\"purchase\", \"1h\")",
+            "count(\"purchase\", \"7d\", event.qty > 1)",
+            "sum(\"purchase\", \"qty\", \"1d\")",
+            "size(profile.gender)",
+            "age()",
+            "distinct_count(\"purchase\", \"item\", \"1d\")",
+            "size(stats.watchedAds)",
+            "last(\"purchase\").qty",
+            "min(\"purchase\", \"qty\", \"1d\")",
             "stats.hours[0]",
         ],
         Ty::Double => vec![
-            "0.5", "-2.25", "1e300", "0.0", "3.0", "profile.score", "stats.revenue", "sum(\"purchase\", \"amount\", \"1d\")",
-            "avg(\"purchase\", \"amount\", \"1d\")", "max(\"purchase\", \"amount\", \"7d\")", "last(\"purchase\").amount", "stats.amounts[0]",
+            "0.5",
+            "-2.25",
+            "1e300",
+            "0.0",
+            "3.0",
+            "profile.score",
+            "stats.revenue",
+            "sum(\"purchase\", \"amount\", \"1d\")",
+            "avg(\"purchase\", \"amount\", \"1d\")",
+            "max(\"purchase\", \"amount\", \"7d\")",
+            "last(\"purchase\").amount",
+            "stats.amounts[0]",
         ],
         Ty::Str => vec![
-            "\"a\"", "\"US\"", "\"\"", "\"fem\"", "profile.gender", "profile.country", "last(\"app_opened\").os", "stats.watchedAds[1]",
+            "\"a\"",
+            "\"US\"",
+            "\"\"",
+            "\"fem\"",
+            "profile.gender",
+            "profile.country",
+            "last(\"app_opened\").os",
+            "stats.watchedAds[1]",
             "max(\"purchase\", \"item\", \"7d\")",
         ],
         Ty::Bool => vec![
-            "true", "false", "profile.vip", "stats.isRegularPlayer", "has(profile.gender)", "has(last(\"purchase\").item)",
-            "sequence(\"ad_shown\", \"ad_clicked\", \"10m\")", "(\"A\" in stats.watchedAds)", "(3 in stats.amounts)",
+            "true",
+            "false",
+            "profile.vip",
+            "stats.isRegularPlayer",
+            "has(profile.gender)",
+            "has(last(\"purchase\").item)",
+            "sequence(\"ad_shown\", \"ad_clicked\", \"10m\")",
+            "(\"A\" in stats.watchedAds)",
+            "(3 in stats.amounts)",
         ],
-        Ty::Time => vec!["now()", "timestamp(\"2026-06-01T00:00:00Z\")", "profile.since", "first_seen(\"purchase\")", "last_seen(\"app_opened\")"],
+        Ty::Time => vec![
+            "now()",
+            "timestamp(\"2026-06-01T00:00:00Z\")",
+            "profile.since",
+            "first_seen(\"purchase\")",
+            "last_seen(\"app_opened\")",
+        ],
         Ty::Dur => vec!["duration(\"1h\")", "duration(\"90s\")", "profile.session", "duration(\"0s\")"],
     }
 }
@@ -94,7 +138,9 @@ fn expr(ty: Ty, depth: u32) -> BoxedStrategy<String> {
         .boxed(),
         Ty::Bool => {
             let compare = |t: Ty, ops: &'static [&'static str]| {
-                (e(t), proptest::sample::select(ops), e(t)).prop_map(|(a, op, b)| format!("({a} {op} {b})")).boxed()
+                (e(t), proptest::sample::select(ops), e(t))
+                    .prop_map(|(a, op, b)| format!("({a} {op} {b})"))
+                    .boxed()
             };
             const ALL: &[&str] = &["==", "!=", "<", "<=", ">", ">="];
             prop_oneof![
@@ -140,15 +186,26 @@ fn maybe(value: impl Strategy<Value = Value> + 'static) -> BoxedStrategy<Option<
 }
 
 fn text() -> BoxedStrategy<Value> {
-    proptest::sample::select(vec!["", "a", "US", "DE", "female", "fem", "abc", "A", "B"]).prop_map(Value::from).boxed()
+    proptest::sample::select(vec!["", "a", "US", "DE", "female", "fem", "abc", "A", "B"])
+        .prop_map(Value::from)
+        .boxed()
 }
 
 fn number() -> BoxedStrategy<Value> {
-    prop_oneof![(-50i64..50).prop_map(Value::from), proptest::sample::select(vec![0.5, -1.25, 3.0, 1e300, 9.99]).prop_map(Value::from)].boxed()
+    prop_oneof![
+        (-50i64..50).prop_map(Value::from),
+        proptest::sample::select(vec![0.5, -1.25, 3.0, 1e300, 9.99]).prop_map(Value::from)
+    ]
+    .boxed()
 }
 
 fn object(fields: Vec<(&'static str, Option<Value>)>) -> Value {
-    Value::Object(fields.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), v))).collect::<Map<_, _>>())
+    Value::Object(
+        fields
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 fn view() -> impl Strategy<Value = String> {
@@ -163,7 +220,16 @@ fn view() -> impl Strategy<Value = String> {
         maybe(proptest::sample::select(vec!["90s", "1h", "0s"]).prop_map(Value::from)),
     )
         .prop_map(|(g, c, b, s, l, v, since, session)| {
-            object(vec![("gender", g), ("country", c), ("birthDate", b), ("score", s), ("level", l), ("vip", v), ("since", since), ("session", session)])
+            object(vec![
+                ("gender", g),
+                ("country", c),
+                ("birthDate", b),
+                ("score", s),
+                ("level", l),
+                ("vip", v),
+                ("since", since),
+                ("session", session),
+            ])
         });
     let stats = (
         maybe(any::<bool>().prop_map(Value::from)),
@@ -173,9 +239,24 @@ fn view() -> impl Strategy<Value = String> {
         maybe(proptest::collection::vec((0i64..24).prop_map(Value::from), 0..3).prop_map(Value::from)),
         maybe(proptest::collection::vec(number().prop_map(|n| json!(n.as_f64().unwrap_or(0.0))), 0..3).prop_map(Value::from)),
     )
-        .prop_map(|(r, w, rev, s, h, a)| object(vec![("isRegularPlayer", r), ("watchedAds", w), ("revenue", rev), ("sessions", s), ("hours", h), ("amounts", a)]));
-    let event = (0usize..4, -200_000i64..30_000, maybe(number()), maybe(text()), maybe((0i64..5).prop_map(Value::from))).prop_map(
-        |(kind, offset_s, amount, label, qty)| {
+        .prop_map(|(r, w, rev, s, h, a)| {
+            object(vec![
+                ("isRegularPlayer", r),
+                ("watchedAds", w),
+                ("revenue", rev),
+                ("sessions", s),
+                ("hours", h),
+                ("amounts", a),
+            ])
+        });
+    let event = (
+        0usize..4,
+        -200_000i64..30_000,
+        maybe(number()),
+        maybe(text()),
+        maybe((0i64..5).prop_map(Value::from)),
+    )
+        .prop_map(|(kind, offset_s, amount, label, qty)| {
             let now = 1_781_438_400_000i64; // 2026-06-14T12:00:00Z
             let time = segstream_dataflows::time::format_timestamp(now + offset_s * 1000);
             let amount = amount.map(|n| json!(n.as_f64().unwrap_or(0.0)));
@@ -186,8 +267,7 @@ fn view() -> impl Strategy<Value = String> {
                 _ => ("app_opened", object(vec![("os", label)])),
             };
             json!({"type": name, "time": time, "properties": props})
-        },
-    );
+        });
     (profile, stats, proptest::collection::vec(event, 0..8))
         .prop_map(|(p, s, events)| json!({"now": "2026-06-14T12:00:00Z", "profile": p, "stats": s, "events": events}).to_string())
 }

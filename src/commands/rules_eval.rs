@@ -58,18 +58,26 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode, CommandError> {
         if args.segment.as_ref().is_some_and(|id| id != &segment.def.id) {
             continue;
         }
-        let result = result.map_or("missing".to_string(), |b| b.to_string());
-        let read: Vec<(String, String)> = segment.reads.features.iter().map(|&slot| (set.features()[slot].describe(&schema), show(&features[slot]))).collect();
+        let read = segment
+            .reads
+            .features
+            .iter()
+            .map(|&slot| (set.features()[slot].describe(&schema), &features[slot]));
         match args.format {
             Format::Text => {
-                println!("{:<28} {result}", segment.def.id);
+                println!("{:<28} {}", segment.def.id, result.map_or("missing".to_string(), |b| b.to_string()));
                 for (feature, value) in read {
-                    println!("    {feature} = {value}");
+                    println!("    {feature} = {}", show(value));
                 }
             }
             Format::Json => {
-                let reads: serde_json::Map<String, serde_json::Value> = read.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
-                println!("{}", serde_json::json!({ "segment": segment.def.id, "result": result, "features": reads }));
+                let reads: serde_json::Map<String, serde_json::Value> = read
+                    .map(|(k, v)| (k, v.as_ref().map_or(serde_json::Value::Null, FieldValue::to_json)))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({ "segment": segment.def.id, "result": result, "features": reads })
+                );
             }
         }
     }

@@ -14,6 +14,9 @@ pub fn load_schema(path: &Path) -> Result<Schema, CommandError> {
         for e in &errors {
             eprintln!("{}\n", Diagnostic::new(&source.name, &source.text, e.span, &e.message));
         }
-        CommandError::Schema { path: path.to_path_buf(), count: errors.len() }
+        CommandError::Schema {
+            path: path.to_path_buf(),
+            count: errors.len(),
+        }
     })
 }

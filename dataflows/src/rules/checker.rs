@@ -48,14 +48,26 @@ pub struct CheckEnv<'a> {
 /// Parses and checks a segment condition, which must be a bool.
 pub fn check_condition(text: &str, env: &mut CheckEnv<'_>) -> Result<Typed, RuleError> {
     let expr = parse(text, &env.limits)?;
-    let mut checker = Checker { env, scope: Scope::Segment };
+    let mut checker = Checker {
+        env,
+        scope: Scope::Segment,
+    };
     let typed = checker.expr(&expr)?;
     if typed.ty != Type::Bool {
-        return Err(RuleError::new(expr.span, format!("a condition must be a bool, but this is {}", typed.ty)));
+        return Err(RuleError::new(
+            expr.span,
+            format!("a condition must be a bool, but this is {}", typed.ty),
+        ));
     }
     let cost = static_cost(&typed, checker.env.udfs);
     if cost > checker.env.limits.max_cost {
-        return Err(RuleError::new(expr.span, format!("condition is too costly to evaluate (cost {cost}; the limit is {})", checker.env.limits.max_cost)));
+        return Err(RuleError::new(
+            expr.span,
+            format!(
+                "condition is too costly to evaluate (cost {cost}; the limit is {})",
+                checker.env.limits.max_cost
+            ),
+        ));
     }
     Ok(typed)
 }
@@ -124,14 +136,30 @@ impl Checker<'_, '_> {
             ExprKind::Double(d) => Ok(constant(FieldValue::Double(*d), Type::Double, span)),
             ExprKind::Str(s) => Ok(constant(FieldValue::Str(s.clone()), Type::String, span)),
             ExprKind::Bool(b) => Ok(constant(FieldValue::Bool(*b), Type::Bool, span)),
-            ExprKind::Null => Err(RuleError::new(span, "null is not supported; use has(field) to test whether a field is set")),
+            ExprKind::Null => Err(RuleError::new(
+                span,
+                "null is not supported; use has(field) to test whether a field is set",
+            )),
             ExprKind::Ident(name) => Err(self.bare_name(name, span)),
             ExprKind::Select(target, field, field_span) => self.select(target, field, *field_span, span),
-            ExprKind::Call { target: Some(target), name, name_span, args } => self.method(target, name, *name_span, args, span),
-            ExprKind::Call { target: None, name, name_span, args } => self.function(name, *name_span, args, span),
+            ExprKind::Call {
+                target: Some(target),
+                name,
+                name_span,
+                args,
+            } => self.method(target, name, *name_span, args, span),
+            ExprKind::Call {
+                target: None,
+                name,
+                name_span,
+                args,
+            } => self.function(name, *name_span, args, span),
             ExprKind::Index(target, index) => self.index(target, index, span),
             ExprKind::List(items) => self.standalone_list(items, span),
-            ExprKind::Map(_) => Err(RuleError::new(span, "a map literal can only be indexed (m[key]) or tested with `in`")),
+            ExprKind::Map(_) => Err(RuleError::new(
+                span,
+                "a map literal can only be indexed (m[key]) or tested with `in`",
+            )),
             ExprKind::Unary(op, operand) => self.unary(*op, operand, span),
             ExprKind::Binary(op, a, b) => self.binary(*op, a, b, span),
             ExprKind::Cond(c, a, b) => {
@@ -139,7 +167,10 @@ impl Checker<'_, '_> {
                 let (a, b) = (self.expr(a)?, self.expr(b)?);
                 let (a, b) = unify_numeric(a, b);
                 if a.ty != b.ty {
-                    return Err(RuleError::new(span, format!("the branches of `? :` have different types: {} and {}", a.ty, b.ty)));
+                    return Err(RuleError::new(
+                        span,
+                        format!("the branches of `? :` have different types: {} and {}", a.ty, b.ty),
+                    ));
                 }
                 if matches!(a.ty, Type::Event(_) | Type::Map(..)) {
                     return Err(RuleError::new(span, format!("`? :` cannot choose between values of type {}", a.ty)));
@@ -162,15 +193,31 @@ impl Checker<'_, '_> {
 
     fn bare_name(&self, name: &str, span: Span) -> RuleError {
         match (name, self.scope) {
-            ("profile" | "stats", _) => RuleError::new(span, format!("`{name}` is a record; read one of its fields, e.g. {name}.{}", self.example_field(name))),
+            ("profile" | "stats", _) => RuleError::new(
+                span,
+                format!(
+                    "`{name}` is a record; read one of its fields, e.g. {name}.{}",
+                    self.example_field(name)
+                ),
+            ),
             ("event", Scope::Filter(_)) => RuleError::new(span, "`event` is a record; read one of its properties, e.g. event.amount"),
-            ("event", Scope::Segment) => RuleError::new(span, "`event` can only be used inside a count filter, e.g. count(\"purchase\", \"7d\", event.amount > 5.0)"),
-            _ => RuleError::new(span, format!("unknown name `{name}`{}", did_you_mean(name, ["profile", "stats", "event"]))),
+            ("event", Scope::Segment) => RuleError::new(
+                span,
+                "`event` can only be used inside a count filter, e.g. count(\"purchase\", \"7d\", event.amount > 5.0)",
+            ),
+            _ => RuleError::new(
+                span,
+                format!("unknown name `{name}`{}", did_you_mean(name, ["profile", "stats", "event"])),
+            ),
         }
     }
 
     fn example_field(&self, record: &str) -> String {
-        let fields = if record == "profile" { &self.schema().profile } else { &self.schema().stats };
+        let fields = if record == "profile" {
+            &self.schema().profile
+        } else {
+            &self.schema().stats
+        };
         fields.names().next().unwrap_or("name").to_string()
     }
 
@@ -178,19 +225,32 @@ impl Checker<'_, '_> {
     fn resolve_field(&mut self, target: &Expr, field: &str, field_span: Span) -> Result<(Source, usize, FieldType), RuleError> {
         let record = match &target.kind {
             ExprKind::Ident(name) => name.as_str(),
-            ExprKind::Call { target: None, name, args, .. } if name == "last" => {
+            ExprKind::Call {
+                target: None, name, args, ..
+            } if name == "last" => {
                 self.require_segment_scope(target.span, "last()")?;
                 let [type_arg] = args.as_slice() else {
-                    return Err(RuleError::new(target.span, "last() takes one argument: the event type, e.g. last(\"app_opened\").os"));
+                    return Err(RuleError::new(
+                        target.span,
+                        "last() takes one argument: the event type, e.g. last(\"app_opened\").os",
+                    ));
                 };
                 let event_type = self.event_type_arg(type_arg)?;
                 let (prop, ft) = self.property(event_type, field, field_span)?;
-                let slot = self.env.features.intern(FeatureSpec { event_type, kind: FeatureKind::Last(prop), window_ms: None, filter: None });
+                let slot = self.env.features.intern(FeatureSpec {
+                    event_type,
+                    kind: FeatureKind::Last(prop),
+                    window_ms: None,
+                    filter: None,
+                });
                 return Ok((Source::Feature, slot, ft));
             }
             _ => {
                 let t = self.expr(target)?;
-                return Err(RuleError::new(field_span, format!("cannot read field `{field}` of a value of type {}", t.ty)));
+                return Err(RuleError::new(
+                    field_span,
+                    format!("cannot read field `{field}` of a value of type {}", t.ty),
+                ));
             }
         };
         let (source, fields) = match (record, self.scope) {
@@ -201,13 +261,19 @@ impl Checker<'_, '_> {
                 return Ok((Source::Event, prop, ft));
             }
             ("profile" | "stats", Scope::Filter(_)) => {
-                return Err(RuleError::new(target.span, "a count filter can only read the event's own properties (event.<property>)"));
+                return Err(RuleError::new(
+                    target.span,
+                    "a count filter can only read the event's own properties (event.<property>)",
+                ));
             }
             _ => return Err(self.bare_name(record, target.span)),
         };
         match fields.lookup(field) {
             Some((slot, ft)) => Ok((source, slot, ft.clone())),
-            None => Err(RuleError::new(field_span, format!("unknown {record} field `{field}`{}", did_you_mean(field, fields.names())))),
+            None => Err(RuleError::new(
+                field_span,
+                format!("unknown {record} field `{field}`{}", did_you_mean(field, fields.names())),
+            )),
         }
     }
 
@@ -217,23 +283,36 @@ impl Checker<'_, '_> {
     }
 
     fn property(&self, event_type: usize, name: &str, span: Span) -> Result<(usize, FieldType), RuleError> {
-        let props = self.schema().event_properties(event_type).ok_or_else(|| RuleError::new(span, "unknown event type"))?;
+        let props = self
+            .schema()
+            .event_properties(event_type)
+            .ok_or_else(|| RuleError::new(span, "unknown event type"))?;
         match props.lookup(name) {
             Some((slot, ft)) => Ok((slot, ft.clone())),
             None => Err(RuleError::new(
                 span,
-                format!("event type {:?} has no property `{name}`{}", self.schema().event_name(event_type), did_you_mean(name, props.names())),
+                format!(
+                    "event type {:?} has no property `{name}`{}",
+                    self.schema().event_name(event_type),
+                    did_you_mean(name, props.names())
+                ),
             )),
         }
     }
 
     fn event_type_arg(&self, arg: &Expr) -> Result<usize, RuleError> {
         let ExprKind::Str(name) = &arg.kind else {
-            return Err(RuleError::new(arg.span, "the event type must be a string literal, e.g. \"ad_watched\""));
+            return Err(RuleError::new(
+                arg.span,
+                "the event type must be a string literal, e.g. \"ad_watched\"",
+            ));
         };
-        self.schema()
-            .event_type(name)
-            .ok_or_else(|| RuleError::new(arg.span, format!("unknown event type {name:?}{}", did_you_mean(name, self.schema().event_names()))))
+        self.schema().event_type(name).ok_or_else(|| {
+            RuleError::new(
+                arg.span,
+                format!("unknown event type {name:?}{}", did_you_mean(name, self.schema().event_names())),
+            )
+        })
     }
 
     fn property_arg(&self, event_type: usize, arg: &Expr) -> Result<(usize, FieldType), RuleError> {
@@ -246,11 +325,25 @@ impl Checker<'_, '_> {
     fn duration_literal(&self, arg: &Expr, what: &str) -> Result<i64, RuleError> {
         let text = match &arg.kind {
             ExprKind::Str(text) => text,
-            ExprKind::Call { target: None, name, args, .. } if name == "duration" => match args.as_slice() {
-                [Expr { kind: ExprKind::Str(text), .. }] => text,
-                _ => return Err(RuleError::new(arg.span, "duration() takes one string literal, e.g. duration(\"10m\")")),
+            ExprKind::Call {
+                target: None, name, args, ..
+            } if name == "duration" => match args.as_slice() {
+                [Expr {
+                    kind: ExprKind::Str(text), ..
+                }] => text,
+                _ => {
+                    return Err(RuleError::new(
+                        arg.span,
+                        "duration() takes one string literal, e.g. duration(\"10m\")",
+                    ))
+                }
             },
-            _ => return Err(RuleError::new(arg.span, format!("{what} must be a duration literal such as \"10m\" or duration(\"1h\")"))),
+            _ => {
+                return Err(RuleError::new(
+                    arg.span,
+                    format!("{what} must be a duration literal such as \"10m\" or duration(\"1h\")"),
+                ))
+            }
         };
         time::parse_duration(text).map_err(|reason| RuleError::new(arg.span, reason))
     }
@@ -262,7 +355,13 @@ impl Checker<'_, '_> {
             return Err(RuleError::new(arg.span, "the window must be longer than zero"));
         }
         if window > max {
-            return Err(RuleError::new(arg.span, format!("the window is longer than the limit of {}; use stats from the batch layer for longer periods", time::format_duration(max))));
+            return Err(RuleError::new(
+                arg.span,
+                format!(
+                    "the window is longer than the limit of {}; use stats from the batch layer for longer periods",
+                    time::format_duration(max)
+                ),
+            ));
         }
         Ok(window)
     }
@@ -270,7 +369,10 @@ impl Checker<'_, '_> {
     fn require_segment_scope(&self, span: Span, what: &str) -> Result<(), RuleError> {
         match self.scope {
             Scope::Segment => Ok(()),
-            Scope::Filter(_) => Err(RuleError::new(span, format!("{what} cannot be used inside a count filter, which reads only event.<property>"))),
+            Scope::Filter(_) => Err(RuleError::new(
+                span,
+                format!("{what} cannot be used inside a count filter, which reads only event.<property>"),
+            )),
         }
     }
 
@@ -278,7 +380,14 @@ impl Checker<'_, '_> {
         if allowed.contains(&args.len()) {
             Ok(())
         } else {
-            Err(RuleError::new(span, format!("{name}() takes {usage}, but {} argument{} given", args.len(), if args.len() == 1 { " was" } else { "s were" })))
+            Err(RuleError::new(
+                span,
+                format!(
+                    "{name}() takes {usage}, but {} argument{} given",
+                    args.len(),
+                    if args.len() == 1 { " was" } else { "s were" }
+                ),
+            ))
         }
     }
 
@@ -288,7 +397,18 @@ impl Checker<'_, '_> {
     }
 
     fn function(&mut self, name: &str, name_span: Span, args: &[Expr], span: Span) -> Result<Typed, RuleError> {
-        const SEGMENTATION: [&str; 10] = ["count", "sum", "min", "max", "avg", "distinct_count", "first_seen", "last_seen", "sequence", "last"];
+        const SEGMENTATION: [&str; 10] = [
+            "count",
+            "sum",
+            "min",
+            "max",
+            "avg",
+            "distinct_count",
+            "first_seen",
+            "last_seen",
+            "sequence",
+            "last",
+        ];
         if SEGMENTATION.contains(&name) || name == "age" || name == "now" {
             self.require_segment_scope(name_span, &format!("{name}()"))?;
         }
@@ -301,7 +421,16 @@ impl Checker<'_, '_> {
                     Some(filter) => Some(self.event_filter(event_type, filter)?),
                     None => None,
                 };
-                Ok(self.feature(Type::Int, FeatureSpec { event_type, kind: FeatureKind::Count, window_ms: Some(window), filter }, span))
+                Ok(self.feature(
+                    Type::Int,
+                    FeatureSpec {
+                        event_type,
+                        kind: FeatureKind::Count,
+                        window_ms: Some(window),
+                        filter,
+                    },
+                    span,
+                ))
             }
             "sum" | "min" | "max" | "avg" | "distinct_count" => {
                 self.arity(name, args, &[3], "an event type, a property and a window", span)?;
@@ -314,29 +443,81 @@ impl Checker<'_, '_> {
                     "min" if ft.ty.is_ordered() => (FeatureKind::Min(prop), ft.ty),
                     "max" if ft.ty.is_ordered() => (FeatureKind::Max(prop), ft.ty),
                     "distinct_count" => (FeatureKind::DistinctCount(prop), Type::Int),
-                    _ => return Err(RuleError::new(args[1].span, format!("{name}() needs a {} property, but this one is {}", if matches!(name, "sum" | "avg") { "numeric" } else { "comparable" }, ft.ty))),
+                    _ => {
+                        return Err(RuleError::new(
+                            args[1].span,
+                            format!(
+                                "{name}() needs a {} property, but this one is {}",
+                                if matches!(name, "sum" | "avg") { "numeric" } else { "comparable" },
+                                ft.ty
+                            ),
+                        ))
+                    }
                 };
-                Ok(self.feature(ty, FeatureSpec { event_type, kind, window_ms: Some(window), filter: None }, span))
+                Ok(self.feature(
+                    ty,
+                    FeatureSpec {
+                        event_type,
+                        kind,
+                        window_ms: Some(window),
+                        filter: None,
+                    },
+                    span,
+                ))
             }
             "first_seen" | "last_seen" => {
                 self.arity(name, args, &[1], "one argument: the event type", span)?;
                 let event_type = self.event_type_arg(&args[0])?;
-                let kind = if name == "first_seen" { FeatureKind::FirstSeen } else { FeatureKind::LastSeen };
-                Ok(self.feature(Type::Timestamp, FeatureSpec { event_type, kind, window_ms: None, filter: None }, span))
+                let kind = if name == "first_seen" {
+                    FeatureKind::FirstSeen
+                } else {
+                    FeatureKind::LastSeen
+                };
+                Ok(self.feature(
+                    Type::Timestamp,
+                    FeatureSpec {
+                        event_type,
+                        kind,
+                        window_ms: None,
+                        filter: None,
+                    },
+                    span,
+                ))
             }
             "sequence" => {
-                self.arity(name, args, &[3], "two event types and a window, e.g. sequence(\"ad_shown\", \"ad_clicked\", \"5m\")", span)?;
+                self.arity(
+                    name,
+                    args,
+                    &[3],
+                    "two event types and a window, e.g. sequence(\"ad_shown\", \"ad_clicked\", \"5m\")",
+                    span,
+                )?;
                 let first = self.event_type_arg(&args[0])?;
                 let then = self.event_type_arg(&args[1])?;
                 let window = self.window_arg(&args[2])?;
-                Ok(self.feature(Type::Bool, FeatureSpec { event_type: first, kind: FeatureKind::SequenceThen(then), window_ms: Some(window), filter: None }, span))
+                Ok(self.feature(
+                    Type::Bool,
+                    FeatureSpec {
+                        event_type: first,
+                        kind: FeatureKind::SequenceThen(then),
+                        window_ms: Some(window),
+                        filter: None,
+                    },
+                    span,
+                ))
             }
-            "last" => Err(RuleError::new(span, "last(...) is an event; read one of its properties, e.g. last(\"app_opened\").os")),
+            "last" => Err(RuleError::new(
+                span,
+                "last(...) is an event; read one of its properties, e.g. last(\"app_opened\").os",
+            )),
             "age" => {
                 self.arity(name, args, &[0], "no arguments", span)?;
                 match self.schema().profile.lookup("birthDate") {
                     Some((slot, ft)) if ft.ty == Type::Timestamp => Ok(typed(Type::Int, TNode::Age(slot), span)),
-                    _ => Err(RuleError::new(span, "age() needs a profile field `birthDate` of type date in the schema")),
+                    _ => Err(RuleError::new(
+                        span,
+                        "age() needs a profile field `birthDate` of type date in the schema",
+                    )),
                 }
             }
             "now" => {
@@ -345,13 +526,28 @@ impl Checker<'_, '_> {
             }
             "duration" => {
                 self.arity(name, args, &[1], "one string literal", span)?;
-                let ms = self.duration_literal(&Expr { kind: ExprKind::Call { target: None, name: name.into(), name_span, args: args.to_vec() }, span, depth: 2 }, "the argument")?;
+                let ms = self.duration_literal(
+                    &Expr {
+                        kind: ExprKind::Call {
+                            target: None,
+                            name: name.into(),
+                            name_span,
+                            args: args.to_vec(),
+                        },
+                        span,
+                        depth: 2,
+                    },
+                    "the argument",
+                )?;
                 Ok(constant(FieldValue::Duration(ms), Type::Duration, span))
             }
             "timestamp" => {
                 self.arity(name, args, &[1], "one string literal", span)?;
                 let ExprKind::Str(text) = &args[0].kind else {
-                    return Err(RuleError::new(args[0].span, "timestamp() takes a string literal, e.g. timestamp(\"2026-01-01T00:00:00Z\")"));
+                    return Err(RuleError::new(
+                        args[0].span,
+                        "timestamp() takes a string literal, e.g. timestamp(\"2026-01-01T00:00:00Z\")",
+                    ));
                 };
                 let ms = time::parse_timestamp(text).map_err(|reason| RuleError::new(args[0].span, reason))?;
                 Ok(constant(FieldValue::Timestamp(ms), Type::Timestamp, span))
@@ -367,13 +563,19 @@ impl Checker<'_, '_> {
                     ("int", Type::Int) | ("double", Type::Double) => Ok(arg),
                     ("int", Type::Double) => Ok(typed(Type::Int, TNode::ToInt(Box::new(arg)), span)),
                     ("double", Type::Int) => Ok(promote(arg)),
-                    _ => Err(RuleError::new(arg.span, format!("{name}() converts between int and double, but this is {}", arg.ty))),
+                    _ => Err(RuleError::new(
+                        arg.span,
+                        format!("{name}() converts between int and double, but this is {}", arg.ty),
+                    )),
                 }
             }
             "has" => {
                 self.arity(name, args, &[1], "one field, e.g. has(profile.gender)", span)?;
                 let ExprKind::Select(target, field, field_span) = &args[0].kind else {
-                    return Err(RuleError::new(args[0].span, "has() takes a field, e.g. has(profile.gender) or has(last(\"app_opened\").os)"));
+                    return Err(RuleError::new(
+                        args[0].span,
+                        "has() takes a field, e.g. has(profile.gender) or has(last(\"app_opened\").os)",
+                    ));
                 };
                 let (source, slot, _) = self.resolve_field(target, field, *field_span)?;
                 Ok(typed(Type::Bool, TNode::Has(source, slot), span))
@@ -385,11 +587,17 @@ impl Checker<'_, '_> {
     fn udf(&mut self, name: &str, name_span: Span, args: &[Expr], span: Span) -> Result<Typed, RuleError> {
         let Some((id, udf)) = self.env.udfs.lookup(name) else {
             let known = BUILTIN_NAMES.iter().copied().chain(self.env.udfs.names()).collect::<Vec<_>>();
-            return Err(RuleError::new(name_span, format!("unknown function `{name}`{}", did_you_mean(name, known))));
+            return Err(RuleError::new(
+                name_span,
+                format!("unknown function `{name}`{}", did_you_mean(name, known)),
+            ));
         };
         let (params, result) = (udf.params.clone(), udf.result.clone());
         if params.len() != args.len() {
-            return Err(RuleError::new(span, format!("{name}() takes {} argument(s), but {} were given", params.len(), args.len())));
+            return Err(RuleError::new(
+                span,
+                format!("{name}() takes {} argument(s), but {} were given", params.len(), args.len()),
+            ));
         }
         let checked = args
             .iter()
@@ -406,20 +614,35 @@ impl Checker<'_, '_> {
         self.scope = outer;
         let checked = checked?;
         if checked.ty != Type::Bool {
-            return Err(RuleError::new(filter.span, format!("a count filter must be a bool, but this is {}", checked.ty)));
+            return Err(RuleError::new(
+                filter.span,
+                format!("a count filter must be a bool, but this is {}", checked.ty),
+            ));
         }
         let cost = static_cost(&checked, self.env.udfs);
         if cost > self.env.limits.max_cost {
-            return Err(RuleError::new(filter.span, format!("count filter is too costly (cost {cost}; the limit is {})", self.env.limits.max_cost)));
+            return Err(RuleError::new(
+                filter.span,
+                format!(
+                    "count filter is too costly (cost {cost}; the limit is {})",
+                    self.env.limits.max_cost
+                ),
+            ));
         }
-        Ok(EventFilter { text: filter.to_string(), program: Arc::new(Program::compile(&checked, self.env.udfs)) })
+        Ok(EventFilter {
+            text: filter.to_string(),
+            program: Arc::new(Program::compile(&checked, self.env.udfs)),
+        })
     }
 
     fn size_of(&mut self, arg: &Expr, span: Span) -> Result<Typed, RuleError> {
         let t = self.expr(arg)?;
         match &t.ty {
             Type::String | Type::List(_) => Ok(typed(Type::Int, TNode::Size(Box::new(t)), span)),
-            other => Err(RuleError::new(t.span, format!("size() takes a string or a list, but this is {other}"))),
+            other => Err(RuleError::new(
+                t.span,
+                format!("size() takes a string or a list, but this is {other}"),
+            )),
         }
     }
 
@@ -440,12 +663,20 @@ impl Checker<'_, '_> {
                 let subject = self.expect_type(target, &Type::String, &format!("the receiver of {name}()"))?;
                 if name == "matches" {
                     let ExprKind::Str(pattern) = &args[0].kind else {
-                        return Err(RuleError::new(args[0].span, "matches() takes a regular expression literal, e.g. matches(r\"^4\\.\\d+\")"));
+                        return Err(RuleError::new(
+                            args[0].span,
+                            "matches() takes a regular expression literal, e.g. matches(r\"^4\\.\\d+\")",
+                        ));
                     };
-                    let regex = regex::RegexBuilder::new(pattern)
-                        .size_limit(1 << 20)
-                        .build()
-                        .map_err(|e| RuleError::new(args[0].span, format!("invalid regular expression: {}", e.to_string().lines().last().unwrap_or("syntax error"))))?;
+                    let regex = regex::RegexBuilder::new(pattern).size_limit(1 << 20).build().map_err(|e| {
+                        RuleError::new(
+                            args[0].span,
+                            format!(
+                                "invalid regular expression: {}",
+                                e.to_string().lines().last().unwrap_or("syntax error")
+                            ),
+                        )
+                    })?;
                     return Ok(typed(Type::Bool, TNode::Matches(Box::new(subject), Arc::new(regex)), span));
                 }
                 let needle = self.expect_type(&args[0], &Type::String, &format!("the argument of {name}()"))?;
@@ -454,7 +685,10 @@ impl Checker<'_, '_> {
             }
             _ => Err(RuleError::new(
                 name_span,
-                format!("unknown method `{name}`{}", did_you_mean(name, ["startsWith", "endsWith", "contains", "matches", "size"])),
+                format!(
+                    "unknown method `{name}`{}",
+                    did_you_mean(name, ["startsWith", "endsWith", "contains", "matches", "size"])
+                ),
             )),
         }
     }
@@ -464,7 +698,10 @@ impl Checker<'_, '_> {
         let constants: Option<Vec<FieldValue>> = items.iter().map(|i| is_const(i).cloned()).collect();
         match constants {
             Some(values) => Ok(constant(FieldValue::List(values), Type::List(Box::new(element)), span)),
-            None => Err(RuleError::new(span, "a list with computed elements can only be used with `in` or an index")),
+            None => Err(RuleError::new(
+                span,
+                "a list with computed elements can only be used with `in` or an index",
+            )),
         }
     }
 
@@ -473,13 +710,20 @@ impl Checker<'_, '_> {
         let Some(first) = checked.first() else {
             return Err(RuleError::new(span, "an empty list has no element type; remove it or add elements"));
         };
-        let element = if checked.iter().any(|t| t.ty == Type::Double) && checked.iter().all(|t| t.ty.is_numeric()) { Type::Double } else { first.ty.clone() };
+        let element = if checked.iter().any(|t| t.ty == Type::Double) && checked.iter().all(|t| t.ty.is_numeric()) {
+            Type::Double
+        } else {
+            first.ty.clone()
+        };
         for item in checked.iter_mut() {
             if item.ty == Type::Int && element == Type::Double {
                 *item = promote(item.clone());
             }
             if item.ty != element {
-                return Err(RuleError::new(item.span, format!("list elements must all have one type: found {} and {}", element, item.ty)));
+                return Err(RuleError::new(
+                    item.span,
+                    format!("list elements must all have one type: found {} and {}", element, item.ty),
+                ));
             }
         }
         if matches!(element, Type::List(_) | Type::Map(..) | Type::Event(_)) {
@@ -494,7 +738,10 @@ impl Checker<'_, '_> {
         let mut value_exprs = Vec::new();
         for (k, v) in entries {
             let key = self.expr(k)?;
-            let Some(value) = is_const(&key).cloned().filter(|_| matches!(key.ty, Type::String | Type::Int | Type::Bool)) else {
+            let Some(value) = is_const(&key)
+                .cloned()
+                .filter(|_| matches!(key.ty, Type::String | Type::Int | Type::Bool))
+            else {
                 return Err(RuleError::new(k.span, "map keys must be constant strings, ints or bools"));
             };
             if key_type.get_or_insert(key.ty.clone()) != &key.ty {
@@ -528,7 +775,10 @@ impl Checker<'_, '_> {
             _ => {
                 let list = self.expr(target)?;
                 let Type::List(element) = list.ty.clone() else {
-                    return Err(RuleError::new(target.span, format!("only lists and map literals can be indexed, but this is {}", list.ty)));
+                    return Err(RuleError::new(
+                        target.span,
+                        format!("only lists and map literals can be indexed, but this is {}", list.ty),
+                    ));
                 };
                 let i = self.expect_type(index, &Type::Int, "a list index")?;
                 Ok(typed(*element, TNode::ListIndex(Box::new(list), Box::new(i)), span))
@@ -542,7 +792,10 @@ impl Checker<'_, '_> {
             (UnaryOp::Not, Type::Bool) => Ok(typed(Type::Bool, TNode::Not(Box::new(t)), span)),
             (UnaryOp::Neg, Type::Int | Type::Double | Type::Duration) => Ok(typed(t.ty.clone(), TNode::Neg(Box::new(t)), span)),
             (UnaryOp::Not, other) => Err(RuleError::new(t.span, format!("`!` needs a bool, but this is {other}"))),
-            (UnaryOp::Neg, other) => Err(RuleError::new(t.span, format!("`-` needs a number or a duration, but this is {other}"))),
+            (UnaryOp::Neg, other) => Err(RuleError::new(
+                t.span,
+                format!("`-` needs a number or a duration, but this is {other}"),
+            )),
         }
     }
 
@@ -553,7 +806,11 @@ impl Checker<'_, '_> {
         if matches!(op, BinaryOp::And | BinaryOp::Or) {
             let what = format!("each side of `{}`", op.symbol());
             let (l, r) = (self.expect_type(a, &Type::Bool, &what)?, self.expect_type(b, &Type::Bool, &what)?);
-            let node = if op == BinaryOp::And { TNode::And(Box::new(l), Box::new(r)) } else { TNode::Or(Box::new(l), Box::new(r)) };
+            let node = if op == BinaryOp::And {
+                TNode::And(Box::new(l), Box::new(r))
+            } else {
+                TNode::Or(Box::new(l), Box::new(r))
+            };
             return Ok(typed(Type::Bool, node, span));
         }
         let (l, r) = unify_numeric(self.expr(a)?, self.expr(b)?);
@@ -574,8 +831,13 @@ impl Checker<'_, '_> {
             BinaryOp::Add => match (&l.ty, &r.ty) {
                 (Type::String, Type::String) => {
                     return match (is_const(&l), is_const(&r)) {
-                        (Some(FieldValue::Str(x)), Some(FieldValue::Str(y))) => Ok(constant(FieldValue::Str(format!("{x}{y}")), Type::String, span)),
-                        _ => Err(RuleError::new(span, "strings can only be concatenated when both are constants (conditions never allocate)")),
+                        (Some(FieldValue::Str(x)), Some(FieldValue::Str(y))) => {
+                            Ok(constant(FieldValue::Str(format!("{x}{y}")), Type::String, span))
+                        }
+                        _ => Err(RuleError::new(
+                            span,
+                            "strings can only be concatenated when both are constants (conditions never allocate)",
+                        )),
                     }
                 }
                 (Type::Int, Type::Int) | (Type::Double, Type::Double) | (Type::Duration, Type::Duration) => l.ty.clone(),
@@ -608,24 +870,46 @@ impl Checker<'_, '_> {
             ExprKind::List(items) => {
                 let (item_type, items) = self.list_items(items, b.span)?;
                 if !compatible(&element.ty, &item_type) {
-                    return Err(RuleError::new(span, format!("`in` compares {} with a list of {}", element.ty, item_type)));
+                    return Err(RuleError::new(
+                        span,
+                        format!("`in` compares {} with a list of {}", element.ty, item_type),
+                    ));
                 }
-                let (element, items) = if element.ty == Type::Int && item_type == Type::Double { (promote(element), items) } else { (element, items) };
-                let items = if element.ty == Type::Double { items.into_iter().map(|i| if i.ty == Type::Int { promote(i) } else { i }).collect() } else { items };
+                let (element, items) = if element.ty == Type::Int && item_type == Type::Double {
+                    (promote(element), items)
+                } else {
+                    (element, items)
+                };
+                let items = if element.ty == Type::Double {
+                    items.into_iter().map(|i| if i.ty == Type::Int { promote(i) } else { i }).collect()
+                } else {
+                    items
+                };
                 Ok(typed(Type::Bool, TNode::InList(Box::new(element), items), span))
             }
             ExprKind::Map(entries) => {
                 let (key_type, keys, _, _) = self.map_entries(entries, b.span)?;
                 if element.ty != key_type {
-                    return Err(RuleError::new(span, format!("`in` looks up a {} key in a map with {} keys", element.ty, key_type)));
+                    return Err(RuleError::new(
+                        span,
+                        format!("`in` looks up a {} key in a map with {} keys", element.ty, key_type),
+                    ));
                 }
                 Ok(typed(Type::Bool, TNode::InMap(Box::new(element), keys), span))
             }
             _ => {
                 let list = self.expr(b)?;
                 match &list.ty {
-                    Type::List(item) if compatible(&element.ty, item) => Ok(typed(Type::Bool, TNode::InValue(Box::new(element), Box::new(list)), span)),
-                    other => Err(RuleError::new(span, format!("`in` needs a list or a map literal on the right, with elements like the left side ({}), but this is {other}", element.ty))),
+                    Type::List(item) if compatible(&element.ty, item) => {
+                        Ok(typed(Type::Bool, TNode::InValue(Box::new(element), Box::new(list)), span))
+                    }
+                    other => Err(RuleError::new(
+                        span,
+                        format!(
+                            "`in` needs a list or a map literal on the right, with elements like the left side ({}), but this is {other}",
+                            element.ty
+                        ),
+                    )),
                 }
             }
         }

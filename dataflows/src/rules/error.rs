@@ -18,7 +18,10 @@ pub struct Span {
 impl Span {
     /// A span from `start` to `end`.
     pub fn new(start: usize, end: usize) -> Span {
-        Span { start, end: end.max(start) }
+        Span {
+            start,
+            end: end.max(start),
+        }
     }
 
     /// The smallest span covering both.
@@ -45,7 +48,10 @@ pub struct RuleError {
 impl RuleError {
     /// An error at `span`.
     pub fn new(span: Span, message: impl Into<String>) -> RuleError {
-        RuleError { span, message: message.into() }
+        RuleError {
+            span,
+            message: message.into(),
+        }
     }
 }
 
@@ -67,7 +73,10 @@ pub fn line_col(text: &str, offset: usize) -> LineCol {
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    LineCol { line, col: before[line_start..].chars().count() + 1 }
+    LineCol {
+        line,
+        col: before[line_start..].chars().count() + 1,
+    }
 }
 
 /// An error located in a named source, ready to print like a compiler.
@@ -91,8 +100,18 @@ impl Diagnostic {
         let at = line_col(source, span.start);
         let line_text = source.lines().nth(at.line - 1).unwrap_or("").to_string();
         let end = line_col(source, span.end);
-        let width = if end.line == at.line { end.col.saturating_sub(at.col).max(1) } else { 1 };
-        Diagnostic { file: file.to_string(), at, message: message.into(), line_text, width }
+        let width = if end.line == at.line {
+            end.col.saturating_sub(at.col).max(1)
+        } else {
+            1
+        };
+        Diagnostic {
+            file: file.to_string(),
+            at,
+            message: message.into(),
+            line_text,
+            width,
+        }
     }
 }
 
@@ -118,7 +137,10 @@ mod tests {
         let start = source.find("\"ad_clikced\"").unwrap_or(0);
         let d = Diagnostic::new("ads.toml", source, Span::new(start, start + 12), "unknown event type");
         assert_eq!(d.at, LineCol { line: 2, col: 7 });
-        assert_eq!(d.to_string(), "ads.toml:2:7: error: unknown event type\n  |\n2 | count(\"ad_clikced\", \"10m\") >= 3\n  |       ^^^^^^^^^^^^");
+        assert_eq!(
+            d.to_string(),
+            "ads.toml:2:7: error: unknown event type\n  |\n2 | count(\"ad_clikced\", \"10m\") >= 3\n  |       ^^^^^^^^^^^^"
+        );
     }
 
     #[test]

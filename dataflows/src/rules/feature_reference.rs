@@ -5,7 +5,8 @@
 //! `τ = ts − ts mod tick`; at time `now` a window `w` covers `now − w < τ ≤ now`; events
 //! after `now` are not seen at all. It is the specification the incremental classifier
 //! is tested against, and it powers `segstream rules eval`. Events must already be
-//! deduplicated by id (see [`dedup_by_id`]). Sums of doubles add in (time, id) order.
+//! deduplicated by id (see [`dedup_by_id`]). Sums of doubles add in (time, id) order;
+//! an int sum that overflows 64 bits is missing.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -40,7 +41,13 @@ pub fn dedup_by_id(events: &[ObservedEvent]) -> Vec<ObservedEvent> {
 }
 
 /// All feature values of one user at `now` (a tick boundary), by slot.
-pub fn compute_features(schema: &Schema, specs: &[FeatureSpec], events: &[ObservedEvent], now: i64, tick_ms: i64) -> Vec<Option<FieldValue>> {
+pub fn compute_features(
+    schema: &Schema,
+    specs: &[FeatureSpec],
+    events: &[ObservedEvent],
+    now: i64,
+    tick_ms: i64,
+) -> Vec<Option<FieldValue>> {
     let mut ordered: Vec<&ObservedEvent> = events.iter().filter(|e| tick_of(e.time_ms, tick_ms) <= now).collect();
     ordered.sort_by(|a, b| (a.time_ms, &a.id).cmp(&(b.time_ms, &b.id)));
     specs.iter().map(|spec| compute_one(schema, spec, &ordered, now, tick_ms)).collect()
@@ -51,16 +58,27 @@ fn compute_one(schema: &Schema, spec: &FeatureSpec, events: &[&ObservedEvent], n
     let of_type = |t: usize| events.iter().filter(move |e| e.event_type == t);
     let windowed: Vec<&ObservedEvent> = of_type(spec.event_type).filter(in_window).copied().collect();
     let values = |prop: usize| windowed.iter().filter_map(move |e| e.properties.get(prop).cloned().flatten());
-    let prop_type = |prop: usize| schema.event_properties(spec.event_type).and_then(|p| p.iter().nth(prop)).map(|(_, ft)| ft.ty.clone());
+    let prop_type = |prop: usize| {
+        schema
+            .event_properties(spec.event_type)
+            .and_then(|p| p.iter().nth(prop))
+            .map(|(_, ft)| ft.ty.clone())
+    };
     match spec.kind {
         FeatureKind::Count => {
             let passes = |e: &&&ObservedEvent| {
-                spec.filter.as_ref().is_none_or(|f| f.program.eval_bool(&View { now, event: &e.properties, ..View::default() }) == Some(true))
+                spec.filter.as_ref().is_none_or(|f| {
+                    f.program.eval_bool(&View {
+                        now,
+                        event: &e.properties,
+                        ..View::default()
+                    }) == Some(true)
+                })
             };
             Some(FieldValue::Int(windowed.iter().filter(passes).count() as i64))
         }
         FeatureKind::Sum(prop) => Some(match prop_type(prop) {
-            Some(Type::Int) => FieldValue::Int(values(prop).fold(0i64, |acc, v| acc.wrapping_add(as_int(&v)))),
+            Some(Type::Int) => FieldValue::Int(i64::try_from(values(prop).map(|v| i128::from(as_int(&v))).sum::<i128>()).ok()?),
             _ => FieldValue::Double(values(prop).fold(0.0, |acc, v| acc + as_double(&v))),
         }),
         FeatureKind::Min(prop) => values(prop).min(),
@@ -70,9 +88,17 @@ fn compute_one(schema: &Schema, spec: &FeatureSpec, events: &[&ObservedEvent], n
             (!all.is_empty()).then(|| FieldValue::Double(all.iter().sum::<f64>() / all.len() as f64))
         }
         FeatureKind::DistinctCount(prop) => Some(FieldValue::Int(values(prop).collect::<BTreeSet<_>>().len() as i64)),
-        FeatureKind::Last(prop) => of_type(spec.event_type).last().and_then(|e| e.properties.get(prop).cloned().flatten()),
-        FeatureKind::FirstSeen => of_type(spec.event_type).map(|e| tick_of(e.time_ms, tick_ms)).min().map(FieldValue::Timestamp),
-        FeatureKind::LastSeen => of_type(spec.event_type).map(|e| tick_of(e.time_ms, tick_ms)).max().map(FieldValue::Timestamp),
+        FeatureKind::Last(prop) => of_type(spec.event_type)
+            .next_back()
+            .and_then(|e| e.properties.get(prop).cloned().flatten()),
+        FeatureKind::FirstSeen => of_type(spec.event_type)
+            .map(|e| tick_of(e.time_ms, tick_ms))
+            .min()
+            .map(FieldValue::Timestamp),
+        FeatureKind::LastSeen => of_type(spec.event_type)
+            .map(|e| tick_of(e.time_ms, tick_ms))
+            .max()
+            .map(FieldValue::Timestamp),
         FeatureKind::SequenceThen(then) => {
             let first = windowed.iter().map(|e| tick_of(e.time_ms, tick_ms)).min();
             let last_then = of_type(then).filter(in_window).map(|e| tick_of(e.time_ms, tick_ms)).max();

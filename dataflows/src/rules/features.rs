@@ -132,7 +132,13 @@ impl FeatureSpec {
     /// The feature as the rule text that declares it, with names from the schema.
     pub fn describe(&self, schema: &super::schema::Schema) -> String {
         let event = schema.event_name(self.event_type);
-        let prop = |slot: usize| schema.event_properties(self.event_type).and_then(|p| p.names().nth(slot)).unwrap_or("?").to_string();
+        let prop = |slot: usize| {
+            schema
+                .event_properties(self.event_type)
+                .and_then(|p| p.names().nth(slot))
+                .unwrap_or("?")
+                .to_string()
+        };
         let window = self.window_ms.map(crate::time::format_duration).unwrap_or_default();
         match self.kind {
             FeatureKind::Count => match &self.filter {

@@ -107,8 +107,20 @@ impl Typed {
         visit(self);
         match &self.node {
             TNode::Const(_) | TNode::Field(..) | TNode::Has(..) | TNode::Now | TNode::Age(_) => {}
-            TNode::Not(a) | TNode::Neg(a) | TNode::InMap(a, _) | TNode::Matches(a, _) | TNode::Size(a) | TNode::ToInt(a) | TNode::ToDouble(a) => a.walk(visit),
-            TNode::And(a, b) | TNode::Or(a, b) | TNode::Arith(_, a, b) | TNode::Compare(_, a, b) | TNode::InValue(a, b) | TNode::ListIndex(a, b) | TNode::StrTest(_, a, b) => {
+            TNode::Not(a)
+            | TNode::Neg(a)
+            | TNode::InMap(a, _)
+            | TNode::Matches(a, _)
+            | TNode::Size(a)
+            | TNode::ToInt(a)
+            | TNode::ToDouble(a) => a.walk(visit),
+            TNode::And(a, b)
+            | TNode::Or(a, b)
+            | TNode::Arith(_, a, b)
+            | TNode::Compare(_, a, b)
+            | TNode::InValue(a, b)
+            | TNode::ListIndex(a, b)
+            | TNode::StrTest(_, a, b) => {
                 a.walk(visit);
                 b.walk(visit);
             }

@@ -67,11 +67,17 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, RuleError> {
             if quote && matches!(word, "r" | "R") {
                 let (s, next) = scan_string(text, end, true)?;
                 at = next;
-                tokens.push(Token { tok: Tok::Str(s), span: Span::new(start, at) });
+                tokens.push(Token {
+                    tok: Tok::Str(s),
+                    span: Span::new(start, at),
+                });
                 continue;
             }
             if quote && matches!(word, "b" | "B" | "rb" | "br" | "RB" | "BR" | "Rb" | "bR" | "rB" | "Br") {
-                return Err(RuleError::new(Span::new(start, end + 1), "bytes literals are not supported; use a string"));
+                return Err(RuleError::new(
+                    Span::new(start, end + 1),
+                    "bytes literals are not supported; use a string",
+                ));
             }
             at = end;
             match word {
@@ -100,11 +106,20 @@ pub fn tokenize(text: &str) -> Result<Vec<Token>, RuleError> {
                 '|' => " (use || for 'or')",
                 _ => "",
             };
-            return Err(RuleError::new(Span::new(at, at + ch.len_utf8()), format!("unexpected character {ch:?}{hint}")));
+            return Err(RuleError::new(
+                Span::new(at, at + ch.len_utf8()),
+                format!("unexpected character {ch:?}{hint}"),
+            ));
         };
-        tokens.push(Token { tok, span: Span::new(start, at) });
+        tokens.push(Token {
+            tok,
+            span: Span::new(start, at),
+        });
     }
-    tokens.push(Token { tok: Tok::Eof, span: Span::new(text.len(), text.len()) });
+    tokens.push(Token {
+        tok: Tok::Eof,
+        span: Span::new(text.len(), text.len()),
+    });
     Ok(tokens)
 }
 
@@ -151,15 +166,24 @@ fn scan_number(text: &str, start: usize) -> Result<(Tok, usize), RuleError> {
         }
         Tok::Double(value)
     } else {
-        Tok::Int(literal.parse().map_err(|_| RuleError::new(span, "integer literal out of range (max 9223372036854775807)"))?)
+        Tok::Int(
+            literal
+                .parse()
+                .map_err(|_| RuleError::new(span, "integer literal out of range (max 9223372036854775807)"))?,
+        )
     };
     check_suffix(bytes, end, tok)
 }
 
 fn check_suffix(bytes: &[u8], end: usize, tok: Tok) -> Result<(Tok, usize), RuleError> {
     match bytes.get(end) {
-        Some(b'u' | b'U') => Err(RuleError::new(Span::new(end, end + 1), "unsigned integers are not supported; use an int")),
-        Some(c) if c.is_ascii_alphanumeric() || *c == b'_' => Err(RuleError::new(Span::new(end, end + 1), "unexpected character after number")),
+        Some(b'u' | b'U') => Err(RuleError::new(
+            Span::new(end, end + 1),
+            "unsigned integers are not supported; use an int",
+        )),
+        Some(c) if c.is_ascii_alphanumeric() || *c == b'_' => {
+            Err(RuleError::new(Span::new(end, end + 1), "unexpected character after number"))
+        }
         _ => Ok((tok, end)),
     }
 }
@@ -176,14 +200,17 @@ fn scan_string(text: &str, start: usize, raw: bool) -> Result<(String, usize), R
         let Some(ch) = text[at..].chars().next() else {
             return Err(RuleError::new(Span::new(start, text.len()), "unterminated string literal"));
         };
-        if triple && text[at..].as_bytes().starts_with(&[quote, quote, quote]) {
+        if triple && text.as_bytes()[at..].starts_with(&[quote, quote, quote]) {
             return Ok((out, at + 3));
         }
         if !triple && ch as u32 == u32::from(quote) {
             return Ok((out, at + 1));
         }
         if !triple && ch == '\n' {
-            return Err(RuleError::new(Span::new(start, at), "unterminated string literal (use \"\"\" for multi-line text)"));
+            return Err(RuleError::new(
+                Span::new(start, at),
+                "unterminated string literal (use \"\"\" for multi-line text)",
+            ));
         }
         if ch == '\\' && !raw {
             let (escaped, next) = scan_escape(text, at)?;
@@ -226,7 +253,9 @@ fn scan_escape(text: &str, at: usize) -> Result<(char, usize), RuleError> {
         b'U' => 8,
         _ => return Err(bad(2, "unknown escape sequence")),
     };
-    let hex = text.get(at + 2..at + 2 + digits).ok_or_else(|| bad(2, "truncated escape sequence"))?;
+    let hex = text
+        .get(at + 2..at + 2 + digits)
+        .ok_or_else(|| bad(2, "truncated escape sequence"))?;
     let code = u32::from_str_radix(hex, 16).map_err(|_| bad(2 + digits, "malformed escape sequence"))?;
     let c = char::from_u32(code).ok_or_else(|| bad(2 + digits, "escape is not a valid Unicode character"))?;
     Ok((c, at + 2 + digits))
@@ -242,24 +271,64 @@ mod tests {
 
     #[test]
     fn literals() {
-        assert_eq!(kinds("42 0x1F 3.5 1e3 .5"), vec![Tok::Int(42), Tok::Int(31), Tok::Double(3.5), Tok::Double(1000.0), Tok::Double(0.5), Tok::Eof]);
-        assert_eq!(kinds(r#"'a' "b\n" """c"d""" r"\d+" "\u00e9""#), vec![
-            Tok::Str("a".into()), Tok::Str("b\n".into()), Tok::Str("c\"d".into()), Tok::Str("\\d+".into()), Tok::Str("é".into()), Tok::Eof
-        ]);
-        assert_eq!(kinds("true false null in x_1"), vec![Tok::Bool(true), Tok::Bool(false), Tok::Null, Tok::In, Tok::Ident("x_1".into()), Tok::Eof]);
+        assert_eq!(
+            kinds("42 0x1F 3.5 1e3 .5"),
+            vec![
+                Tok::Int(42),
+                Tok::Int(31),
+                Tok::Double(3.5),
+                Tok::Double(1000.0),
+                Tok::Double(0.5),
+                Tok::Eof
+            ]
+        );
+        assert_eq!(
+            kinds(r#"'a' "b\n" """c"d""" r"\d+" "\u00e9""#),
+            vec![
+                Tok::Str("a".into()),
+                Tok::Str("b\n".into()),
+                Tok::Str("c\"d".into()),
+                Tok::Str("\\d+".into()),
+                Tok::Str("é".into()),
+                Tok::Eof
+            ]
+        );
+        assert_eq!(
+            kinds("true false null in x_1"),
+            vec![
+                Tok::Bool(true),
+                Tok::Bool(false),
+                Tok::Null,
+                Tok::In,
+                Tok::Ident("x_1".into()),
+                Tok::Eof
+            ]
+        );
     }
 
     #[test]
     fn operators_and_comments() {
-        assert_eq!(kinds("a>=1 // note\n&&!b"), vec![
-            Tok::Ident("a".into()), Tok::Punct(">="), Tok::Int(1), Tok::Punct("&&"), Tok::Punct("!"), Tok::Ident("b".into()), Tok::Eof
-        ]);
+        assert_eq!(
+            kinds("a>=1 // note\n&&!b"),
+            vec![
+                Tok::Ident("a".into()),
+                Tok::Punct(">="),
+                Tok::Int(1),
+                Tok::Punct("&&"),
+                Tok::Punct("!"),
+                Tok::Ident("b".into()),
+                Tok::Eof
+            ]
+        );
     }
 
     #[test]
     fn errors_have_positions() {
         let e = tokenize("a = 1").err();
-        assert_eq!(e.map(|e| (e.span.start, e.message)), Some((2, "unexpected character '=' (use == to compare)".into())));
+        assert_eq!(
+            e.map(|e| (e.span.start, e.message)),
+            Some((2, "unexpected character '=' (use == to compare)".into()))
+        );
         assert!(tokenize("\"open").is_err());
         assert!(tokenize("b\"x\"").is_err());
         assert!(tokenize("1u").is_err());

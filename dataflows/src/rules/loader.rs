@@ -23,7 +23,12 @@ pub struct SourceText {
 }
 
 /// Parses and compiles rule files as one set.
-pub fn load_rule_files(files: &[SourceText], schema: &Schema, udfs: &UdfRegistry, limits: Limits) -> Result<(RuleSet, Vec<SegmentDef>), Vec<Diagnostic>> {
+pub fn load_rule_files(
+    files: &[SourceText],
+    schema: &Schema,
+    udfs: &UdfRegistry,
+    limits: Limits,
+) -> Result<(RuleSet, Vec<SegmentDef>), Vec<Diagnostic>> {
     let mut diagnostics = Vec::new();
     let mut defs = Vec::new();
     let mut origins: Vec<(usize, DefSpans)> = Vec::new();
@@ -41,22 +46,29 @@ pub fn load_rule_files(files: &[SourceText], schema: &Schema, udfs: &UdfRegistry
     if !diagnostics.is_empty() {
         return Err(diagnostics);
     }
-    RuleSet::compile(schema, &defs, udfs, limits).map(|set| (set, defs.clone())).map_err(|errors| {
-        errors
-            .into_iter()
-            .map(|e| {
-                let (file_index, spans) = &origins[e.segment];
-                let file = &files[*file_index];
-                let span = match (e.field, e.condition_span, spans.when_text_start) {
-                    (DefField::When, Some(inner), Some(start)) => inner.shifted(start),
-                    _ => spans.of(e.field),
-                };
-                let message = match (e.field, e.condition_span, spans.when_text_start) {
-                    (DefField::When, Some(inner), None) => format!("in the condition of {:?} at character {}: {}", defs[e.segment].id, inner.start + 1, e.message),
-                    _ => e.message,
-                };
-                Diagnostic::new(&file.name, &file.text, span, message)
-            })
-            .collect()
-    })
+    RuleSet::compile(schema, &defs, udfs, limits)
+        .map(|set| (set, defs.clone()))
+        .map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| {
+                    let (file_index, spans) = &origins[e.segment];
+                    let file = &files[*file_index];
+                    let span = match (e.field, e.condition_span, spans.when_text_start) {
+                        (DefField::When, Some(inner), Some(start)) => inner.shifted(start),
+                        _ => spans.of(e.field),
+                    };
+                    let message = match (e.field, e.condition_span, spans.when_text_start) {
+                        (DefField::When, Some(inner), None) => format!(
+                            "in the condition of {:?} at character {}: {}",
+                            defs[e.segment].id,
+                            inner.start + 1,
+                            e.message
+                        ),
+                        _ => e.message,
+                    };
+                    Diagnostic::new(&file.name, &file.text, span, message)
+                })
+                .collect()
+        })
 }

@@ -34,11 +34,21 @@ pub fn parse(text: &str, limits: &Limits) -> Result<Expr, RuleError> {
     if text.len() > limits.max_source_bytes {
         return Err(RuleError::new(
             Span::new(0, 0),
-            format!("condition is {} bytes long; the limit is {} bytes", text.len(), limits.max_source_bytes),
+            format!(
+                "condition is {} bytes long; the limit is {} bytes",
+                text.len(),
+                limits.max_source_bytes
+            ),
         ));
     }
     let tokens = tokenize(text)?;
-    let mut parser = Parser { tokens, at: 0, nesting: 0, nodes: 0, limits: *limits };
+    let mut parser = Parser {
+        tokens,
+        at: 0,
+        nesting: 0,
+        nodes: 0,
+        limits: *limits,
+    };
     let expr = parser.expr()?;
     match parser.peek() {
         Tok::Eof => Ok(expr),
@@ -68,7 +78,10 @@ impl Parser {
     }
 
     fn bump(&mut self) -> Token {
-        let token = self.tokens.get(self.at).cloned().unwrap_or(Token { tok: Tok::Eof, span: self.span() });
+        let token = self.tokens.get(self.at).cloned().unwrap_or(Token {
+            tok: Tok::Eof,
+            span: self.span(),
+        });
         if self.at < self.tokens.len() {
             self.at += 1;
         }
@@ -112,20 +125,29 @@ impl Parser {
             ExprKind::Select(e, _, _) | ExprKind::Unary(_, e) => e.depth,
             ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => a.depth.max(b.depth),
             ExprKind::Cond(a, b, c) => a.depth.max(b.depth).max(c.depth),
-            ExprKind::Call { target, args, .. } => {
-                args.iter().map(|a| a.depth).chain(target.iter().map(|t| t.depth)).max().unwrap_or(0)
-            }
+            ExprKind::Call { target, args, .. } => args
+                .iter()
+                .map(|a| a.depth)
+                .chain(target.iter().map(|t| t.depth))
+                .max()
+                .unwrap_or(0),
             ExprKind::List(items) => items.iter().map(|a| a.depth).max().unwrap_or(0),
             ExprKind::Map(entries) => entries.iter().map(|(k, v)| k.depth.max(v.depth)).max().unwrap_or(0),
             _ => 0,
         };
         let depth = child_depth + 1;
         if depth > self.limits.max_depth {
-            return Err(RuleError::new(span, format!("expression is nested too deeply (the limit is {} levels)", self.limits.max_depth)));
+            return Err(RuleError::new(
+                span,
+                format!("expression is nested too deeply (the limit is {} levels)", self.limits.max_depth),
+            ));
         }
         self.nodes += 1;
         if self.nodes > self.limits.max_nodes {
-            return Err(RuleError::new(span, format!("expression is too large (the limit is {} nodes)", self.limits.max_nodes)));
+            return Err(RuleError::new(
+                span,
+                format!("expression is too large (the limit is {} nodes)", self.limits.max_nodes),
+            ));
         }
         Ok(Expr { kind, span, depth })
     }
@@ -133,7 +155,10 @@ impl Parser {
     fn nested<T>(&mut self, inner: impl FnOnce(&mut Parser) -> Result<T, RuleError>) -> Result<T, RuleError> {
         self.nesting += 1;
         if self.nesting > self.limits.max_depth {
-            return Err(RuleError::new(self.span(), format!("expression is nested too deeply (the limit is {} levels)", self.limits.max_depth)));
+            return Err(RuleError::new(
+                self.span(),
+                format!("expression is nested too deeply (the limit is {} levels)", self.limits.max_depth),
+            ));
         }
         let result = inner(self);
         self.nesting -= 1;
@@ -211,7 +236,10 @@ impl Parser {
             };
             ops.push((op, self.prev_span()));
             if ops.len() as u32 > self.limits.max_depth {
-                return Err(RuleError::new(self.prev_span(), format!("expression is nested too deeply (the limit is {} levels)", self.limits.max_depth)));
+                return Err(RuleError::new(
+                    self.prev_span(),
+                    format!("expression is nested too deeply (the limit is {} levels)", self.limits.max_depth),
+                ));
             }
         }
         let mut operand = self.member()?;
@@ -219,12 +247,20 @@ impl Parser {
             operand = match (op, &operand.kind) {
                 // Fold `-literal` so that the most negative int can be written.
                 (UnaryOp::Neg, ExprKind::Int(i)) if operand.depth == 1 => {
-                    let folded = i.checked_neg().ok_or_else(|| RuleError::new(span.to(operand.span), "integer literal out of range"))?;
-                    Expr { kind: ExprKind::Int(folded), span: span.to(operand.span), depth: 1 }
+                    let folded = i
+                        .checked_neg()
+                        .ok_or_else(|| RuleError::new(span.to(operand.span), "integer literal out of range"))?;
+                    Expr {
+                        kind: ExprKind::Int(folded),
+                        span: span.to(operand.span),
+                        depth: 1,
+                    }
                 }
-                (UnaryOp::Neg, ExprKind::Double(d)) if operand.depth == 1 => {
-                    Expr { kind: ExprKind::Double(-d), span: span.to(operand.span), depth: 1 }
-                }
+                (UnaryOp::Neg, ExprKind::Double(d)) if operand.depth == 1 => Expr {
+                    kind: ExprKind::Double(-d),
+                    span: span.to(operand.span),
+                    depth: 1,
+                },
                 _ => {
                     let full = span.to(operand.span);
                     self.node(ExprKind::Unary(op, Box::new(operand)), full)?
@@ -246,7 +282,15 @@ impl Parser {
                 if matches!(self.peek(), Tok::Punct("(")) {
                     let args = self.call_args()?;
                     let span = expr.span.to(self.prev_span());
-                    expr = self.node(ExprKind::Call { target: Some(Box::new(expr)), name, name_span: name_token.span, args }, span)?;
+                    expr = self.node(
+                        ExprKind::Call {
+                            target: Some(Box::new(expr)),
+                            name,
+                            name_span: name_token.span,
+                            args,
+                        },
+                        span,
+                    )?;
                 } else {
                     let span = expr.span.to(name_token.span);
                     expr = self.node(ExprKind::Select(Box::new(expr), name, name_token.span), span)?;
@@ -301,7 +345,15 @@ impl Parser {
                 if matches!(self.peek(), Tok::Punct("(")) {
                     let args = self.call_args()?;
                     let full = span.to(self.prev_span());
-                    return self.node(ExprKind::Call { target: None, name, name_span: span, args }, full);
+                    return self.node(
+                        ExprKind::Call {
+                            target: None,
+                            name,
+                            name_span: span,
+                            args,
+                        },
+                        full,
+                    );
                 }
                 ExprKind::Ident(name)
             }
@@ -352,14 +404,23 @@ mod tests {
                 }
                 ExprKind::Index(a, b) => format!("{}[{}]", show(a), show(b)),
                 ExprKind::List(items) => format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(", ")),
-                ExprKind::Map(entries) => format!("{{{}}}", entries.iter().map(|(k, v)| format!("{}: {}", show(k), show(v))).collect::<Vec<_>>().join(", ")),
+                ExprKind::Map(entries) => format!(
+                    "{{{}}}",
+                    entries
+                        .iter()
+                        .map(|(k, v)| format!("{}: {}", show(k), show(v)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 ExprKind::Unary(UnaryOp::Not, e) => format!("!{}", show(e)),
                 ExprKind::Unary(UnaryOp::Neg, e) => format!("-{}", show(e)),
                 ExprKind::Binary(op, a, b) => format!("({} {} {})", show(a), op.symbol(), show(b)),
                 ExprKind::Cond(a, b, c) => format!("({} ? {} : {})", show(a), show(b), show(c)),
             }
         }
-        parse(text, &Limits::default()).map(|e| show(&e)).unwrap_or_else(|e| format!("error at {}: {}", e.span.start, e.message))
+        parse(text, &Limits::default())
+            .map(|e| show(&e))
+            .unwrap_or_else(|e| format!("error at {}: {}", e.span.start, e.message))
     }
 
     #[test]
@@ -377,10 +438,19 @@ mod tests {
 
     #[test]
     fn errors_point_at_the_problem() {
-        assert_eq!(shape("1 +"), "error at 3: expected a value, a name or '(', found the end of the condition");
+        assert_eq!(
+            shape("1 +"),
+            "error at 3: expected a value, a name or '(', found the end of the condition"
+        );
         assert_eq!(shape("f(1 2)"), "error at 4: expected ')', found a number");
-        assert_eq!(shape("a b"), "error at 2: expected an operator or the end of the condition, found 'b'");
-        assert_eq!(shape("a."), "error at 2: expected a field or method name after '.', found the end of the condition");
+        assert_eq!(
+            shape("a b"),
+            "error at 2: expected an operator or the end of the condition, found 'b'"
+        );
+        assert_eq!(
+            shape("a."),
+            "error at 2: expected a field or method name after '.', found the end of the condition"
+        );
     }
 
     #[test]

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use super::ast::BinaryOp;
 use super::ir::{Source, StrTest, TNode, Typed};
-use super::udf::{UdfBody, UdfRegistry, MAX_UDF_PARAMS};
 use super::types::Type;
+use super::udf::{UdfBody, UdfRegistry, MAX_UDF_PARAMS};
 use super::value::{FieldValue, Value};
 use super::view::View;
 use crate::time::whole_years_between;
@@ -34,8 +34,12 @@ enum Node {
     Age(usize),
     Not(Box<Node>),
     Neg(Box<Node>),
-    And(Box<(Node, Node)>),
-    Or(Box<(Node, Node)>),
+    /// `a && b && …`, flattened; Kleene logic.
+    All(Vec<Node>),
+    /// `a || b || …`, flattened; Kleene logic.
+    Any(Vec<Node>),
+    /// `field OP constant`, the most common comparison, without recursion.
+    CompareField(BinaryOp, Source, usize, FieldValue),
     Cond(Box<(Node, Node, Node)>),
     Arith(BinaryOp, Box<(Node, Node)>),
     Compare(BinaryOp, Box<(Node, Node)>),
@@ -77,11 +81,27 @@ pub(crate) fn values_equal(a: Value<'_>, b: Value<'_>) -> bool {
 #[inline]
 fn order(a: Value<'_>, b: Value<'_>) -> Option<std::cmp::Ordering> {
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) | (Value::Timestamp(x), Value::Timestamp(y)) | (Value::Duration(x), Value::Duration(y)) => Some(x.cmp(&y)),
+        (Value::Int(x), Value::Int(y)) | (Value::Timestamp(x), Value::Timestamp(y)) | (Value::Duration(x), Value::Duration(y)) => {
+            Some(x.cmp(&y))
+        }
         (Value::Double(x), Value::Double(y)) => x.partial_cmp(&y),
         (Value::Str(x), Value::Str(y)) => Some(x.cmp(y)),
         _ => None,
     }
+}
+
+#[inline]
+fn compare<'a>(op: BinaryOp, a: Value<'_>, b: Value<'_>) -> Option<Value<'a>> {
+    let result = match op {
+        BinaryOp::Eq => values_equal(a, b),
+        BinaryOp::Ne => !values_equal(a, b),
+        BinaryOp::Lt => order(a, b)?.is_lt(),
+        BinaryOp::Le => order(a, b)?.is_le(),
+        BinaryOp::Gt => order(a, b)?.is_gt(),
+        BinaryOp::Ge => order(a, b)?.is_ge(),
+        _ => return None,
+    };
+    Some(Value::Bool(result))
 }
 
 #[inline]
@@ -104,7 +124,9 @@ fn arith<'a>(op: BinaryOp, a: Value<'a>, b: Value<'a>) -> Option<Value<'a>> {
         (Div, Value::Double(x), Value::Double(y)) => finite(x / y),
         (Add, Value::Duration(x), Value::Duration(y)) => x.checked_add(y).map(Value::Duration),
         (Sub, Value::Duration(x), Value::Duration(y)) => x.checked_sub(y).map(Value::Duration),
-        (Add, Value::Timestamp(x), Value::Duration(y)) | (Add, Value::Duration(y), Value::Timestamp(x)) => x.checked_add(y).map(Value::Timestamp),
+        (Add, Value::Timestamp(x), Value::Duration(y)) | (Add, Value::Duration(y), Value::Timestamp(x)) => {
+            x.checked_add(y).map(Value::Timestamp)
+        }
         (Sub, Value::Timestamp(x), Value::Duration(y)) => x.checked_sub(y).map(Value::Timestamp),
         (Sub, Value::Timestamp(x), Value::Timestamp(y)) => x.checked_sub(y).map(Value::Duration),
         _ => None,
@@ -127,7 +149,9 @@ fn value_has_type(value: &Value<'_>, ty: &Type) -> bool {
 impl Program {
     /// Compiles a checked tree.
     pub fn compile(typed: &Typed, udfs: &UdfRegistry) -> Program {
-        Program { root: compile_node(typed, udfs) }
+        Program {
+            root: compile_node(typed, udfs),
+        }
     }
 
     /// Evaluates against a view; `None` is a missing value.
@@ -164,11 +188,15 @@ fn compile_node(t: &Typed, udfs: &UdfRegistry) -> Node {
         TNode::Age(slot) => return Node::Age(*slot),
         TNode::Not(a) => Node::Not(one(a)),
         TNode::Neg(a) => Node::Neg(one(a)),
-        TNode::And(a, b) => Node::And(boxed2(a, b, udfs)),
-        TNode::Or(a, b) => Node::Or(boxed2(a, b, udfs)),
+        TNode::And(..) => Node::All(flatten(t, udfs, true)),
+        TNode::Or(..) => Node::Any(flatten(t, udfs, false)),
         TNode::Cond(c, a, b) => Node::Cond(Box::new((compile_node(c, udfs), compile_node(a, udfs), compile_node(b, udfs)))),
         TNode::Arith(op, a, b) => Node::Arith(*op, boxed2(a, b, udfs)),
-        TNode::Compare(op, a, b) => Node::Compare(*op, boxed2(a, b, udfs)),
+        TNode::Compare(op, a, b) => match (compile_node(a, udfs), compile_node(b, udfs)) {
+            (Node::Field(source, slot), Node::Const(c)) => Node::CompareField(*op, source, slot, c),
+            (Node::Const(c), Node::Field(source, slot)) => Node::CompareField(mirror(*op), source, slot, c),
+            (left, right) => Node::Compare(*op, Box::new((left, right))),
+        },
         TNode::InList(x, items) => Node::InList(one(x), many(items)),
         TNode::InValue(x, list) => Node::InValue(boxed2(x, list, udfs)),
         TNode::InMap(x, keys) => Node::InKeys(one(x), keys.clone()),
@@ -188,13 +216,43 @@ fn compile_node(t: &Typed, udfs: &UdfRegistry) -> Node {
     fold(node)
 }
 
+/// The operands of a chain of `&&` (or `||`), compiled, left to right.
+fn flatten(t: &Typed, udfs: &UdfRegistry, and: bool) -> Vec<Node> {
+    match (&t.node, and) {
+        (TNode::And(a, b), true) | (TNode::Or(a, b), false) => {
+            let mut operands = flatten(a, udfs, and);
+            operands.extend(flatten(b, udfs, and));
+            operands
+        }
+        _ => vec![compile_node(t, udfs)],
+    }
+}
+
+/// The operator with its operands swapped: `c < x` is `x > c`.
+fn mirror(op: BinaryOp) -> BinaryOp {
+    match op {
+        BinaryOp::Lt => BinaryOp::Gt,
+        BinaryOp::Le => BinaryOp::Ge,
+        BinaryOp::Gt => BinaryOp::Lt,
+        BinaryOp::Ge => BinaryOp::Le,
+        other => other,
+    }
+}
+
 /// Replaces a node whose children are all constants by its value.
 fn fold(node: Node) -> Node {
     let children_constant = match &node {
-        Node::Not(a) | Node::Neg(a) | Node::Size(a) | Node::ToInt(a) | Node::ToDouble(a) | Node::Matches(a, _) | Node::InKeys(a, _) => a.is_constant(),
-        Node::And(p) | Node::Or(p) | Node::Arith(_, p) | Node::Compare(_, p) | Node::InValue(p) | Node::ListIndex(p) | Node::StrTest(_, p) => p.0.is_constant() && p.1.is_constant(),
+        Node::Not(a) | Node::Neg(a) | Node::Size(a) | Node::ToInt(a) | Node::ToDouble(a) | Node::Matches(a, _) | Node::InKeys(a, _) => {
+            a.is_constant()
+        }
+        Node::Arith(_, p) | Node::Compare(_, p) | Node::InValue(p) | Node::ListIndex(p) | Node::StrTest(_, p) => {
+            p.0.is_constant() && p.1.is_constant()
+        }
+        Node::All(items) | Node::Any(items) => items.iter().all(Node::is_constant),
         Node::Cond(p) => p.0.is_constant() && p.1.is_constant() && p.2.is_constant(),
-        Node::InList(a, items) | Node::MapIndex(a, _, items) | Node::ListLiteralIndex(items, a) => a.is_constant() && items.iter().all(Node::is_constant),
+        Node::InList(a, items) | Node::MapIndex(a, _, items) | Node::ListLiteralIndex(items, a) => {
+            a.is_constant() && items.iter().all(Node::is_constant)
+        }
         Node::Udf(_, _, args) => args.iter().all(Node::is_constant),
         _ => false,
     };
@@ -233,46 +291,77 @@ fn eval<'a>(node: &'a Node, view: &View<'a>) -> Option<Value<'a>> {
             Value::Duration(d) => d.checked_neg().map(Value::Duration),
             _ => None,
         },
-        Node::And(pair) => {
-            let left = eval_bool(&pair.0, view);
-            if left == Some(false) {
-                return Some(Value::Bool(false));
+        Node::All(operands) => {
+            let mut missing = false;
+            for operand in operands {
+                match eval_bool(operand, view) {
+                    Some(false) => return Some(Value::Bool(false)),
+                    Some(true) => {}
+                    None => missing = true,
+                }
             }
-            match (left, eval_bool(&pair.1, view)) {
-                (_, Some(false)) => Some(Value::Bool(false)),
-                (Some(true), Some(true)) => Some(Value::Bool(true)),
-                _ => None,
-            }
+            (!missing).then_some(Value::Bool(true))
         }
-        Node::Or(pair) => {
-            let left = eval_bool(&pair.0, view);
-            if left == Some(true) {
-                return Some(Value::Bool(true));
+        Node::Any(operands) => {
+            let mut missing = false;
+            for operand in operands {
+                match eval_bool(operand, view) {
+                    Some(true) => return Some(Value::Bool(true)),
+                    Some(false) => {}
+                    None => missing = true,
+                }
             }
-            match (left, eval_bool(&pair.1, view)) {
-                (_, Some(true)) => Some(Value::Bool(true)),
-                (Some(false), Some(false)) => Some(Value::Bool(false)),
-                _ => None,
-            }
+            (!missing).then_some(Value::Bool(false))
         }
+        Node::CompareField(op, source, slot, constant) => compare(*op, view.field(*source, *slot)?.as_value(), constant.as_value()),
         Node::Cond(triple) => match eval_bool(&triple.0, view)? {
             true => eval(&triple.1, view),
             false => eval(&triple.2, view),
         },
         Node::Arith(op, pair) => arith(*op, eval(&pair.0, view)?, eval(&pair.1, view)?),
-        Node::Compare(op, pair) => {
-            let (a, b) = (eval(&pair.0, view)?, eval(&pair.1, view)?);
-            let result = match op {
-                BinaryOp::Eq => values_equal(a, b),
-                BinaryOp::Ne => !values_equal(a, b),
-                BinaryOp::Lt => order(a, b)?.is_lt(),
-                BinaryOp::Le => order(a, b)?.is_le(),
-                BinaryOp::Gt => order(a, b)?.is_gt(),
-                BinaryOp::Ge => order(a, b)?.is_ge(),
-                _ => return None,
-            };
-            Some(Value::Bool(result))
-        }
+        Node::Compare(op, pair) => compare(*op, eval(&pair.0, view)?, eval(&pair.1, view)?),
+        Node::InList(..)
+        | Node::InValue(..)
+        | Node::InKeys(..)
+        | Node::MapIndex(..)
+        | Node::ListLiteralIndex(..)
+        | Node::ListIndex(..)
+        | Node::Udf(..) => eval_collection(node, view),
+        Node::StrTest(kind, pair) => match (eval(&pair.0, view)?, eval(&pair.1, view)?) {
+            (Value::Str(s), Value::Str(p)) => Some(Value::Bool(match kind {
+                StrTest::StartsWith => s.starts_with(p),
+                StrTest::EndsWith => s.ends_with(p),
+                StrTest::Contains => s.contains(p),
+            })),
+            _ => None,
+        },
+        Node::Matches(a, re) => match eval(a, view)? {
+            Value::Str(s) => Some(Value::Bool(re.is_match(s))),
+            _ => None,
+        },
+        Node::Size(a) => match eval(a, view)? {
+            Value::Str(s) => Some(Value::Int(s.len() as i64)),
+            Value::List(l) => Some(Value::Int(l.len() as i64)),
+            _ => None,
+        },
+        Node::ToInt(a) => match eval(a, view)? {
+            Value::Double(d) if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&d) => Some(Value::Int(d.trunc() as i64)),
+            Value::Int(i) => Some(Value::Int(i)),
+            _ => None,
+        },
+        Node::ToDouble(a) => match eval(a, view)? {
+            Value::Int(i) => Some(Value::Double(i as f64)),
+            Value::Double(d) => Some(Value::Double(d)),
+            _ => None,
+        },
+    }
+}
+
+/// Lists, maps and user-defined functions: kept out of [`eval`] so its stack frame stays
+/// small on the hot path.
+#[inline(never)]
+fn eval_collection<'a>(node: &'a Node, view: &View<'a>) -> Option<Value<'a>> {
+    match node {
         Node::InList(x, items) => {
             let x = eval(x, view)?;
             let mut saw_missing = false;
@@ -307,33 +396,6 @@ fn eval<'a>(node: &'a Node, view: &View<'a>) -> Option<Value<'a>> {
             (Value::List(list), Value::Int(i)) => list.get(usize::try_from(i).ok()?).map(FieldValue::as_value),
             _ => None,
         },
-        Node::StrTest(kind, pair) => match (eval(&pair.0, view)?, eval(&pair.1, view)?) {
-            (Value::Str(s), Value::Str(p)) => Some(Value::Bool(match kind {
-                StrTest::StartsWith => s.starts_with(p),
-                StrTest::EndsWith => s.ends_with(p),
-                StrTest::Contains => s.contains(p),
-            })),
-            _ => None,
-        },
-        Node::Matches(a, re) => match eval(a, view)? {
-            Value::Str(s) => Some(Value::Bool(re.is_match(s))),
-            _ => None,
-        },
-        Node::Size(a) => match eval(a, view)? {
-            Value::Str(s) => Some(Value::Int(s.len() as i64)),
-            Value::List(l) => Some(Value::Int(l.len() as i64)),
-            _ => None,
-        },
-        Node::ToInt(a) => match eval(a, view)? {
-            Value::Double(d) if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&d) => Some(Value::Int(d.trunc() as i64)),
-            Value::Int(i) => Some(Value::Int(i)),
-            _ => None,
-        },
-        Node::ToDouble(a) => match eval(a, view)? {
-            Value::Int(i) => Some(Value::Double(i as f64)),
-            Value::Double(d) => Some(Value::Double(d)),
-            _ => None,
-        },
         Node::Udf(body, result, args) => {
             let mut values = [Value::Bool(false); MAX_UDF_PARAMS];
             for (slot, arg) in values.iter_mut().zip(args) {
@@ -342,5 +404,6 @@ fn eval<'a>(node: &'a Node, view: &View<'a>) -> Option<Value<'a>> {
             let out = body(&values[..args.len().min(MAX_UDF_PARAMS)])?;
             value_has_type(&out, result).then_some(out)
         }
+        _ => None,
     }
 }

@@ -136,7 +136,9 @@ pub fn evaluate(t: &Typed, view: &View<'_>, udfs: &UdfRegistry) -> Option<FieldV
             _ => None,
         },
         TNode::ToInt(a) => match ev(a)? {
-            F::Double(d) if d.is_finite() && d.trunc() >= i64::MIN as f64 && d.trunc() < 9_223_372_036_854_775_808.0 => Some(F::Int(d.trunc() as i64)),
+            F::Double(d) if d.is_finite() && d.trunc() >= i64::MIN as f64 && d.trunc() < 9_223_372_036_854_775_808.0 => {
+                Some(F::Int(d.trunc() as i64))
+            }
             _ => None,
         },
         TNode::ToDouble(a) => match ev(a)? {

@@ -97,12 +97,22 @@ impl RuleSet {
     pub fn compile(schema: &Schema, defs: &[SegmentDef], udfs: &UdfRegistry, limits: Limits) -> Result<RuleSet, Vec<SegmentError>> {
         let mut errors: Vec<SegmentError> = validate_definitions(defs)
             .into_iter()
-            .map(|e| SegmentError { segment: e.segment, field: e.field, condition_span: None, message: e.message })
+            .map(|e| SegmentError {
+                segment: e.segment,
+                field: e.field,
+                condition_span: None,
+                message: e.message,
+            })
             .collect();
         let mut features = FeatureRegistry::default();
         let mut segments = Vec::with_capacity(defs.len());
         for (i, def) in defs.iter().enumerate() {
-            let mut env = CheckEnv { schema, udfs, features: &mut features, limits };
+            let mut env = CheckEnv {
+                schema,
+                udfs,
+                features: &mut features,
+                limits,
+            };
             match check_condition(&def.when, &mut env) {
                 Ok(condition) => segments.push(CompiledSegment {
                     def: def.clone(),
@@ -111,7 +121,12 @@ impl RuleSet {
                     cost: static_cost(&condition, udfs),
                     condition,
                 }),
-                Err(e) => errors.push(SegmentError { segment: i, field: DefField::When, condition_span: Some(e.span), message: e.message }),
+                Err(e) => errors.push(SegmentError {
+                    segment: i,
+                    field: DefField::When,
+                    condition_span: Some(e.span),
+                    message: e.message,
+                }),
             }
         }
         if !errors.is_empty() {
@@ -124,7 +139,11 @@ impl RuleSet {
                 readers[slot].push(i);
             }
         }
-        Ok(RuleSet { segments, features, readers })
+        Ok(RuleSet {
+            segments,
+            features,
+            readers,
+        })
     }
 
     /// The compiled segments, in definition order.

@@ -60,8 +60,12 @@ impl SampleView {
         let mut events = Vec::with_capacity(json.events.len());
         for (i, event) in json.events.into_iter().enumerate() {
             let at = format!("events[{i}]");
-            let event_type = schema.event_type(&event.event_type).ok_or_else(|| format!("{at}: unknown event type {:?}", event.event_type))?;
-            let props = schema.event_properties(event_type).ok_or_else(|| format!("{at}: unknown event type"))?;
+            let event_type = schema
+                .event_type(&event.event_type)
+                .ok_or_else(|| format!("{at}: unknown event type {:?}", event.event_type))?;
+            let props = schema
+                .event_properties(event_type)
+                .ok_or_else(|| format!("{at}: unknown event type"))?;
             events.push(ObservedEvent {
                 event_type,
                 time_ms: time::parse_timestamp(&event.time).map_err(|e| format!("{at}.time: {e}"))?,
@@ -69,7 +73,12 @@ impl SampleView {
                 properties: props.read_json(&event.properties).map_err(|e| format!("{at}.properties: {e}"))?,
             });
         }
-        Ok(SampleView { now, profile, stats, events: dedup_by_id(&events) })
+        Ok(SampleView {
+            now,
+            profile,
+            stats,
+            events: dedup_by_id(&events),
+        })
     }
 
     /// Feature values for a rule set's features at `now`.
@@ -79,6 +88,12 @@ impl SampleView {
 
     /// A view over this state with the given feature values.
     pub fn view<'a>(&'a self, features: &'a [Option<FieldValue>]) -> View<'a> {
-        View { now: self.now, profile: &self.profile, stats: &self.stats, features, event: &[] }
+        View {
+            now: self.now,
+            profile: &self.profile,
+            stats: &self.stats,
+            features,
+            event: &[],
+        }
     }
 }

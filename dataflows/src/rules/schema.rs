@@ -108,12 +108,18 @@ fn read_fields(table: BTreeMap<toml::Spanned<String>, toml::Spanned<String>>, er
     let mut fields = Vec::new();
     for (name, ty) in table {
         if !is_identifier(name.get_ref()) {
-            errors.push(SchemaError { span: span_of(&name), message: format!("{:?} is not a valid name (use letters, digits and _)", name.get_ref()) });
+            errors.push(SchemaError {
+                span: span_of(&name),
+                message: format!("{:?} is not a valid name (use letters, digits and _)", name.get_ref()),
+            });
             continue;
         }
         match Type::parse_field_type(ty.get_ref()) {
             Ok(ft) => fields.push((name.into_inner(), ft)),
-            Err(message) => errors.push(SchemaError { span: span_of(&ty), message }),
+            Err(message) => errors.push(SchemaError {
+                span: span_of(&ty),
+                message,
+            }),
         }
     }
     FieldSet::new(fields)
@@ -124,7 +130,10 @@ impl Schema {
     pub fn from_toml(text: &str) -> Result<Schema, Vec<SchemaError>> {
         let file: SchemaFile = toml::from_str(text).map_err(|e| {
             let span = e.span().map_or(Span::default(), |s| Span::new(s.start, s.end));
-            vec![SchemaError { span, message: e.message().trim().to_string() }]
+            vec![SchemaError {
+                span,
+                message: e.message().trim().to_string(),
+            }]
         })?;
         let mut errors = Vec::new();
         let profile = read_fields(file.profile, &mut errors);
@@ -132,13 +141,19 @@ impl Schema {
         let mut events = Vec::new();
         for (name, props) in file.events {
             if !is_identifier(name.get_ref()) {
-                errors.push(SchemaError { span: span_of(&name), message: format!("{:?} is not a valid event type name (use letters, digits and _)", name.get_ref()) });
+                errors.push(SchemaError {
+                    span: span_of(&name),
+                    message: format!("{:?} is not a valid event type name (use letters, digits and _)", name.get_ref()),
+                });
                 continue;
             }
             events.push((name.into_inner(), read_fields(props, &mut errors)));
         }
         if events.is_empty() && errors.is_empty() {
-            errors.push(SchemaError { span: Span::default(), message: "the schema declares no event types (add [events.<name>] tables)".into() });
+            errors.push(SchemaError {
+                span: Span::default(),
+                message: "the schema declares no event types (add [events.<name>] tables)".into(),
+            });
         }
         if errors.is_empty() {
             Ok(Schema { profile, stats, events })
@@ -187,7 +202,10 @@ mod tests {
     fn reads_a_schema() {
         let text = "[profile]\ngender = \"string\"\nbirthDate = \"date\"\n[stats]\nwatchedAds = \"list<string>\"\n[events.purchase]\namount = \"double\"\n[events.app_closed]\n";
         let schema = Schema::from_toml(text).unwrap_or_default();
-        assert_eq!(schema.profile.lookup("birthDate").map(|(slot, ft)| (slot, ft.is_date)), Some((0, true)));
+        assert_eq!(
+            schema.profile.lookup("birthDate").map(|(slot, ft)| (slot, ft.is_date)),
+            Some((0, true))
+        );
         assert_eq!(schema.event_type("purchase"), Some(1));
         assert_eq!(schema.event_properties(0).map(FieldSet::len), Some(0));
     }

@@ -143,7 +143,11 @@ fn span_of<T>(s: &toml::Spanned<T>) -> Span {
 /// Where the condition's text starts in the file, if it appears there verbatim.
 fn verbatim_start(file: &str, value: &toml::Spanned<String>) -> Option<usize> {
     let raw = file.get(value.span().start..value.span().end)?;
-    let open = if raw.starts_with("'''") || raw.starts_with("\"\"\"") { 3 } else { 1 };
+    let open = if raw.starts_with("'''") || raw.starts_with("\"\"\"") {
+        3
+    } else {
+        1
+    };
     let mut start = open;
     if open == 3 {
         if raw[start..].starts_with("\r\n") {
@@ -159,14 +163,20 @@ fn verbatim_start(file: &str, value: &toml::Spanned<String>) -> Option<usize> {
 /// Reads one rule file.
 pub fn parse_rule_file(text: &str) -> Result<Vec<(SegmentDef, DefSpans)>, FileError> {
     if text.len() > MAX_RULE_FILE_BYTES {
-        return Err(FileError { span: Span::default(), message: format!("file is {} bytes; the limit is {MAX_RULE_FILE_BYTES} bytes", text.len()) });
+        return Err(FileError {
+            span: Span::default(),
+            message: format!("file is {} bytes; the limit is {MAX_RULE_FILE_BYTES} bytes", text.len()),
+        });
     }
     let file: RuleFileToml = toml::from_str(text).map_err(|e| FileError {
         span: e.span().map_or(Span::default(), |s| Span::new(s.start, s.end)),
         message: e.message().trim().replace('\n', "; "),
     })?;
     if file.segment.is_empty() {
-        return Err(FileError { span: Span::default(), message: "no segments in this file (declare them as [[segment]] tables)".into() });
+        return Err(FileError {
+            span: Span::default(),
+            message: "no segments in this file (declare them as [[segment]] tables)".into(),
+        });
     }
     Ok(file
         .segment
@@ -212,7 +222,11 @@ pub struct DefinitionError {
 
 /// Whether `id` is a valid segment id.
 pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// Checks a whole set of definitions for consistency.
@@ -222,13 +236,21 @@ pub fn validate_definitions(defs: &[SegmentDef]) -> Vec<DefinitionError> {
     let mut first_of: HashMap<&str, usize> = HashMap::new();
     for (i, def) in defs.iter().enumerate() {
         if !is_valid_id(&def.id) {
-            error(i, DefField::Id, format!("segment id {:?} must be 1-64 characters of a-z, 0-9, _ and -", def.id));
+            error(
+                i,
+                DefField::Id,
+                format!("segment id {:?} must be 1-64 characters of a-z, 0-9, _ and -", def.id),
+            );
         }
         if def.name.trim().is_empty() {
             error(i, DefField::Name, "segment name must not be empty".into());
         }
         if let Some(first) = first_of.get(def.id.as_str()) {
-            error(i, DefField::Id, format!("duplicate segment id {:?} (first declared as segment #{})", def.id, first + 1));
+            error(
+                i,
+                DefField::Id,
+                format!("duplicate segment id {:?} (first declared as segment #{})", def.id, first + 1),
+            );
         } else {
             first_of.insert(&def.id, i);
         }
@@ -243,8 +265,16 @@ pub fn validate_definitions(defs: &[SegmentDef]) -> Vec<DefinitionError> {
             }
         }
         match (&def.group, def.priority) {
-            (Some(_), None) => error(i, DefField::Group, format!("segment {:?} is in an exclusive group, so it needs a priority", def.id)),
-            (None, Some(_)) => error(i, DefField::Priority, "priority only has a meaning inside an exclusive group; add a group or remove it".into()),
+            (Some(_), None) => error(
+                i,
+                DefField::Group,
+                format!("segment {:?} is in an exclusive group, so it needs a priority", def.id),
+            ),
+            (None, Some(_)) => error(
+                i,
+                DefField::Priority,
+                "priority only has a meaning inside an exclusive group; add a group or remove it".into(),
+            ),
             _ => {}
         }
     }

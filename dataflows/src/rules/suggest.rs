@@ -12,8 +12,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -45,7 +45,10 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("ad_clikced", ["ad_clicked", "ad_shown"]), " (did you mean \"ad_clicked\"?)");
+        assert_eq!(
+            did_you_mean("ad_clikced", ["ad_clicked", "ad_shown"]),
+            " (did you mean \"ad_clicked\"?)"
+        );
         assert_eq!(did_you_mean("gendr", ["gender", "country"]), " (did you mean \"gender\"?)");
         assert_eq!(did_you_mean("itme", ["item", "qty"]), " (did you mean \"item\"?)");
         assert_eq!(did_you_mean("zzz", ["gender"]), "");

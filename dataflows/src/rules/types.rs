@@ -58,11 +58,17 @@ impl Type {
         if let Some(inner) = trimmed.strip_prefix("list<").and_then(|rest| rest.strip_suffix('>')) {
             let element = scalar(inner.trim()).filter(|t| *t != Type::Bool);
             return element
-                .map(|t| FieldType { ty: Type::List(Box::new(t)), is_date: false })
+                .map(|t| FieldType {
+                    ty: Type::List(Box::new(t)),
+                    is_date: false,
+                })
                 .ok_or_else(|| format!("unknown list element type {inner:?} (use list<string>, list<int> or list<double>)"));
         }
         scalar(trimmed)
-            .map(|ty| FieldType { ty, is_date: trimmed == "date" })
+            .map(|ty| FieldType {
+                ty,
+                is_date: trimmed == "date",
+            })
             .ok_or_else(|| format!("unknown type {text:?} (use bool, int, double, string, timestamp, date, duration or list<T>)"))
     }
 }

@@ -39,8 +39,24 @@ pub struct UdfRegistry {
 
 /// Built-in names a user-defined function cannot take.
 pub const BUILTIN_NAMES: [&str; 18] = [
-    "count", "sum", "min", "max", "avg", "distinct_count", "last", "first_seen", "last_seen", "sequence", "age", "now", "duration",
-    "timestamp", "size", "int", "double", "has",
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "distinct_count",
+    "last",
+    "first_seen",
+    "last_seen",
+    "sequence",
+    "age",
+    "now",
+    "duration",
+    "timestamp",
+    "size",
+    "int",
+    "double",
+    "has",
 ];
 
 impl UdfRegistry {
@@ -58,7 +74,11 @@ impl UdfRegistry {
             return Err(format!("a function named {:?} already exists", udf.name));
         }
         if udf.params.len() > MAX_UDF_PARAMS {
-            return Err(format!("function {:?} takes {} parameters; at most {MAX_UDF_PARAMS} are supported", udf.name, udf.params.len()));
+            return Err(format!(
+                "function {:?} takes {} parameters; at most {MAX_UDF_PARAMS} are supported",
+                udf.name,
+                udf.params.len()
+            ));
         }
         self.functions.push(udf);
         Ok(())

@@ -69,7 +69,17 @@ impl FieldValue {
     /// Ints are accepted where doubles are declared. Returns a reason on mismatch.
     pub fn from_json(json: &serde_json::Value, ty: &Type, is_date: bool) -> Result<FieldValue, String> {
         use serde_json::Value as J;
-        let mismatch = || format!("expected {}, found {}", if is_date { "a date (YYYY-MM-DD)".to_string() } else { ty.to_string() }, json_kind(json));
+        let mismatch = || {
+            format!(
+                "expected {}, found {}",
+                if is_date {
+                    "a date (YYYY-MM-DD)".to_string()
+                } else {
+                    ty.to_string()
+                },
+                json_kind(json)
+            )
+        };
         Ok(match (ty, json) {
             (Type::Bool, J::Bool(b)) => FieldValue::Bool(*b),
             (Type::Int, J::Number(n)) => FieldValue::Int(n.as_i64().ok_or_else(mismatch)?),

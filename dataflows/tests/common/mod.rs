@@ -52,10 +52,19 @@ pub fn schema() -> Schema {
 }
 
 /// Checks a condition with the given UDFs and limits.
-pub fn check_with(condition: &str, udfs: &UdfRegistry, limits: Limits) -> Result<(segstream_dataflows::rules::Typed, FeatureRegistry), RuleError> {
+pub fn check_with(
+    condition: &str,
+    udfs: &UdfRegistry,
+    limits: Limits,
+) -> Result<(segstream_dataflows::rules::Typed, FeatureRegistry), RuleError> {
     let schema = schema();
     let mut features = FeatureRegistry::default();
-    let mut env = CheckEnv { schema: &schema, udfs, features: &mut features, limits };
+    let mut env = CheckEnv {
+        schema: &schema,
+        udfs,
+        features: &mut features,
+        limits,
+    };
     let typed = check_condition(condition, &mut env)?;
     Ok((typed, features))
 }
