@@ -14,6 +14,20 @@ fn segstream(args: &[&str]) -> Output {
     }
 }
 
+/// `segstream rules eval` on the example rules and the whale view, plus `extra` flags.
+fn eval_whale(extra: &[&str]) -> Output {
+    let mut args = vec![
+        "rules",
+        "eval",
+        "--rule",
+        "configs/rules",
+        "--view",
+        "configs/views/whale-view.json",
+    ];
+    args.extend_from_slice(extra);
+    segstream(&args)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -74,31 +88,13 @@ fn unreadable_input_is_a_clear_error_with_exit_2() {
 
 #[test]
 fn eval_shows_results_and_the_features_read() {
-    let out = segstream(&[
-        "rules",
-        "eval",
-        "--rule",
-        "configs/rules",
-        "--view",
-        "configs/views/whale-view.json",
-        "--segment",
-        "whales",
-    ]);
+    let out = eval_whale(&["--segment", "whales"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
         "now: 2026-11-28T20:00:00.000Z\nwhales                       true\n    sum(\"purchase\", \"amount\", \"30d\") = 172.95\n"
     );
-    let out = segstream(&[
-        "rules",
-        "eval",
-        "--rule",
-        "configs/rules",
-        "--view",
-        "configs/views/whale-view.json",
-        "--format",
-        "json",
-    ]);
+    let out = eval_whale(&["--format", "json"]);
     let lines: Vec<serde_json::Value> = text(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     assert_eq!(lines.len(), 43);
     let whales = lines.iter().find(|l| l["segment"] == "whales").cloned().unwrap_or_default();
@@ -119,16 +115,7 @@ fn eval_rejects_bad_views_with_their_path() {
         "{}",
         text(&out.stderr)
     );
-    let out = segstream(&[
-        "rules",
-        "eval",
-        "--rule",
-        "configs/rules",
-        "--view",
-        "configs/views/whale-view.json",
-        "--segment",
-        "nope",
-    ]);
+    let out = eval_whale(&["--segment", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no segment \"nope\""));
 }

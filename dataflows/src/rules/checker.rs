@@ -20,7 +20,7 @@ use super::program::Program;
 use super::schema::Schema;
 use super::suggest::did_you_mean;
 use super::types::{FieldType, Type};
-use super::udf::{UdfRegistry, BUILTIN_NAMES};
+use super::udf::{builtin_names, UdfRegistry, SEGMENTATION_FUNCTIONS};
 use super::value::FieldValue;
 use crate::time;
 
@@ -397,19 +397,7 @@ impl Checker<'_, '_> {
     }
 
     fn function(&mut self, name: &str, name_span: Span, args: &[Expr], span: Span) -> Result<Typed, RuleError> {
-        const SEGMENTATION: [&str; 10] = [
-            "count",
-            "sum",
-            "min",
-            "max",
-            "avg",
-            "distinct_count",
-            "first_seen",
-            "last_seen",
-            "sequence",
-            "last",
-        ];
-        if SEGMENTATION.contains(&name) || name == "age" || name == "now" {
+        if SEGMENTATION_FUNCTIONS.contains(&name) || name == "age" || name == "now" {
             self.require_segment_scope(name_span, &format!("{name}()"))?;
         }
         match name {
@@ -586,7 +574,8 @@ impl Checker<'_, '_> {
 
     fn udf(&mut self, name: &str, name_span: Span, args: &[Expr], span: Span) -> Result<Typed, RuleError> {
         let Some((id, udf)) = self.env.udfs.lookup(name) else {
-            let known = BUILTIN_NAMES.iter().copied().chain(self.env.udfs.names()).collect::<Vec<_>>();
+            let mut known: Vec<&str> = builtin_names().collect();
+            known.extend(self.env.udfs.names());
             return Err(RuleError::new(
                 name_span,
                 format!("unknown function `{name}`{}", did_you_mean(name, known)),

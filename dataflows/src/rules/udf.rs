@@ -37,27 +37,27 @@ pub struct UdfRegistry {
     functions: Vec<Udf>,
 }
 
-/// Built-in names a user-defined function cannot take.
-pub const BUILTIN_NAMES: [&str; 18] = [
+/// The segmentation functions: each reads a per-user real-time feature.
+pub const SEGMENTATION_FUNCTIONS: [&str; 10] = [
     "count",
     "sum",
     "min",
     "max",
     "avg",
     "distinct_count",
-    "last",
     "first_seen",
     "last_seen",
     "sequence",
-    "age",
-    "now",
-    "duration",
-    "timestamp",
-    "size",
-    "int",
-    "double",
-    "has",
+    "last",
 ];
+
+/// The other built-in functions.
+pub const OTHER_BUILTINS: [&str; 8] = ["age", "now", "duration", "timestamp", "size", "int", "double", "has"];
+
+/// Every built-in function name (a user-defined function cannot take one).
+pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+    SEGMENTATION_FUNCTIONS.into_iter().chain(OTHER_BUILTINS)
+}
 
 impl UdfRegistry {
     /// An empty registry.
@@ -70,7 +70,7 @@ impl UdfRegistry {
         if !super::schema::is_identifier(&udf.name) {
             return Err(format!("{:?} is not a valid function name", udf.name));
         }
-        if BUILTIN_NAMES.contains(&udf.name.as_str()) || self.lookup(&udf.name).is_some() {
+        if builtin_names().any(|b| b == udf.name) || self.lookup(&udf.name).is_some() {
             return Err(format!("a function named {:?} already exists", udf.name));
         }
         if udf.params.len() > MAX_UDF_PARAMS {
