@@ -1,9 +1,11 @@
-//! segstream's pure computation: the event model, event time, the rule language and
-//! (to come) the timely/differential classification dataflow.
+//! segstream's pure computation: the event model, event time, the rule language and the
+//! timely/differential classification dataflow.
 //!
 //! Contract: this crate does no I/O. It takes texts and streams in and hands values and
 //! streams out; the `segstream` crate does the reading, writing and networking.
 #![deny(missing_docs)]
 
+pub mod classifier;
+pub mod event;
 pub mod rules;
 pub mod time;
