@@ -7,5 +7,6 @@
 
 pub mod classifier;
 pub mod event;
+pub mod operators;
 pub mod rules;
 pub mod time;

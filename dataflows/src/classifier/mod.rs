@@ -1,12 +1,22 @@
 //! The classifier: from events, profiles, stats and rules to exact segment membership.
 //!
-//! The pure, per-worker logic lives here ([`config`], [`membership`], the incremental
-//! engine); the timely operators that host it are in `crate::operators`.
+//! The pure, per-worker logic lives here — [`Engine`] processes one complete tick at a
+//! time and is testable without timely; the timely operators that host it are in
+//! `crate::operators`, and [`dataflow`] wires them.
 
+pub mod active_rules;
 pub mod change;
 pub mod config;
+pub mod dedup;
+pub mod engine;
+pub mod feature_state;
 pub mod membership;
+pub mod metrics;
+pub mod source;
+pub mod user_state;
+pub mod watermark;
 
 pub use change::MembershipChange;
 pub use config::ClassifierConfig;
+pub use engine::{Engine, EngineCounters, UserInput};
 pub use membership::Policy;

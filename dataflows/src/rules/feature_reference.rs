@@ -5,7 +5,7 @@
 //! `τ = ts − ts mod tick`; at time `now` a window `w` covers `now − w < τ ≤ now`; events
 //! after `now` are not seen at all. It is the specification the incremental classifier
 //! is tested against, and it powers `segstream rules eval`. Events must already be
-//! deduplicated by id (see [`dedup_by_id`]). Sums of doubles add in (time, id) order;
+//! deduplicated by id (see [`dedup_by_id`]). Sums of doubles add in (time, value) order;
 //! an int sum that overflows 64 bits is missing.
 
 use std::collections::{BTreeSet, HashSet};
@@ -58,6 +58,15 @@ fn compute_one(schema: &Schema, spec: &FeatureSpec, events: &[&ObservedEvent], n
     let of_type = |t: usize| events.iter().filter(move |e| e.event_type == t);
     let windowed: Vec<&ObservedEvent> = of_type(spec.event_type).filter(in_window).copied().collect();
     let values = |prop: usize| windowed.iter().filter_map(move |e| e.properties.get(prop).cloned().flatten());
+    // Doubles are added in (event time, value) order, which does not depend on arrival.
+    let canonical = |prop: usize| {
+        let mut timed: Vec<(u64, FieldValue)> = windowed
+            .iter()
+            .filter_map(|e| e.properties.get(prop).cloned().flatten().map(|v| (e.time_ms as u64, v)))
+            .collect();
+        timed.sort();
+        timed.iter().map(|(_, v)| as_double(v)).collect::<Vec<f64>>()
+    };
     let prop_type = |prop: usize| {
         schema
             .event_properties(spec.event_type)
@@ -79,12 +88,12 @@ fn compute_one(schema: &Schema, spec: &FeatureSpec, events: &[&ObservedEvent], n
         }
         FeatureKind::Sum(prop) => Some(match prop_type(prop) {
             Some(Type::Int) => FieldValue::Int(i64::try_from(values(prop).map(|v| i128::from(as_int(&v))).sum::<i128>()).ok()?),
-            _ => FieldValue::Double(values(prop).fold(0.0, |acc, v| acc + as_double(&v))),
+            _ => FieldValue::Double(canonical(prop).iter().sum()),
         }),
         FeatureKind::Min(prop) => values(prop).min(),
         FeatureKind::Max(prop) => values(prop).max(),
         FeatureKind::Avg(prop) => {
-            let all: Vec<f64> = values(prop).map(|v| as_double(&v)).collect();
+            let all = canonical(prop);
             (!all.is_empty()).then(|| FieldValue::Double(all.iter().sum::<f64>() / all.len() as f64))
         }
         FeatureKind::DistinctCount(prop) => Some(FieldValue::Int(values(prop).collect::<BTreeSet<_>>().len() as i64)),

@@ -1,0 +1,110 @@
+//! Exact deduplication of event ids within the dedup horizon.
+//!
+//! Contract: [`Dedup::first_sighting`] returns `true` the first time an id is seen and
+//! `false` for every later sighting while the first is within the horizon of the
+//! processing tick. State is bounded by the horizon: entries older than it are dropped
+//! as time advances (amortised, a sweep every 1/16 of the horizon). Ids are keyed by a
+//! 128-bit hash (two independent SipHash-1-3 digests), so a false "duplicate" needs a
+//! 128-bit collision. Each entry costs about 24 bytes.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+/// Seen event ids with the tick at which each was first seen.
+#[derive(Debug, Default)]
+pub struct Dedup {
+    seen: HashMap<u128, u32>,
+    /// Ticks are stored relative to this base, in units of the tick, to fit in 32 bits.
+    base: u64,
+    tick_ms: u64,
+    horizon_ms: u64,
+    next_sweep: u64,
+}
+
+fn key(id: &str) -> u128 {
+    let mut high = DefaultHasher::new();
+    id.hash(&mut high);
+    let mut low = DefaultHasher::new();
+    0x5e65_7374_7265_616du64.hash(&mut low);
+    id.hash(&mut low);
+    (u128::from(high.finish()) << 64) | u128::from(low.finish())
+}
+
+impl Dedup {
+    /// An empty set for a tick length and horizon.
+    pub fn new(tick_ms: u64, horizon_ms: u64) -> Dedup {
+        Dedup {
+            seen: HashMap::new(),
+            base: 0,
+            tick_ms: tick_ms.max(1),
+            horizon_ms,
+            next_sweep: 0,
+        }
+    }
+
+    fn compact_tick(&self, tick: u64) -> u32 {
+        u32::try_from(tick.saturating_sub(self.base) / self.tick_ms).unwrap_or(u32::MAX)
+    }
+
+    /// Whether this is the first sighting of `id` (recording it), at processing tick `now`.
+    pub fn first_sighting(&mut self, id: &str, now: u64) -> bool {
+        if self.seen.is_empty() {
+            self.base = now;
+        }
+        let tick = self.compact_tick(now);
+        let oldest_kept = self.compact_tick(now.saturating_sub(self.horizon_ms));
+        match self.seen.entry(key(id)) {
+            std::collections::hash_map::Entry::Occupied(mut slot) if *slot.get() < oldest_kept => {
+                slot.insert(tick);
+                true
+            }
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(tick);
+                true
+            }
+        }
+    }
+
+    /// Forgets ids first seen more than the horizon before `now`.
+    pub fn advance(&mut self, now: u64) {
+        if now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = now + (self.horizon_ms / 16).max(self.tick_ms);
+        let oldest = now.saturating_sub(self.horizon_ms);
+        let limit = self.compact_tick(oldest);
+        if now.saturating_sub(self.horizon_ms) > self.base {
+            self.seen.retain(|_, tick| *tick >= limit);
+        }
+    }
+
+    /// How many ids are remembered.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Whether no id is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_within_the_horizon_and_forgets_after() {
+        let mut dedup = Dedup::new(100, 10_000);
+        assert!(dedup.first_sighting("a", 1_000));
+        assert!(!dedup.first_sighting("a", 5_000));
+        assert!(dedup.first_sighting("b", 5_000));
+        dedup.advance(10_900);
+        assert!(!dedup.first_sighting("a", 10_900), "still inside the horizon");
+        assert!(!dedup.first_sighting("b", 11_100));
+        assert!(dedup.first_sighting("a", 11_100), "a was first seen more than the horizon ago");
+        dedup.advance(20_000);
+        assert_eq!(dedup.len(), 1, "the sweep dropped b, first seen at 5000");
+    }
+}

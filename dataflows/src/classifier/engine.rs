@@ -1,0 +1,413 @@
+//! The per-worker classification engine: exact, incremental membership for the users
+//! this worker owns.
+//!
+//! Contract: the host calls [`Engine::process_tick`] once per complete tick, in
+//! increasing tick order, with everything that happened at that tick — rule updates
+//! (broadcast to every worker) and the inputs of this worker's users (events, profile
+//! and stats updates) — and also at every tick returned by [`Engine::next_timer`]. The
+//! engine then, for each touched user: expires window entries, applies profile and
+//! stats changes, deduplicates and applies events (late ones with their true time),
+//! re-evaluates exactly the segments whose inputs changed (a feature, profile or stats
+//! field they read; any applied event for segments that read `now()`; a new or edited
+//! definition; or never evaluated), applies the merge policy and reports every
+//! membership change at that tick. This is the semantics the oracle specifies.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::active_rules::ActiveRules;
+use super::change::MembershipChange;
+use super::config::ClassifierConfig;
+use super::dedup::Dedup;
+use super::feature_state::{FeatureInput, FeatureState, Ticks};
+use super::user_state::{HistoryEvent, UserState};
+use crate::event::{Event, Row};
+use crate::rules::{Schema, SegmentDef, UdfRegistry, View};
+
+/// An input of one user at one tick.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub enum UserInput {
+    /// A behaviour event.
+    Event(Event),
+    /// A profile update: +1 a new value, −1 a retracted value.
+    Profile(Row, isize),
+    /// A stats update, likewise.
+    Stats(Row, isize),
+}
+
+/// What the engine has counted so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineCounters {
+    /// Events applied to features (first sightings).
+    pub events_applied: u64,
+    /// Events dropped as duplicates.
+    pub duplicates: u64,
+    /// Applied events whose tick was before the tick they were applied at.
+    pub late_applied: u64,
+    /// Rule updates that did not compile (the previous set stayed in force).
+    pub rule_errors: u64,
+    /// The last such error.
+    pub last_rule_error: Option<String>,
+    /// Membership changes emitted.
+    pub changes: u64,
+}
+
+/// Per-worker classification state.
+pub struct Engine {
+    schema: Arc<Schema>,
+    udfs: Arc<UdfRegistry>,
+    config: ClassifierConfig,
+    ticks: Ticks,
+    defs: BTreeMap<SegmentDef, isize>,
+    rules: ActiveRules,
+    users: HashMap<String, UserState>,
+    dedup: Dedup,
+    timers: BTreeMap<u64, Vec<String>>,
+    empty_profile: Row,
+    empty_stats: Row,
+    /// Counters, for metrics.
+    pub counters: EngineCounters,
+}
+
+/// Changes of one user at one tick, before evaluation.
+#[derive(Default)]
+struct Touched {
+    features: Vec<usize>,
+    profile: Vec<usize>,
+    stats: Vec<usize>,
+    event_applied: bool,
+}
+
+fn changed_slots(old: Option<&Row>, new: Option<&Row>, width: usize) -> Vec<usize> {
+    (0..width)
+        .filter(|&i| old.and_then(|r| r.get(i)).cloned().flatten() != new.and_then(|r| r.get(i)).cloned().flatten())
+        .collect()
+}
+
+/// The net value of a tick's upserts: the inserted value, or `None` if only retracted.
+fn net_upsert(updates: &[(&Row, isize)]) -> Option<Option<Row>> {
+    if updates.is_empty() {
+        return None;
+    }
+    Some(updates.iter().filter(|(_, diff)| *diff > 0).map(|(row, _)| (*row).clone()).max())
+}
+
+impl Engine {
+    /// An engine with no rules yet.
+    pub fn new(schema: Arc<Schema>, udfs: Arc<UdfRegistry>, config: ClassifierConfig) -> Result<Engine, String> {
+        config.validate()?;
+        let rules = ActiveRules::new(&schema, &udfs, Vec::new())?;
+        Ok(Engine {
+            empty_profile: vec![None; schema.profile.len()],
+            empty_stats: vec![None; schema.stats.len()],
+            ticks: Ticks { tick_ms: config.tick_ms },
+            dedup: Dedup::new(config.tick_ms, config.dedup_horizon_ms),
+            schema,
+            udfs,
+            config,
+            defs: BTreeMap::new(),
+            rules,
+            users: HashMap::new(),
+            timers: BTreeMap::new(),
+            counters: EngineCounters::default(),
+        })
+    }
+
+    /// The earliest tick with pending window expiries.
+    pub fn next_timer(&self) -> Option<u64> {
+        self.timers.keys().next().copied()
+    }
+
+    /// Number of users with state on this worker.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Number of remembered event ids.
+    pub fn dedup_len(&self) -> usize {
+        self.dedup.len()
+    }
+
+    /// Processes everything that happened at tick `now` (see the module contract).
+    pub fn process_tick(
+        &mut self,
+        now: u64,
+        rule_updates: Vec<(SegmentDef, isize)>,
+        mut inputs: Vec<(String, UserInput)>,
+        out: &mut Vec<MembershipChange>,
+    ) {
+        let start = out.len();
+        let changed_segments = if rule_updates.is_empty() {
+            None
+        } else {
+            self.apply_rule_updates(now, rule_updates, out)
+        };
+        self.dedup.advance(now);
+        inputs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        let mut users: Vec<String> = Vec::new();
+        if changed_segments.is_some() {
+            users.extend(self.users.keys().cloned());
+        }
+        if let Some(due) = self.timers.remove(&now) {
+            users.extend(
+                due.into_iter()
+                    .filter(|u| self.users.get(u).is_some_and(|s| s.next_timer == Some(now))),
+            );
+        }
+        let mut at = 0;
+        while at < inputs.len() {
+            let end = at + inputs[at..].iter().take_while(|(u, _)| *u == inputs[at].0).count();
+            let user = inputs[at].0.clone();
+            self.process_user(now, &user, &inputs[at..end], changed_segments.as_deref().unwrap_or(&[]), out);
+            if let Some(state) = self.users.get_mut(&user) {
+                state.next_timer = state.next_timer.filter(|t| *t != now);
+            }
+            at = end;
+        }
+        users.sort_unstable();
+        users.dedup();
+        for user in users {
+            if inputs.binary_search_by(|(u, _)| u.as_str().cmp(&user)).is_ok() {
+                continue;
+            }
+            self.process_user(now, &user, &[], changed_segments.as_deref().unwrap_or(&[]), out);
+        }
+        out[start..].sort_unstable();
+        self.counters.changes += (out.len() - start) as u64;
+    }
+
+    /// Applies rule updates; on a new valid set, re-indexes every user and returns the
+    /// indices of new or edited segments.
+    fn apply_rule_updates(&mut self, now: u64, updates: Vec<(SegmentDef, isize)>, out: &mut Vec<MembershipChange>) -> Option<Vec<usize>> {
+        let before = self.defs.clone();
+        for (def, diff) in updates {
+            let count = self.defs.entry(def.clone()).or_insert(0);
+            *count += diff;
+            if *count == 0 {
+                self.defs.remove(&def);
+            }
+        }
+        let active: Vec<SegmentDef> = self.defs.iter().filter(|(_, n)| **n > 0).map(|(d, _)| d.clone()).collect();
+        let rules = match ActiveRules::new(&self.schema, &self.udfs, active) {
+            Ok(rules) => rules,
+            Err(e) => {
+                self.defs = before;
+                self.counters.rule_errors += 1;
+                self.counters.last_rule_error = Some(e);
+                return None;
+            }
+        };
+        let changed = rules.changed_since(Some(&self.rules));
+        let old = std::mem::replace(&mut self.rules, rules);
+        let new_ids: HashMap<&str, usize> = self
+            .rules
+            .set
+            .segments()
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.def.id.as_str(), i))
+            .collect();
+        let old_specs: HashMap<_, usize> = old.set.features().iter().enumerate().map(|(i, s)| (s, i)).collect();
+        for (name, state) in self.users.iter_mut() {
+            // Membership of removed segments ends now.
+            for (i, segment) in old.set.segments().iter().enumerate() {
+                if state.member.get(i).copied().unwrap_or(false) && !new_ids.contains_key(segment.def.id.as_str()) {
+                    out.push(MembershipChange {
+                        time: now,
+                        user: name.clone(),
+                        segment: segment.def.id.clone(),
+                        entered: false,
+                    });
+                }
+            }
+            let mut old_features: Vec<Option<FeatureState>> = std::mem::take(&mut state.features).into_iter().map(Some).collect();
+            let new_rules = &self.rules;
+            state.features = new_rules
+                .set
+                .features()
+                .iter()
+                .zip(&new_rules.int_property)
+                .map(
+                    |(spec, int)| match old_specs.get(spec).and_then(|&i| old_features.get_mut(i)).and_then(Option::take) {
+                        Some(kept) => kept,
+                        None => {
+                            let mut fresh = FeatureState::new(spec, *int);
+                            for e in &state.history {
+                                if spec.event_types().any(|t| t == e.event_type as usize) {
+                                    fresh.add(
+                                        spec,
+                                        FeatureInput {
+                                            event_type: e.event_type,
+                                            time: e.time,
+                                            id: &e.id,
+                                            properties: &e.properties,
+                                        },
+                                        now,
+                                        self.ticks,
+                                    );
+                                }
+                            }
+                            fresh
+                        }
+                    },
+                )
+                .collect();
+            state.values = state
+                .features
+                .iter()
+                .zip(new_rules.set.features())
+                .map(|(f, spec)| f.value(spec))
+                .collect();
+            let n = new_rules.set.segments().len();
+            let (mut raw, mut evaluated, mut member) = (vec![false; n], vec![false; n], vec![false; n]);
+            for (i, segment) in old.set.segments().iter().enumerate() {
+                if let Some(&j) = new_ids.get(segment.def.id.as_str()) {
+                    raw[j] = state.raw.get(i).copied().unwrap_or(false);
+                    evaluated[j] = state.evaluated.get(i).copied().unwrap_or(false);
+                    member[j] = state.member.get(i).copied().unwrap_or(false);
+                }
+            }
+            (state.raw, state.evaluated, state.member) = (raw, evaluated, member);
+        }
+        Some(changed)
+    }
+
+    fn process_user(
+        &mut self,
+        now: u64,
+        name: &str,
+        inputs: &[(String, UserInput)],
+        changed_segments: &[usize],
+        out: &mut Vec<MembershipChange>,
+    ) {
+        let rules = &self.rules;
+        let state = self.users.entry(name.to_string()).or_insert_with(|| UserState::new(rules));
+        let specs = rules.set.features();
+        let mut touched = Touched::default();
+
+        for (slot, feature) in state.features.iter_mut().enumerate() {
+            if feature.next_expiry(&specs[slot], self.ticks).is_some_and(|t| t <= now) {
+                feature.expire(&specs[slot], now, self.ticks);
+                touched.features.push(slot);
+            }
+        }
+
+        let profiles: Vec<(&Row, isize)> = inputs
+            .iter()
+            .filter_map(|(_, i)| if let UserInput::Profile(r, d) = i { Some((r, *d)) } else { None })
+            .collect();
+        if let Some(profile) = net_upsert(&profiles) {
+            touched.profile = changed_slots(state.profile.as_ref(), profile.as_ref(), self.schema.profile.len());
+            state.profile = profile;
+        }
+        let stats: Vec<(&Row, isize)> = inputs
+            .iter()
+            .filter_map(|(_, i)| if let UserInput::Stats(r, d) = i { Some((r, *d)) } else { None })
+            .collect();
+        if let Some(new_stats) = net_upsert(&stats) {
+            touched.stats = changed_slots(state.stats.as_ref(), new_stats.as_ref(), self.schema.stats.len());
+            state.stats = new_stats;
+        }
+
+        for (_, input) in inputs {
+            let UserInput::Event(event) = input else { continue };
+            if !self.dedup.first_sighting(&event.id, now) {
+                self.counters.duplicates += 1;
+                continue;
+            }
+            self.counters.events_applied += 1;
+            if self.config.tick_of(event.time) < now {
+                self.counters.late_applied += 1;
+            }
+            touched.event_applied = true;
+            let feature_input = FeatureInput {
+                event_type: event.event_type,
+                time: event.time,
+                id: &event.id,
+                properties: &event.properties,
+            };
+            if let Some(slots) = rules.features_by_type.get(event.event_type as usize) {
+                for &slot in slots {
+                    state.features[slot].add(&specs[slot], feature_input, now, self.ticks);
+                    touched.features.push(slot);
+                }
+            }
+            if self.config.history_ms > 0 {
+                state.remember(HistoryEvent {
+                    time: event.time,
+                    id: event.id.as_str().into(),
+                    event_type: event.event_type,
+                    properties: event.properties.clone(),
+                });
+            }
+        }
+        if self.config.history_ms > 0 {
+            state.forget_before(now, self.config.history_ms, self.config.tick_ms);
+        }
+
+        touched.features.sort_unstable();
+        touched.features.dedup();
+        let mut evaluate: Vec<bool> = state.evaluated.iter().map(|e| !e).collect();
+        for &slot in &touched.features {
+            let value = state.features[slot].value(&specs[slot]);
+            if value != state.values[slot] {
+                state.values[slot] = value;
+                rules.set.readers_of_feature(slot).iter().for_each(|&s| evaluate[s] = true);
+            }
+        }
+        touched
+            .profile
+            .iter()
+            .flat_map(|&slot| &rules.profile_readers[slot])
+            .for_each(|&s| evaluate[s] = true);
+        touched
+            .stats
+            .iter()
+            .flat_map(|&slot| &rules.stats_readers[slot])
+            .for_each(|&s| evaluate[s] = true);
+        if touched.event_applied {
+            rules.now_readers.iter().for_each(|&s| evaluate[s] = true);
+        }
+        changed_segments.iter().for_each(|&s| evaluate[s] = true);
+
+        let view = View {
+            now: now as i64,
+            profile: state.profile.as_deref().unwrap_or(&self.empty_profile),
+            stats: state.stats.as_deref().unwrap_or(&self.empty_stats),
+            features: &state.values,
+            event: &[],
+        };
+        for (i, segment) in rules.set.segments().iter().enumerate() {
+            if evaluate[i] {
+                state.raw[i] = segment.program.matches(&view);
+                state.evaluated[i] = true;
+            }
+        }
+        let mut member = vec![false; state.member.len()];
+        rules.policy.apply(&state.raw, &state.member, &mut member);
+        for (i, segment) in rules.set.segments().iter().enumerate() {
+            if member[i] != state.member[i] {
+                out.push(MembershipChange {
+                    time: now,
+                    user: name.to_string(),
+                    segment: segment.def.id.clone(),
+                    entered: member[i],
+                });
+            }
+        }
+        state.member = member;
+
+        let next = state
+            .features
+            .iter()
+            .zip(specs)
+            .filter_map(|(f, spec)| f.next_expiry(spec, self.ticks))
+            .min();
+        if next != state.next_timer || next.is_some_and(|t| t <= now) {
+            state.next_timer = next.filter(|t| *t > now);
+            if let Some(t) = state.next_timer {
+                self.timers.entry(t).or_default().push(name.to_string());
+            }
+        }
+    }
+}

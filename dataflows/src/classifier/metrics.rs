@@ -1,0 +1,80 @@
+//! Counters the classifier shares with whoever hosts it (progress lines, Prometheus).
+//!
+//! Contract: plain atomics, updated by the operators of every worker and read at any
+//! time from any thread; the dataflow never blocks on them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Counters of one classifier (all workers of a process).
+#[derive(Debug, Default)]
+pub struct ClassifierMetrics {
+    /// Records read from sources.
+    pub records_read: AtomicU64,
+    /// Records rejected by decoding or validation.
+    pub rejected: AtomicU64,
+    /// Events older than the dedup horizon: sidelined, not applied.
+    pub sidelined: AtomicU64,
+    /// Events that arrived behind the watermark and were applied at the frontier.
+    pub late: AtomicU64,
+    /// Events dropped as duplicates.
+    pub duplicates: AtomicU64,
+    /// Events applied.
+    pub applied: AtomicU64,
+    /// Membership changes emitted.
+    pub changes: AtomicU64,
+    /// Rule updates that did not compile.
+    pub rule_errors: AtomicU64,
+    /// The highest event time read (ms).
+    pub max_event_time_ms: AtomicU64,
+    /// Per-worker gauges, by worker index.
+    pub workers: Mutex<Vec<WorkerGauges>>,
+    /// The last rejection reason seen.
+    pub last_rejection: Mutex<Option<String>>,
+}
+
+/// Gauges of one worker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkerGauges {
+    /// Its source watermark (ms).
+    pub watermark_ms: u64,
+    /// Users with state.
+    pub users: u64,
+    /// Event ids remembered for dedup.
+    pub dedup_entries: u64,
+}
+
+impl ClassifierMetrics {
+    /// Updates one worker's gauges.
+    pub fn set_worker(&self, index: usize, update: impl FnOnce(&mut WorkerGauges)) {
+        if let Ok(mut workers) = self.workers.lock() {
+            if workers.len() <= index {
+                workers.resize(index + 1, WorkerGauges::default());
+            }
+            update(&mut workers[index]);
+        }
+    }
+
+    /// The lowest watermark and the sums of users and dedup entries over workers.
+    pub fn totals(&self) -> (u64, u64, u64) {
+        let workers = self.workers.lock().map(|w| w.clone()).unwrap_or_default();
+        let watermark = workers.iter().map(|w| w.watermark_ms).min().unwrap_or(0);
+        (
+            watermark,
+            workers.iter().map(|w| w.users).sum(),
+            workers.iter().map(|w| w.dedup_entries).sum(),
+        )
+    }
+
+    /// Adds `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        if n > 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}

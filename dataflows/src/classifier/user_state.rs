@@ -1,0 +1,97 @@
+//! Everything a worker keeps about one user.
+//!
+//! Contract: feature states and cached values are indexed by the feature slots of the
+//! active rule set, condition results and membership by its segment indices; the
+//! engine re-indexes them when the set changes. `history` holds the user's recent raw
+//! events in (time, id) order, from which features of newly added rules start.
+
+use std::collections::VecDeque;
+
+use super::active_rules::ActiveRules;
+use super::feature_state::FeatureState;
+use crate::event::Row;
+use crate::rules::FieldValue;
+
+/// A raw event kept for backfilling new features.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HistoryEvent {
+    /// Event time, ms.
+    pub time: u64,
+    /// Event id.
+    pub id: Box<str>,
+    /// Event type id.
+    pub event_type: u32,
+    /// Properties by slot.
+    pub properties: Row,
+}
+
+/// One user's state on a worker.
+#[derive(Clone, Debug, Default)]
+pub struct UserState {
+    /// Current profile, if any.
+    pub profile: Option<Row>,
+    /// Current stats, if any.
+    pub stats: Option<Row>,
+    /// Feature states by slot.
+    pub features: Vec<FeatureState>,
+    /// Feature values by slot, as of the last time the user was processed.
+    pub values: Vec<Option<FieldValue>>,
+    /// Recent raw events, sorted by (time, id).
+    pub history: VecDeque<HistoryEvent>,
+    /// Condition results by segment index.
+    pub raw: Vec<bool>,
+    /// Whether `raw[i]` has been computed since segment `i` appeared.
+    pub evaluated: Vec<bool>,
+    /// Membership by segment index.
+    pub member: Vec<bool>,
+    /// The tick of this user's pending window-expiry timer.
+    pub next_timer: Option<u64>,
+}
+
+impl UserState {
+    /// A new user under a rule set.
+    pub fn new(rules: &ActiveRules) -> UserState {
+        let features: Vec<FeatureState> = rules
+            .set
+            .features()
+            .iter()
+            .zip(&rules.int_property)
+            .map(|(spec, int)| FeatureState::new(spec, *int))
+            .collect();
+        let values = features
+            .iter()
+            .zip(rules.set.features())
+            .map(|(state, spec)| state.value(spec))
+            .collect();
+        let segments = rules.set.segments().len();
+        UserState {
+            features,
+            values,
+            raw: vec![false; segments],
+            evaluated: vec![false; segments],
+            member: vec![false; segments],
+            ..UserState::default()
+        }
+    }
+
+    /// Adds an event to the history, keeping (time, id) order.
+    pub fn remember(&mut self, event: HistoryEvent) {
+        if self.history.back().is_none_or(|last| *last <= event) {
+            self.history.push_back(event);
+        } else {
+            let at = self.history.partition_point(|e| *e <= event);
+            self.history.insert(at, event);
+        }
+    }
+
+    /// Drops history events whose tick is `keep_ms` or more before `now`.
+    pub fn forget_before(&mut self, now: u64, keep_ms: u64, tick_ms: u64) {
+        while let Some(front) = self.history.front() {
+            let tick = front.time - front.time % tick_ms.max(1);
+            if tick + keep_ms > now {
+                break;
+            }
+            self.history.pop_front();
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Event-time watermarks of one worker's partitions.
+//!
+//! Contract: each partition's watermark is its highest event time seen minus
+//! `max_out_of_order`; the worker's watermark is the minimum over its *active*
+//! partitions and never goes backwards. A partition is idle when it is caught up and
+//! has delivered nothing for `idle_timeout` of processing time; idle partitions do not
+//! hold the watermark back, and when every partition is idle (or the worker has none
+//! with data) the watermark follows the processing clock minus `max_out_of_order`. A
+//! partition that has never delivered an event and is not idle holds the watermark
+//! where it is. Processing time is passed in, so tests control it.
+
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct PartitionClock {
+    max_event_time: Option<u64>,
+    last_delivery_ms: u64,
+}
+
+/// Watermark state of one worker.
+#[derive(Clone, Debug)]
+pub struct WatermarkTracker {
+    partitions: BTreeMap<u32, PartitionClock>,
+    max_out_of_order_ms: u64,
+    idle_timeout_ms: u64,
+    current: u64,
+}
+
+impl WatermarkTracker {
+    /// A tracker for `partitions`, starting at `start`.
+    pub fn new(partitions: &[u32], max_out_of_order_ms: u64, idle_timeout_ms: u64, start: u64, now_ms: u64) -> WatermarkTracker {
+        let partitions = partitions
+            .iter()
+            .map(|p| {
+                (
+                    *p,
+                    PartitionClock {
+                        max_event_time: None,
+                        last_delivery_ms: now_ms,
+                    },
+                )
+            })
+            .collect();
+        WatermarkTracker {
+            partitions,
+            max_out_of_order_ms,
+            idle_timeout_ms,
+            current: start,
+        }
+    }
+
+    /// Records an event of `partition` with `event_time`, delivered at processing time `now_ms`.
+    pub fn observe(&mut self, partition: u32, event_time: u64, now_ms: u64) {
+        let clock = self.partitions.entry(partition).or_default();
+        clock.max_event_time = Some(clock.max_event_time.map_or(event_time, |m| m.max(event_time)));
+        clock.last_delivery_ms = now_ms;
+    }
+
+    /// Records that `partition` delivered something (even a rejected record) at `now_ms`.
+    pub fn touch(&mut self, partition: u32, now_ms: u64) {
+        self.partitions.entry(partition).or_default().last_delivery_ms = now_ms;
+    }
+
+    /// The watermark at processing time `now_ms`, given which partitions are caught up.
+    pub fn watermark(&mut self, now_ms: u64, caught_up: impl Fn(u32) -> bool) -> u64 {
+        let mut active_min: Option<u64> = None;
+        let mut any_active = false;
+        for (partition, clock) in &self.partitions {
+            let idle = caught_up(*partition) && now_ms.saturating_sub(clock.last_delivery_ms) >= self.idle_timeout_ms;
+            if idle {
+                continue;
+            }
+            any_active = true;
+            let mark = clock
+                .max_event_time
+                .map_or(self.current, |m| m.saturating_sub(self.max_out_of_order_ms));
+            active_min = Some(active_min.map_or(mark, |a| a.min(mark)));
+        }
+        let candidate = if any_active {
+            active_min.unwrap_or(self.current)
+        } else {
+            now_ms.saturating_sub(self.max_out_of_order_ms)
+        };
+        self.current = self.current.max(candidate);
+        self.current
+    }
+
+    /// The current watermark.
+    pub fn current(&self) -> u64 {
+        self.current
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimum_over_active_partitions_and_idle_fallback() {
+        let mut w = WatermarkTracker::new(&[0, 1], 1_000, 5_000, 0, 0);
+        w.observe(0, 10_000, 0);
+        assert_eq!(w.watermark(0, |_| false), 0, "partition 1 has no data yet and is not idle");
+        w.observe(1, 8_000, 0);
+        assert_eq!(w.watermark(0, |_| false), 7_000);
+        w.observe(1, 20_000, 1);
+        assert_eq!(w.watermark(1, |_| false), 9_000);
+        assert_eq!(w.watermark(2_000, |p| p == 0), 9_000, "partition 0 caught up but not yet idle");
+        assert_eq!(w.watermark(5_001, |p| p == 0), 19_000, "partition 0 idle: only partition 1 counts");
+        assert_eq!(w.watermark(100_000, |_| true), 99_000, "all idle: processing clock");
+        w.observe(0, 1_000, 100_001);
+        assert_eq!(w.watermark(100_001, |_| false), 99_000, "never goes backwards");
+    }
+}

@@ -1,0 +1,136 @@
+//! The classify operator: hosts one [`Engine`] per worker.
+//!
+//! Contract: input 1 carries `(user, UserInput, tick)` records and is exchanged by user
+//! (every input of a user reaches the same worker); input 2 carries rule updates
+//! `(SegmentDef, tick, diff)` broadcast to every worker. Inputs are stashed by tick; a
+//! tick is processed once both input frontiers have passed it, in increasing order,
+//! together with the engine's window-expiry timers at that tick. Output: membership
+//! updates `((user, segment), tick, ±1)` — a differential collection of current
+//! memberships. The operator holds one capability, at the earliest pending tick
+//! (stashed input or timer), and releases it when nothing is pending.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::Stream;
+
+use crate::classifier::metrics::ClassifierMetrics;
+use crate::classifier::{Engine, EngineCounters, MembershipChange, UserInput};
+use crate::rules::SegmentDef;
+
+/// A membership update: `((user, segment), tick, diff)`.
+pub type MembershipUpdate = ((String, String), u64, isize);
+
+/// A user's input at a tick.
+pub type TimedInput = (String, UserInput, u64);
+
+/// A deterministic hash of a user id, the same in every process.
+pub fn user_hash(user: &str) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    user.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn report(metrics: &ClassifierMetrics, before: &EngineCounters, after: &EngineCounters) {
+    ClassifierMetrics::add(&metrics.applied, after.events_applied - before.events_applied);
+    ClassifierMetrics::add(&metrics.duplicates, after.duplicates - before.duplicates);
+    ClassifierMetrics::add(&metrics.changes, after.changes - before.changes);
+    ClassifierMetrics::add(&metrics.rule_errors, after.rule_errors - before.rule_errors);
+}
+
+/// The classify operator (see the module contract).
+pub fn classify<'s>(
+    inputs: Stream<'s, u64, Vec<TimedInput>>,
+    rules: Stream<'s, u64, Vec<(SegmentDef, u64, isize)>>,
+    mut engine: Engine,
+    metrics: Arc<ClassifierMetrics>,
+) -> Stream<'s, u64, Vec<MembershipUpdate>> {
+    let worker = inputs.scope().index();
+    inputs.binary_frontier::<_, CapacityContainerBuilder<Vec<MembershipUpdate>>, _, _, _, _>(
+        rules,
+        Exchange::new(|(user, _, _): &TimedInput| user_hash(user)),
+        Pipeline,
+        "Classify",
+        move |initial: Capability<u64>, _info| {
+            let mut held: Option<Capability<u64>> = Some(initial);
+            let mut pending_inputs: BTreeMap<u64, Vec<(String, UserInput)>> = BTreeMap::new();
+            let mut pending_rules: BTreeMap<u64, Vec<(SegmentDef, isize)>> = BTreeMap::new();
+            let mut changes: Vec<MembershipChange> = Vec::new();
+            move |(input, input_frontier), (rule_input, rule_frontier), output| {
+                let port = output.output_index();
+                let hold = |held: &mut Option<Capability<u64>>, cap: &timely::dataflow::operators::InputCapability<u64>, tick: u64| {
+                    if held.as_ref().is_none_or(|h| tick < *h.time()) {
+                        *held = Some(cap.delayed(&tick, port));
+                    }
+                };
+                input.for_each(|cap, data| {
+                    for (user, item, tick) in data.drain(..) {
+                        hold(&mut held, &cap, tick);
+                        pending_inputs.entry(tick).or_default().push((user, item));
+                    }
+                });
+                rule_input.for_each(|cap, data| {
+                    for (def, tick, diff) in data.drain(..) {
+                        hold(&mut held, &cap, tick);
+                        pending_rules.entry(tick).or_default().push((def, diff));
+                    }
+                });
+                let before = engine.counters.clone();
+                let mut processed = false;
+                loop {
+                    let next = [
+                        pending_inputs.keys().next().copied(),
+                        pending_rules.keys().next().copied(),
+                        engine.next_timer(),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                    let Some(tick) = next else { break };
+                    if input_frontier.less_equal(&tick) || rule_frontier.less_equal(&tick) {
+                        break;
+                    }
+                    let Some(cap) = held.as_ref() else { break };
+                    let inputs = pending_inputs.remove(&tick).unwrap_or_default();
+                    let rule_updates = pending_rules.remove(&tick).unwrap_or_default();
+                    engine.process_tick(tick, rule_updates, inputs, &mut changes);
+                    processed = true;
+                    if !changes.is_empty() {
+                        let at = cap.delayed(&tick);
+                        output.session(&at).give_iterator(
+                            changes
+                                .drain(..)
+                                .map(|c| ((c.user, c.segment), tick, if c.entered { 1 } else { -1 })),
+                        );
+                    }
+                }
+                let next = [
+                    pending_inputs.keys().next().copied(),
+                    pending_rules.keys().next().copied(),
+                    engine.next_timer(),
+                ]
+                .into_iter()
+                .flatten()
+                .min();
+                match (next, held.as_mut()) {
+                    (Some(tick), Some(cap)) if tick > *cap.time() => cap.downgrade(&tick),
+                    (None, _) => held = None,
+                    _ => {}
+                }
+                if processed {
+                    report(&metrics, &before, &engine.counters);
+                    let (users, dedup) = (engine.user_count() as u64, engine.dedup_len() as u64);
+                    metrics.set_worker(worker, |g| {
+                        g.users = users;
+                        g.dedup_entries = dedup;
+                    });
+                }
+            }
+        },
+    )
+}

@@ -1,0 +1,5 @@
+//! The timely operators of the classifier, one per file; each hosts pure logic from
+//! `crate::classifier` and adds only scheduling, capabilities and frontiers.
+
+pub mod classify;
+pub mod event_source;
