@@ -6,6 +6,7 @@
 pub mod change;
 pub mod config;
 pub mod membership;
+pub mod oracle;
 
 pub use change::MembershipChange;
 pub use config::ClassifierConfig;
