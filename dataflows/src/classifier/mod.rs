@@ -12,6 +12,7 @@ pub mod engine;
 pub mod feature_state;
 pub mod membership;
 pub mod metrics;
+pub mod oracle;
 pub mod source;
 pub mod user_state;
 pub mod watermark;
