@@ -5,7 +5,9 @@
 //! streams out; the `segstream` crate does the reading, writing and networking.
 #![deny(missing_docs)]
 
+pub mod bounded;
 pub mod classifier;
+pub mod dataflow;
 pub mod event;
 pub mod operators;
 pub mod rules;

@@ -181,30 +181,41 @@ fn a_child_that_loses_its_group_does_not_bring_its_parent() {
 }
 
 #[test]
-fn a_parent_is_added_after_the_groups_even_against_its_own_group() {
-    // p is in group g below x; it is no candidate itself, but its child c makes it a
-    // member after the group step, so the user ends up in two segments of g.
-    let f = Fixture::new(vec![
-        grouped(seg("p"), "g", 10),
-        grouped(seg("x"), "g", 20),
-        child_of(seg("c"), "p"),
-    ]);
-    assert_eq!(f.apply(&["c", "x"], &[]), set(&["c", "p", "x"]));
+fn a_parent_cannot_be_in_an_exclusive_group() {
+    // Its membership comes from its children, so it could not obey the group: such sets are rejected.
+    let defs = vec![grouped(seg("p"), "g", 10), grouped(seg("x"), "g", 20), child_of(seg("c"), "p")];
+    let errors = segstream_dataflows::rules::validate_definitions(&defs);
+    assert!(
+        errors.iter().any(|e| e
+            .message
+            .contains("\"p\" is the parent of \"c\", so it cannot be in an exclusive group")),
+        "{errors:?}"
+    );
 }
 
 #[test]
-fn a_sticky_ancestor_in_a_group_makes_reapplying_change_membership() {
-    // Pins a property that matters to the classifier: `apply` is not idempotent. The
-    // sticky parent p, added by step 3, is a candidate at the next application and then
-    // wins its group over x, although no condition changed. So membership can depend on
-    // how often the policy runs, which is why the set of evaluated ticks is specified.
+fn applying_the_policy_again_changes_nothing() {
+    // Idempotence on every combination of raw results: membership cannot depend on how
+    // often the policy runs.
     let f = Fixture::new(vec![
-        sticky(grouped(seg("p"), "g", 20)),
-        grouped(seg("x"), "g", 10),
-        child_of(seg("c"), "p"),
+        sticky(grouped(seg("a"), "g", 30)),
+        grouped(seg("b"), "g", 20),
+        child_of(grouped(seg("c"), "h", 1), "p"),
+        child_of(sticky(seg("d")), "p"),
+        grouped(seg("e"), "h", 2),
+        child_of(sticky(seg("p")), "q"),
+        seg("q"),
     ]);
-    let first = f.apply(&["c", "x"], &[]);
-    assert_eq!(first, set(&["c", "p", "x"]));
-    let again: Vec<&str> = first.iter().map(String::as_str).collect();
-    assert_eq!(f.apply(&["c", "x"], &again), set(&["c", "p"]));
+    let ids = ["a", "b", "c", "d", "e", "p", "q"];
+    for mask in 0u32..(1 << ids.len()) {
+        let raw: Vec<&str> = ids
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, id)| *id)
+            .collect();
+        let first = f.apply(&raw, &[]);
+        let first_ids: Vec<&str> = first.iter().map(String::as_str).collect();
+        assert_eq!(f.apply(&raw, &first_ids), first, "raw {raw:?}");
+    }
 }

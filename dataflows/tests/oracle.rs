@@ -235,13 +235,34 @@ fn of_duplicates_the_copy_with_the_earlier_tick_wins() {
 
 #[test]
 fn duplicates_in_the_same_tick_keep_the_smallest_event() {
+    let rules = vec![(
+        0,
+        vec![seg(
+            "late_watcher",
+            r#"last_seen("ad_watched") == timestamp("1970-01-01T00:00:01Z") && count("ad_watched", "10m") == 1"#,
+        )],
+    )];
+    // Same user, same id, same tick: Event orders by time first, so the 1_010 copy is kept (one event, tick 1_000).
+    let s = scenario(rules, vec![ad("x", "alice", 1_050), ad("x", "alice", 1_010)]);
+    assert_eq!(
+        run(&s),
+        vec![enter(1_000, "alice", "late_watcher"), exit(601_000, "alice", "late_watcher")]
+    );
+}
+
+#[test]
+fn the_same_id_for_two_users_is_two_events() {
     let rules = vec![(0, vec![seg("watcher", r#"count("ad_watched", "10m") >= 1"#)])];
-    // Same tick; Event orders by time first: bob's copy (1_010) is kept.
-    let s = scenario(rules.clone(), vec![ad("x", "alice", 1_050), ad("x", "bob", 1_010)]);
-    assert_eq!(run(&s), vec![enter(1_000, "bob", "watcher"), exit(601_000, "bob", "watcher")]);
-    // Same time and id: then by user, alice < bob.
-    let s = scenario(rules, vec![ad("x", "bob", 1_000), ad("x", "alice", 1_000)]);
-    assert_eq!(run(&s), vec![enter(1_000, "alice", "watcher"), exit(601_000, "alice", "watcher")]);
+    let s = scenario(rules, vec![ad("x", "alice", 1_050), ad("x", "bob", 1_010)]);
+    assert_eq!(
+        run(&s),
+        vec![
+            enter(1_000, "alice", "watcher"),
+            enter(1_000, "bob", "watcher"),
+            exit(601_000, "alice", "watcher"),
+            exit(601_000, "bob", "watcher")
+        ]
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Exact deduplication of event ids within the dedup horizon.
 //!
-//! Contract: [`Dedup::first_sighting`] returns `true` the first time an id is seen and
+//! Contract: [`Dedup::first_sighting`] returns `true` the first time a (user, event id)
+//! is seen and
 //! `false` for every later sighting while the first is within the horizon of the
 //! processing tick. State is bounded by the horizon: entries older than it are dropped
 //! as time advances (amortised, a sweep every 1/16 of the horizon). Ids are keyed by a
@@ -21,12 +22,12 @@ pub struct Dedup {
     next_sweep: u64,
 }
 
-fn key(id: &str) -> u128 {
+fn key(user: &str, id: &str) -> u128 {
     let mut high = DefaultHasher::new();
-    id.hash(&mut high);
+    (user, id).hash(&mut high);
     let mut low = DefaultHasher::new();
     0x5e65_7374_7265_616du64.hash(&mut low);
-    id.hash(&mut low);
+    (user, id).hash(&mut low);
     (u128::from(high.finish()) << 64) | u128::from(low.finish())
 }
 
@@ -46,14 +47,15 @@ impl Dedup {
         u32::try_from(tick.saturating_sub(self.base) / self.tick_ms).unwrap_or(u32::MAX)
     }
 
-    /// Whether this is the first sighting of `id` (recording it), at processing tick `now`.
-    pub fn first_sighting(&mut self, id: &str, now: u64) -> bool {
+    /// Whether this is the first sighting of event `id` of `user` (recording it), at
+    /// processing tick `now`.
+    pub fn first_sighting(&mut self, user: &str, id: &str, now: u64) -> bool {
         if self.seen.is_empty() {
             self.base = now;
         }
         let tick = self.compact_tick(now);
         let oldest_kept = self.compact_tick(now.saturating_sub(self.horizon_ms));
-        match self.seen.entry(key(id)) {
+        match self.seen.entry(key(user, id)) {
             std::collections::hash_map::Entry::Occupied(mut slot) if *slot.get() < oldest_kept => {
                 slot.insert(tick);
                 true
@@ -97,13 +99,13 @@ mod tests {
     #[test]
     fn remembers_within_the_horizon_and_forgets_after() {
         let mut dedup = Dedup::new(100, 10_000);
-        assert!(dedup.first_sighting("a", 1_000));
-        assert!(!dedup.first_sighting("a", 5_000));
-        assert!(dedup.first_sighting("b", 5_000));
+        assert!(dedup.first_sighting("u", "a", 1_000));
+        assert!(!dedup.first_sighting("u", "a", 5_000));
+        assert!(dedup.first_sighting("u", "b", 5_000));
         dedup.advance(10_900);
-        assert!(!dedup.first_sighting("a", 10_900), "still inside the horizon");
-        assert!(!dedup.first_sighting("b", 11_100));
-        assert!(dedup.first_sighting("a", 11_100), "a was first seen more than the horizon ago");
+        assert!(!dedup.first_sighting("u", "a", 10_900), "still inside the horizon");
+        assert!(!dedup.first_sighting("u", "b", 11_100));
+        assert!(dedup.first_sighting("u", "a", 11_100), "a was first seen more than the horizon ago");
         dedup.advance(20_000);
         assert_eq!(dedup.len(), 1, "the sweep dropped b, first seen at 5000");
     }

@@ -311,7 +311,7 @@ impl Engine {
 
         for (_, input) in inputs {
             let UserInput::Event(event) = input else { continue };
-            if !self.dedup.first_sighting(&event.id, now) {
+            if !self.dedup.first_sighting(name, &event.id, now) {
                 self.counters.duplicates += 1;
                 continue;
             }

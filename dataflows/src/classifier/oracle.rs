@@ -7,8 +7,8 @@
 //! feature of a user from all of the user's events at every tick it looks at) and is
 //! meant for inputs of a few hundred events. With `T` the tick and `τ(x) = x − x mod T`:
 //!
-//! 1. **Dedup.** For each event id one copy is kept: the one with the smallest `τ(time)`,
-//!    ties broken by the smallest [`Event`] (its `Ord`). Its tick is `τ(time)`.
+//! 1. **Dedup.** For each (user, event id) one copy is kept: the one with the smallest
+//!    `τ(time)`, ties broken by the smallest [`Event`] (its `Ord`). Its tick is `τ(time)`.
 //! 2. **Rules.** The set in force at tick `t` is the snapshot with the greatest tick
 //!    `≤ t` (none: the empty set), its definitions sorted by id and compiled. A segment
 //!    *changed at `t`* if the snapshot at exactly `t` contains it and the previous
@@ -120,15 +120,16 @@ pub fn expected_changes(schema: &Schema, udfs: &UdfRegistry, scenario: &Scenario
     Ok(changes)
 }
 
-/// Rule 1: one copy per id, the one with the smallest (tick, event).
+/// Rule 1: one copy per (user, id), the one with the smallest (tick, event).
 fn dedup(events: &[Event], tick_ms: u64) -> Vec<Event> {
-    let mut kept: BTreeMap<&str, (u64, &Event)> = BTreeMap::new();
+    let mut kept: BTreeMap<(&str, &str), (u64, &Event)> = BTreeMap::new();
     for event in events {
         let key = (tick_of(event.time, tick_ms), event);
-        match kept.get(event.id.as_str()) {
+        let id = (event.user.as_str(), event.id.as_str());
+        match kept.get(&id) {
             Some(current) if *current <= key => {}
             _ => {
-                kept.insert(&event.id, key);
+                kept.insert(id, key);
             }
         }
     }

@@ -264,6 +264,18 @@ pub fn validate_definitions(defs: &[SegmentDef]) -> Vec<DefinitionError> {
                 error(i, DefField::Parent, format!("unknown parent segment {parent:?}{hint}"));
             }
         }
+        if def.group.is_some() {
+            if let Some(child) = defs.iter().find(|d| d.parent.as_deref() == Some(def.id.as_str())) {
+                error(
+                    i,
+                    DefField::Group,
+                    format!(
+                        "segment {:?} is the parent of {:?}, so it cannot be in an exclusive group (its members come from its children)",
+                        def.id, child.id
+                    ),
+                );
+            }
+        }
         match (&def.group, def.priority) {
             (Some(_), None) => error(
                 i,

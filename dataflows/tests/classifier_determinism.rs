@@ -1,0 +1,172 @@
+//! The classifier against the oracle: for random inputs within the out-of-order bound,
+//! the timely dataflow's change stream equals the brute-force oracle's exactly, for any
+//! arrival permutation, duplication, batching, partitioning and worker count (1, 2, 4).
+
+mod classifier_common;
+
+use classifier_common::*;
+use proptest::prelude::*;
+use segstream_dataflows::classifier::oracle::Scenario;
+use segstream_dataflows::classifier::source::SourceRecord;
+use segstream_dataflows::event::Event;
+use segstream_dataflows::rules::FieldValue;
+
+const USERS: [&str; 5] = ["ann", "bob", "cy", "dee", "eve"];
+
+fn generated_event(schema: &segstream_dataflows::rules::Schema, n: usize, user: usize, kind: usize, time: u64, pick: usize) -> Event {
+    let id = format!("e{n}");
+    let user = USERS[user % USERS.len()];
+    let networks = ["unity", "admob", "meta"];
+    let amounts = [0.5, 1.5, 4.99, 9.99, 20.0];
+    match kind % 5 {
+        0 => event(
+            schema,
+            &id,
+            user,
+            "ad_watched",
+            time,
+            &[
+                ("network", FieldValue::Str(networks[pick % 3].into())),
+                ("duration_s", FieldValue::Double([5.0, 15.0, 30.0][pick % 3])),
+            ],
+        ),
+        1 => event(schema, &id, user, "ad_shown", time, &[]),
+        2 => event(
+            schema,
+            &id,
+            user,
+            "ad_clicked",
+            time,
+            &[("network", FieldValue::Str(networks[pick % 3].into()))],
+        ),
+        3 => event(
+            schema,
+            &id,
+            user,
+            "purchase",
+            time,
+            &[
+                ("amount", FieldValue::Double(amounts[pick % 5])),
+                ("qty", FieldValue::Int((pick % 6) as i64)),
+            ],
+        ),
+        _ => event(
+            schema,
+            &id,
+            user,
+            "app_opened",
+            time,
+            &[("os", FieldValue::Str(["iOS", "Android"][pick % 2].into()))],
+        ),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    scenario: Scenario,
+    /// Each record with its arrival key and partition.
+    arrivals: Vec<(u64, usize, Event)>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    let events = proptest::collection::vec(
+        (
+            0usize..5,
+            0usize..5,
+            0u64..900_000,
+            0usize..30,
+            0u64..1_000,
+            proptest::option::weighted(0.15, 0u64..1_000),
+        ),
+        0..50,
+    );
+    let profiles = proptest::collection::vec((0usize..5, 0u64..9_000, proptest::option::weighted(0.8, proptest::bool::ANY)), 0..6);
+    let stats = proptest::collection::vec(
+        (
+            0usize..5,
+            0u64..9_000,
+            proptest::option::weighted(0.8, (proptest::bool::ANY, 0usize..3)),
+        ),
+        0..6,
+    );
+    let edit_at = proptest::option::weighted(0.5, 1u64..9_000);
+    (events, profiles, stats, edit_at, 1usize..5).prop_map(|(events, profiles, stats, edit_at, partitions)| {
+        let schema = schema();
+        let mut arrivals = Vec::new();
+        let mut all = Vec::new();
+        for (n, (user, kind, time, pick, jitter, duplicate)) in events.into_iter().enumerate() {
+            let e = generated_event(&schema, n, user, kind, time, pick);
+            let partition = (n * 7 + user) % partitions;
+            arrivals.push((time + jitter, partition, e.clone()));
+            if let Some(dup_jitter) = duplicate {
+                arrivals.push((time + dup_jitter, (partition + 1) % partitions, e.clone()));
+            }
+            all.push(e);
+        }
+        // Arrival order: by time plus a jitter below the out-of-order bound (1 s).
+        arrivals.sort_by_key(|(key, _, e)| (*key, e.id.clone()));
+        let row = |fields: Vec<Option<FieldValue>>| Some(fields);
+        let profiles = profiles
+            .into_iter()
+            .map(|(user, at, gender)| {
+                (
+                    at * 100,
+                    USERS[user].to_string(),
+                    gender.and_then(|female| row(vec![None, Some(FieldValue::Str(if female { "female" } else { "male" }.into()))])),
+                )
+            })
+            .collect();
+        let stats = stats
+            .into_iter()
+            .map(|(user, at, value)| {
+                (
+                    at * 100,
+                    USERS[user].to_string(),
+                    value.and_then(|(regular, score)| {
+                        row(vec![
+                            Some(FieldValue::Bool(regular)),
+                            Some(FieldValue::Double([0.2, 0.6, 0.9][score])),
+                        ])
+                    }),
+                )
+            })
+            .collect();
+        let mut rules = vec![(0, base_rules())];
+        if let Some(at) = edit_at {
+            rules.push((at * 100, edited_rules()));
+        }
+        Case {
+            scenario: Scenario {
+                config: config(),
+                rules,
+                profiles,
+                stats,
+                events: all,
+            },
+            arrivals,
+        }
+    })
+}
+
+fn partitioned(arrivals: &[(u64, usize, Event)]) -> Vec<Vec<SourceRecord>> {
+    let count = arrivals.iter().map(|(_, p, _)| p + 1).max().unwrap_or(1);
+    let mut partitions = vec![Vec::new(); count];
+    for (_, partition, event) in arrivals {
+        partitions[*partition].push(SourceRecord::Event(event.clone()));
+    }
+    partitions
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_dataflow_equals_the_oracle_for_any_arrival_and_worker_count(case in case(), budget in 1usize..20) {
+        let expected = oracle(&case.scenario);
+        let partitions = partitioned(&case.arrivals);
+        for workers in [1, 2, 4] {
+            let actual = run_dataflow(&case.scenario, partitions.clone(), workers, budget).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(&actual, &expected, "workers {}", workers);
+        }
+    }
+}
