@@ -19,6 +19,7 @@ use crate::classifier::source::EventSource;
 use crate::classifier::MembershipChange;
 use crate::dataflow::{build, Shared};
 use crate::event::Row;
+use crate::operators::classify::MembershipUpdate;
 use crate::rules::SegmentDef;
 
 /// Profile, stats and rule inputs of a bounded run.
@@ -53,7 +54,7 @@ where
     S: EventSource,
     F: Fn(usize, usize) -> S + Send + Sync + 'static,
 {
-    let collected: Arc<Mutex<Vec<((String, String), u64, isize)>>> = Arc::new(Mutex::new(Vec::new()));
+    let collected: Arc<Mutex<Vec<MembershipUpdate>>> = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&collected);
     let guards = timely::execute(config, move |worker| {
         let (index, peers) = (worker.index(), worker.peers());

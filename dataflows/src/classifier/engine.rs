@@ -207,7 +207,14 @@ impl Engine {
             .enumerate()
             .map(|(i, s)| (s.def.id.as_str(), i))
             .collect();
-        let old_specs: HashMap<_, usize> = old.set.features().iter().enumerate().map(|(i, s)| (s, i)).collect();
+        // For each new feature slot, the old slot with the same spec (computed once, not per user).
+        let kept_from: Vec<Option<usize>> = self
+            .rules
+            .set
+            .features()
+            .iter()
+            .map(|spec| old.set.features().iter().position(|o| o == spec))
+            .collect();
         for (name, state) in self.users.iter_mut() {
             // Membership of removed segments ends now.
             for (i, segment) in old.set.segments().iter().enumerate() {
@@ -227,8 +234,9 @@ impl Engine {
                 .features()
                 .iter()
                 .zip(&new_rules.int_property)
+                .zip(&kept_from)
                 .map(
-                    |(spec, int)| match old_specs.get(spec).and_then(|&i| old_features.get_mut(i)).and_then(Option::take) {
+                    |((spec, int), from)| match from.and_then(|i| old_features.get_mut(i)).and_then(Option::take) {
                         Some(kept) => kept,
                         None => {
                             let mut fresh = FeatureState::new(spec, *int);
