@@ -22,6 +22,84 @@ pub enum Command {
     /// Check, preview and manage segment rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Run the whole pipeline in this process on generated traffic (no services needed).
+    Demo(DemoArgs),
+    /// Classify a file of events (NDJSON) and exit when it is done.
+    Run(RunArgs),
+    /// Write generated traffic to an NDJSON file.
+    Generate(GenerateArgs),
+}
+
+/// `segstream generate`
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// How many records.
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+    /// Number of simulated users.
+    #[arg(long, default_value_t = 10_000)]
+    pub users: u64,
+    /// Event time of the first record (RFC 3339).
+    #[arg(long, default_value = "2026-11-26T10:00:00Z")]
+    pub start: String,
+    /// Records per second of event time.
+    #[arg(long, default_value_t = 1_000.0)]
+    pub rate: f64,
+    /// Seed of the traffic generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The file to write.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+}
+
+/// `segstream demo`
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Number of simulated users.
+    #[arg(long, default_value_t = 100_000)]
+    pub users: u64,
+    /// Events per second, over all workers.
+    #[arg(long, default_value_t = 20_000.0)]
+    pub rate: f64,
+    /// Stop after this long, e.g. 30s (default: run until interrupted).
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Seed of the traffic generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where membership changes are written (NDJSON).
+    #[arg(long, default_value = "out/changes.ndjson")]
+    pub out: PathBuf,
+    /// Rule locations.
+    #[arg(long = "rules", default_value = "configs/rules")]
+    pub rules: Vec<PathBuf>,
+    /// Schema location.
+    #[command(flatten)]
+    pub schema: SchemaArg,
+}
+
+/// `segstream run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The events, one JSON object per line.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Where membership changes are written (NDJSON).
+    #[arg(long, default_value = "out/changes.ndjson")]
+    pub out: PathBuf,
+    /// Rule locations.
+    #[arg(long = "rules", default_value = "configs/rules")]
+    pub rules: Vec<PathBuf>,
+    /// Schema location.
+    #[command(flatten)]
+    pub schema: SchemaArg,
 }
 
 /// `segstream rules …`

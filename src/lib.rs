@@ -6,5 +6,6 @@
 
 pub mod cli;
 pub mod commands;
+pub mod embedded;
 pub mod error;
 pub mod sources;

@@ -1,7 +1,11 @@
 //! Dispatch from a parsed command line to the command implementations.
 
+mod demo;
+mod generate;
 mod rules_check;
 mod rules_eval;
+mod rules_source;
+mod run_file;
 mod schema;
 
 use std::process::ExitCode;
@@ -14,5 +18,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandError> {
     match cli.command {
         Command::Rules(RulesCommand::Check(args)) => rules_check::run(&args),
         Command::Rules(RulesCommand::Eval(args)) => rules_eval::run(&args),
+        Command::Demo(args) => demo::run(&args),
+        Command::Run(args) => run_file::run(&args),
+        Command::Generate(args) => generate::run(&args),
     }
 }

@@ -1,0 +1,235 @@
+//! `segstream demo`: the whole pipeline in one process on generated traffic.
+//!
+//! Contract: starts the classifier with W workers on the built-in traffic generator
+//! (each worker generates its own users' events, decoded like real input), loads the
+//! example rules and generated profiles and stats, prints one progress line per second
+//! (events/s, watermark lag, late, duplicates dropped, rejected, changes/s, top segment
+//! sizes) and writes membership changes as NDJSON. Runs for `--duration`, or until
+//! interrupted.
+
+use std::cell::RefCell;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use segstream_dataflows::classifier::metrics::ClassifierMetrics;
+use segstream_dataflows::classifier::ClassifierConfig;
+use segstream_dataflows::dataflow::{build, Shared};
+use segstream_dataflows::rules::UdfRegistry;
+use segstream_dataflows::time::parse_duration;
+use segstream_harness::traffic::{Traffic, TrafficConfig};
+use timely::dataflow::operators::{Inspect, Probe};
+use timely::dataflow::ProbeHandle;
+
+use super::rules_source::load_schema_and_rules;
+use crate::cli::DemoArgs;
+use crate::embedded::change_writer::ChangeWriter;
+use crate::embedded::generator_source::GeneratorSource;
+use crate::embedded::size_board::SizeBoard;
+use crate::error::CommandError;
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn row(fields: &segstream_dataflows::rules::FieldSet, json: &serde_json::Value) -> Result<segstream_dataflows::event::Row, String> {
+    match json {
+        serde_json::Value::Object(map) => fields.read_json(map),
+        _ => Err("not an object".into()),
+    }
+}
+
+/// Runs the demo.
+pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
+    let (schema, defs) = load_schema_and_rules(&args.schema.schema, &args.rules)?;
+    let duration = match &args.duration {
+        Some(text) => Some(Duration::from_millis(
+            parse_duration(text).map_err(|e| CommandError::Invalid(format!("--duration: {e}")))? as u64,
+        )),
+        None => None,
+    };
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let config = ClassifierConfig::default();
+    let metrics = Arc::new(ClassifierMetrics::default());
+    let writer = Arc::new(Mutex::new(ChangeWriter::create(&args.out).map_err(|source| {
+        CommandError::Read {
+            path: args.out.clone(),
+            source,
+        }
+    })?));
+    let board = Arc::new(Mutex::new(SizeBoard::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let schema = Arc::new(schema);
+    let traffic = TrafficConfig {
+        users: args.users,
+        seed: args.seed,
+        ..TrafficConfig::default()
+    };
+    let clock: Arc<dyn Fn() -> u64 + Send + Sync> = Arc::new(wall_clock_ms);
+    let shared = Shared {
+        schema: Arc::clone(&schema),
+        udfs: Arc::new(UdfRegistry::new()),
+        config,
+        metrics: Arc::clone(&metrics),
+        clock: Arc::clone(&clock),
+        source_budget: 4_096,
+    };
+    println!(
+        "segstream demo: {} users, {} events/s, {} workers, {} segments; changes -> {}",
+        args.users,
+        args.rate,
+        workers,
+        defs.len(),
+        args.out.display()
+    );
+    // Rules, profiles and stats are in force from the tick the demo starts at.
+    let start_tick = config.tick_of(wall_clock_ms());
+    let (worker_writer, worker_board, worker_stop, rate) = (Arc::clone(&writer), Arc::clone(&board), Arc::clone(&stop), args.rate);
+    let guards = timely::execute(timely::Config::process(workers), move |worker| {
+        let (index, peers) = (worker.index(), worker.peers());
+        let generator = Traffic::new(traffic, index as u64, peers as u64);
+        let users: Vec<u64> = generator.users().collect();
+        let source = GeneratorSource::new(
+            generator.clone(),
+            Arc::clone(&shared.schema),
+            index as u32,
+            rate / peers as f64,
+            config.future_tolerance_ms,
+            Arc::clone(&shared.clock),
+            Arc::clone(&worker_stop),
+        );
+        let probe = ProbeHandle::new();
+        let changes: Rc<RefCell<Vec<((String, String), u64, isize)>>> = Rc::new(RefCell::new(Vec::new()));
+        let sizes: Rc<RefCell<Vec<((String, isize), u64, isize)>>> = Rc::new(RefCell::new(Vec::new()));
+        let (change_buffer, size_buffer) = (Rc::clone(&changes), Rc::clone(&sizes));
+        let built = worker.dataflow::<u64, _, _>(|scope| {
+            build(scope, source, &shared).map(|(handles, outputs)| {
+                outputs
+                    .membership
+                    .inner
+                    .inspect(move |u| change_buffer.borrow_mut().push(u.clone()))
+                    .probe_with(&probe);
+                outputs.sizes.inner.inspect(move |u| size_buffer.borrow_mut().push(u.clone()));
+                handles
+            })
+        });
+        let mut handles = built?;
+        if index == 0 {
+            for def in &defs {
+                handles.rules.update_at(def.clone(), start_tick, 1);
+            }
+        }
+        for user in users {
+            let name = format!("u{user}");
+            handles.profiles.send((
+                name.clone(),
+                Some(row(&shared.schema.profile, &generator.profile(user))?),
+                start_tick,
+            ));
+            handles
+                .stats
+                .send((name, Some(row(&shared.schema.stats, &generator.stats(user))?), start_tick));
+        }
+        let mut handles = Some(handles);
+        let drain = |changes: &Rc<RefCell<Vec<((String, String), u64, isize)>>>,
+                     sizes: &Rc<RefCell<Vec<((String, isize), u64, isize)>>>| {
+            let now = wall_clock_ms();
+            if let Ok(mut out) = worker_writer.lock() {
+                for ((user, segment), tick, diff) in changes.borrow_mut().drain(..) {
+                    out.write(&user, &segment, tick, diff, now);
+                }
+            }
+            if let Ok(mut board) = worker_board.lock() {
+                for ((segment, count), _, diff) in sizes.borrow_mut().drain(..) {
+                    board.apply(&segment, count, diff);
+                }
+            }
+        };
+        loop {
+            if worker_stop.load(Ordering::Relaxed) {
+                handles = None;
+            }
+            if let Some(h) = handles.as_mut() {
+                let watermark = shared
+                    .metrics
+                    .workers
+                    .lock()
+                    .ok()
+                    .and_then(|w| w.get(index).map(|g| g.watermark_ms))
+                    .unwrap_or(0);
+                h.advance_to(config.tick_of(watermark.min(u64::MAX / 2)));
+            }
+            worker.step_or_park(Some(Duration::from_millis(1)));
+            drain(&changes, &sizes);
+            if handles.is_none() && probe.done() {
+                return Ok::<(), String>(());
+            }
+        }
+    })
+    .map_err(CommandError::Invalid)?;
+
+    let started = Instant::now();
+    let mut last = (0u64, 0u64, Instant::now());
+    loop {
+        std::thread::sleep(Duration::from_millis(1_000));
+        let (read, changes) = (
+            ClassifierMetrics::get(&metrics.records_read),
+            ClassifierMetrics::get(&metrics.changes),
+        );
+        let seconds = last.2.elapsed().as_secs_f64().max(1e-3);
+        let (watermark, users, _) = metrics.totals();
+        let lag = wall_clock_ms().saturating_sub(watermark) as f64 / 1000.0;
+        let top = board.lock().map(|b| b.top(4)).unwrap_or_default();
+        let top: Vec<String> = top.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        println!(
+            "t={:>4.0}s events/s={:>8.0} watermark lag={:>5.1}s late={} dup dropped={} rejected={} changes/s={:>7.0} users={} | {}",
+            started.elapsed().as_secs_f64(),
+            (read - last.0) as f64 / seconds,
+            lag,
+            ClassifierMetrics::get(&metrics.late),
+            ClassifierMetrics::get(&metrics.duplicates),
+            ClassifierMetrics::get(&metrics.rejected),
+            (changes - last.1) as f64 / seconds,
+            users,
+            top.join(" · ")
+        );
+        last = (read, changes, Instant::now());
+        if let Ok(mut out) = writer.lock() {
+            if let Err(e) = out.flush() {
+                eprintln!("error: writing {}: {e}", args.out.display());
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        if duration.is_some_and(|d| started.elapsed() >= d) {
+            stop.store(true, Ordering::Relaxed);
+            break;
+        }
+    }
+    for result in guards.join() {
+        result.map_err(CommandError::Invalid)?.map_err(CommandError::Invalid)?;
+    }
+    let written = writer
+        .lock()
+        .map_err(|_| CommandError::Invalid("a worker panicked".into()))?
+        .flush()
+        .map_err(CommandError::Invalid)?;
+    println!(
+        "done: {} events read, {} applied, {} duplicates dropped, {} late, {} sidelined, {} rejected, {} changes written to {}",
+        ClassifierMetrics::get(&metrics.records_read),
+        ClassifierMetrics::get(&metrics.applied),
+        ClassifierMetrics::get(&metrics.duplicates),
+        ClassifierMetrics::get(&metrics.late),
+        ClassifierMetrics::get(&metrics.sidelined),
+        ClassifierMetrics::get(&metrics.rejected),
+        written,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,62 @@
+//! Writing membership changes as NDJSON.
+//!
+//! Contract: one JSON object per line — `{"time", "user", "segment", "change":
+//! "enter"|"exit", "emitted_at"}` with RFC 3339 times; `emitted_at` is the wall clock
+//! when the change left the classifier. Lines are buffered and flushed by
+//! [`ChangeWriter::flush`]; write errors are kept and reported, never panicked on.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use segstream_dataflows::time::format_timestamp;
+
+/// An NDJSON file of membership changes.
+pub struct ChangeWriter {
+    out: BufWriter<File>,
+    error: Option<std::io::Error>,
+    written: u64,
+}
+
+impl ChangeWriter {
+    /// Creates (truncates) the file, and its directory if needed.
+    pub fn create(path: &Path) -> std::io::Result<ChangeWriter> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(ChangeWriter {
+            out: BufWriter::new(File::create(path)?),
+            error: None,
+            written: 0,
+        })
+    }
+
+    /// Appends one change.
+    pub fn write(&mut self, user: &str, segment: &str, tick: u64, diff: isize, emitted_at_ms: u64) {
+        if self.error.is_some() {
+            return;
+        }
+        let line = serde_json::json!({
+            "time": format_timestamp(tick as i64),
+            "user": user,
+            "segment": segment,
+            "change": if diff > 0 { "enter" } else { "exit" },
+            "emitted_at": format_timestamp(emitted_at_ms as i64),
+        });
+        match writeln!(self.out, "{line}") {
+            Ok(()) => self.written += 1,
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// Flushes buffered lines; returns the first write error, if any.
+    pub fn flush(&mut self) -> Result<u64, String> {
+        if let Err(e) = self.out.flush() {
+            self.error.get_or_insert(e);
+        }
+        match &self.error {
+            Some(e) => Err(e.to_string()),
+            None => Ok(self.written),
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The embedded deployment: collector-less pipeline pieces that run in one process with
+//! no services — the traffic generator as a source, NDJSON sinks for membership
+//! changes, and the live segment-size board.
+
+pub mod change_writer;
+pub mod generator_source;
+pub mod size_board;
