@@ -48,6 +48,12 @@ pub struct GenerateArgs {
     /// Seed of the traffic generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Share of events delivered late (hours old).
+    #[arg(long, default_value_t = 0.05)]
+    pub late_rate: f64,
+    /// Share of events sent twice.
+    #[arg(long, default_value_t = 0.02)]
+    pub duplicate_rate: f64,
     /// The file to write.
     #[arg(long)]
     pub out: std::path::PathBuf,

@@ -22,6 +22,8 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode, CommandError> {
     let config = TrafficConfig {
         users: args.users,
         seed: args.seed,
+        late_rate: args.late_rate,
+        duplicate_rate: args.duplicate_rate,
         ..TrafficConfig::default()
     };
     let mut traffic = Traffic::new(config, 0, 1);
