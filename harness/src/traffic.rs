@@ -73,6 +73,24 @@ const ITEMS: [(&str, f64); 5] = [
     ("mega_bundle", 49.99),
 ];
 
+/// The operating system of a user's device.
+fn device_os(user: u64) -> &'static str {
+    if mix(user).is_multiple_of(2) {
+        "iOS"
+    } else {
+        "Android"
+    }
+}
+
+/// The app version a user runs: one in ten is still on the 4.x line.
+fn app_version(user: u64) -> &'static str {
+    if mix(user + 7).is_multiple_of(10) {
+        "4.9.3"
+    } else {
+        "5.2.0"
+    }
+}
+
 /// A generator of one partition's traffic.
 #[derive(Clone, Debug)]
 pub struct Traffic {
@@ -129,7 +147,7 @@ impl Traffic {
             "ad_skipped" => json!({"ad_id": ad, "network": network, "after_s": self.rng.below(15) as f64}),
             "ad_clicked" => json!({"ad_id": ad, "network": network, "campaign": *self.rng.pick(&CAMPAIGNS)}),
             "app_opened" => {
-                json!({"os": if mix(user) % 2 == 0 { "iOS" } else { "Android" }, "app_version": if mix(user + 7) % 10 == 0 { "4.9.3" } else { "5.2.0" }})
+                json!({"os": if mix(user).is_multiple_of(2) { "iOS" } else { "Android" }, "app_version": if mix(user + 7).is_multiple_of(10) { "4.9.3" } else { "5.2.0" }})
             }
             "purchase" => {
                 let (item, amount) = *self.rng.pick(&ITEMS);
@@ -217,16 +235,16 @@ impl Traffic {
         let year = 1960 + h % 50;
         let mut profile = json!({
             "deviceId": format!("d{user}"),
-            "deviceOS": if mix(user) % 2 == 0 { "iOS" } else { "Android" },
+            "deviceOS": device_os(user),
             "birthDate": format!("{year}-{:02}-{:02}", 1 + (h >> 8) % 12, 1 + (h >> 16) % 28),
             "country": *["US", "DE", "BR", "MX", "GB", "FR", "IN", "JP"].get(((h >> 24) % 8) as usize).unwrap_or(&"US"),
             "language": *["en", "de", "pt-BR", "es-MX", "en", "fr", "hi", "ja"].get(((h >> 24) % 8) as usize).unwrap_or(&"en"),
-            "appVersion": if mix(user + 7) % 10 == 0 { "4.9.3" } else { "5.2.0" },
+            "appVersion": app_version(user),
             "signupDate": format!("2026-{:02}-{:02}", 1 + (h >> 32) % 11, 1 + (h >> 40) % 28),
-            "pushOptIn": h % 3 != 0,
+            "pushOptIn": !h.is_multiple_of(3),
         });
-        if h % 10 != 0 {
-            profile["gender"] = json!(if (h >> 4) % 2 == 0 { "female" } else { "male" });
+        if !h.is_multiple_of(10) {
+            profile["gender"] = json!(if (h >> 4).is_multiple_of(2) { "female" } else { "male" });
         }
         profile
     }
@@ -235,11 +253,11 @@ impl Traffic {
     pub fn stats(&self, user: u64) -> Value {
         let h = mix(user ^ self.config.seed ^ 0x57a7);
         json!({
-            "isRegularPlayer": h % 3 == 0,
+            "isRegularPlayer": h.is_multiple_of(3),
             "sessionsLast7d": h % 40,
             "daysActiveLast30d": (h >> 8) % 31,
-            "purchasesLast30d": if h % 20 == 0 { (h >> 12) % 5 } else { 0 },
-            "revenueLast30d": if h % 20 == 0 { ((h >> 12) % 100) as f64 } else { 0.0 },
+            "purchasesLast30d": if h.is_multiple_of(20) { (h >> 12) % 5 } else { 0 },
+            "revenueLast30d": if h.is_multiple_of(20) { ((h >> 12) % 100) as f64 } else { 0.0 },
             "lifetimeRevenue": ((h >> 20) % 500) as f64,
             "churnScore": ((h >> 28) % 100) as f64 / 100.0,
             "watchedAds": ["ad_1", "ad_2"],

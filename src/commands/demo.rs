@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::classifier::ClassifierConfig;
 use segstream_dataflows::dataflow::{build, Shared};
+use segstream_dataflows::operators::classify::MembershipUpdate;
 use segstream_dataflows::rules::UdfRegistry;
 use segstream_dataflows::time::parse_duration;
 use segstream_harness::traffic::{Traffic, TrafficConfig};
@@ -29,6 +30,12 @@ use crate::embedded::change_writer::ChangeWriter;
 use crate::embedded::generator_source::GeneratorSource;
 use crate::embedded::size_board::SizeBoard;
 use crate::error::CommandError;
+
+/// Updates collected on a worker between two steps.
+type Buffer<T> = Rc<RefCell<Vec<T>>>;
+
+/// An update of the `sizes` collection.
+type SizeUpdate = ((String, isize), u64, isize);
 
 /// Wall-clock milliseconds since the Unix epoch.
 pub fn wall_clock_ms() -> u64 {
@@ -106,8 +113,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
             Arc::clone(&worker_stop),
         );
         let probe = ProbeHandle::new();
-        let changes: Rc<RefCell<Vec<((String, String), u64, isize)>>> = Rc::new(RefCell::new(Vec::new()));
-        let sizes: Rc<RefCell<Vec<((String, isize), u64, isize)>>> = Rc::new(RefCell::new(Vec::new()));
+        let changes: Buffer<MembershipUpdate> = Rc::new(RefCell::new(Vec::new()));
+        let sizes: Buffer<SizeUpdate> = Rc::new(RefCell::new(Vec::new()));
         let (change_buffer, size_buffer) = (Rc::clone(&changes), Rc::clone(&sizes));
         let built = worker.dataflow::<u64, _, _>(|scope| {
             build(scope, source, &shared).map(|(handles, outputs)| {
@@ -138,8 +145,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                 .send((name, Some(row(&shared.schema.stats, &generator.stats(user))?), start_tick));
         }
         let mut handles = Some(handles);
-        let drain = |changes: &Rc<RefCell<Vec<((String, String), u64, isize)>>>,
-                     sizes: &Rc<RefCell<Vec<((String, isize), u64, isize)>>>| {
+        let drain = |changes: &Buffer<MembershipUpdate>, sizes: &Buffer<SizeUpdate>| {
             let now = wall_clock_ms();
             if let Ok(mut out) = worker_writer.lock() {
                 for ((user, segment), tick, diff) in changes.borrow_mut().drain(..) {
