@@ -28,6 +28,43 @@ pub enum Command {
     Run(RunArgs),
     /// Write generated traffic to an NDJSON file.
     Generate(GenerateArgs),
+    /// Measure classifier throughput, memory and latency (see docs/benchmarks.md).
+    Bench(BenchArgs),
+}
+
+/// `segstream bench`
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Number of simulated users.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub users: u64,
+    /// Records generated for the throughput phases.
+    #[arg(long, default_value_t = 4_000_000)]
+    pub events: u64,
+    /// Records per second of event time in the generated data.
+    #[arg(long, default_value_t = 50_000)]
+    pub event_time_rate: u64,
+    /// Worker threads for the dataflow phases.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Events per second of the live latency phase.
+    #[arg(long, default_value_t = 50_000.0)]
+    pub latency_rate: f64,
+    /// Length of the live latency phase.
+    #[arg(long, default_value_t = 20)]
+    pub latency_seconds: u64,
+    /// Users of the live latency phase.
+    #[arg(long, default_value_t = 100_000)]
+    pub latency_users: u64,
+    /// Seed of the traffic generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Rule locations.
+    #[arg(long = "rules", default_value = "configs/rules")]
+    pub rules: Vec<PathBuf>,
+    /// Schema location.
+    #[command(flatten)]
+    pub schema: SchemaArg,
 }
 
 /// `segstream generate`

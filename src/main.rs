@@ -7,6 +7,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc: the classifier allocates many small, short-lived values per event, which
+/// glibc's allocator serves markedly slower (see docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = segstream::cli::Cli::parse();
     match segstream::commands::run(cli) {

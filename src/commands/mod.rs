@@ -1,5 +1,6 @@
 //! Dispatch from a parsed command line to the command implementations.
 
+mod bench;
 mod demo;
 mod generate;
 mod rules_check;
@@ -21,5 +22,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandError> {
         Command::Demo(args) => demo::run(&args),
         Command::Run(args) => run_file::run(&args),
         Command::Generate(args) => generate::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }

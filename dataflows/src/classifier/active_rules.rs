@@ -8,8 +8,9 @@
 
 use std::collections::HashMap;
 
+use super::feature_state::FeatureState;
 use super::membership::Policy;
-use crate::rules::{FeatureSpec, Limits, RuleSet, Schema, SegmentDef, Type, UdfRegistry};
+use crate::rules::{FeatureSpec, FieldValue, Limits, RuleSet, Schema, SegmentDef, Type, UdfRegistry};
 
 /// A compiled rule set plus its indexes.
 #[derive(Clone)]
@@ -28,6 +29,8 @@ pub struct ActiveRules {
     pub now_readers: Vec<usize>,
     /// For each feature slot, whether its property is an int (for sums).
     pub int_property: Vec<bool>,
+    /// For each feature slot, its value for a user with no events for it.
+    pub empty_values: Vec<Option<FieldValue>>,
 }
 
 impl ActiveRules {
@@ -61,7 +64,13 @@ impl ActiveRules {
                 now_readers.push(i);
             }
         }
-        let int_property = set.features().iter().map(|spec| property_is_int(schema, spec)).collect();
+        let int_property: Vec<bool> = set.features().iter().map(|spec| property_is_int(schema, spec)).collect();
+        let empty_values = set
+            .features()
+            .iter()
+            .zip(&int_property)
+            .map(|(spec, int)| FeatureState::new(spec, *int).value(spec))
+            .collect();
         Ok(ActiveRules {
             policy: Policy::new(&set),
             set,
@@ -70,6 +79,7 @@ impl ActiveRules {
             stats_readers,
             now_readers,
             int_property,
+            empty_values,
         })
     }
 

@@ -65,6 +65,9 @@ pub struct Engine {
     timers: BTreeMap<u64, Vec<String>>,
     empty_profile: Row,
     empty_stats: Row,
+    /// Reused per-user buffers: which segments to evaluate, the new membership.
+    scratch_evaluate: Vec<bool>,
+    scratch_member: Vec<bool>,
     /// Counters, for metrics.
     pub counters: EngineCounters,
 }
@@ -82,6 +85,33 @@ fn changed_slots(old: Option<&Row>, new: Option<&Row>, width: usize) -> Vec<usiz
     (0..width)
         .filter(|&i| old.and_then(|r| r.get(i)).cloned().flatten() != new.and_then(|r| r.get(i)).cloned().flatten())
         .collect()
+}
+
+/// A new feature's state built from a user's history, or `None` if it holds nothing.
+fn backfill(
+    spec: &crate::rules::FeatureSpec,
+    int: bool,
+    history: &std::collections::VecDeque<HistoryEvent>,
+    now: u64,
+    ticks: Ticks,
+) -> Option<Box<FeatureState>> {
+    let mut fresh = FeatureState::new(spec, int);
+    for e in history {
+        if spec.event_types().any(|t| t == e.event_type as usize) {
+            fresh.add(
+                spec,
+                FeatureInput {
+                    event_type: e.event_type,
+                    time: e.time,
+                    id: &e.id,
+                    properties: &e.properties,
+                },
+                now,
+                ticks,
+            );
+        }
+    }
+    (!fresh.is_empty()).then(|| Box::new(fresh))
 }
 
 /// The net value of a tick's upserts: the inserted value, or `None` if only retracted.
@@ -109,6 +139,8 @@ impl Engine {
             rules,
             users: HashMap::new(),
             timers: BTreeMap::new(),
+            scratch_evaluate: Vec::new(),
+            scratch_member: Vec::new(),
             counters: EngineCounters::default(),
         })
     }
@@ -143,6 +175,8 @@ impl Engine {
             self.apply_rule_updates(now, rule_updates, out)
         };
         self.dedup.advance(now);
+        // Group by user; within a user, events in `Event` order (the smallest copy of a
+        // duplicate within a tick wins), then profile and stats updates.
         inputs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
         let mut users: Vec<String> = Vec::new();
         if changed_segments.is_some() {
@@ -154,23 +188,25 @@ impl Engine {
                     .filter(|u| self.users.get(u).is_some_and(|s| s.next_timer == Some(now))),
             );
         }
-        let mut at = 0;
-        while at < inputs.len() {
-            let end = at + inputs[at..].iter().take_while(|(u, _)| *u == inputs[at].0).count();
-            let user = inputs[at].0.clone();
-            self.process_user(now, &user, &inputs[at..end], changed_segments.as_deref().unwrap_or(&[]), out);
-            if let Some(state) = self.users.get_mut(&user) {
-                state.next_timer = state.next_timer.filter(|t| *t != now);
+        let mut processed: Vec<String> = Vec::new();
+        let mut group: Vec<UserInput> = Vec::new();
+        let mut inputs = inputs.into_iter().peekable();
+        while let Some((user, first)) = inputs.next() {
+            group.clear();
+            group.push(first);
+            while let Some((_, next)) = inputs.next_if(|(u, _)| *u == user) {
+                group.push(next);
             }
-            at = end;
+            self.process_user(now, &user, &mut group, changed_segments.as_deref().unwrap_or(&[]), out);
+            processed.push(user);
         }
         users.sort_unstable();
         users.dedup();
         for user in users {
-            if inputs.binary_search_by(|(u, _)| u.as_str().cmp(&user)).is_ok() {
+            if processed.binary_search(&user).is_ok() {
                 continue;
             }
-            self.process_user(now, &user, &[], changed_segments.as_deref().unwrap_or(&[]), out);
+            self.process_user(now, &user, &mut Vec::new(), changed_segments.as_deref().unwrap_or(&[]), out);
         }
         out[start..].sort_unstable();
         self.counters.changes += (out.len() - start) as u64;
@@ -227,7 +263,7 @@ impl Engine {
                     });
                 }
             }
-            let mut old_features: Vec<Option<FeatureState>> = std::mem::take(&mut state.features).into_iter().map(Some).collect();
+            let mut old_features = std::mem::take(&mut state.features);
             let new_rules = &self.rules;
             state.features = new_rules
                 .set
@@ -235,36 +271,17 @@ impl Engine {
                 .iter()
                 .zip(&new_rules.int_property)
                 .zip(&kept_from)
-                .map(
-                    |((spec, int), from)| match from.and_then(|i| old_features.get_mut(i)).and_then(Option::take) {
-                        Some(kept) => kept,
-                        None => {
-                            let mut fresh = FeatureState::new(spec, *int);
-                            for e in &state.history {
-                                if spec.event_types().any(|t| t == e.event_type as usize) {
-                                    fresh.add(
-                                        spec,
-                                        FeatureInput {
-                                            event_type: e.event_type,
-                                            time: e.time,
-                                            id: &e.id,
-                                            properties: &e.properties,
-                                        },
-                                        now,
-                                        self.ticks,
-                                    );
-                                }
-                            }
-                            fresh
-                        }
-                    },
-                )
+                .map(|((spec, int), from)| match from {
+                    Some(i) => old_features.get_mut(*i).and_then(Option::take),
+                    None => backfill(spec, *int, &state.history, now, self.ticks),
+                })
                 .collect();
             state.values = state
                 .features
                 .iter()
                 .zip(new_rules.set.features())
-                .map(|(f, spec)| f.value(spec))
+                .zip(&new_rules.empty_values)
+                .map(|((f, spec), empty)| f.as_ref().map_or_else(|| empty.clone(), |f| f.value(spec)))
                 .collect();
             let n = new_rules.set.segments().len();
             let (mut raw, mut evaluated, mut member) = (vec![false; n], vec![false; n], vec![false; n]);
@@ -284,25 +301,32 @@ impl Engine {
         &mut self,
         now: u64,
         name: &str,
-        inputs: &[(String, UserInput)],
+        inputs: &mut Vec<UserInput>,
         changed_segments: &[usize],
         out: &mut Vec<MembershipChange>,
     ) {
         let rules = &self.rules;
-        let state = self.users.entry(name.to_string()).or_insert_with(|| UserState::new(rules));
+        if !self.users.contains_key(name) {
+            self.users.insert(name.to_string(), UserState::new(rules));
+        }
+        let Some(state) = self.users.get_mut(name) else { return };
         let specs = rules.set.features();
         let mut touched = Touched::default();
 
         for (slot, feature) in state.features.iter_mut().enumerate() {
-            if feature.next_expiry(&specs[slot], self.ticks).is_some_and(|t| t <= now) {
-                feature.expire(&specs[slot], now, self.ticks);
+            let Some(f) = feature else { continue };
+            if f.next_expiry(&specs[slot], self.ticks).is_some_and(|t| t <= now) {
+                f.expire(&specs[slot], now, self.ticks);
                 touched.features.push(slot);
+                if f.is_empty() {
+                    *feature = None;
+                }
             }
         }
 
         let profiles: Vec<(&Row, isize)> = inputs
             .iter()
-            .filter_map(|(_, i)| if let UserInput::Profile(r, d) = i { Some((r, *d)) } else { None })
+            .filter_map(|i| if let UserInput::Profile(r, d) = i { Some((r, *d)) } else { None })
             .collect();
         if let Some(profile) = net_upsert(&profiles) {
             touched.profile = changed_slots(state.profile.as_ref(), profile.as_ref(), self.schema.profile.len());
@@ -310,14 +334,14 @@ impl Engine {
         }
         let stats: Vec<(&Row, isize)> = inputs
             .iter()
-            .filter_map(|(_, i)| if let UserInput::Stats(r, d) = i { Some((r, *d)) } else { None })
+            .filter_map(|i| if let UserInput::Stats(r, d) = i { Some((r, *d)) } else { None })
             .collect();
         if let Some(new_stats) = net_upsert(&stats) {
             touched.stats = changed_slots(state.stats.as_ref(), new_stats.as_ref(), self.schema.stats.len());
             state.stats = new_stats;
         }
 
-        for (_, input) in inputs {
+        for input in inputs.drain(..) {
             let UserInput::Event(event) = input else { continue };
             if !self.dedup.first_sighting(name, &event.id, now) {
                 self.counters.duplicates += 1;
@@ -336,16 +360,21 @@ impl Engine {
             };
             if let Some(slots) = rules.features_by_type.get(event.event_type as usize) {
                 for &slot in slots {
-                    state.features[slot].add(&specs[slot], feature_input, now, self.ticks);
+                    let feature = &mut state.features[slot];
+                    let f = feature.get_or_insert_with(|| Box::new(FeatureState::new(&specs[slot], rules.int_property[slot])));
+                    f.add(&specs[slot], feature_input, now, self.ticks);
+                    if f.is_empty() {
+                        *feature = None;
+                    }
                     touched.features.push(slot);
                 }
             }
             if self.config.history_ms > 0 {
                 state.remember(HistoryEvent {
                     time: event.time,
-                    id: event.id.as_str().into(),
+                    id: event.id.into_boxed_str(),
                     event_type: event.event_type,
-                    properties: event.properties.clone(),
+                    properties: event.properties,
                 });
             }
         }
@@ -355,9 +384,13 @@ impl Engine {
 
         touched.features.sort_unstable();
         touched.features.dedup();
-        let mut evaluate: Vec<bool> = state.evaluated.iter().map(|e| !e).collect();
+        let evaluate = &mut self.scratch_evaluate;
+        evaluate.clear();
+        evaluate.extend(state.evaluated.iter().map(|e| !e));
         for &slot in &touched.features {
-            let value = state.features[slot].value(&specs[slot]);
+            let value = state.features[slot]
+                .as_ref()
+                .map_or_else(|| rules.empty_values[slot].clone(), |f| f.value(&specs[slot]));
             if value != state.values[slot] {
                 state.values[slot] = value;
                 rules.set.readers_of_feature(slot).iter().for_each(|&s| evaluate[s] = true);
@@ -391,8 +424,10 @@ impl Engine {
                 state.evaluated[i] = true;
             }
         }
-        let mut member = vec![false; state.member.len()];
-        rules.policy.apply(&state.raw, &state.member, &mut member);
+        let member = &mut self.scratch_member;
+        member.clear();
+        member.resize(state.member.len(), false);
+        rules.policy.apply(&state.raw, &state.member, member);
         for (i, segment) in rules.set.segments().iter().enumerate() {
             if member[i] != state.member[i] {
                 out.push(MembershipChange {
@@ -403,13 +438,13 @@ impl Engine {
                 });
             }
         }
-        state.member = member;
+        state.member.copy_from_slice(member);
 
         let next = state
             .features
             .iter()
             .zip(specs)
-            .filter_map(|(f, spec)| f.next_expiry(spec, self.ticks))
+            .filter_map(|(f, spec)| f.as_ref().and_then(|f| f.next_expiry(spec, self.ticks)))
             .min();
         if next != state.next_timer || next.is_some_and(|t| t <= now) {
             state.next_timer = next.filter(|t| *t > now);

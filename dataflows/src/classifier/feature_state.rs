@@ -242,6 +242,16 @@ impl FeatureState {
         }
     }
 
+    /// Whether the state holds nothing (its value is that of a new state).
+    pub fn is_empty(&self) -> bool {
+        match self {
+            FeatureState::Windowed { entries, .. } => entries.is_empty(),
+            FeatureState::Sequence { first, then } => first.is_empty() && then.is_empty(),
+            FeatureState::Last(best) => best.is_none(),
+            FeatureState::FirstSeen(tick) | FeatureState::LastSeen(tick) => tick.is_none(),
+        }
+    }
+
     /// The tick at which the next entry leaves the window, if any.
     pub fn next_expiry(&self, spec: &FeatureSpec, ticks: Ticks) -> Option<u64> {
         let w = spec.window_ms? as u64;

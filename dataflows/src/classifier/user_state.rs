@@ -32,8 +32,9 @@ pub struct UserState {
     pub profile: Option<Row>,
     /// Current stats, if any.
     pub stats: Option<Row>,
-    /// Feature states by slot.
-    pub features: Vec<FeatureState>,
+    /// Feature states by slot; `None` until the user has an event for the feature, and
+    /// again once its window is empty (the value is then the slot's empty value).
+    pub features: Vec<Option<Box<FeatureState>>>,
     /// Feature values by slot, as of the last time the user was processed.
     pub values: Vec<Option<FieldValue>>,
     /// Recent raw events, sorted by (time, id).
@@ -49,24 +50,12 @@ pub struct UserState {
 }
 
 impl UserState {
-    /// A new user under a rule set.
+    /// A new user under a rule set: no feature state allocated yet.
     pub fn new(rules: &ActiveRules) -> UserState {
-        let features: Vec<FeatureState> = rules
-            .set
-            .features()
-            .iter()
-            .zip(&rules.int_property)
-            .map(|(spec, int)| FeatureState::new(spec, *int))
-            .collect();
-        let values = features
-            .iter()
-            .zip(rules.set.features())
-            .map(|(state, spec)| state.value(spec))
-            .collect();
         let segments = rules.set.segments().len();
         UserState {
-            features,
-            values,
+            features: vec![None; rules.set.features().len()],
+            values: rules.empty_values.clone(),
             raw: vec![false; segments],
             evaluated: vec![false; segments],
             member: vec![false; segments],

@@ -7,10 +7,13 @@
 //! together with the engine's window-expiry timers at that tick. Output: membership
 //! updates `((user, segment), tick, ±1)` — a differential collection of current
 //! memberships. The operator holds one capability, at the earliest pending tick
-//! (stashed input or timer), and releases it when nothing is pending.
+//! (stashed input or timer), and releases it when nothing is pending. It works at most
+//! a few milliseconds per activation, so that a backlog of complete ticks does not hold
+//! back the changes of the first ones.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -21,6 +24,9 @@ use timely::dataflow::Stream;
 use crate::classifier::metrics::ClassifierMetrics;
 use crate::classifier::{Engine, EngineCounters, MembershipChange, UserInput};
 use crate::rules::SegmentDef;
+
+/// The longest the operator works in one activation before yielding.
+const WORK_SLICE: Duration = Duration::from_millis(5);
 
 /// A membership update: `((user, segment), tick, diff)`.
 pub type MembershipUpdate = ((String, String), u64, isize);
@@ -50,13 +56,15 @@ pub fn classify<'s>(
     mut engine: Engine,
     metrics: Arc<ClassifierMetrics>,
 ) -> Stream<'s, u64, Vec<MembershipUpdate>> {
-    let worker = inputs.scope().index();
+    let scope = inputs.scope();
+    let worker = scope.index();
     inputs.binary_frontier::<_, CapacityContainerBuilder<Vec<MembershipUpdate>>, _, _, _, _>(
         rules,
         Exchange::new(|(user, _, _): &TimedInput| user_hash(user)),
         Pipeline,
         "Classify",
-        move |initial: Capability<u64>, _info| {
+        move |initial: Capability<u64>, info| {
+            let activator = scope.activator_for(info.address);
             let mut held: Option<Capability<u64>> = Some(initial);
             let mut pending_inputs: BTreeMap<u64, Vec<(String, UserInput)>> = BTreeMap::new();
             let mut pending_rules: BTreeMap<u64, Vec<(SegmentDef, isize)>> = BTreeMap::new();
@@ -82,7 +90,14 @@ pub fn classify<'s>(
                 });
                 let before = engine.counters.clone();
                 let mut processed = false;
+                let started = Instant::now();
                 loop {
+                    // Yield after a slice of work so downstream operators see the
+                    // changes of the ticks already done; the rest continues next time.
+                    if started.elapsed() >= WORK_SLICE {
+                        activator.activate();
+                        break;
+                    }
                     let next = [
                         pending_inputs.keys().next().copied(),
                         pending_rules.keys().next().copied(),

@@ -1,0 +1,358 @@
+//! `segstream bench`: how fast the classifier is, how much memory it holds, and how
+//! long a change takes to come out.
+//!
+//! Contract: generates `--events` records of `--users` users (2 % duplicates, 5 %
+//! late, skewed clocks, 0.1 % malformed) and measures, printing each figure:
+//! 1. decoding (JSON → typed events), single thread;
+//! 2. the engine alone (dedup, features, profile/stats join, rules, membership) on one
+//!    thread, events fed in tick order, profiles and stats of every user loaded first;
+//!    with the resident memory it added, per user and per event id remembered;
+//! 3. the whole timely dataflow with `--workers` workers, to completion;
+//! 4. event→change latency of the live pipeline at `--latency-rate` events/s for
+//!    `--latency-seconds` (p50/p90/p99/p99.9/max, from the tick a change holds at to
+//!    the wall-clock instant it left the classifier).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use segstream_dataflows::bounded::{run_bounded, SideInputs};
+use segstream_dataflows::classifier::metrics::ClassifierMetrics;
+use segstream_dataflows::classifier::source::{SourceRecord, VecSource};
+use segstream_dataflows::classifier::{ClassifierConfig, Engine, UserInput};
+use segstream_dataflows::dataflow::{build, Shared};
+use segstream_dataflows::event::decode::decode_event_line;
+use segstream_dataflows::event::Row;
+use segstream_dataflows::rules::{FieldSet, Schema, SegmentDef, UdfRegistry};
+use segstream_harness::traffic::{Traffic, TrafficConfig};
+use timely::dataflow::operators::{Inspect, Probe};
+use timely::dataflow::ProbeHandle;
+
+use super::demo::wall_clock_ms;
+use super::rules_source::load_schema_and_rules;
+use crate::cli::BenchArgs;
+use crate::error::CommandError;
+
+/// Resident and peak memory of this process in bytes (Linux), or zeros.
+fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn row(fields: &FieldSet, json: &serde_json::Value) -> Result<Row, CommandError> {
+    match json {
+        serde_json::Value::Object(map) => fields.read_json(map).map_err(CommandError::Invalid),
+        _ => Err(CommandError::Invalid("generated record is not an object".into())),
+    }
+}
+
+fn per_second(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+/// Runs the benchmark.
+pub fn run(args: &BenchArgs) -> Result<ExitCode, CommandError> {
+    let (schema, defs) = load_schema_and_rules(&args.schema.schema, &args.rules)?;
+    let schema = Arc::new(schema);
+    let config = ClassifierConfig::default();
+    let start = 1_764_151_200_000u64; // 2025-11-26T10:00:00Z
+    let traffic = TrafficConfig {
+        users: args.users,
+        seed: args.seed,
+        ..TrafficConfig::default()
+    };
+    println!(
+        "bench: {} users, {} records, {} segments, {} workers",
+        args.users,
+        args.events,
+        defs.len(),
+        args.workers
+    );
+
+    let mut generator = Traffic::new(traffic, 0, 1);
+    let clock = Instant::now();
+    let lines: Vec<String> = (0..args.events)
+        .map(|n| generator.next_line(start + n * 1000 / args.event_time_rate.max(1)))
+        .collect();
+    println!("generate: {:.0} records/s", per_second(args.events, clock.elapsed()));
+    let clock = Instant::now();
+    let records: Vec<SourceRecord> = lines
+        .iter()
+        .map(|line| match decode_event_line(line, &schema, config.future_tolerance_ms) {
+            Ok(event) => SourceRecord::Event(event),
+            Err(e) => SourceRecord::Rejected(e.reason),
+        })
+        .collect();
+    println!(
+        "decode (JSON -> typed event, 1 thread): {:.0} records/s",
+        per_second(args.events, clock.elapsed())
+    );
+    drop(lines);
+    let profiles: Vec<(String, Row, Row)> = (0..args.users)
+        .map(|u| {
+            Ok((
+                format!("u{u}"),
+                row(&schema.profile, &generator.profile(u))?,
+                row(&schema.stats, &generator.stats(u))?,
+            ))
+        })
+        .collect::<Result<_, CommandError>>()?;
+
+    engine_alone(&schema, &defs, &config, &records, &profiles)?;
+    dataflow(args, &schema, &defs, &config, &records, &profiles)?;
+    drop(records);
+    latency(args, &schema, &defs, config, traffic)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn engine_alone(
+    schema: &Arc<Schema>,
+    defs: &[SegmentDef],
+    config: &ClassifierConfig,
+    records: &[SourceRecord],
+    profiles: &[(String, Row, Row)],
+) -> Result<(), CommandError> {
+    // Inputs are built before the baseline, so the growth measured is the engine's state.
+    let first_tick = records
+        .iter()
+        .find_map(|r| {
+            if let SourceRecord::Event(e) = r {
+                Some(config.tick_of(e.time))
+            } else {
+                None
+            }
+        })
+        .unwrap_or(0);
+    let base = first_tick.saturating_sub(config.tick_ms);
+    let mut by_tick: BTreeMap<u64, Vec<(String, UserInput)>> = BTreeMap::new();
+    let mut events = 0u64;
+    for record in records {
+        if let SourceRecord::Event(e) = record {
+            events += 1;
+            by_tick
+                .entry(config.tick_of(e.time).max(base + config.tick_ms))
+                .or_default()
+                .push((e.user.clone(), UserInput::Event(e.clone())));
+        }
+    }
+    let inputs: Vec<(String, UserInput)> = profiles
+        .iter()
+        .flat_map(|(user, p, s)| {
+            [
+                (user.clone(), UserInput::Profile(p.clone(), 1)),
+                (user.clone(), UserInput::Stats(s.clone(), 1)),
+            ]
+        })
+        .collect();
+    let (before, _) = memory();
+    let mut engine = Engine::new(Arc::clone(schema), Arc::new(UdfRegistry::new()), *config).map_err(CommandError::Invalid)?;
+    let mut changes = Vec::new();
+    let clock = Instant::now();
+    engine.process_tick(base, defs.iter().map(|d| (d.clone(), 1)).collect(), inputs, &mut changes);
+    println!(
+        "engine: loaded {} users' profiles and stats and evaluated {} segments for each in {:.2} s",
+        profiles.len(),
+        defs.len(),
+        clock.elapsed().as_secs_f64()
+    );
+    changes.clear();
+    let mut emitted = 0u64;
+    let clock = Instant::now();
+    for (tick, inputs) in by_tick {
+        engine.process_tick(tick, Vec::new(), inputs, &mut changes);
+        emitted += changes.len() as u64;
+        changes.clear();
+    }
+    let elapsed = clock.elapsed();
+    let (after, _) = memory();
+    let users = engine.user_count() as u64;
+    let ids = engine.dedup_len() as u64;
+    println!(
+        "engine alone (1 thread): {events} events in {:.2} s = {:.0} events/s; {emitted} changes; {} duplicates dropped",
+        elapsed.as_secs_f64(),
+        per_second(events, elapsed),
+        engine.counters.duplicates
+    );
+    let added = after.saturating_sub(before);
+    println!(
+        "engine state: {:.0} MiB resident for {users} users and {ids} remembered event ids = {:.0} bytes per user, or {:.0} bytes per user with ids counted at 24 bytes",
+        added as f64 / 1_048_576.0,
+        added as f64 / users.max(1) as f64,
+        added.saturating_sub(ids * 24) as f64 / users.max(1) as f64
+    );
+    Ok(())
+}
+
+fn dataflow(
+    args: &crate::cli::BenchArgs,
+    schema: &Arc<Schema>,
+    defs: &[SegmentDef],
+    config: &ClassifierConfig,
+    records: &[SourceRecord],
+    profiles: &[(String, Row, Row)],
+) -> Result<(), CommandError> {
+    let workers = args.workers.max(1);
+    let mut partitions = vec![Vec::new(); workers];
+    for (i, record) in records.iter().enumerate() {
+        partitions[i % workers].push(record.clone());
+    }
+    let partitions = Arc::new(partitions);
+    let metrics = Arc::new(ClassifierMetrics::default());
+    let shared = Shared {
+        schema: Arc::clone(schema),
+        udfs: Arc::new(UdfRegistry::new()),
+        config: *config,
+        metrics: Arc::clone(&metrics),
+        clock: Arc::new(|| 0),
+        source_budget: 4_096,
+    };
+    let side = SideInputs {
+        rules: vec![(0, defs.to_vec())],
+        profiles: profiles.iter().map(|(u, p, _)| (0, u.clone(), Some(p.clone()))).collect(),
+        stats: profiles.iter().map(|(u, _, s)| (0, u.clone(), Some(s.clone()))).collect(),
+    };
+    let clock = Instant::now();
+    let changes = run_bounded(timely::Config::process(workers), shared, side, move |i, n| {
+        VecSource::for_worker(&partitions, i, n)
+    })
+    .map_err(CommandError::Invalid)?;
+    let elapsed = clock.elapsed();
+    let events = ClassifierMetrics::get(&metrics.records_read);
+    println!(
+        "dataflow ({workers} workers, timely): {events} records + {} profiles and stats in {:.2} s = {:.0} records/s ({:.0} per worker); {} changes; {} late, {} duplicates dropped",
+        profiles.len() * 2,
+        elapsed.as_secs_f64(),
+        per_second(events, elapsed),
+        per_second(events, elapsed) / workers as f64,
+        changes.len(),
+        ClassifierMetrics::get(&metrics.late),
+        ClassifierMetrics::get(&metrics.duplicates)
+    );
+    let (_, peak) = memory();
+    println!("peak resident memory so far: {:.0} MiB", peak as f64 / 1_048_576.0);
+    Ok(())
+}
+
+fn latency(
+    args: &crate::cli::BenchArgs,
+    schema: &Arc<Schema>,
+    defs: &[SegmentDef],
+    config: ClassifierConfig,
+    traffic: TrafficConfig,
+) -> Result<(), CommandError> {
+    let histogram = Arc::new(Mutex::new(
+        Histogram::<u64>::new_with_bounds(1, 3_600_000, 3).map_err(|e| CommandError::Invalid(e.to_string()))?,
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let metrics = Arc::new(ClassifierMetrics::default());
+    let clock: Arc<dyn Fn() -> u64 + Send + Sync> = Arc::new(wall_clock_ms);
+    let shared = Shared {
+        schema: Arc::clone(schema),
+        udfs: Arc::new(UdfRegistry::new()),
+        config,
+        metrics: Arc::clone(&metrics),
+        clock,
+        source_budget: 4_096,
+    };
+    let start_tick = config.tick_of(wall_clock_ms());
+    let warm_up = start_tick + 3_000;
+    let (defs, rate, users, worker_stop, worker_histogram) = (
+        defs.to_vec(),
+        args.latency_rate,
+        traffic.users.min(args.latency_users),
+        Arc::clone(&stop),
+        Arc::clone(&histogram),
+    );
+    let guards = timely::execute(timely::Config::process(args.workers.max(1)), move |worker| {
+        let (index, peers) = (worker.index(), worker.peers());
+        let generator = Traffic::new(TrafficConfig { users, ..traffic }, index as u64, peers as u64);
+        let source = crate::embedded::generator_source::GeneratorSource::new(
+            generator,
+            Arc::clone(&shared.schema),
+            index as u32,
+            rate / peers as f64,
+            config.future_tolerance_ms,
+            Arc::clone(&shared.clock),
+            Arc::clone(&worker_stop),
+        );
+        let probe = ProbeHandle::new();
+        let seen: Rc<RefCell<Vec<u64>>> = Rc::new(RefCell::new(Vec::new()));
+        let buffer = Rc::clone(&seen);
+        let mut handles = worker.dataflow::<u64, _, _>(|scope| {
+            build(scope, source, &shared).map(|(handles, outputs)| {
+                outputs
+                    .membership
+                    .inner
+                    .inspect(move |(_, tick, _)| buffer.borrow_mut().push(*tick))
+                    .probe_with(&probe);
+                handles
+            })
+        })?;
+        if index == 0 {
+            for def in &defs {
+                handles.rules.update_at(def.clone(), start_tick, 1);
+            }
+        }
+        let mut handles = Some(handles);
+        loop {
+            if worker_stop.load(Ordering::Relaxed) {
+                handles = None;
+            }
+            if let Some(h) = handles.as_mut() {
+                let watermark = shared
+                    .metrics
+                    .workers
+                    .lock()
+                    .ok()
+                    .and_then(|w| w.get(index).map(|g| g.watermark_ms))
+                    .unwrap_or(0);
+                h.advance_to(config.tick_of(watermark.min(u64::MAX / 2)));
+            }
+            worker.step_or_park(Some(Duration::from_millis(1)));
+            let now = wall_clock_ms();
+            if let Ok(mut hist) = worker_histogram.lock() {
+                for tick in seen.borrow_mut().drain(..).filter(|t| *t >= warm_up) {
+                    hist.saturating_record(now.saturating_sub(tick).max(1));
+                }
+            }
+            if handles.is_none() && probe.done() {
+                return Ok::<(), String>(());
+            }
+        }
+    })
+    .map_err(CommandError::Invalid)?;
+    std::thread::sleep(Duration::from_secs(args.latency_seconds));
+    stop.store(true, Ordering::Relaxed);
+    for result in guards.join() {
+        result.map_err(CommandError::Invalid)?.map_err(CommandError::Invalid)?;
+    }
+    let hist = histogram.lock().map_err(|_| CommandError::Invalid("a worker panicked".into()))?;
+    println!(
+        "latency at {:.0} events/s ({} workers, {} users, after a 3 s warm-up): {} changes; change tick -> emitted: p50 {} ms, p90 {} ms, p99 {} ms, p99.9 {} ms, max {} ms (max_out_of_order is {} ms)",
+        args.latency_rate,
+        args.workers,
+        users,
+        hist.len(),
+        hist.value_at_quantile(0.5),
+        hist.value_at_quantile(0.9),
+        hist.value_at_quantile(0.99),
+        hist.value_at_quantile(0.999),
+        hist.max(),
+        config.max_out_of_order_ms
+    );
+    Ok(())
+}
