@@ -35,6 +35,9 @@ pub enum Command {
 /// `segstream bench`
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    /// Classifier time parameters.
+    #[command(flatten)]
+    pub classifier: ClassifierFlags,
     /// Number of simulated users.
     #[arg(long, default_value_t = 1_000_000)]
     pub users: u64,
@@ -96,9 +99,35 @@ pub struct GenerateArgs {
     pub out: std::path::PathBuf,
 }
 
+/// Time parameters of the classifier (durations like `100ms`, `1s`, `24h`).
+#[derive(Debug, Args)]
+pub struct ClassifierFlags {
+    /// Event times are rounded down to multiples of this.
+    #[arg(long, default_value = "100ms")]
+    pub tick: String,
+    /// How far behind the highest event time a partition's watermark trails.
+    #[arg(long, default_value = "1s")]
+    pub max_out_of_order: String,
+    /// Events are deduplicated within this much event time; older late events are sidelined.
+    #[arg(long, default_value = "24h")]
+    pub dedup_horizon: String,
+    /// Event times are clamped to at most received_at plus this.
+    #[arg(long, default_value = "1m")]
+    pub future_tolerance: String,
+    /// A caught-up partition silent this long stops holding the watermark back.
+    #[arg(long, default_value = "5s")]
+    pub idle_timeout: String,
+    /// Raw events kept per user, from which features of newly added rules start.
+    #[arg(long, default_value = "24h")]
+    pub history: String,
+}
+
 /// `segstream demo`
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// Classifier time parameters.
+    #[command(flatten)]
+    pub classifier: ClassifierFlags,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub workers: Option<usize>,
@@ -128,6 +157,9 @@ pub struct DemoArgs {
 /// `segstream run`
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// Classifier time parameters.
+    #[command(flatten)]
+    pub classifier: ClassifierFlags,
     /// The events, one JSON object per line.
     #[arg(long)]
     pub input: PathBuf,

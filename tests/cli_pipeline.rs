@@ -136,3 +136,13 @@ fn the_demo_runs_shows_progress_and_writes_changes() {
     assert!(written.len() > 100, "only {} changes", written.len());
     assert!(written.iter().all(|v| v["change"] == "enter" || v["change"] == "exit"));
 }
+
+#[test]
+fn classifier_flags_are_checked() {
+    let out = segstream(&["run", "--input", "configs/views/sample-view.json", "--tick", "0s"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tick must be longer than zero"));
+    let out = segstream(&["run", "--input", "configs/views/sample-view.json", "--dedup-horizon", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--dedup-horizon: invalid duration \"soon\""));
+}

@@ -68,7 +68,7 @@ fn per_second(count: u64, elapsed: Duration) -> f64 {
 pub fn run(args: &BenchArgs) -> Result<ExitCode, CommandError> {
     let (schema, defs) = load_schema_and_rules(&args.schema.schema, &args.rules)?;
     let schema = Arc::new(schema);
-    let config = ClassifierConfig::default();
+    let config = super::classifier_flags::classifier_config(&args.classifier)?;
     let start = 1_764_151_200_000u64; // 2025-11-26T10:00:00Z
     let traffic = TrafficConfig {
         users: args.users,

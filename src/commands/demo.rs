@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
-use segstream_dataflows::classifier::ClassifierConfig;
 use segstream_dataflows::dataflow::{build, Shared};
 use segstream_dataflows::operators::classify::MembershipUpdate;
 use segstream_dataflows::rules::UdfRegistry;
@@ -63,7 +62,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let config = ClassifierConfig::default();
+    let config = super::classifier_flags::classifier_config(&args.classifier)?;
     let metrics = Arc::new(ClassifierMetrics::default());
     let writer = Arc::new(Mutex::new(ChangeWriter::create(&args.out).map_err(|source| {
         CommandError::Read {

@@ -1,6 +1,7 @@
 //! Dispatch from a parsed command line to the command implementations.
 
 mod bench;
+mod classifier_flags;
 mod demo;
 mod generate;
 mod rules_check;

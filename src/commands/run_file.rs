@@ -13,7 +13,6 @@ use std::sync::Arc;
 use segstream_dataflows::bounded::{run_bounded, SideInputs};
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::classifier::source::{SourceRecord, VecSource};
-use segstream_dataflows::classifier::ClassifierConfig;
 use segstream_dataflows::dataflow::Shared;
 use segstream_dataflows::event::decode::decode_event_line;
 use segstream_dataflows::rules::UdfRegistry;
@@ -34,7 +33,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, CommandError> {
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let config = ClassifierConfig::default();
+    let config = super::classifier_flags::classifier_config(&args.classifier)?;
     let file = std::fs::File::open(&args.input).map_err(|source| CommandError::Read {
         path: args.input.clone(),
         source,
