@@ -36,6 +36,7 @@ use timely::dataflow::ProbeHandle;
 use super::demo::wall_clock_ms;
 use super::rules_source::load_schema_and_rules;
 use crate::cli::BenchArgs;
+use crate::embedded::live::drive;
 use crate::error::CommandError;
 
 /// Resident and peak memory of this process in bytes (Linux), or zeros.
@@ -307,32 +308,16 @@ fn latency(
                 handles.rules.update_at(def.clone(), start_tick, 1);
             }
         }
-        let mut handles = Some(handles);
-        loop {
-            if worker_stop.load(Ordering::Relaxed) {
-                handles = None;
-            }
-            if let Some(h) = handles.as_mut() {
-                let watermark = shared
-                    .metrics
-                    .workers
-                    .lock()
-                    .ok()
-                    .and_then(|w| w.get(index).map(|g| g.watermark_ms))
-                    .unwrap_or(0);
-                h.advance_to(config.tick_of(watermark.min(u64::MAX / 2)));
-            }
-            worker.step_or_park(Some(Duration::from_millis(1)));
+        let record = || {
             let now = wall_clock_ms();
             if let Ok(mut hist) = worker_histogram.lock() {
                 for tick in seen.borrow_mut().drain(..).filter(|t| *t >= warm_up) {
                     hist.saturating_record(now.saturating_sub(tick).max(1));
                 }
             }
-            if handles.is_none() && probe.done() {
-                return Ok::<(), String>(());
-            }
-        }
+        };
+        drive(worker, handles, &probe, &worker_stop, &shared.metrics, &config, record);
+        Ok::<(), String>(())
     })
     .map_err(CommandError::Invalid)?;
     std::thread::sleep(Duration::from_secs(args.latency_seconds));

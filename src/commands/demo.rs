@@ -27,6 +27,7 @@ use super::rules_source::load_schema_and_rules;
 use crate::cli::DemoArgs;
 use crate::embedded::change_writer::ChangeWriter;
 use crate::embedded::generator_source::GeneratorSource;
+use crate::embedded::live::{drive, summary};
 use crate::embedded::size_board::SizeBoard;
 use crate::error::CommandError;
 
@@ -143,8 +144,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                 .stats
                 .send((name, Some(row(&shared.schema.stats, &generator.stats(user))?), start_tick));
         }
-        let mut handles = Some(handles);
-        let drain = |changes: &Buffer<MembershipUpdate>, sizes: &Buffer<SizeUpdate>| {
+        let drain = || {
             let now = wall_clock_ms();
             if let Ok(mut out) = worker_writer.lock() {
                 for ((user, segment), tick, diff) in changes.borrow_mut().drain(..) {
@@ -157,26 +157,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                 }
             }
         };
-        loop {
-            if worker_stop.load(Ordering::Relaxed) {
-                handles = None;
-            }
-            if let Some(h) = handles.as_mut() {
-                let watermark = shared
-                    .metrics
-                    .workers
-                    .lock()
-                    .ok()
-                    .and_then(|w| w.get(index).map(|g| g.watermark_ms))
-                    .unwrap_or(0);
-                h.advance_to(config.tick_of(watermark.min(u64::MAX / 2)));
-            }
-            worker.step_or_park(Some(Duration::from_millis(1)));
-            drain(&changes, &sizes);
-            if handles.is_none() && probe.done() {
-                return Ok::<(), String>(());
-            }
-        }
+        drive(worker, handles, &probe, &worker_stop, &shared.metrics, &config, drain);
+        Ok::<(), String>(())
     })
     .map_err(CommandError::Invalid)?;
 
@@ -225,16 +207,6 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         .map_err(|_| CommandError::Invalid("a worker panicked".into()))?
         .flush()
         .map_err(CommandError::Invalid)?;
-    println!(
-        "done: {} events read, {} applied, {} duplicates dropped, {} late, {} sidelined, {} rejected, {} changes written to {}",
-        ClassifierMetrics::get(&metrics.records_read),
-        ClassifierMetrics::get(&metrics.applied),
-        ClassifierMetrics::get(&metrics.duplicates),
-        ClassifierMetrics::get(&metrics.late),
-        ClassifierMetrics::get(&metrics.sidelined),
-        ClassifierMetrics::get(&metrics.rejected),
-        written,
-        args.out.display()
-    );
+    println!("done: {}; {written} changes written to {}", summary(&metrics), args.out.display());
     Ok(ExitCode::SUCCESS)
 }

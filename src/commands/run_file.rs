@@ -21,6 +21,7 @@ use super::demo::wall_clock_ms;
 use super::rules_source::load_schema_and_rules;
 use crate::cli::RunArgs;
 use crate::embedded::change_writer::ChangeWriter;
+use crate::embedded::live::summary;
 use crate::error::CommandError;
 
 /// How many rejected lines are printed.
@@ -90,16 +91,6 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, CommandError> {
         writer.write(&change.user, &change.segment, change.time, if change.entered { 1 } else { -1 }, now);
     }
     let written = writer.flush().map_err(CommandError::Invalid)?;
-    println!(
-        "done: {} records read, {} applied, {} duplicates dropped, {} late, {} sidelined, {} rejected; {} changes written to {}",
-        ClassifierMetrics::get(&metrics.records_read),
-        ClassifierMetrics::get(&metrics.applied),
-        ClassifierMetrics::get(&metrics.duplicates),
-        ClassifierMetrics::get(&metrics.late),
-        ClassifierMetrics::get(&metrics.sidelined),
-        ClassifierMetrics::get(&metrics.rejected),
-        written,
-        args.out.display()
-    );
+    println!("done: {}; {written} changes written to {}", summary(&metrics), args.out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -4,4 +4,5 @@
 
 pub mod change_writer;
 pub mod generator_source;
+pub mod live;
 pub mod size_board;

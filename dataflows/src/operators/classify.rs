@@ -49,6 +49,14 @@ fn report(metrics: &ClassifierMetrics, before: &EngineCounters, after: &EngineCo
     ClassifierMetrics::add(&metrics.rule_errors, after.rule_errors - before.rule_errors);
 }
 
+/// The earliest tick with stashed input or a timer.
+fn earliest_pending<A, B>(inputs: &BTreeMap<u64, A>, rules: &BTreeMap<u64, B>, engine: &Engine) -> Option<u64> {
+    [inputs.keys().next().copied(), rules.keys().next().copied(), engine.next_timer()]
+        .into_iter()
+        .flatten()
+        .min()
+}
+
 /// The classify operator (see the module contract).
 pub fn classify<'s>(
     inputs: Stream<'s, u64, Vec<TimedInput>>,
@@ -98,14 +106,7 @@ pub fn classify<'s>(
                         activator.activate();
                         break;
                     }
-                    let next = [
-                        pending_inputs.keys().next().copied(),
-                        pending_rules.keys().next().copied(),
-                        engine.next_timer(),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .min();
+                    let next = earliest_pending(&pending_inputs, &pending_rules, &engine);
                     let Some(tick) = next else { break };
                     if input_frontier.less_equal(&tick) || rule_frontier.less_equal(&tick) {
                         break;
@@ -124,14 +125,7 @@ pub fn classify<'s>(
                         );
                     }
                 }
-                let next = [
-                    pending_inputs.keys().next().copied(),
-                    pending_rules.keys().next().copied(),
-                    engine.next_timer(),
-                ]
-                .into_iter()
-                .flatten()
-                .min();
+                let next = earliest_pending(&pending_inputs, &pending_rules, &engine);
                 match (next, held.as_mut()) {
                     (Some(tick), Some(cap)) if tick > *cap.time() => cap.downgrade(&tick),
                     (None, _) => held = None,
