@@ -1,25 +1,13 @@
 //! `segstream generate`, `run` and `demo`, run as a user runs them.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn segstream(args: &[&str]) -> Output {
-    match Command::new(env!("CARGO_BIN_EXE_segstream"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-    {
-        Ok(output) => output,
-        Err(e) => panic!("cannot run segstream: {e}"),
-    }
-}
+use std::path::{Path, PathBuf};
+
+use support::{scratch_path, segstream};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli_pipeline");
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        panic!("cannot create {}: {e}", dir.display());
-    }
-    dir.join(name)
+    scratch_path("cli_pipeline", name)
 }
 
 fn lines(path: &Path) -> Vec<serde_json::Value> {

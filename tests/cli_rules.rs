@@ -1,18 +1,11 @@
 //! `segstream rules check` and `segstream rules eval`, run as a user runs them.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn segstream(args: &[&str]) -> Output {
-    match Command::new(env!("CARGO_BIN_EXE_segstream"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-    {
-        Ok(output) => output,
-        Err(e) => panic!("cannot run segstream: {e}"),
-    }
-}
+use std::path::PathBuf;
+use std::process::Output;
+
+use support::{scratch_path, segstream};
 
 /// `segstream rules eval` on the example rules and the whale view, plus `extra` flags.
 fn eval_whale(extra: &[&str]) -> Output {
@@ -33,11 +26,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn scratch(name: &str, contents: &[u8]) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli_rules");
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        panic!("cannot create {}: {e}", dir.display());
-    }
-    let path = dir.join(name);
+    let path = scratch_path("cli_rules", name);
     if let Err(e) = std::fs::write(&path, contents) {
         panic!("cannot write {}: {e}", path.display());
     }
