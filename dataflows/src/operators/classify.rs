@@ -10,6 +10,34 @@
 //! (stashed input or timer), and releases it when nothing is pending. It works at most
 //! a few milliseconds per activation, so that a backlog of complete ticks does not hold
 //! back the changes of the first ones.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use segstream_dataflows::classifier::{metrics::ClassifierMetrics, ClassifierConfig, Engine, UserInput};
+//! use segstream_dataflows::event::Event;
+//! use segstream_dataflows::operators::classify::classify;
+//! use segstream_dataflows::rules::{Schema, SegmentDef, SegmentKind, UdfRegistry};
+//! use timely::dataflow::operators::{capture::Extract, Capture, ToStream};
+//!
+//! let schema = Arc::new(Schema::from_toml("[events.ad_watched]\n").unwrap());
+//! let engine = Engine::new(schema, Arc::new(UdfRegistry::new()), ClassifierConfig::default()).unwrap();
+//! let rule = SegmentDef { id: "watcher".into(), name: "Watcher".into(), description: String::new(), kind: SegmentKind::Dynamic,
+//!     group: None, priority: None, parent: None, when: r#"count("ad_watched", "1m") >= 1"#.into() };
+//! let watched = |id: &str, time: u64| {
+//!     let event = Event { time, id: id.into(), user: "ann".into(), event_type: 0, properties: vec![],
+//!         client_time: time as i64, sent_at: time as i64, received_at: time as i64 };
+//!     ("ann".to_string(), UserInput::Event(event), time)
+//! };
+//! let captured = timely::example(move |scope| {
+//!     let inputs = vec![watched("a", 1_000), watched("a", 1_020)].to_stream(scope).container::<Vec<_>>();
+//!     let rules = vec![(rule, 0u64, 1isize)].to_stream(scope).container::<Vec<_>>();
+//!     classify(inputs, rules, engine, Arc::new(ClassifierMetrics::default())).capture()
+//! });
+//! let updates: Vec<_> = captured.extract().into_iter().flat_map(|(_, updates)| updates).collect();
+//! // The duplicate is dropped; ann enters at the event's tick and exits when it leaves the window.
+//! let membership = ("ann".to_string(), "watcher".to_string());
+//! assert_eq!(updates, vec![(membership.clone(), 1_000, 1), (membership, 61_000, -1)]);
+//! ```
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
