@@ -13,24 +13,6 @@ use segstream_dataflows::classifier::{ClassifierConfig, MembershipChange};
 use segstream_dataflows::event::decode::decode_event_line;
 use segstream_dataflows::rules::FieldValue;
 
-fn enter(time: u64, user: &str, segment: &str) -> MembershipChange {
-    MembershipChange {
-        time,
-        user: user.into(),
-        segment: segment.into(),
-        entered: true,
-    }
-}
-
-fn exit(time: u64, user: &str, segment: &str) -> MembershipChange {
-    MembershipChange {
-        time,
-        user: user.into(),
-        segment: segment.into(),
-        entered: false,
-    }
-}
-
 /// Runs one partition of records in the given arrival order; returns changes and metrics.
 fn run_in_order(
     rules: Vec<segstream_dataflows::rules::SegmentDef>,

@@ -2,42 +2,20 @@
 //! segments, exclusive groups by priority, parents and grandparents, and the order of
 //! its steps (groups first, then parents).
 
+mod classifier_common;
+
 use std::collections::BTreeSet;
 
+use classifier_common::{child_of, grouped, segment, sticky};
 use segstream_dataflows::classifier::Policy;
-use segstream_dataflows::rules::{Limits, RuleSet, Schema, SegmentDef, SegmentKind, UdfRegistry};
+use segstream_dataflows::rules::{Limits, RuleSet, Schema, SegmentDef, UdfRegistry};
 
 fn schema() -> Schema {
     Schema::from_toml("[events.app_opened]\nos = \"string\"\n").unwrap_or_else(|e| panic!("test schema: {e:?}"))
 }
 
 fn seg(id: &str) -> SegmentDef {
-    SegmentDef {
-        id: id.into(),
-        name: id.into(),
-        description: String::new(),
-        kind: SegmentKind::Dynamic,
-        group: None,
-        priority: None,
-        parent: None,
-        when: "true".into(),
-    }
-}
-
-fn sticky(mut def: SegmentDef) -> SegmentDef {
-    def.kind = SegmentKind::Sticky;
-    def
-}
-
-fn grouped(mut def: SegmentDef, group: &str, priority: i64) -> SegmentDef {
-    def.group = Some(group.into());
-    def.priority = Some(priority);
-    def
-}
-
-fn child_of(mut def: SegmentDef, parent: &str) -> SegmentDef {
-    def.parent = Some(parent.into());
-    def
+    segment(id, "true")
 }
 
 /// A compiled set's policy and its segment ids by index.

@@ -3,12 +3,15 @@
 //! stats upserts, rule snapshots, the merge policy, and `now()` (which never fires by the
 //! clock alone). Tick: 100 ms throughout.
 
+mod classifier_common;
+
 use std::collections::BTreeMap;
 
+use classifier_common::{child_of, enter, exit, grouped, segment, sticky};
 use segstream_dataflows::classifier::oracle::{expected_changes, Scenario};
 use segstream_dataflows::classifier::{ClassifierConfig, MembershipChange};
 use segstream_dataflows::event::{Event, Row};
-use segstream_dataflows::rules::{FieldValue, Schema, SegmentDef, SegmentKind, UdfRegistry};
+use segstream_dataflows::rules::{FieldValue, Schema, SegmentDef, UdfRegistry};
 
 const SCHEMA: &str = r#"
 [profile]
@@ -33,35 +36,6 @@ const HOUR: u64 = 60 * MINUTE;
 
 fn schema() -> Schema {
     Schema::from_toml(SCHEMA).unwrap_or_else(|e| panic!("test schema: {e:?}"))
-}
-
-fn seg(id: &str, when: &str) -> SegmentDef {
-    SegmentDef {
-        id: id.into(),
-        name: id.into(),
-        description: String::new(),
-        kind: SegmentKind::Dynamic,
-        group: None,
-        priority: None,
-        parent: None,
-        when: when.into(),
-    }
-}
-
-fn sticky(mut def: SegmentDef) -> SegmentDef {
-    def.kind = SegmentKind::Sticky;
-    def
-}
-
-fn grouped(mut def: SegmentDef, group: &str, priority: i64) -> SegmentDef {
-    def.group = Some(group.into());
-    def.priority = Some(priority);
-    def
-}
-
-fn child_of(mut def: SegmentDef, parent: &str) -> SegmentDef {
-    def.parent = Some(parent.into());
-    def
 }
 
 fn event(id: &str, user: &str, kind: &str, time: u64, properties: Row) -> Event {
@@ -108,24 +82,6 @@ fn scenario(rules: Vec<(u64, Vec<SegmentDef>)>, events: Vec<Event>) -> Scenario 
     }
 }
 
-fn enter(time: u64, user: &str, segment: &str) -> MembershipChange {
-    MembershipChange {
-        time,
-        user: user.into(),
-        segment: segment.into(),
-        entered: true,
-    }
-}
-
-fn exit(time: u64, user: &str, segment: &str) -> MembershipChange {
-    MembershipChange {
-        time,
-        user: user.into(),
-        segment: segment.into(),
-        entered: false,
-    }
-}
-
 fn sorted(mut changes: Vec<MembershipChange>) -> Vec<MembershipChange> {
     changes.sort();
     changes
@@ -156,7 +112,7 @@ const BINGE: &str = r#"count("ad_watched", "10m") >= 3"#;
 #[test]
 fn count_enters_at_the_third_event_and_exits_when_the_first_leaves_the_window() {
     let s = scenario(
-        vec![(0, vec![seg("binge", BINGE)])],
+        vec![(0, vec![segment("binge", BINGE)])],
         vec![
             ad("a1", "alice", 1_050),           // tick 1_000
             ad("a2", "alice", 2 * MINUTE),      // tick 120_000
@@ -174,13 +130,13 @@ fn a_window_covers_its_right_end_and_not_its_left_end() {
     // Ticks 0, 1_000, 600_000: at 600_000 the first event (tick 0) has just left the
     // 10-minute window, so the count is 2 there, never 3.
     let s = scenario(
-        vec![(0, vec![seg("binge", BINGE)])],
+        vec![(0, vec![segment("binge", BINGE)])],
         vec![ad("a1", "alice", 0), ad("a2", "alice", 1_000), ad("a3", "alice", 10 * MINUTE)],
     );
     assert_eq!(run(&s), vec![]);
     // One tick earlier, all three are in the window for one tick.
     let s = scenario(
-        vec![(0, vec![seg("binge", BINGE)])],
+        vec![(0, vec![segment("binge", BINGE)])],
         vec![ad("a1", "alice", 0), ad("a2", "alice", 1_000), ad("a3", "alice", 10 * MINUTE - 100)],
     );
     assert_eq!(
@@ -199,8 +155,11 @@ fn the_order_of_events_does_not_matter() {
         ad("a3", "alice", 3_000),
         ad("b2", "bob", 9_000),
     ];
-    let forward = run(&scenario(vec![(0, vec![seg("binge", BINGE)])], events.clone()));
-    let backward = run(&scenario(vec![(0, vec![seg("binge", BINGE)])], events.into_iter().rev().collect()));
+    let forward = run(&scenario(vec![(0, vec![segment("binge", BINGE)])], events.clone()));
+    let backward = run(&scenario(
+        vec![(0, vec![segment("binge", BINGE)])],
+        events.into_iter().rev().collect(),
+    ));
     assert_eq!(forward, vec![enter(3_000, "alice", "binge"), exit(601_000, "alice", "binge")]);
     assert_eq!(forward, backward);
 }
@@ -208,7 +167,7 @@ fn the_order_of_events_does_not_matter() {
 #[test]
 fn duplicates_count_once() {
     let s = scenario(
-        vec![(0, vec![seg("binge", BINGE)])],
+        vec![(0, vec![segment("binge", BINGE)])],
         vec![
             ad("a1", "alice", 1_000),
             ad("a1", "alice", 1_000),
@@ -224,7 +183,7 @@ fn duplicates_count_once() {
 
 #[test]
 fn of_duplicates_the_copy_with_the_earlier_tick_wins() {
-    let rules = vec![(0, vec![seg("watcher", r#"count("ad_watched", "10m") >= 1"#)])];
+    let rules = vec![(0, vec![segment("watcher", r#"count("ad_watched", "10m") >= 1"#)])];
     let s = scenario(rules, vec![ad("a1", "alice", 5 * MINUTE), ad("a1", "alice", 5_000)]);
     // Only the copy at tick 5_000 exists: nothing happens at 5 minutes.
     assert_eq!(
@@ -237,7 +196,7 @@ fn of_duplicates_the_copy_with_the_earlier_tick_wins() {
 fn duplicates_in_the_same_tick_keep_the_smallest_event() {
     let rules = vec![(
         0,
-        vec![seg(
+        vec![segment(
             "late_watcher",
             r#"last_seen("ad_watched") == timestamp("1970-01-01T00:00:01Z") && count("ad_watched", "10m") == 1"#,
         )],
@@ -252,7 +211,7 @@ fn duplicates_in_the_same_tick_keep_the_smallest_event() {
 
 #[test]
 fn the_same_id_for_two_users_is_two_events() {
-    let rules = vec![(0, vec![seg("watcher", r#"count("ad_watched", "10m") >= 1"#)])];
+    let rules = vec![(0, vec![segment("watcher", r#"count("ad_watched", "10m") >= 1"#)])];
     let s = scenario(rules, vec![ad("x", "alice", 1_050), ad("x", "bob", 1_010)]);
     assert_eq!(
         run(&s),
@@ -267,7 +226,7 @@ fn the_same_id_for_two_users_is_two_events() {
 
 #[test]
 fn a_profile_upsert_then_delete_enters_then_exits() {
-    let mut s = scenario(vec![(0, vec![seg("women", r#"profile.gender == "female""#)])], vec![]);
+    let mut s = scenario(vec![(0, vec![segment("women", r#"profile.gender == "female""#)])], vec![]);
     s.profiles = vec![
         (10_000, "alice".into(), gender("female")),
         (20_000, "alice".into(), gender("female")),
@@ -282,7 +241,7 @@ fn an_identical_profile_upsert_triggers_nothing() {
     // The condition reads now(), so re-evaluating it at 30 s would make it true: it is
     // not re-evaluated there, because the gender did not change and there is no event.
     let when = r#"has(profile.gender) && now() >= timestamp("1970-01-01T00:00:25Z")"#;
-    let mut s = scenario(vec![(0, vec![seg("late", when)])], vec![]);
+    let mut s = scenario(vec![(0, vec![segment("late", when)])], vec![]);
     s.profiles = vec![
         (10_000, "alice".into(), gender("female")),
         (30_000, "alice".into(), gender("female")),
@@ -296,8 +255,8 @@ fn of_upserts_in_the_same_tick_the_greatest_wins() {
     let rules = vec![(
         0,
         vec![
-            seg("women", r#"profile.gender == "female""#),
-            seg("men", r#"profile.gender == "male""#),
+            segment("women", r#"profile.gender == "female""#),
+            segment("men", r#"profile.gender == "male""#),
         ],
     )];
     let mut s = scenario(rules, vec![]);
@@ -311,7 +270,7 @@ fn of_upserts_in_the_same_tick_the_greatest_wins() {
 
 #[test]
 fn stats_upserts_and_deletes() {
-    let mut s = scenario(vec![(0, vec![seg("regulars", "stats.isRegularPlayer")])], vec![]);
+    let mut s = scenario(vec![(0, vec![segment("regulars", "stats.isRegularPlayer")])], vec![]);
     s.stats = vec![
         (1_000, "alice".into(), regular(false)),
         (2_000, "alice".into(), regular(true)),
@@ -333,7 +292,7 @@ fn stats_upserts_and_deletes() {
 
 #[test]
 fn a_user_known_only_by_a_delete_is_evaluated() {
-    let mut s = scenario(vec![(0, vec![seg("everyone", "true")])], vec![]);
+    let mut s = scenario(vec![(0, vec![segment("everyone", "true")])], vec![]);
     s.stats = vec![(5_000, "ghost".into(), None)];
     assert_eq!(run(&s), vec![enter(5_000, "ghost", "everyone")]);
 }
@@ -343,7 +302,7 @@ const OPENED: &str = r#"count("app_opened", "1h") >= 1"#;
 #[test]
 fn a_snapshot_adding_a_segment_evaluates_every_known_user_at_its_tick() {
     let mut s = scenario(
-        vec![(0, vec![]), (50_000, vec![seg("opened", OPENED)])],
+        vec![(0, vec![]), (50_000, vec![segment("opened", OPENED)])],
         vec![opened("a1", "alice", 1_000), opened("c1", "carol", 70_000)],
     );
     s.profiles = vec![(2_000, "bob".into(), gender("male"))];
@@ -361,7 +320,7 @@ fn a_snapshot_adding_a_segment_evaluates_every_known_user_at_its_tick() {
 #[test]
 fn a_snapshot_removing_a_segment_exits_its_members_at_its_tick() {
     let s = scenario(
-        vec![(0, vec![seg("opened", OPENED)]), (50_000, vec![])],
+        vec![(0, vec![segment("opened", OPENED)]), (50_000, vec![])],
         vec![opened("a1", "alice", 1_000), ad("b1", "bob", 2_000)],
     );
     assert_eq!(run(&s), vec![enter(1_000, "alice", "opened"), exit(50_000, "alice", "opened")]);
@@ -369,8 +328,8 @@ fn a_snapshot_removing_a_segment_exits_its_members_at_its_tick() {
 
 #[test]
 fn removing_a_child_exits_its_parent_too() {
-    let payers = seg("payers", "false");
-    let buyers = child_of(seg("buyers", r#"count("purchase", "1h") >= 1"#), "payers");
+    let payers = segment("payers", "false");
+    let buyers = child_of(segment("buyers", r#"count("purchase", "1h") >= 1"#), "payers");
     let s = scenario(
         vec![(0, vec![payers.clone(), buyers]), (50_000, vec![payers])],
         vec![purchase("p1", "alice", 1_000, 5.0)],
@@ -390,9 +349,9 @@ fn removing_a_child_exits_its_parent_too() {
 fn editing_a_threshold_re_evaluates_at_the_snapshot_tick() {
     let s = scenario(
         vec![
-            (0, vec![seg("binge", BINGE)]),
-            (50_000, vec![seg("binge", r#"count("ad_watched", "10m") >= 2"#)]),
-            (100_000, vec![seg("binge", BINGE)]),
+            (0, vec![segment("binge", BINGE)]),
+            (50_000, vec![segment("binge", r#"count("ad_watched", "10m") >= 2"#)]),
+            (100_000, vec![segment("binge", BINGE)]),
         ],
         vec![ad("a1", "alice", 1_000), ad("a2", "alice", 2_000), ad("b1", "bob", 1_000)],
     );
@@ -402,7 +361,7 @@ fn editing_a_threshold_re_evaluates_at_the_snapshot_tick() {
 #[test]
 fn an_identical_snapshot_changes_nothing() {
     let s = scenario(
-        vec![(0, vec![seg("opened", OPENED)]), (50_000, vec![seg("opened", OPENED)])],
+        vec![(0, vec![segment("opened", OPENED)]), (50_000, vec![segment("opened", OPENED)])],
         vec![opened("a1", "alice", 1_000)],
     );
     assert_eq!(
@@ -413,7 +372,7 @@ fn an_identical_snapshot_changes_nothing() {
 
 #[test]
 fn rules_before_the_first_snapshot_are_empty() {
-    let s = scenario(vec![(50_000, vec![seg("opened", OPENED)])], vec![opened("a1", "alice", 1_000)]);
+    let s = scenario(vec![(50_000, vec![segment("opened", OPENED)])], vec![opened("a1", "alice", 1_000)]);
     assert_eq!(
         run(&s),
         vec![enter(50_000, "alice", "opened"), exit(1_000 + HOUR, "alice", "opened")]
@@ -427,8 +386,8 @@ fn a_sticky_segment_stays_after_its_condition_turns_false() {
     let rules = vec![(
         0,
         vec![
-            sticky(seg("buyer", r#"count("purchase", "10m") >= 1"#)),
-            seg("recent_buyer", r#"count("purchase", "10m") >= 1"#),
+            sticky(segment("buyer", r#"count("purchase", "10m") >= 1"#)),
+            segment("recent_buyer", r#"count("purchase", "10m") >= 1"#),
         ],
     )];
     let s = scenario(rules, vec![purchase("p1", "alice", 1_000, 5.0)]);
@@ -448,11 +407,11 @@ fn exclusive_spend_tiers_with_a_parent() {
     let rules = vec![(
         0,
         vec![
-            seg("payers", "false"),
-            child_of(grouped(seg("whales", &format!("{window_sum} >= 100.0")), "tier", 40), "payers"),
-            child_of(grouped(seg("dolphins", &format!("{window_sum} >= 20.0")), "tier", 30), "payers"),
-            child_of(grouped(seg("minnows", r#"count("purchase", "1h") >= 1"#), "tier", 20), "payers"),
-            grouped(seg("non_payers", r#"count("purchase", "1h") == 0"#), "tier", 10),
+            segment("payers", "false"),
+            child_of(grouped(segment("whales", &format!("{window_sum} >= 100.0")), "tier", 40), "payers"),
+            child_of(grouped(segment("dolphins", &format!("{window_sum} >= 20.0")), "tier", 30), "payers"),
+            child_of(grouped(segment("minnows", r#"count("purchase", "1h") >= 1"#), "tier", 20), "payers"),
+            grouped(segment("non_payers", r#"count("purchase", "1h") == 0"#), "tier", 10),
         ],
     )];
     let s = scenario(
@@ -492,7 +451,7 @@ const LAPSED: &str = r#"now() - last_seen("app_opened") > duration("1h")"#;
 fn a_now_rule_does_not_fire_by_the_clock_alone() {
     // The condition would be true from 1 h 0.1 s on, but with no further input it is
     // never re-evaluated.
-    let s = scenario(vec![(0, vec![seg("lapsed", LAPSED)])], vec![opened("o1", "alice", 1_000)]);
+    let s = scenario(vec![(0, vec![segment("lapsed", LAPSED)])], vec![opened("o1", "alice", 1_000)]);
     assert_eq!(run(&s), vec![]);
 }
 
@@ -501,7 +460,7 @@ fn a_now_rule_is_re_evaluated_at_any_event_of_the_user() {
     // The purchase changes nothing the condition reads except the time it is looked at;
     // the second app_opened changes last_seen.
     let s = scenario(
-        vec![(0, vec![seg("lapsed", LAPSED)])],
+        vec![(0, vec![segment("lapsed", LAPSED)])],
         vec![
             opened("o1", "alice", 1_000),
             purchase("p1", "alice", 2 * HOUR, 1.0),
@@ -515,7 +474,10 @@ fn a_now_rule_is_re_evaluated_at_any_event_of_the_user() {
 fn a_now_rule_is_not_re_evaluated_by_unread_inputs() {
     // Neither the expiry of another segment's window (at 10 min 2 s) nor an update of a
     // profile field it does not read re-evaluates it; only the user's next event does.
-    let rules = vec![(0, vec![seg("lapsed", LAPSED), seg("buyer", r#"count("purchase", "10m") >= 1"#)])];
+    let rules = vec![(
+        0,
+        vec![segment("lapsed", LAPSED), segment("buyer", r#"count("purchase", "10m") >= 1"#)],
+    )];
     let mut s = scenario(
         rules,
         vec![
@@ -537,9 +499,9 @@ fn a_now_rule_is_not_re_evaluated_by_unread_inputs() {
 
 #[test]
 fn undefined_input_is_an_error() {
-    let bad_rule = scenario(vec![(0, vec![seg("broken", r#"count("nope", "1h") >= 1"#)])], vec![]);
+    let bad_rule = scenario(vec![(0, vec![segment("broken", r#"count("nope", "1h") >= 1"#)])], vec![]);
     assert!(run_err(&bad_rule).contains("broken"), "{}", run_err(&bad_rule));
-    let same_tick = scenario(vec![(100, vec![]), (100, vec![seg("opened", OPENED)])], vec![]);
+    let same_tick = scenario(vec![(100, vec![]), (100, vec![segment("opened", OPENED)])], vec![]);
     assert!(run_err(&same_tick).contains("same tick"));
     let misaligned = scenario(vec![(150, vec![])], vec![]);
     assert!(run_err(&misaligned).contains("multiple of the tick"));

@@ -50,6 +50,40 @@ pub fn segment(id: &str, when: &str) -> SegmentDef {
     }
 }
 
+pub fn sticky(mut def: SegmentDef) -> SegmentDef {
+    def.kind = SegmentKind::Sticky;
+    def
+}
+
+pub fn grouped(mut def: SegmentDef, group: &str, priority: i64) -> SegmentDef {
+    def.group = Some(group.into());
+    def.priority = Some(priority);
+    def
+}
+
+pub fn child_of(mut def: SegmentDef, parent: &str) -> SegmentDef {
+    def.parent = Some(parent.into());
+    def
+}
+
+pub fn enter(time: u64, user: &str, segment: &str) -> MembershipChange {
+    MembershipChange {
+        time,
+        user: user.into(),
+        segment: segment.into(),
+        entered: true,
+    }
+}
+
+pub fn exit(time: u64, user: &str, segment: &str) -> MembershipChange {
+    MembershipChange {
+        time,
+        user: user.into(),
+        segment: segment.into(),
+        entered: false,
+    }
+}
+
 /// A set using every feature kind, profile and stats, now(), sticky, a group and a parent.
 pub fn base_rules() -> Vec<SegmentDef> {
     let mut spender = segment("spender", r#"sum("purchase", "amount", "5m") >= 10.0"#);
