@@ -36,6 +36,7 @@ use timely::dataflow::ProbeHandle;
 use super::demo::wall_clock_ms;
 use super::rules_source::load_schema_and_rules;
 use crate::cli::BenchArgs;
+use crate::embedded::generator_source::GeneratorSource;
 use crate::embedded::live::drive;
 use crate::error::CommandError;
 
@@ -281,15 +282,7 @@ fn latency(
     let guards = timely::execute(timely::Config::process(args.workers.max(1)), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let generator = Traffic::new(TrafficConfig { users, ..traffic }, index as u64, peers as u64);
-        let source = crate::embedded::generator_source::GeneratorSource::new(
-            generator,
-            Arc::clone(&shared.schema),
-            index as u32,
-            rate / peers as f64,
-            config.future_tolerance_ms,
-            Arc::clone(&shared.clock),
-            Arc::clone(&worker_stop),
-        );
+        let source = GeneratorSource::for_worker(generator, index, peers, rate, &shared, &worker_stop);
         let probe = ProbeHandle::new();
         let seen: Rc<RefCell<Vec<u64>>> = Rc::new(RefCell::new(Vec::new()));
         let buffer = Rc::clone(&seen);

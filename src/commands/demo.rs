@@ -103,15 +103,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         let (index, peers) = (worker.index(), worker.peers());
         let generator = Traffic::new(traffic, index as u64, peers as u64);
         let users: Vec<u64> = generator.users().collect();
-        let source = GeneratorSource::new(
-            generator.clone(),
-            Arc::clone(&shared.schema),
-            index as u32,
-            rate / peers as f64,
-            config.future_tolerance_ms,
-            Arc::clone(&shared.clock),
-            Arc::clone(&worker_stop),
-        );
+        let source = GeneratorSource::for_worker(generator.clone(), index, peers, rate, &shared, &worker_stop);
         let probe = ProbeHandle::new();
         let changes: Buffer<MembershipUpdate> = Rc::new(RefCell::new(Vec::new()));
         let sizes: Buffer<SizeUpdate> = Rc::new(RefCell::new(Vec::new()));

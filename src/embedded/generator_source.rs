@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use segstream_dataflows::classifier::source::{EventSource, Poll, SourceRecord};
+use segstream_dataflows::dataflow::Shared;
 use segstream_dataflows::event::decode::decode_event_line;
 use segstream_dataflows::rules::Schema;
 use segstream_harness::traffic::Traffic;
@@ -50,6 +51,26 @@ impl GeneratorSource {
             clock,
             stop,
         }
+    }
+
+    /// The source of worker `index` of `peers`: its share of the users and of `total_rate`.
+    pub fn for_worker(
+        traffic: Traffic,
+        index: usize,
+        peers: usize,
+        total_rate: f64,
+        shared: &Shared,
+        stop: &Arc<AtomicBool>,
+    ) -> GeneratorSource {
+        GeneratorSource::new(
+            traffic,
+            Arc::clone(&shared.schema),
+            index as u32,
+            total_rate / peers.max(1) as f64,
+            shared.config.future_tolerance_ms,
+            Arc::clone(&shared.clock),
+            Arc::clone(stop),
+        )
     }
 
     fn due(&self) -> u64 {
