@@ -22,7 +22,7 @@ use super::dedup::Dedup;
 use super::feature_state::{FeatureInput, FeatureState, Ticks};
 use super::user_state::{HistoryEvent, UserState};
 use crate::event::{Event, Row};
-use crate::rules::{Schema, SegmentDef, UdfRegistry, View};
+use crate::rules::{FieldValue, Schema, SegmentDef, UdfRegistry, View};
 
 /// An input of one user at one tick.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
@@ -68,6 +68,7 @@ pub struct Engine {
     /// Reused per-user buffers: which segments to evaluate, the new membership.
     scratch_evaluate: Vec<bool>,
     scratch_member: Vec<bool>,
+    scratch_values: Vec<Option<FieldValue>>,
     /// Counters, for metrics.
     pub counters: EngineCounters,
 }
@@ -75,7 +76,8 @@ pub struct Engine {
 /// Changes of one user at one tick, before evaluation.
 #[derive(Default)]
 struct Touched {
-    features: Vec<usize>,
+    /// Feature slots changed at this tick, with their value before the tick.
+    features: Vec<(usize, Option<FieldValue>)>,
     profile: Vec<usize>,
     stats: Vec<usize>,
     event_applied: bool,
@@ -85,6 +87,26 @@ fn changed_slots(old: Option<&Row>, new: Option<&Row>, width: usize) -> Vec<usiz
     (0..width)
         .filter(|&i| old.and_then(|r| r.get(i)).cloned().flatten() != new.and_then(|r| r.get(i)).cloned().flatten())
         .collect()
+}
+
+/// The value of a feature slot of a user: its state's, or the slot's empty value.
+fn feature_value(features: &[Option<Box<FeatureState>>], rules: &ActiveRules, slot: usize) -> Option<FieldValue> {
+    match features.get(slot).and_then(Option::as_ref) {
+        Some(state) => state.value(&rules.set.features()[slot]),
+        None => rules.empty_values.get(slot).cloned().flatten(),
+    }
+}
+
+/// Records a slot's value before its first change at this tick.
+fn note_old_value(
+    touched: &mut Vec<(usize, Option<FieldValue>)>,
+    features: &[Option<Box<FeatureState>>],
+    rules: &ActiveRules,
+    slot: usize,
+) {
+    if !touched.iter().any(|(s, _)| *s == slot) {
+        touched.push((slot, feature_value(features, rules, slot)));
+    }
 }
 
 /// A new feature's state built from a user's history, or `None` if it holds nothing.
@@ -141,6 +163,7 @@ impl Engine {
             timers: BTreeMap::new(),
             scratch_evaluate: Vec::new(),
             scratch_member: Vec::new(),
+            scratch_values: Vec::new(),
             counters: EngineCounters::default(),
         })
     }
@@ -276,13 +299,7 @@ impl Engine {
                     None => backfill(spec, *int, &state.history, now, self.ticks),
                 })
                 .collect();
-            state.values = state
-                .features
-                .iter()
-                .zip(new_rules.set.features())
-                .zip(&new_rules.empty_values)
-                .map(|((f, spec), empty)| f.as_ref().map_or_else(|| empty.clone(), |f| f.value(spec)))
-                .collect();
+
             let n = new_rules.set.segments().len();
             let (mut raw, mut evaluated, mut member) = (vec![false; n], vec![false; n], vec![false; n]);
             for (i, segment) in old.set.segments().iter().enumerate() {
@@ -313,11 +330,18 @@ impl Engine {
         let specs = rules.set.features();
         let mut touched = Touched::default();
 
-        for (slot, feature) in state.features.iter_mut().enumerate() {
-            let Some(f) = feature else { continue };
-            if f.next_expiry(&specs[slot], self.ticks).is_some_and(|t| t <= now) {
+        for slot in 0..state.features.len() {
+            let due = state.features[slot]
+                .as_ref()
+                .and_then(|f| f.next_expiry(&specs[slot], self.ticks))
+                .is_some_and(|t| t <= now);
+            if !due {
+                continue;
+            }
+            note_old_value(&mut touched.features, &state.features, rules, slot);
+            let feature = &mut state.features[slot];
+            if let Some(f) = feature {
                 f.expire(&specs[slot], now, self.ticks);
-                touched.features.push(slot);
                 if f.is_empty() {
                     *feature = None;
                 }
@@ -360,13 +384,13 @@ impl Engine {
             };
             if let Some(slots) = rules.features_by_type.get(event.event_type as usize) {
                 for &slot in slots {
+                    note_old_value(&mut touched.features, &state.features, rules, slot);
                     let feature = &mut state.features[slot];
                     let f = feature.get_or_insert_with(|| Box::new(FeatureState::new(&specs[slot], rules.int_property[slot])));
                     f.add(&specs[slot], feature_input, now, self.ticks);
                     if f.is_empty() {
                         *feature = None;
                     }
-                    touched.features.push(slot);
                 }
             }
             if self.config.history_ms > 0 {
@@ -382,18 +406,12 @@ impl Engine {
             state.forget_before(now, self.config.history_ms, self.config.tick_ms);
         }
 
-        touched.features.sort_unstable();
-        touched.features.dedup();
         let evaluate = &mut self.scratch_evaluate;
         evaluate.clear();
         evaluate.extend(state.evaluated.iter().map(|e| !e));
-        for &slot in &touched.features {
-            let value = state.features[slot]
-                .as_ref()
-                .map_or_else(|| rules.empty_values[slot].clone(), |f| f.value(&specs[slot]));
-            if value != state.values[slot] {
-                state.values[slot] = value;
-                rules.set.readers_of_feature(slot).iter().for_each(|&s| evaluate[s] = true);
+        for (slot, old) in &touched.features {
+            if feature_value(&state.features, rules, *slot) != *old {
+                rules.set.readers_of_feature(*slot).iter().for_each(|&s| evaluate[s] = true);
             }
         }
         touched
@@ -411,11 +429,17 @@ impl Engine {
         }
         changed_segments.iter().for_each(|&s| evaluate[s] = true);
 
+        // The values a condition reads, filled only when something is to be evaluated.
+        let values = &mut self.scratch_values;
+        values.clear();
+        if evaluate.iter().any(|e| *e) {
+            values.extend((0..state.features.len()).map(|slot| feature_value(&state.features, rules, slot)));
+        }
         let view = View {
             now: now as i64,
             profile: state.profile.as_deref().unwrap_or(&self.empty_profile),
             stats: state.stats.as_deref().unwrap_or(&self.empty_stats),
-            features: &state.values,
+            features: values,
             event: &[],
         };
         for (i, segment) in rules.set.segments().iter().enumerate() {

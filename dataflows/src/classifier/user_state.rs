@@ -1,6 +1,6 @@
 //! Everything a worker keeps about one user.
 //!
-//! Contract: feature states and cached values are indexed by the feature slots of the
+//! Contract: feature states are indexed by the feature slots of the
 //! active rule set, condition results and membership by its segment indices; the
 //! engine re-indexes them when the set changes. `history` holds the user's recent raw
 //! events in (time, id) order, from which features of newly added rules start.
@@ -10,7 +10,6 @@ use std::collections::VecDeque;
 use super::active_rules::ActiveRules;
 use super::feature_state::FeatureState;
 use crate::event::Row;
-use crate::rules::FieldValue;
 
 /// A raw event kept for backfilling new features.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -35,8 +34,6 @@ pub struct UserState {
     /// Feature states by slot; `None` until the user has an event for the feature, and
     /// again once its window is empty (the value is then the slot's empty value).
     pub features: Vec<Option<Box<FeatureState>>>,
-    /// Feature values by slot, as of the last time the user was processed.
-    pub values: Vec<Option<FieldValue>>,
     /// Recent raw events, sorted by (time, id).
     pub history: VecDeque<HistoryEvent>,
     /// Condition results by segment index.
@@ -55,7 +52,6 @@ impl UserState {
         let segments = rules.set.segments().len();
         UserState {
             features: vec![None; rules.set.features().len()],
-            values: rules.empty_values.clone(),
             raw: vec![false; segments],
             evaluated: vec![false; segments],
             member: vec![false; segments],
