@@ -330,10 +330,12 @@ impl Engine {
         let specs = rules.set.features();
         let mut touched = Touched::default();
 
-        for slot in 0..state.features.len() {
-            let due = state.features[slot]
-                .as_ref()
-                .and_then(|f| f.next_expiry(&specs[slot], self.ticks))
+        for (slot, spec) in specs.iter().enumerate() {
+            let due = state
+                .features
+                .get(slot)
+                .and_then(Option::as_ref)
+                .and_then(|f| f.next_expiry(spec, self.ticks))
                 .is_some_and(|t| t <= now);
             if !due {
                 continue;
@@ -341,7 +343,7 @@ impl Engine {
             note_old_value(&mut touched.features, &state.features, rules, slot);
             let feature = &mut state.features[slot];
             if let Some(f) = feature {
-                f.expire(&specs[slot], now, self.ticks);
+                f.expire(spec, now, self.ticks);
                 if f.is_empty() {
                     *feature = None;
                 }
