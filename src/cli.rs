@@ -149,6 +149,9 @@ pub struct DemoArgs {
     /// Rule locations.
     #[arg(long = "rules", default_value = "configs/rules")]
     pub rules: Vec<PathBuf>,
+    /// Re-read the rule files every second and apply valid edits live.
+    #[arg(long)]
+    pub watch_rules: bool,
     /// Schema location.
     #[command(flatten)]
     pub schema: SchemaArg,

@@ -134,3 +134,56 @@ fn classifier_flags_are_checked() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--dedup-horizon: invalid duration \"soon\""));
 }
+
+#[test]
+fn the_demo_applies_rule_edits_live_and_refuses_invalid_ones() {
+    let rules = scratch("live-rules");
+    if let Err(e) = std::fs::create_dir_all(&rules) {
+        panic!("{e}");
+    }
+    let base = std::fs::read_to_string("configs/rules/ads.toml").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(rules.join("ads.toml"), base).unwrap_or_else(|e| panic!("{e}"));
+    let changes = scratch("live.ndjson");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_segstream"))
+        .args([
+            "demo",
+            "--duration",
+            "9s",
+            "--users",
+            "1000",
+            "--rate",
+            "2000",
+            "--workers",
+            "2",
+            "--watch-rules",
+        ])
+        .args(["--rules", &rules.display().to_string(), "--out", &changes.display().to_string()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run segstream: {e}"));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let added = "[[segment]]\nid = \"openers_live\"\nname = \"Opened the app today\"\nwhen = 'count(\"app_opened\", \"1d\") >= 1'\n";
+    std::fs::write(rules.join("live.toml"), added).unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    std::fs::write(
+        rules.join("broken.toml"),
+        "[[segment]]\nid = \"broken\"\nname = \"B\"\nwhen = 'count(\"nope\", \"1d\") >= 1'\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("rules: applied the edited set"), "{stdout}");
+    assert!(
+        stderr.contains("unknown event type \"nope\"") && stderr.contains("were not applied"),
+        "{stderr}"
+    );
+    let entered = lines(&changes)
+        .iter()
+        .filter(|v| v["segment"] == "openers_live" && v["change"] == "enter")
+        .count();
+    assert!(entered > 10, "only {entered} users entered the segment added live");
+}

@@ -301,7 +301,7 @@ fn latency(
                 handles.rules.update_at(def.clone(), start_tick, 1);
             }
         }
-        let record = || {
+        let record = |_: Option<&mut segstream_dataflows::dataflow::Handles>| {
             let now = wall_clock_ms();
             if let Ok(mut hist) = worker_histogram.lock() {
                 for tick in seen.borrow_mut().drain(..).filter(|t| *t >= warm_up) {

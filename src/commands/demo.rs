@@ -4,8 +4,9 @@
 //! (each worker generates its own users' events, decoded like real input), loads the
 //! example rules and generated profiles and stats, prints one progress line per second
 //! (events/s, watermark lag, late, duplicates dropped, rejected, changes/s, top segment
-//! sizes) and writes membership changes as NDJSON. Runs for `--duration`, or until
-//! interrupted.
+//! sizes) and writes membership changes as NDJSON. With `--watch-rules` it re-reads the
+//! rule files every second and applies a valid edit live (an invalid one is reported and
+//! ignored). Runs for `--duration`, or until interrupted.
 
 use std::cell::RefCell;
 use std::process::ExitCode;
@@ -27,7 +28,8 @@ use super::rules_source::load_schema_and_rules;
 use crate::cli::DemoArgs;
 use crate::embedded::change_writer::ChangeWriter;
 use crate::embedded::generator_source::GeneratorSource;
-use crate::embedded::live::{drive, summary};
+use crate::embedded::live::{drive, summary, RuleMailbox};
+use crate::embedded::rule_watcher::RuleWatcher;
 use crate::embedded::size_board::SizeBoard;
 use crate::error::CommandError;
 
@@ -98,6 +100,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
     );
     // Rules, profiles and stats are in force from the tick the demo starts at.
     let start_tick = config.tick_of(wall_clock_ms());
+    let mailbox = Arc::new(RuleMailbox::default());
+    let worker_mailbox = Arc::clone(&mailbox);
     let (worker_writer, worker_board, worker_stop, rate) = (Arc::clone(&writer), Arc::clone(&board), Arc::clone(&stop), args.rate);
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
@@ -136,7 +140,13 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                 .stats
                 .send((name, Some(row(&shared.schema.stats, &generator.stats(user))?), start_tick));
         }
-        let drain = || {
+        let mut current_rules = defs.clone();
+        let drain = |handles: Option<&mut segstream_dataflows::dataflow::Handles>| {
+            if let (0, Some(handles)) = (index, handles) {
+                if worker_mailbox.apply(&mut current_rules, handles) {
+                    println!("rules: applied the edited set ({} segments)", current_rules.len());
+                }
+            }
             let now = wall_clock_ms();
             if let Ok(mut out) = worker_writer.lock() {
                 for ((user, segment), tick, diff) in changes.borrow_mut().drain(..) {
@@ -156,6 +166,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
 
     let started = Instant::now();
     let mut last = (0u64, 0u64, Instant::now());
+    let mut watcher = RuleWatcher::new(&args.rules);
     loop {
         std::thread::sleep(Duration::from_millis(1_000));
         let (read, changes) = (
@@ -185,6 +196,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                 eprintln!("error: writing {}: {e}", args.out.display());
                 stop.store(true, Ordering::Relaxed);
             }
+        }
+        if args.watch_rules {
+            watcher.check(&args.schema.schema, &args.rules, &mailbox);
         }
         if duration.is_some_and(|d| started.elapsed() >= d) {
             stop.store(true, Ordering::Relaxed);

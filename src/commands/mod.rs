@@ -7,6 +7,8 @@ mod generate;
 mod rules_check;
 mod rules_eval;
 mod rules_source;
+
+pub use rules_source::load_schema_and_rules;
 mod run_file;
 mod schema;
 

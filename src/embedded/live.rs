@@ -2,8 +2,10 @@
 //!
 //! Contract: [`drive`] advances the worker's side inputs (rules, profiles, stats) with
 //! its source watermark, so event time can pass; steps the worker; calls `after_step`
-//! after every step (to drain outputs); and once `stop` is raised closes the inputs
-//! and keeps stepping until every output is complete.
+//! after every step (to drain outputs and apply rule edits); and once `stop` is raised
+//! closes the inputs and keeps stepping until every output is complete. [`RuleMailbox`]
+//! carries a new rule set from the thread that watches the files to worker 0, which
+//! applies the difference to the rule collection at its current event time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -11,10 +13,12 @@ use std::time::Duration;
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::classifier::ClassifierConfig;
 use segstream_dataflows::dataflow::Handles;
+use segstream_dataflows::rules::SegmentDef;
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
-/// Runs a worker until stopped and drained (see the module contract).
+/// Runs a worker until stopped and drained (see the module contract). `after_step`
+/// gets the live inputs (until they are closed), e.g. to apply rule edits.
 pub fn drive(
     worker: &mut Worker,
     handles: Handles,
@@ -22,7 +26,7 @@ pub fn drive(
     stop: &AtomicBool,
     metrics: &ClassifierMetrics,
     config: &ClassifierConfig,
-    mut after_step: impl FnMut(),
+    mut after_step: impl FnMut(Option<&mut Handles>),
 ) {
     let index = worker.index();
     let mut handles = Some(handles);
@@ -40,10 +44,41 @@ pub fn drive(
             h.advance_to(config.tick_of(watermark.min(u64::MAX / 2)));
         }
         worker.step_or_park(Some(Duration::from_millis(1)));
-        after_step();
+        after_step(handles.as_mut());
         if handles.is_none() && probe.done() {
             return;
         }
+    }
+}
+
+/// A new rule set waiting to be applied, shared between threads.
+#[derive(Default)]
+pub struct RuleMailbox {
+    pending: std::sync::Mutex<Option<Vec<SegmentDef>>>,
+}
+
+impl RuleMailbox {
+    /// Posts a new set (replacing one not yet taken).
+    pub fn post(&self, defs: Vec<SegmentDef>) {
+        if let Ok(mut pending) = self.pending.lock() {
+            *pending = Some(defs);
+        }
+    }
+
+    /// Applies a posted set as insertions and removals relative to `current`.
+    pub fn apply(&self, current: &mut Vec<SegmentDef>, handles: &mut Handles) -> bool {
+        let Some(next) = self.pending.lock().ok().and_then(|mut p| p.take()) else {
+            return false;
+        };
+        for def in current.iter().filter(|d| !next.contains(d)) {
+            handles.rules.update(def.clone(), -1);
+        }
+        for def in next.iter().filter(|d| !current.contains(d)) {
+            handles.rules.update(def.clone(), 1);
+        }
+        handles.rules.flush();
+        *current = next;
+        true
     }
 }
 

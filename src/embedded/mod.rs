@@ -5,4 +5,5 @@
 pub mod change_writer;
 pub mod generator_source;
 pub mod live;
+pub mod rule_watcher;
 pub mod size_board;
