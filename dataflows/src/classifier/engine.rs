@@ -69,6 +69,7 @@ pub struct Engine {
     scratch_evaluate: Vec<bool>,
     scratch_member: Vec<bool>,
     scratch_values: Vec<Option<FieldValue>>,
+    scratch_filled: Vec<bool>,
     /// Counters, for metrics.
     pub counters: EngineCounters,
 }
@@ -164,6 +165,7 @@ impl Engine {
             scratch_evaluate: Vec::new(),
             scratch_member: Vec::new(),
             scratch_values: Vec::new(),
+            scratch_filled: Vec::new(),
             counters: EngineCounters::default(),
         })
     }
@@ -431,11 +433,23 @@ impl Engine {
         }
         changed_segments.iter().for_each(|&s| evaluate[s] = true);
 
-        // The values a condition reads, filled only when something is to be evaluated.
+        // The feature values the segments to evaluate read; other slots stay unset.
         let values = &mut self.scratch_values;
         values.clear();
-        if evaluate.iter().any(|e| *e) {
-            values.extend((0..state.features.len()).map(|slot| feature_value(&state.features, rules, slot)));
+        values.resize(state.features.len(), None);
+        let filled = &mut self.scratch_filled;
+        filled.clear();
+        filled.resize(state.features.len(), false);
+        for (i, segment) in rules.set.segments().iter().enumerate() {
+            if !evaluate[i] {
+                continue;
+            }
+            for &slot in &segment.reads.features {
+                if !filled[slot] {
+                    values[slot] = feature_value(&state.features, rules, slot);
+                    filled[slot] = true;
+                }
+            }
         }
         let view = View {
             now: now as i64,
