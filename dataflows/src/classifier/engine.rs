@@ -70,6 +70,8 @@ pub struct Engine {
     scratch_member: Vec<bool>,
     scratch_values: Vec<Option<FieldValue>>,
     scratch_filled: Vec<bool>,
+    /// The profile slot `age()` reads, computed once per evaluated user.
+    birth_slot: Option<usize>,
     /// Counters, for metrics.
     pub counters: EngineCounters,
 }
@@ -150,6 +152,7 @@ impl Engine {
     pub fn new(schema: Arc<Schema>, udfs: Arc<UdfRegistry>, config: ClassifierConfig) -> Result<Engine, String> {
         config.validate()?;
         let rules = ActiveRules::new(&schema, &udfs, Vec::new())?;
+        let birth_slot = schema.birth_date_slot();
         Ok(Engine {
             empty_profile: vec![None; schema.profile.len()],
             empty_stats: vec![None; schema.stats.len()],
@@ -166,6 +169,7 @@ impl Engine {
             scratch_member: Vec::new(),
             scratch_values: Vec::new(),
             scratch_filled: Vec::new(),
+            birth_slot,
             counters: EngineCounters::default(),
         })
     }
@@ -457,7 +461,9 @@ impl Engine {
             stats: state.stats.as_deref().unwrap_or(&self.empty_stats),
             features: values,
             event: &[],
-        };
+            age: None,
+        }
+        .with_age(self.birth_slot);
         for (i, segment) in rules.set.segments().iter().enumerate() {
             if evaluate[i] {
                 state.raw[i] = segment.program.matches(&view);

@@ -315,6 +315,7 @@ fn classify_user(world: &World<'_>, user: &str, input: &UserInput<'_>) -> Result
             stats: &stats_t,
             features: &values_t,
             event: &[],
+            age: None,
         };
         for segment in set.segments() {
             let id = &segment.def.id;

@@ -280,8 +280,9 @@ fn eval<'a>(node: &'a Node, view: &View<'a>) -> Option<Value<'a>> {
         Node::Field(source, slot) => view.field(*source, *slot).map(FieldValue::as_value),
         Node::Has(source, slot) => Some(Value::Bool(view.field(*source, *slot).is_some())),
         Node::Now => Some(Value::Timestamp(view.now)),
-        Node::Age(slot) => match view.field(Source::Profile, *slot) {
-            Some(FieldValue::Timestamp(birth)) => Some(Value::Int(whole_years_between(*birth, view.now))),
+        Node::Age(slot) => match (view.age, view.field(Source::Profile, *slot)) {
+            (Some(age), _) => Some(Value::Int(age)),
+            (None, Some(FieldValue::Timestamp(birth))) => Some(Value::Int(whole_years_between(*birth, view.now))),
             _ => None,
         },
         Node::Not(a) => eval_bool(a, view).map(|b| Value::Bool(!b)),

@@ -48,6 +48,8 @@ pub struct SampleView {
     pub stats: Vec<Option<FieldValue>>,
     /// Deduplicated events.
     pub events: Vec<ObservedEvent>,
+    /// The profile slot `age()` reads.
+    pub birth_slot: Option<usize>,
 }
 
 impl SampleView {
@@ -78,6 +80,7 @@ impl SampleView {
             profile,
             stats,
             events: dedup_by_id(&events),
+            birth_slot: schema.birth_date_slot(),
         })
     }
 
@@ -94,6 +97,8 @@ impl SampleView {
             stats: &self.stats,
             features,
             event: &[],
+            age: None,
         }
+        .with_age(self.birth_slot)
     }
 }

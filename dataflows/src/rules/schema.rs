@@ -168,6 +168,14 @@ impl Schema {
         Schema { profile, stats, events }
     }
 
+    /// The profile slot `age()` reads: `birthDate`, if declared as a date or timestamp.
+    pub fn birth_date_slot(&self) -> Option<usize> {
+        self.profile
+            .lookup("birthDate")
+            .filter(|(_, ft)| ft.ty == Type::Timestamp)
+            .map(|(slot, _)| slot)
+    }
+
     /// The id of an event type.
     pub fn event_type(&self, name: &str) -> Option<usize> {
         self.events.iter().position(|(n, _)| n == name)
