@@ -149,6 +149,9 @@ pub struct DemoArgs {
     /// Rule locations.
     #[arg(long = "rules", default_value = "configs/rules")]
     pub rules: Vec<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464.
+    #[arg(long)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Re-read the rule files every second and apply valid edits live.
     #[arg(long)]
     pub watch_rules: bool,

@@ -94,22 +94,48 @@ fn run_reports_a_missing_file() {
 }
 
 #[test]
-fn the_demo_runs_shows_progress_and_writes_changes() {
+fn the_demo_runs_shows_progress_serves_metrics_and_writes_changes() {
     let changes = scratch("demo.ndjson");
-    let out = segstream(&[
-        "demo",
-        "--duration",
-        "4s",
-        "--users",
-        "2000",
-        "--rate",
-        "4000",
-        "--workers",
-        "2",
-        "--out",
-        &changes.display().to_string(),
-    ]);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_segstream"))
+        .args([
+            "demo",
+            "--duration",
+            "5s",
+            "--users",
+            "2000",
+            "--rate",
+            "4000",
+            "--workers",
+            "2",
+            "--metrics-addr",
+            "127.0.0.1:19464",
+        ])
+        .args(["--out", &changes.display().to_string()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run segstream: {e}"));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let scrape = {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect("127.0.0.1:19464").unwrap_or_else(|e| panic!("metrics endpoint: {e}"));
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap_or_else(|e| panic!("{e}"));
+        response
+    };
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(scrape.starts_with("HTTP/1.1 200 OK"), "{scrape}");
+    let read: u64 = scrape
+        .lines()
+        .find_map(|l| l.strip_prefix("segstream_records_read_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(read > 1_000, "records read so far: {read}\n{scrape}");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         stdout
@@ -138,6 +164,7 @@ fn classifier_flags_are_checked() {
 #[test]
 fn the_demo_applies_rule_edits_live_and_refuses_invalid_ones() {
     let rules = scratch("live-rules");
+    let _ = std::fs::remove_dir_all(&rules); // a fresh directory: an earlier run left its edits
     if let Err(e) = std::fs::create_dir_all(&rules) {
         panic!("{e}");
     }

@@ -6,7 +6,8 @@
 //! (events/s, watermark lag, late, duplicates dropped, rejected, changes/s, top segment
 //! sizes) and writes membership changes as NDJSON. With `--watch-rules` it re-reads the
 //! rule files every second and applies a valid edit live (an invalid one is reported and
-//! ignored). Runs for `--duration`, or until interrupted.
+//! ignored). With `--metrics-addr` it serves Prometheus metrics. Runs for `--duration`,
+//! or until interrupted.
 
 use std::cell::RefCell;
 use std::process::ExitCode;
@@ -29,6 +30,7 @@ use crate::cli::DemoArgs;
 use crate::embedded::change_writer::ChangeWriter;
 use crate::embedded::generator_source::GeneratorSource;
 use crate::embedded::live::{drive, summary, RuleMailbox};
+use crate::embedded::metrics_http::serve;
 use crate::embedded::rule_watcher::RuleWatcher;
 use crate::embedded::size_board::SizeBoard;
 use crate::error::CommandError;
@@ -67,6 +69,11 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let config = super::classifier_flags::classifier_config(&args.classifier)?;
     let metrics = Arc::new(ClassifierMetrics::default());
+    if let Some(addr) = args.metrics_addr {
+        let listener = std::net::TcpListener::bind(addr).map_err(|e| CommandError::Invalid(format!("--metrics-addr {addr}: {e}")))?;
+        println!("metrics: http://{}/metrics", listener.local_addr().map_or(addr, |a| a));
+        serve(listener, Arc::clone(&metrics));
+    }
     let writer = Arc::new(Mutex::new(ChangeWriter::create(&args.out).map_err(|source| {
         CommandError::Read {
             path: args.out.clone(),

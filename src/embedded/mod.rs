@@ -5,5 +5,6 @@
 pub mod change_writer;
 pub mod generator_source;
 pub mod live;
+pub mod metrics_http;
 pub mod rule_watcher;
 pub mod size_board;

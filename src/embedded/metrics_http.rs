@@ -1,0 +1,116 @@
+//! Serving the classifier's counters to Prometheus.
+//!
+//! Contract: [`render`] writes [`ClassifierMetrics`] in the Prometheus text exposition
+//! format (version 0.0.4): counters with `_total`, gauges for the watermark, users and
+//! remembered event ids. [`serve`] answers `GET /metrics` on a listener from a
+//! background thread (any other path is 404) until the process ends; a failing
+//! connection only affects that connection.
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use segstream_dataflows::classifier::metrics::ClassifierMetrics;
+
+/// The metrics in the text exposition format.
+pub fn render(metrics: &ClassifierMetrics) -> String {
+    let mut out = String::new();
+    let counters = [
+        ("segstream_records_read_total", "Records read from sources.", &metrics.records_read),
+        (
+            "segstream_events_rejected_total",
+            "Records rejected by decoding or validation.",
+            &metrics.rejected,
+        ),
+        (
+            "segstream_events_sidelined_total",
+            "Events older than the dedup horizon, not applied.",
+            &metrics.sidelined,
+        ),
+        (
+            "segstream_events_late_total",
+            "Events applied at the frontier after the watermark passed them.",
+            &metrics.late,
+        ),
+        (
+            "segstream_events_duplicate_total",
+            "Events dropped as duplicates.",
+            &metrics.duplicates,
+        ),
+        ("segstream_events_applied_total", "Events applied to features.", &metrics.applied),
+        (
+            "segstream_membership_changes_total",
+            "Membership changes emitted.",
+            &metrics.changes,
+        ),
+        (
+            "segstream_rule_errors_total",
+            "Rule updates that did not compile.",
+            &metrics.rule_errors,
+        ),
+    ];
+    for (name, help, counter) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            ClassifierMetrics::get(counter)
+        );
+    }
+    let (watermark, users, dedup) = metrics.totals();
+    let gauges = [
+        (
+            "segstream_watermark_milliseconds",
+            "The lowest source watermark over workers (epoch ms).",
+            watermark,
+        ),
+        ("segstream_users", "Users with classifier state.", users),
+        ("segstream_dedup_entries", "Event ids remembered for deduplication.", dedup),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+    }
+    out
+}
+
+/// Answers `GET /metrics` on `listener` from a background thread.
+pub fn serve(listener: TcpListener, metrics: Arc<ClassifierMetrics>) {
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut request = [0u8; 1024];
+            let read = stream.read(&mut request).unwrap_or(0);
+            let head = String::from_utf8_lossy(&request[..read]);
+            let response = if head.starts_with("GET /metrics ") {
+                let body = render(&metrics);
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_gauges() {
+        let metrics = ClassifierMetrics::default();
+        ClassifierMetrics::add(&metrics.duplicates, 3);
+        metrics.set_worker(0, |g| g.users = 7);
+        let text = render(&metrics);
+        assert!(
+            text.contains("# TYPE segstream_events_duplicate_total counter\nsegstream_events_duplicate_total 3\n"),
+            "{text}"
+        );
+        assert!(text.contains("segstream_users 7\n"), "{text}");
+    }
+}
