@@ -10,6 +10,17 @@ fn scratch(name: &str) -> PathBuf {
     scratch_path("cli_pipeline", name)
 }
 
+/// Starts `segstream` with `args`, capturing its output.
+fn spawn_segstream(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_segstream"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run segstream: {e}"))
+}
+
 fn lines(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
@@ -96,26 +107,21 @@ fn run_reports_a_missing_file() {
 #[test]
 fn the_demo_runs_shows_progress_serves_metrics_and_writes_changes() {
     let changes = scratch("demo.ndjson");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_segstream"))
-        .args([
-            "demo",
-            "--duration",
-            "5s",
-            "--users",
-            "2000",
-            "--rate",
-            "4000",
-            "--workers",
-            "2",
-            "--metrics-addr",
-            "127.0.0.1:19464",
-        ])
-        .args(["--out", &changes.display().to_string()])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run segstream: {e}"));
+    let child = spawn_segstream(&[
+        "demo",
+        "--duration",
+        "5s",
+        "--users",
+        "2000",
+        "--rate",
+        "4000",
+        "--workers",
+        "2",
+        "--metrics-addr",
+        "127.0.0.1:19464",
+        "--out",
+        &changes.display().to_string(),
+    ]);
     std::thread::sleep(std::time::Duration::from_secs(3));
     let scrape = {
         use std::io::{Read, Write};
@@ -171,25 +177,22 @@ fn the_demo_applies_rule_edits_live_and_refuses_invalid_ones() {
     let base = std::fs::read_to_string("configs/rules/ads.toml").unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(rules.join("ads.toml"), base).unwrap_or_else(|e| panic!("{e}"));
     let changes = scratch("live.ndjson");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_segstream"))
-        .args([
-            "demo",
-            "--duration",
-            "9s",
-            "--users",
-            "1000",
-            "--rate",
-            "2000",
-            "--workers",
-            "2",
-            "--watch-rules",
-        ])
-        .args(["--rules", &rules.display().to_string(), "--out", &changes.display().to_string()])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run segstream: {e}"));
+    let child = spawn_segstream(&[
+        "demo",
+        "--duration",
+        "9s",
+        "--users",
+        "1000",
+        "--rate",
+        "2000",
+        "--workers",
+        "2",
+        "--watch-rules",
+        "--rules",
+        &rules.display().to_string(),
+        "--out",
+        &changes.display().to_string(),
+    ]);
     std::thread::sleep(std::time::Duration::from_secs(3));
     let added = "[[segment]]\nid = \"openers_live\"\nname = \"Opened the app today\"\nwhen = 'count(\"app_opened\", \"1d\") >= 1'\n";
     std::fs::write(rules.join("live.toml"), added).unwrap_or_else(|e| panic!("{e}"));
