@@ -2,7 +2,7 @@
 //!
 //! The pure, per-worker logic lives here — [`Engine`] processes one complete tick at a
 //! time and is testable without timely; the timely operators that host it are in
-//! `crate::operators`, and [`dataflow`] wires them.
+//! `crate::operators`, and [`crate::dataflow`] wires them.
 
 pub mod active_rules;
 pub mod change;
