@@ -169,6 +169,12 @@ pub struct RunArgs {
     /// The events, one JSON object per line.
     #[arg(long)]
     pub input: PathBuf,
+    /// Profile upserts, NDJSON: {"user", "time"?, "profile": {...} | null}.
+    #[arg(long)]
+    pub profiles: Option<PathBuf>,
+    /// Stats upserts, NDJSON: {"user", "time"?, "stats": {...} | null}.
+    #[arg(long)]
+    pub stats: Option<PathBuf>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub workers: Option<usize>,

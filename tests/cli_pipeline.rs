@@ -217,3 +217,81 @@ fn the_demo_applies_rule_edits_live_and_refuses_invalid_ones() {
         .count();
     assert!(entered > 10, "only {entered} users entered the segment added live");
 }
+
+#[test]
+fn run_takes_profiles_and_stats_and_reports_bad_lines() {
+    let events = scratch("profiled-events.ndjson");
+    let out = segstream(&[
+        "generate",
+        "--events",
+        "5000",
+        "--users",
+        "200",
+        "--out",
+        &events.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let profiles = scratch("profiles.ndjson");
+    let lines_text: String = (0..200)
+        .map(|u| {
+            format!("{{\"user\": \"u{u}\", \"profile\": {{\"birthDate\": \"1990-01-01\", \"gender\": \"female\", \"country\": \"US\"}}}}\n")
+        })
+        .collect();
+    std::fs::write(&profiles, lines_text).unwrap_or_else(|e| panic!("{e}"));
+    let stats = scratch("stats.ndjson");
+    std::fs::write(
+        &stats,
+        "{\"user\": \"u1\", \"time\": \"2026-11-26T10:00:00Z\", \"stats\": {\"isRegularPlayer\": true}}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let count = |changes: &Path, segment: &str| {
+        lines(changes)
+            .iter()
+            .filter(|v| v["segment"] == segment && v["change"] == "enter")
+            .count()
+    };
+    let without = scratch("without-profiles.ndjson");
+    let out = segstream(&[
+        "run",
+        "--input",
+        &events.display().to_string(),
+        "--out",
+        &without.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let with = scratch("with-profiles.ndjson");
+    let out = segstream(
+        &[
+            "run",
+            "--input",
+            &events.display().to_string(),
+            "--profiles",
+            &profiles.display().to_string(),
+        ]
+        .into_iter()
+        .chain(["--stats", &stats.display().to_string(), "--out", &with.display().to_string()])
+        .collect::<Vec<_>>(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(count(&without, "adults_18_plus"), 0);
+    assert!(count(&with, "adults_18_plus") >= 150, "{} adults", count(&with, "adults_18_plus"));
+    let bad = scratch("bad-profiles.ndjson");
+    std::fs::write(
+        &bad,
+        "{\"user\": \"u1\", \"profile\": {\"birthDate\": \"1990-01-01\"}}\n{\"user\": \"u2\", \"profile\": {\"shoeSize\": 42}}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = segstream(&[
+        "run",
+        "--input",
+        &events.display().to_string(),
+        "--profiles",
+        &bad.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad-profiles.ndjson:2: profile: unknown field \"shoeSize\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -11,6 +11,7 @@ mod rules_source;
 pub use rules_source::load_schema_and_rules;
 mod run_file;
 mod schema;
+mod upsert_file;
 
 use std::process::ExitCode;
 

@@ -1,9 +1,10 @@
 //! `segstream run --input FILE`: classify a file of events and exit when it is done.
 //!
 //! Contract: reads NDJSON events (one object per line; a line that does not decode is
-//! rejected with its line number and reason and counted, the rest is processed), runs
-//! the same dataflow as the demo to completion — every window expired — writes the
-//! membership changes as NDJSON, and prints a summary. Exit code 0 even when lines were
+//! rejected with its line number and reason and counted, the rest is processed) and,
+//! optionally, profile and stats upserts (`--profiles`, `--stats`); runs the same
+//! dataflow as the demo to completion — every window expired — writes the membership
+//! changes as NDJSON, and prints a summary. Exit code 0 even when event lines were
 //! rejected: they are reported, not fatal.
 
 use std::io::BufRead;
@@ -19,6 +20,7 @@ use segstream_dataflows::rules::UdfRegistry;
 
 use super::demo::wall_clock_ms;
 use super::rules_source::load_schema_and_rules;
+use super::upsert_file::read_upserts;
 use crate::cli::RunArgs;
 use crate::embedded::change_writer::ChangeWriter;
 use crate::embedded::live::summary;
@@ -64,6 +66,14 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, CommandError> {
         };
         partitions[number % workers].push(record);
     }
+    let profiles = match &args.profiles {
+        Some(path) => read_upserts(path, "profile", &schema.profile, &config)?,
+        None => Vec::new(),
+    };
+    let stats = match &args.stats {
+        Some(path) => read_upserts(path, "stats", &schema.stats, &config)?,
+        None => Vec::new(),
+    };
     let metrics = Arc::new(ClassifierMetrics::default());
     let shared = Shared {
         schema: Arc::new(schema),
@@ -75,7 +85,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, CommandError> {
     };
     let side = SideInputs {
         rules: vec![(0, defs)],
-        ..SideInputs::default()
+        profiles,
+        stats,
     };
     let partitions = Arc::new(partitions);
     let changes = run_bounded(timely::Config::process(workers), shared, side, move |index, peers| {
