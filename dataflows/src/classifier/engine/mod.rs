@@ -359,7 +359,8 @@ impl Engine {
             event: &[],
             age: None,
         }
-        .with_age(self.birth_slot);
+        // age() only where a segment reads the clock (age() counts as reading it).
+        .with_age(self.birth_slot.filter(|_| !rules.now_readers.is_empty()));
         for (i, segment) in rules.set.segments().iter().enumerate() {
             if evaluate[i] {
                 state.raw[i] = segment.program.matches(&view);

@@ -230,22 +230,7 @@ impl Checker<'_, '_> {
         let checked = self.expr(filter);
         self.scope = outer;
         let checked = checked?;
-        if checked.ty != Type::Bool {
-            return Err(RuleError::new(
-                filter.span,
-                format!("a count filter must be a bool, but this is {}", checked.ty),
-            ));
-        }
-        let cost = static_cost(&checked, self.env.udfs);
-        if cost > self.env.limits.max_cost {
-            return Err(RuleError::new(
-                filter.span,
-                format!(
-                    "count filter is too costly (cost {cost}; the limit is {})",
-                    self.env.limits.max_cost
-                ),
-            ));
-        }
+        self.bounded_predicate(&checked, filter.span, "count filter")?;
         Ok(EventFilter {
             text: filter.to_string(),
             program: Arc::new(Program::compile(&checked, self.env.udfs)),

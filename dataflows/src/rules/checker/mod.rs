@@ -57,22 +57,7 @@ pub fn check_condition(text: &str, env: &mut CheckEnv<'_>) -> Result<Typed, Rule
         scope: Scope::Segment,
     };
     let typed = checker.expr(&expr)?;
-    if typed.ty != Type::Bool {
-        return Err(RuleError::new(
-            expr.span,
-            format!("a condition must be a bool, but this is {}", typed.ty),
-        ));
-    }
-    let cost = static_cost(&typed, checker.env.udfs);
-    if cost > checker.env.limits.max_cost {
-        return Err(RuleError::new(
-            expr.span,
-            format!(
-                "condition is too costly to evaluate (cost {cost}; the limit is {})",
-                checker.env.limits.max_cost
-            ),
-        ));
-    }
+    checker.bounded_predicate(&typed, expr.span, "condition")?;
     Ok(typed)
 }
 
@@ -129,6 +114,23 @@ fn is_const(t: &Typed) -> Option<&FieldValue> {
 }
 
 impl Checker<'_, '_> {
+    /// Checks that a checked `what` (a condition, a count filter) is a bool within the
+    /// cost limit.
+    fn bounded_predicate(&self, typed: &Typed, span: Span, what: &str) -> Result<(), RuleError> {
+        if typed.ty != Type::Bool {
+            return Err(RuleError::new(span, format!("a {what} must be a bool, but this is {}", typed.ty)));
+        }
+        let cost = static_cost(typed, self.env.udfs);
+        let limit = self.env.limits.max_cost;
+        if cost > limit {
+            return Err(RuleError::new(
+                span,
+                format!("{what} is too costly to evaluate (cost {cost}; the limit is {limit})"),
+            ));
+        }
+        Ok(())
+    }
+
     fn schema(&self) -> &Schema {
         self.env.schema
     }
