@@ -28,6 +28,13 @@ pub enum Command {
     Run(RunArgs),
     /// Write generated traffic to an NDJSON file.
     Generate(GenerateArgs),
+    /// Run the classifier on Kafka and Redis (one process of a cluster).
+    Classify(ClassifyArgs),
+    /// Keep the Redis user-data cache (user:<id>:data) in step with the profile and stats topics.
+    CacheSync(CacheSyncArgs),
+    /// Create the deployment's Kafka topics.
+    #[command(subcommand)]
+    Topics(TopicsCommand),
     /// Measure classifier throughput, memory and latency (see docs/benchmarks.md).
     Bench(BenchArgs),
 }
@@ -196,6 +203,71 @@ pub enum RulesCommand {
     Check(CheckArgs),
     /// Evaluate rules against a sample user view (JSON) and show what they read.
     Eval(EvalArgs),
+    /// Validate rule files and publish them as one set to the rules topic.
+    Publish(PublishArgs),
+}
+
+/// The deployment configuration file.
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// The deployment configuration (environment variables SEGSTREAM__<SECTION>__<KEY> override it).
+    #[arg(long, default_value = "configs/kafka.toml")]
+    pub config: PathBuf,
+}
+
+/// `segstream rules publish`
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Rule files or directories of `*.toml` rule files.
+    #[arg(default_value = "configs/rules")]
+    pub paths: Vec<PathBuf>,
+    /// Deployment configuration.
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// `segstream classify`
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// Deployment configuration.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Worker threads in this process.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Processes in the cluster.
+    #[arg(long, default_value_t = 1)]
+    pub processes: usize,
+    /// This process's index (0-based).
+    #[arg(long, default_value_t = 0)]
+    pub process: usize,
+    /// One `host:port` per line, a line per process, in process order (needed with --processes > 1).
+    #[arg(long)]
+    pub hostfile: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Stop once every change before this event time (RFC 3339 or epoch ms) is durable.
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+/// `segstream cache-sync`
+#[derive(Debug, Args)]
+pub struct CacheSyncArgs {
+    /// Deployment configuration.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Stop once caught up with the topics' ends as they were at start (for backfills and tests).
+    #[arg(long)]
+    pub once: bool,
+}
+
+/// `segstream topics …`
+#[derive(Debug, Subcommand)]
+pub enum TopicsCommand {
+    /// Create every configured topic that does not exist yet.
+    Create(ConfigArg),
 }
 
 /// Where the schema is.

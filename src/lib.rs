@@ -5,7 +5,12 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
+pub mod config;
 pub mod embedded;
 pub mod error;
+pub mod kafka;
+pub mod redis_store;
 pub mod sources;
+pub mod writer_thread;

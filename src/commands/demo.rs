@@ -41,12 +41,7 @@ type Buffer<T> = Rc<RefCell<Vec<T>>>;
 /// An update of the `sizes` collection.
 type SizeUpdate = ((String, isize), u64, isize);
 
-/// Wall-clock milliseconds since the Unix epoch.
-pub fn wall_clock_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use crate::clock::wall_clock_ms;
 
 fn row(fields: &segstream_dataflows::rules::FieldSet, json: &serde_json::Value) -> Result<segstream_dataflows::event::Row, String> {
     match json {

@@ -1,21 +1,25 @@
 //! Dispatch from a parsed command line to the command implementations.
 
 mod bench;
+mod cache_sync;
 mod classifier_flags;
+mod classify;
 mod demo;
 mod generate;
 mod rules_check;
 mod rules_eval;
+mod rules_publish;
 mod rules_source;
 
 pub use rules_source::load_schema_and_rules;
 mod run_file;
 mod schema;
+mod topics;
 mod upsert_file;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, RulesCommand};
+use crate::cli::{Cli, Command, RulesCommand, TopicsCommand};
 use crate::error::CommandError;
 
 /// Runs a command; the exit code says whether its input was valid.
@@ -27,5 +31,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandError> {
         Command::Run(args) => run_file::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Rules(RulesCommand::Publish(args)) => rules_publish::run(&args),
+        Command::Classify(args) => classify::run(&args),
+        Command::CacheSync(args) => cache_sync::run(&args),
+        Command::Topics(TopicsCommand::Create(args)) => topics::create(&args),
     }
 }

@@ -1,6 +1,6 @@
 //! Writing membership changes as NDJSON.
 //!
-//! Contract: one JSON object per line — `{"time", "user", "segment", "change":
+//! Contract: one JSON object per line — `{"time", "time_ms", "user", "segment", "change":
 //! "enter"|"exit", "emitted_at"}` with RFC 3339 times; `emitted_at` is the wall clock
 //! when the change left the classifier. Lines are buffered and flushed by
 //! [`ChangeWriter::flush`]; write errors are kept and reported, never panicked on.
@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use segstream_dataflows::time::format_timestamp;
+use crate::kafka::records::change_json;
 
 /// An NDJSON file of membership changes.
 pub struct ChangeWriter {
@@ -36,13 +36,7 @@ impl ChangeWriter {
         if self.error.is_some() {
             return;
         }
-        let line = serde_json::json!({
-            "time": format_timestamp(tick as i64),
-            "user": user,
-            "segment": segment,
-            "change": if diff > 0 { "enter" } else { "exit" },
-            "emitted_at": format_timestamp(emitted_at_ms as i64),
-        });
+        let line = change_json(user, segment, tick, diff > 0, emitted_at_ms);
         match writeln!(self.out, "{line}") {
             Ok(()) => self.written += 1,
             Err(e) => self.error = Some(e),

@@ -35,13 +35,7 @@ pub fn drive(
             handles = None;
         }
         if let Some(h) = handles.as_mut() {
-            let watermark = metrics
-                .workers
-                .lock()
-                .ok()
-                .and_then(|w| w.get(index).map(|g| g.watermark_ms))
-                .unwrap_or(0);
-            h.advance_to(config.tick_of(watermark.min(u64::MAX / 2)));
+            h.advance_to(config.tick_of(worker_watermark(metrics, index)));
         }
         worker.step_or_park(Some(Duration::from_millis(1)));
         after_step(handles.as_mut());
@@ -49,6 +43,18 @@ pub fn drive(
             return;
         }
     }
+}
+
+/// The source watermark of worker `index` (capped, so a finished source's `u64::MAX`
+/// still leaves room to advance inputs past it).
+pub fn worker_watermark(metrics: &ClassifierMetrics, index: usize) -> u64 {
+    metrics
+        .workers
+        .lock()
+        .ok()
+        .and_then(|w| w.get(index).map(|g| g.watermark_ms))
+        .unwrap_or(0)
+        .min(u64::MAX / 2)
 }
 
 /// A new rule set waiting to be applied, shared between threads.

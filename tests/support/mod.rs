@@ -1,6 +1,9 @@
 //! Running the `segstream` binary from integration tests, and scratch files for them.
 #![allow(dead_code)]
 
+pub mod deployment;
+pub mod scenario;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

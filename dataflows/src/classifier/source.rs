@@ -39,6 +39,16 @@ pub trait EventSource: 'static {
     fn poll(&mut self, budget: usize, out: &mut Vec<(u32, SourceRecord)>) -> Poll;
     /// Whether a partition has delivered everything currently available.
     fn caught_up(&self, partition: u32) -> bool;
+    /// Whether partitions may be added later (a growing Kafka topic). Such a source
+    /// keeps its capability even while it owns no partition, advancing it with the
+    /// processing clock, so that it can emit the events of a partition it gains.
+    fn may_gain_partitions(&self) -> bool {
+        false
+    }
+    /// Told the tick the worker's capability moved to: events read from now on that
+    /// are behind it are emitted at this tick (a source that tracks what it has
+    /// emitted, e.g. to commit offsets, needs it).
+    fn on_watermark(&mut self, _tick: u64) {}
 }
 
 /// Partitions held in memory; partition `p` belongs to worker `p % peers`.

@@ -6,7 +6,9 @@
 //! the watermark minus the dedup horizon, in which case it is sidelined (counted, not
 //! emitted). The capability follows the watermark of [`WatermarkTracker`] (rounded down
 //! to the tick) and is released when the source is finished, or at once on a worker
-//! that owns no partition. Rejected records are counted with their reason.
+//! that owns no partition (unless its source may gain partitions later: then it
+//! follows the processing clock). After each downgrade the source is told the new
+//! tick ([`EventSource::on_watermark`]). Rejected records are counted with their reason.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -78,7 +80,11 @@ pub fn event_source<'s, S: EventSource>(
             0,
             (context.clock)(),
         );
-        let mut capability = if partitions.is_empty() { None } else { Some(capability) };
+        let mut capability = if partitions.is_empty() && !events.may_gain_partitions() {
+            None
+        } else {
+            Some(capability)
+        };
         let mut batch = Vec::new();
         move |output| {
             let Some(cap) = capability.as_mut() else { return };
@@ -134,6 +140,7 @@ pub fn event_source<'s, S: EventSource>(
             let tick = config.tick_of(mark);
             if tick > *cap.time() {
                 cap.downgrade(&tick);
+                events.on_watermark(tick);
             }
             if read > 0 {
                 activator.activate();

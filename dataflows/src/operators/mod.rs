@@ -2,4 +2,5 @@
 //! `crate::classifier` and adds only scheduling, capabilities and frontiers.
 
 pub mod classify;
+pub mod durable_sink;
 pub mod event_source;

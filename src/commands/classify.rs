@@ -1,0 +1,245 @@
+//! `segstream classify`: the classifier on Kafka and Redis, one process of a cluster.
+//!
+//! Contract: every process of a cluster runs this command with the same configuration
+//! and `--processes N`, its own `--process I`, and the same hostfile; each builds the
+//! same dataflow with `--workers W` threads, and the event partitions are spread over
+//! all `N × W` workers (a process that owns none still takes part). On start it reads
+//! the recorded durable frontier `F`, replays each partition from the offset at
+//! `F − rewind` (rewind = the larger of the dedup horizon and the longest window of the
+//! rules in force, plus the out-of-order bound and future tolerance) or its committed
+//! offset if earlier, rebuilds state, and suppresses output already emitted (see
+//! [`crate::kafka::changes`]). Profiles, stats and rules are read from their topics
+//! before the first event. It prints a progress line each second and runs until
+//! killed, or with `--until T` stops once every change before `T` is durable. Any stop,
+//! including `kill -9`, is safe: a restart loses nothing and emits nothing twice.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use segstream_dataflows::classifier::metrics::ClassifierMetrics;
+use segstream_dataflows::dataflow::{build, Shared};
+use segstream_dataflows::operators::durable_sink::durable_sink;
+use segstream_dataflows::rules::{load_rule_files, Limits, Schema, UdfRegistry};
+use segstream_dataflows::time::parse_timestamp;
+use timely::dataflow::operators::Probe;
+use timely::dataflow::ProbeHandle;
+
+use super::schema::load_schema;
+use crate::cli::ClassifyArgs;
+use crate::clock::wall_clock_ms;
+use crate::config::DeploymentConfig;
+use crate::embedded::live::{summary, worker_watermark};
+use crate::embedded::metrics_http::serve;
+use crate::error::CommandError;
+use crate::kafka::changes::{ChangeSink, Suppression};
+use crate::kafka::dead_letter::DeadLetters;
+use crate::kafka::event_source::{KafkaEventSource, SourceSetup};
+use crate::kafka::progress::{read_frontier, read_partition, ProgressWriter};
+use crate::kafka::records::RulesSnapshot;
+use crate::kafka::side_inputs::SideInputs;
+
+/// The timely configuration for the process flags.
+fn timely_config(args: &ClassifyArgs) -> Result<timely::Config, CommandError> {
+    let workers = args.workers.max(1);
+    if args.processes <= 1 {
+        return Ok(timely::Config::process(workers));
+    }
+    if args.process >= args.processes {
+        return Err(CommandError::Invalid(format!(
+            "--process {} must be below --processes {}",
+            args.process, args.processes
+        )));
+    }
+    let path = args
+        .hostfile
+        .as_ref()
+        .ok_or_else(|| CommandError::Invalid("--hostfile is needed with --processes > 1".into()))?;
+    let text = crate::sources::read_text(path)?.text;
+    let addresses: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .take(args.processes)
+        .map(String::from)
+        .collect();
+    if addresses.len() < args.processes {
+        return Err(CommandError::Invalid(format!(
+            "{} lists {} hosts; --processes {} needs one per process",
+            path.display(),
+            addresses.len(),
+            args.processes
+        )));
+    }
+    Ok(timely::Config {
+        communication: timely::CommunicationConfig::Cluster {
+            threads: workers,
+            process: args.process,
+            addresses,
+            report: false,
+            zerocopy: false,
+        },
+        worker: timely::WorkerConfig::default(),
+    })
+}
+
+/// The longest feature window of the rules last published (0 if none).
+fn longest_window(deployment: &DeploymentConfig, schema: &Schema) -> Result<u64, CommandError> {
+    let mut latest: Option<RulesSnapshot> = None;
+    read_partition(deployment, &deployment.topics.rules, 0, |message| {
+        if let Some(snapshot) = rdkafka::Message::payload(message).and_then(|p| serde_json::from_slice(p).ok()) {
+            latest = Some(snapshot);
+        }
+    })
+    .map_err(CommandError::Invalid)?;
+    let Some(snapshot) = latest else { return Ok(0) };
+    Ok(load_rule_files(&snapshot.sources(), schema, &UdfRegistry::new(), Limits::default())
+        .ok()
+        .and_then(|(set, _)| set.features().iter().filter_map(|f| f.window_ms).max())
+        .map_or(0, |w| w.max(0) as u64))
+}
+
+fn parse_until(text: &str) -> Result<u64, CommandError> {
+    let ms = match text.parse::<u64>() {
+        Ok(ms) => ms,
+        Err(_) => parse_timestamp(text)
+            .map_err(|e| CommandError::Invalid(format!("--until: {e}")))?
+            .max(0) as u64,
+    };
+    Ok(ms)
+}
+
+/// Runs the classifier process.
+pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
+    let deployment = Arc::new(DeploymentConfig::load(&args.config.config)?);
+    let config = deployment.classifier_config()?;
+    let schema = Arc::new(load_schema(&deployment.schema.path)?);
+    let until = args.until.as_deref().map(parse_until).transpose()?;
+    let timely_config = timely_config(args)?;
+    let durable_start = read_frontier(&deployment).map_err(CommandError::Invalid)?;
+    let rewind =
+        config.dedup_horizon_ms.max(longest_window(&deployment, &schema)?) + config.max_out_of_order_ms + config.future_tolerance_ms;
+    let resume_from_ms = if durable_start > 0 {
+        durable_start.saturating_sub(rewind).max(1)
+    } else {
+        0
+    };
+    let suppression = Arc::new(Suppression::load(&deployment, durable_start).map_err(CommandError::Invalid)?);
+    let producer =
+        Arc::new(crate::kafka::threaded_producer(&deployment).map_err(|e| CommandError::Invalid(format!("kafka producer: {e}")))?);
+    let dead_letters = DeadLetters::new(Arc::clone(&producer), &deployment.topics.dead_letter);
+    let metrics = Arc::new(ClassifierMetrics::default());
+    if let Some(addr) = args.metrics_addr {
+        let listener = std::net::TcpListener::bind(addr).map_err(|e| CommandError::Invalid(format!("--metrics-addr {addr}: {e}")))?;
+        serve(listener, Arc::clone(&metrics));
+    }
+    println!(
+        "segstream classify: process {}/{} × {} workers; durable frontier at start {}; {} changes to suppress",
+        args.process,
+        args.processes,
+        args.workers,
+        durable_start,
+        suppression.already.lock().map_or(0, |s| s.len())
+    );
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let durable_seen = Arc::new(std::sync::atomic::AtomicU64::new(durable_start));
+    let (worker_stopped, worker_durable, worker_metrics, worker_producer) = (
+        Arc::clone(&stopped),
+        Arc::clone(&durable_seen),
+        Arc::clone(&metrics),
+        Arc::clone(&producer),
+    );
+    let guards = timely::execute(timely_config, move |worker| {
+        let (index, peers) = (worker.index(), worker.peers());
+        let durable = ProbeHandle::new();
+        let shared = Shared {
+            schema: Arc::clone(&schema),
+            udfs: Arc::new(UdfRegistry::new()),
+            config,
+            metrics: Arc::clone(&worker_metrics),
+            clock: Arc::new(wall_clock_ms),
+            source_budget: 4_096,
+        };
+        let setup = SourceSetup {
+            worker: index,
+            workers: peers,
+            schema: Arc::clone(&schema),
+            config,
+            dead_letters: dead_letters.clone(),
+            durable: durable.clone(),
+            resume_from_ms,
+        };
+        let source = KafkaEventSource::new(&deployment, setup)?;
+        let sink = ChangeSink::start(&deployment, index, Arc::clone(&suppression))?;
+        let mut side = SideInputs::new(&deployment, index, peers, Arc::clone(&schema), dead_letters.clone())?;
+        let built = worker.dataflow::<u64, _, _>(|scope| {
+            build(scope, source, &shared).map(|(handles, outputs)| {
+                durable_sink(outputs.membership.inner, sink).probe_with(&durable);
+                handles
+            })
+        });
+        let mut handles = built?;
+        side.bootstrap(&mut handles)?;
+        let mut progress = (index == 0).then(|| ProgressWriter::new(Arc::clone(&worker_producer), &deployment, durable_start));
+        loop {
+            handles.advance_to(config.tick_of(worker_watermark(&worker_metrics, index)));
+            worker.step_or_park(Some(Duration::from_millis(1)));
+            side.poll(&mut handles, 1_000);
+            let frontier = durable.with_frontier(|f| f.iter().next().copied().unwrap_or(u64::MAX));
+            worker_durable.store(frontier, Ordering::Relaxed);
+            if let Some(progress) = progress.as_mut() {
+                progress.maybe_write(frontier, wall_clock_ms());
+            }
+            if until.is_some_and(|u| frontier > u) {
+                break;
+            }
+        }
+        if let Some(progress) = progress.as_mut() {
+            progress.force_write(
+                durable.with_frontier(|f| f.iter().next().copied().unwrap_or(u64::MAX)),
+                wall_clock_ms(),
+            );
+        }
+        // A stop is like a crash after the durable frontier: drop the dataflow rather
+        // than wait for it to complete (its source never does).
+        for dataflow in worker.installed_dataflows() {
+            worker.drop_dataflow(dataflow);
+        }
+        worker_stopped.fetch_add(1, Ordering::Relaxed);
+        Ok::<(), String>(())
+    })
+    .map_err(CommandError::Invalid)?;
+
+    let mut last = (0u64, Instant::now());
+    while stopped.load(Ordering::Relaxed) < args.workers.max(1) {
+        std::thread::sleep(Duration::from_millis(200));
+        if last.1.elapsed() < Duration::from_secs(1) {
+            continue;
+        }
+        let read = ClassifierMetrics::get(&metrics.records_read);
+        let (watermark, users, _) = metrics.totals();
+        let durable = durable_seen.load(Ordering::Relaxed);
+        println!(
+            "events/s={:>8.0} watermark lag={:>6.1}s durable lag={:>6.1}s users={} changes={} rejected={}",
+            (read - last.0) as f64 / last.1.elapsed().as_secs_f64(),
+            wall_clock_ms().saturating_sub(watermark) as f64 / 1000.0,
+            wall_clock_ms().saturating_sub(durable.min(wall_clock_ms())) as f64 / 1000.0,
+            users,
+            ClassifierMetrics::get(&metrics.changes),
+            ClassifierMetrics::get(&metrics.rejected),
+        );
+        last = (read, Instant::now());
+    }
+    for result in guards.join() {
+        result.map_err(CommandError::Invalid)?.map_err(CommandError::Invalid)?;
+    }
+    rdkafka::producer::Producer::flush(&*producer, Duration::from_secs(10))
+        .map_err(|e| CommandError::Invalid(format!("flushing dead letters and progress: {e}")))?;
+    println!(
+        "done: {}; durable frontier {}",
+        summary(&metrics),
+        durable_seen.load(Ordering::Relaxed)
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,178 @@
+//! The classifier's outputs: `segment-changes` and the profile store, exactly once.
+//!
+//! Contract: [`ChangeSink`] is the [`DurableWriter`] behind the durable sink operator.
+//! Each complete tick's membership updates become changes and go to two writer threads:
+//! one produces them to `segment-changes` (key = user, Kafka timestamp = the change's
+//! tick, idempotent producer, flushed before it reports), the other writes them to the
+//! Redis profile store (retried while Redis is down). A tick is durable when both have
+//! written it. After a restart, [`Suppression`] keeps the replay from emitting anything
+//! twice: changes before the recorded durable frontier are dropped for both outputs;
+//! changes at or after it that `segment-changes` already holds (read back by
+//! [`Suppression::load`]) are dropped for Kafka, and re-applied (idempotently) to Redis.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use segstream_dataflows::operators::durable_sink::DurableWriter;
+
+use super::admin::partition_count;
+use super::records::{change_json, decode_change, ChangeKey};
+use super::REQUEST_TIMEOUT;
+use crate::config::DeploymentConfig;
+use crate::redis_store::profile_store::write_changes;
+use crate::redis_store::Retrying;
+use crate::writer_thread::WriterThread;
+
+/// What a restarted classifier must not emit again.
+#[derive(Debug, Default)]
+pub struct Suppression {
+    /// Changes before this tick were all emitted before the restart.
+    pub before: u64,
+    /// Changes at or after `before` already in `segment-changes`.
+    pub already: Mutex<HashSet<ChangeKey>>,
+}
+
+impl Suppression {
+    /// Reads back the changes at or after `before` from `segment-changes`.
+    pub fn load(config: &DeploymentConfig, before: u64) -> Result<Suppression, String> {
+        let mut already = HashSet::new();
+        if before > 0 {
+            let topic = &config.topics.changes;
+            let consumer = super::consumer(config, &format!("{}-suppression", config.kafka.group)).map_err(|e| e.to_string())?;
+            let count = partition_count(&consumer, topic)?;
+            let mut query = TopicPartitionList::new();
+            for p in 0..count {
+                query
+                    .add_partition_offset(topic, p, Offset::Offset(before as i64))
+                    .map_err(|e| e.to_string())?;
+            }
+            let starts = consumer
+                .offsets_for_times(query, REQUEST_TIMEOUT)
+                .map_err(|e| format!("offsets for times of {topic}: {e}"))?;
+            let mut remaining = 0;
+            let mut assignment = TopicPartitionList::new();
+            for element in starts.elements() {
+                let p = element.partition();
+                let (_, high) = consumer
+                    .fetch_watermarks(topic, p, REQUEST_TIMEOUT)
+                    .map_err(|e| format!("watermarks of {topic}/{p}: {e}"))?;
+                if let Offset::Offset(start) = element.offset() {
+                    if start < high {
+                        assignment
+                            .add_partition_offset(topic, p, Offset::Offset(start))
+                            .map_err(|e| e.to_string())?;
+                        remaining += 1;
+                    }
+                }
+            }
+            consumer.assign(&assignment).map_err(|e| e.to_string())?;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while remaining > 0 {
+                if Instant::now() > deadline {
+                    return Err(format!("reading back {topic}: timed out"));
+                }
+                match consumer.poll(Duration::from_millis(100)) {
+                    Some(Ok(message)) => {
+                        if let Some(change) = message.payload().and_then(|p| decode_change(p).ok()) {
+                            if change.2 >= before {
+                                already.insert(change);
+                            }
+                        }
+                    }
+                    Some(Err(KafkaError::PartitionEOF(_))) => remaining -= 1,
+                    Some(Err(e)) => return Err(format!("reading back {topic}: {e}")),
+                    None => {}
+                }
+            }
+        }
+        Ok(Suppression {
+            before,
+            already: Mutex::new(already),
+        })
+    }
+
+    /// Whether `segment-changes` must not get this change again.
+    fn emitted(&self, change: &ChangeKey) -> bool {
+        change.2 < self.before || self.already.lock().is_ok_and(|mut set| set.remove(change))
+    }
+}
+
+/// The durable writer of one worker (see the module contract).
+pub struct ChangeSink {
+    kafka: WriterThread<ChangeKey>,
+    redis: WriterThread<ChangeKey>,
+    suppression: Arc<Suppression>,
+}
+
+impl ChangeSink {
+    /// Starts the writer threads of worker `worker`.
+    pub fn start(config: &DeploymentConfig, worker: usize, suppression: Arc<Suppression>) -> Result<ChangeSink, String> {
+        let producer = super::producer(config).map_err(|e| format!("kafka producer: {e}"))?;
+        let topic = config.topics.changes.clone();
+        let kafka = WriterThread::spawn(&format!("changes-kafka-{worker}"), move |changes: &[ChangeKey]| {
+            produce_changes(&producer, &topic, changes)
+        })
+        .map_err(|e| e.to_string())?;
+        let mut store = Retrying::new(&config.redis.url)?;
+        let batch = config.redis.batch;
+        let redis = WriterThread::spawn(&format!("changes-redis-{worker}"), move |changes: &[ChangeKey]| {
+            write_changes(&mut store, changes, batch)
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(ChangeSink { kafka, redis, suppression })
+    }
+}
+
+fn produce_changes(producer: &rdkafka::producer::BaseProducer, topic: &str, changes: &[ChangeKey]) {
+    let now = crate::clock::wall_clock_ms();
+    for (user, segment, tick, entered) in changes {
+        let payload = change_json(user, segment, *tick, *entered, now).to_string();
+        loop {
+            let record = BaseRecord::to(topic).key(user).payload(&payload).timestamp(*tick as i64);
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), _)) => {
+                    producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => {
+                    eprintln!("segment-changes: cannot produce a change of {user:?}: {e}");
+                    break;
+                }
+            }
+        }
+    }
+    // Idempotent, retried without a deadline: flush returns once the broker has them.
+    let mut reported = false;
+    while let Err(e) = producer.flush(Duration::from_secs(1)) {
+        if !reported {
+            eprintln!("segment-changes: waiting for the broker: {e}");
+            reported = true;
+        }
+    }
+}
+
+impl DurableWriter<(String, String)> for ChangeSink {
+    fn submit(&mut self, tick: u64, updates: Vec<((String, String), isize)>) {
+        let changes: Vec<ChangeKey> = updates
+            .into_iter()
+            .filter(|(_, diff)| *diff != 0)
+            .map(|((user, segment), diff)| (user, segment, tick, diff > 0))
+            .filter(|change| change.2 >= self.suppression.before)
+            .collect();
+        let fresh: Vec<ChangeKey> = changes.iter().filter(|c| !self.suppression.emitted(c)).cloned().collect();
+        for (writer, items) in [(&self.kafka, fresh), (&self.redis, changes)] {
+            if let Err(e) = writer.send(tick, items) {
+                eprintln!("classifier output: {e}");
+            }
+        }
+    }
+
+    fn durable_through(&self) -> Option<u64> {
+        Some(self.kafka.durable_through()?.min(self.redis.durable_through()?))
+    }
+}

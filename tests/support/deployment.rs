@@ -1,0 +1,225 @@
+//! A throwaway distributed deployment on the real broker and Redis for one test:
+//! uniquely named topics and group, a config file, producers and readers.
+//! The services must be running (scripts/test starts them); if they are not, the test
+//! fails with a message saying so.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+/// The broker and Redis the tests use.
+pub const BROKERS: &str = "127.0.0.1:9092";
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379/";
+
+/// A change read back: (user, segment, tick, entered).
+pub type Change = (String, String, u64, bool);
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// Serializes the tests that use the services (some stop and restart them).
+pub static SERVICES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// One test's deployment.
+pub struct Deployment {
+    pub name: String,
+    pub config: PathBuf,
+    pub events: String,
+    pub profiles: String,
+    pub stats: String,
+    pub rules: String,
+    pub changes: String,
+    pub dead_letter: String,
+}
+
+fn fail_without_services() {
+    if std::net::TcpStream::connect_timeout(&BROKERS.parse().unwrap(), Duration::from_secs(2)).is_err() {
+        panic!("no Kafka broker on {BROKERS}: run scripts/services start (scripts/test does)");
+    }
+    if std::net::TcpStream::connect_timeout(&"127.0.0.1:6379".parse().unwrap(), Duration::from_secs(2)).is_err() {
+        panic!("no Redis on 127.0.0.1:6379: run scripts/services start (scripts/test does)");
+    }
+}
+
+impl Deployment {
+    /// Creates the topics (`partitions` each for events, upserts and changes).
+    pub fn new(test: &str, partitions: i32, extra_config: &str) -> Deployment {
+        fail_without_services();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000;
+        let name = format!("{test}-{}-{}-{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let d = Deployment {
+            config: super::scratch_path("deployments", &format!("{name}.toml")),
+            events: format!("{name}-events"),
+            profiles: format!("{name}-profiles"),
+            stats: format!("{name}-stats"),
+            rules: format!("{name}-rules"),
+            changes: format!("{name}-changes"),
+            dead_letter: format!("{name}-dead-letter"),
+            name,
+        };
+        let text = format!(
+            "[kafka]\nbrokers = \"{BROKERS}\"\ngroup = \"{n}\"\npartitions = {partitions}\n\
+             [topics]\nevents = \"{}\"\nprofiles = \"{}\"\nstats = \"{}\"\nrules = \"{}\"\nchanges = \"{}\"\ndead_letter = \"{}\"\nprogress = \"{n}-progress\"\n\
+             [redis]\nurl = \"{REDIS_URL}\"\n\
+             [schema]\npath = \"configs/schema.toml\"\n{extra_config}",
+            d.events, d.profiles, d.stats, d.rules, d.changes, d.dead_letter, n = d.name
+        );
+        std::fs::write(&d.config, text).unwrap();
+        let out = super::segstream(&["topics", "create", "--config", d.config.to_str().unwrap()]);
+        assert!(out.status.success(), "topics create: {}", String::from_utf8_lossy(&out.stderr));
+        d
+    }
+
+    pub fn config_arg(&self) -> &str {
+        self.config.to_str().unwrap()
+    }
+
+    /// Starts `segstream classify` with extra arguments, output to a log file.
+    pub fn classify(&self, args: &[&str], log: &str) -> Child {
+        let log_path = super::scratch_path("deployments", &format!("{}-{log}.log", self.name));
+        let file = std::fs::File::create(&log_path).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_segstream"))
+            .arg("classify")
+            .args(["--config", self.config_arg()])
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn log(&self, log: &str) -> String {
+        std::fs::read_to_string(super::scratch_path("deployments", &format!("{}-{log}.log", self.name))).unwrap_or_default()
+    }
+}
+
+/// A producer that sends records with explicit keys, partitions and timestamps.
+pub fn producer() -> BaseProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", BROKERS)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .unwrap()
+}
+
+/// Sends one record and waits for it.
+pub fn send(producer: &BaseProducer, topic: &str, key: &str, payload: Option<&str>, timestamp_ms: u64) {
+    let mut record = BaseRecord::<str, str>::to(topic).key(key).timestamp(timestamp_ms as i64);
+    if let Some(p) = payload {
+        record = record.payload(p);
+    }
+    producer.send(record).map_err(|(e, _)| e).unwrap();
+}
+
+pub fn flush(producer: &BaseProducer) {
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// Every record of `topic` as (key, payload, timestamp), read to the end.
+pub fn read_all(topic: &str) -> Vec<(String, Option<Vec<u8>>, i64)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", BROKERS)
+        .set("group.id", "segstream-tests-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create()
+        .unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let partitions = metadata.topics()[0].partitions().len() as i32;
+    let mut assignment = TopicPartitionList::new();
+    let mut open = 0;
+    for p in 0..partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap();
+        if high > low {
+            assignment.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+            open += 1;
+        }
+    }
+    let mut out = Vec::new();
+    if open == 0 {
+        return out;
+    }
+    consumer.assign(&assignment).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while open > 0 && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => out.push((
+                String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                m.payload().map(<[u8]>::to_vec),
+                m.timestamp().to_millis().unwrap_or(-1),
+            )),
+            Some(Err(KafkaError::PartitionEOF(_))) => open -= 1,
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+    }
+    assert_eq!(open, 0, "reading {topic} timed out");
+    out
+}
+
+/// The changes in a segment-changes topic, in the order read.
+pub fn read_changes(topic: &str) -> Vec<Change> {
+    read_all(topic)
+        .into_iter()
+        .map(|(_, payload, _)| {
+            let v: serde_json::Value = serde_json::from_slice(&payload.unwrap()).unwrap();
+            (
+                v["user"].as_str().unwrap().to_string(),
+                v["segment"].as_str().unwrap().to_string(),
+                v["time_ms"].as_u64().unwrap(),
+                v["change"] == "enter",
+            )
+        })
+        .collect()
+}
+
+/// `user:<id>:segments` of `users` in Redis: (user, segment, entered at).
+pub fn redis_segments(users: &[String]) -> BTreeSet<(String, String, u64)> {
+    let client = redis::Client::open(REDIS_URL).unwrap();
+    let mut con = client.get_connection_with_timeout(Duration::from_secs(5)).unwrap();
+    let mut out = BTreeSet::new();
+    for user in users {
+        let hash: std::collections::HashMap<String, u64> =
+            redis::cmd("HGETALL").arg(format!("user:{user}:segments")).query(&mut con).unwrap();
+        out.extend(hash.into_iter().map(|(s, t)| (user.clone(), s, t)));
+    }
+    out
+}
+
+/// Waits for `child` to exit within `limit`, or kills it and fails.
+pub fn wait_for(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs `scripts/services <args>` and fails if it fails.
+pub fn services(args: &[&str]) {
+    let status = Command::new("scripts/services")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "scripts/services {args:?} failed");
+}

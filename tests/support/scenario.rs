@@ -1,0 +1,206 @@
+//! A small, exactly checkable workload for the distributed tests: rules, profiles,
+//! stats and events (with jitter inside the out-of-order bound, duplicates and a few
+//! malformed records), the oracle's changes for it, and how to put it on the broker.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+
+use rdkafka::producer::BaseProducer;
+use segstream_dataflows::classifier::oracle::{expected_changes, Scenario};
+use segstream_dataflows::classifier::ClassifierConfig;
+use segstream_dataflows::event::decode::decode_event_line;
+use segstream_dataflows::rules::{load_rule_files, Limits, Schema, SourceText, UdfRegistry};
+
+use super::deployment::{flush, send, Change, Deployment};
+
+pub const RULES: &str = r#"
+[[segment]]
+id = "watchers"
+name = "Watchers"
+when = 'count("ad_watched", "3s") >= 2'
+
+[[segment]]
+id = "women"
+name = "Women"
+when = 'profile.gender == "female"'
+
+[[segment]]
+id = "regular_openers"
+name = "Regular openers"
+kind = "sticky"
+when = 'count("app_opened", "5s") >= 1 && stats.isRegularPlayer'
+"#;
+
+/// Classifier settings of the tests' deployments.
+pub const CLASSIFIER: &str =
+    "[classifier]\ntick = \"100ms\"\nmax_out_of_order = \"1s\"\nidle_timeout = \"1s\"\ndedup_horizon = \"1h\"\nhistory = \"1h\"\n";
+
+/// Malformed event records: (payload, what is wrong).
+pub const MALFORMED: [(&str, &str); 3] = [
+    ("{\"id\": \"x1\", \"user\": ", "malformed JSON"),
+    (
+        "{\"id\":\"x2\",\"user\":\"u0\",\"type\":\"purchase\",\"time\":1,\"properties\":{\"amount\":\"lots\"}}",
+        "amount",
+    ),
+    ("", "empty payload"),
+];
+
+pub struct Workload {
+    pub start: u64,
+    pub users: Vec<String>,
+    /// (user, JSON line, event time) in production order, duplicates included.
+    pub events: Vec<(String, String, u64)>,
+    pub profiles: Vec<(u64, String, Option<String>)>,
+    pub stats: Vec<(u64, String, Option<String>)>,
+}
+
+fn schema() -> Schema {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/schema.toml")).unwrap();
+    Schema::from_toml(&text).unwrap()
+}
+
+/// A deterministic pseudo-random sequence (splitmix64).
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Workload {
+    /// `users` users with `per_user` events each, starting at `start` (a multiple of 100 ms).
+    pub fn new(start: u64, users: usize, per_user: usize) -> Workload {
+        let types = ["ad_watched", "app_opened", "ad_shown", "ad_watched"];
+        let users: Vec<String> = (0..users).map(|u| format!("u{u}")).collect();
+        let mut events = Vec::new();
+        for (u, user) in users.iter().enumerate() {
+            let mut line_of_user = Vec::new();
+            for k in 0..per_user {
+                let r = mix((u * 1000 + k) as u64);
+                let time = start + 1_000 + k as u64 * 1_300 + r % 400;
+                let kind = types[(r >> 8) as usize % types.len()];
+                let line = format!("{{\"id\":\"{user}-{k}\",\"user\":\"{user}\",\"type\":\"{kind}\",\"time\":{time}}}");
+                line_of_user.push((user.clone(), line.clone(), time));
+                if r % 7 == 0 {
+                    line_of_user.push((user.clone(), line, time));
+                }
+            }
+            events.extend(line_of_user);
+        }
+        let profiles = users
+            .iter()
+            .enumerate()
+            .map(|(u, user)| {
+                let gender = if u % 2 == 0 { "female" } else { "male" };
+                (start, user.clone(), Some(format!("{{\"gender\":\"{gender}\",\"country\":\"DE\"}}")))
+            })
+            .chain([
+                (start + 10_000, "u1".to_string(), Some("{\"gender\":\"female\"}".to_string())),
+                (start + 20_000, "u2".to_string(), None),
+            ])
+            .collect();
+        let stats = users
+            .iter()
+            .enumerate()
+            .map(|(u, user)| (start, user.clone(), Some(format!("{{\"isRegularPlayer\":{}}}", u % 3 == 0))))
+            .collect();
+        Workload {
+            start,
+            users,
+            events,
+            profiles,
+            stats,
+        }
+    }
+
+    /// Publishes the rules (at `start`), the tables, then the events and the malformed records.
+    pub fn produce(&self, d: &Deployment, producer: &BaseProducer) {
+        self.produce_tables(d, producer);
+        self.produce_events(d, producer, 0..self.events.len());
+    }
+
+    pub fn produce_tables(&self, d: &Deployment, producer: &BaseProducer) {
+        let snapshot = serde_json::json!({"published_at": self.start, "files": [{"name": "test.toml", "text": RULES}]});
+        send(producer, &d.rules, "rules", Some(&snapshot.to_string()), self.start);
+        for (time, user, json) in &self.profiles {
+            send(producer, &d.profiles, user, json.as_deref(), *time);
+        }
+        for (time, user, json) in &self.stats {
+            send(producer, &d.stats, user, json.as_deref(), *time);
+        }
+        flush(producer);
+    }
+
+    pub fn produce_events(&self, d: &Deployment, producer: &BaseProducer, range: std::ops::Range<usize>) {
+        for (user, line, time) in &self.events[range.clone()] {
+            send(producer, &d.events, user, Some(line), *time);
+        }
+        if range.start == 0 {
+            for (payload, _) in MALFORMED {
+                send(producer, &d.events, "u0", Some(payload), self.start);
+            }
+        }
+        flush(producer);
+    }
+
+    /// The oracle's changes at ticks up to `until`.
+    pub fn expected(&self, until: u64) -> Vec<Change> {
+        let schema = schema();
+        let udfs = UdfRegistry::new();
+        let source = SourceText {
+            name: "test.toml".into(),
+            text: RULES.into(),
+        };
+        let (_, defs) = load_rule_files(&[source], &schema, &udfs, Limits::default()).unwrap();
+        let row = |fields: &segstream_dataflows::rules::FieldSet, json: &Option<String>| {
+            json.as_ref().map(|j| match serde_json::from_str::<serde_json::Value>(j).unwrap() {
+                serde_json::Value::Object(map) => fields.read_json(&map).unwrap(),
+                _ => unreachable!(),
+            })
+        };
+        let scenario = Scenario {
+            config: ClassifierConfig::default(),
+            rules: vec![(self.start, defs)],
+            profiles: self
+                .profiles
+                .iter()
+                .map(|(t, u, j)| (*t, u.clone(), row(&schema.profile, j)))
+                .collect(),
+            stats: self.stats.iter().map(|(t, u, j)| (*t, u.clone(), row(&schema.stats, j))).collect(),
+            events: self
+                .events
+                .iter()
+                .map(|(_, line, _)| decode_event_line(line, &schema, 60_000).unwrap())
+                .collect(),
+        };
+        expected_changes(&schema, &udfs, &scenario)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.time <= until)
+            .map(|c| (c.user, c.segment, c.time, c.entered))
+            .collect()
+    }
+}
+
+/// Sorted, and checked to hold no change twice.
+pub fn sorted_without_repeats(mut changes: Vec<Change>, what: &str) -> Vec<Change> {
+    let distinct: BTreeSet<&Change> = changes.iter().collect();
+    assert_eq!(distinct.len(), changes.len(), "{what}: a change was emitted twice");
+    changes.sort_by(|a, b| (a.2, &a.0, &a.1, a.3).cmp(&(b.2, &b.0, &b.1, b.3)));
+    changes
+}
+
+/// The memberships the changes leave: (user, segment, entered at).
+pub fn final_memberships(changes: &[Change]) -> BTreeSet<(String, String, u64)> {
+    let mut ordered = changes.to_vec();
+    ordered.sort_by_key(|c| c.2);
+    let mut current = std::collections::BTreeMap::new();
+    for (user, segment, tick, entered) in ordered {
+        if entered {
+            current.insert((user, segment), tick);
+        } else {
+            current.remove(&(user, segment));
+        }
+    }
+    current.into_iter().map(|((u, s), t)| (u, s, t)).collect()
+}
