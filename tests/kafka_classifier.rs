@@ -71,3 +71,172 @@ fn end_to_end_changes_equal_the_oracle_in_kafka_and_redis() {
         );
     }
 }
+
+/// The same workload on one process of two workers and on two processes of one
+/// worker (3 partitions: one worker owns two).
+#[test]
+fn two_processes_of_one_worker_equal_one_process_of_two() {
+    let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
+    let start = past_start(120);
+    let workload = Workload::new(start, 24, 16);
+    let until = start + 60_000;
+    let expected = workload.expected(until);
+
+    let single = Deployment::new("one-process", 3, CLASSIFIER);
+    workload.produce(&single, &deployment::producer());
+    run_to(&single, &["--workers", "2"], until, "single");
+
+    let cluster = Deployment::new("two-processes", 3, CLASSIFIER);
+    workload.produce(&cluster, &deployment::producer());
+    let hostfile = support::scratch_path("deployments", &format!("{}-hosts.txt", cluster.name));
+    let base = 20_000 + (std::process::id() % 20_000) as u16;
+    std::fs::write(&hostfile, format!("127.0.0.1:{}\n127.0.0.1:{}\n", base, base + 1)).unwrap();
+    let until_arg = until.to_string();
+    let mut processes: Vec<_> = (0..2)
+        .map(|i| {
+            let index = i.to_string();
+            let args = [
+                "--until",
+                &until_arg,
+                "--processes",
+                "2",
+                "--process",
+                &index,
+                "--hostfile",
+                hostfile.to_str().unwrap(),
+            ];
+            cluster.classify(&args, &format!("process-{i}"))
+        })
+        .collect();
+    for (i, child) in processes.iter_mut().enumerate() {
+        let status = deployment::wait_for(child, Duration::from_secs(120), "a cluster process");
+        assert!(status.success(), "process {i} failed:\n{}", cluster.log(&format!("process-{i}")));
+    }
+    let read = |d: &Deployment| -> Vec<_> {
+        sorted_without_repeats(deployment::read_changes(&d.changes), &d.name)
+            .into_iter()
+            .filter(|c| c.2 <= until)
+            .collect()
+    };
+    let (one, two) = (read(&single), read(&cluster));
+    assert_eq!(one, two, "1 process × 2 workers and 2 processes × 1 worker disagree");
+    assert_eq!(one, expected, "and both differ from the oracle");
+}
+
+/// Produces the first half, runs the classifier until it has emitted changes, calls
+/// `interrupt` with the running process and a function that produces the rest (it must
+/// call it), and finishes the run (restarting the classifier if the interruption
+/// stopped it); then checks Kafka and Redis against the oracle: nothing lost, nothing
+/// repeated.
+fn interrupted_run(test: &str, interrupt: impl FnOnce(&Deployment, &mut std::process::Child, &mut dyn FnMut())) {
+    let partitions = 4;
+    // Idleness never advances the watermark here: the data (and sentinels) do, so
+    // events produced after the interruption are still on time.
+    let classifier = CLASSIFIER.replace("idle_timeout = \"1s\"", "idle_timeout = \"1h\"");
+    let d = Deployment::new(test, partitions, &classifier);
+    let start = past_start(120);
+    let mut workload = Workload::new(start, 24, 16);
+    let producer = deployment::producer();
+    workload.produce_tables(&d, &producer);
+    let half = workload.events.len() / 2;
+    workload.produce_events(&d, &producer, 0..half);
+    let mut child = d.classify(&[], "first");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while deployment::read_changes(&d.changes).len() < 10 {
+        assert!(std::time::Instant::now() < deadline, "no changes emitted:\n{}", d.log("first"));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let until = start + 60_000;
+    let total = workload.events.len();
+    let mut rest = || {
+        workload.produce_events(&d, &producer, half..total);
+        workload.produce_sentinels(&d, &producer, partitions, until + 2_000);
+    };
+    interrupt(&d, &mut child, &mut rest);
+    if child.try_wait().unwrap().is_none() {
+        // Still running (it rode out the interruption): it must get there by itself.
+        deployment::wait_for_durable(&d, until, &mut child, Duration::from_secs(120));
+        let _ = child.kill();
+        let _ = child.wait();
+    } else {
+        run_to(&d, &[], until, "second");
+    }
+    let expected = workload.expected(until);
+    let got: Vec<_> = sorted_without_repeats(deployment::read_changes(&d.changes), "segment-changes")
+        .into_iter()
+        .filter(|c| c.2 <= until)
+        .collect();
+    assert_eq!(
+        got,
+        expected,
+        "{test}: segment-changes differ from the oracle\n{}\n{}",
+        d.log("first"),
+        d.log("second")
+    );
+    if !d.log("second").is_empty() {
+        assert!(
+            !d.log("second").contains("durable frontier at start 0;"),
+            "the restart must resume from a recorded frontier:\n{}",
+            d.log("second")
+        );
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while deployment::redis_segments(&workload.users) != final_memberships(&expected) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        deployment::redis_segments(&workload.users),
+        final_memberships(&expected),
+        "{test}: the profile store differs"
+    );
+}
+
+#[test]
+fn kill_9_mid_stream_and_restart_loses_nothing_and_repeats_nothing() {
+    let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
+    interrupted_run("kill9", |_, child, rest| {
+        // Let at least one durable frontier be recorded, then kill without warning.
+        std::thread::sleep(Duration::from_millis(1_500));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        rest();
+    });
+}
+
+#[test]
+fn a_broker_restart_mid_stream_is_ridden_out_without_loss() {
+    let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
+    interrupted_run("broker-restart", |_, child, rest| {
+        deployment::services(&["stop", "tansu"]);
+        std::thread::sleep(Duration::from_secs(3));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the classifier must survive the broker going away"
+        );
+        deployment::services(&["start", "tansu"]);
+        rest();
+    });
+}
+
+#[test]
+fn redis_down_for_ten_seconds_delays_the_store_but_not_the_stream() {
+    let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
+    interrupted_run("redis-outage", |d, child, rest| {
+        deployment::services(&["stop", "redis"]);
+        let outage = std::time::Instant::now();
+        let before = deployment::read_changes(&d.changes).len();
+        rest();
+        // Kafka output goes on while Redis is down.
+        let deadline = std::time::Instant::now() + Duration::from_secs(8);
+        while deployment::read_changes(&d.changes).len() <= before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no changes reached Kafka while Redis was down"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        std::thread::sleep(Duration::from_secs(10).saturating_sub(outage.elapsed()));
+        assert!(child.try_wait().unwrap().is_none(), "the classifier must survive Redis going away");
+        deployment::services(&["start", "redis"]);
+    });
+}

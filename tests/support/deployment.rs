@@ -124,6 +124,16 @@ pub fn send(producer: &BaseProducer, topic: &str, key: &str, payload: Option<&st
     producer.send(record).map_err(|(e, _)| e).unwrap();
 }
 
+/// Sends one record to a given partition.
+pub fn send_to(producer: &BaseProducer, topic: &str, partition: i32, key: &str, payload: &str, timestamp_ms: u64) {
+    let record = BaseRecord::<str, str>::to(topic)
+        .key(key)
+        .payload(payload)
+        .partition(partition)
+        .timestamp(timestamp_ms as i64);
+    producer.send(record).map_err(|(e, _)| e).unwrap();
+}
+
 pub fn flush(producer: &BaseProducer) {
     producer.flush(Duration::from_secs(30)).unwrap();
 }
@@ -222,4 +232,28 @@ pub fn services(args: &[&str]) {
         .status()
         .unwrap();
     assert!(status.success(), "scripts/services {args:?} failed");
+}
+
+/// Waits until the deployment's recorded durable frontier passes `until` (every change
+/// through `until` is in Kafka and Redis), failing after `limit` or if `child` exits.
+pub fn wait_for_durable(d: &Deployment, until: u64, child: &mut Child, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let frontier = read_all(&format!("{}-progress", d.name))
+            .into_iter()
+            .filter_map(|(_, p, _)| serde_json::from_slice::<serde_json::Value>(&p?).ok()?["durable_frontier_ms"].as_u64())
+            .max()
+            .unwrap_or(0);
+        if frontier > until {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("classify exited ({status}) before its frontier passed {until}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the durable frontier {frontier} did not pass {until} within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }

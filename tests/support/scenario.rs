@@ -72,20 +72,19 @@ impl Workload {
     pub fn new(start: u64, users: usize, per_user: usize) -> Workload {
         let types = ["ad_watched", "app_opened", "ad_shown", "ad_watched"];
         let users: Vec<String> = (0..users).map(|u| format!("u{u}")).collect();
+        // In time order (slot by slot), each event jittered inside the out-of-order bound.
         let mut events = Vec::new();
-        for (u, user) in users.iter().enumerate() {
-            let mut line_of_user = Vec::new();
-            for k in 0..per_user {
+        for k in 0..per_user {
+            for (u, user) in users.iter().enumerate() {
                 let r = mix((u * 1000 + k) as u64);
                 let time = start + 1_000 + k as u64 * 1_300 + r % 400;
                 let kind = types[(r >> 8) as usize % types.len()];
                 let line = format!("{{\"id\":\"{user}-{k}\",\"user\":\"{user}\",\"type\":\"{kind}\",\"time\":{time}}}");
-                line_of_user.push((user.clone(), line.clone(), time));
+                events.push((user.clone(), line.clone(), time));
                 if r % 7 == 0 {
-                    line_of_user.push((user.clone(), line, time));
+                    events.push((user.clone(), line, time));
                 }
             }
-            events.extend(line_of_user);
         }
         let profiles = users
             .iter()
@@ -139,6 +138,18 @@ impl Workload {
             for (payload, _) in MALFORMED {
                 send(producer, &d.events, "u0", Some(payload), self.start);
             }
+        }
+        flush(producer);
+    }
+
+    /// Adds one event per partition at `time` (user `sentinel-<p>`, a type no rule
+    /// reads), so every partition's watermark passes `time` without relying on idleness.
+    pub fn produce_sentinels(&mut self, d: &Deployment, producer: &BaseProducer, partitions: i32, time: u64) {
+        for p in 0..partitions {
+            let user = format!("sentinel-{p}");
+            let line = format!("{{\"id\":\"{user}\",\"user\":\"{user}\",\"type\":\"app_closed\",\"time\":{time}}}");
+            super::deployment::send_to(producer, &d.events, p, &user, &line, time);
+            self.events.push((user, line, time));
         }
         flush(producer);
     }
