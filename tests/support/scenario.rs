@@ -81,7 +81,7 @@ impl Workload {
                 let kind = types[(r >> 8) as usize % types.len()];
                 let line = format!("{{\"id\":\"{user}-{k}\",\"user\":\"{user}\",\"type\":\"{kind}\",\"time\":{time}}}");
                 events.push((user.clone(), line.clone(), time));
-                if r % 7 == 0 {
+                if r.is_multiple_of(7) {
                     events.push((user.clone(), line, time));
                 }
             }

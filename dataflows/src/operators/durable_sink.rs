@@ -57,6 +57,9 @@ pub trait DurableWriter<D>: 'static {
     fn durable_through(&self) -> Option<u64>;
 }
 
+/// The updates of one tick waiting for the input frontier, with a capability for it.
+type Pending<D> = (Capability<u64>, Vec<(D, isize)>);
+
 /// The durable sink (see the module contract).
 pub fn durable_sink<'s, D, W>(updates: StreamVec<'s, u64, (D, u64, isize)>, mut writer: W) -> StreamVec<'s, u64, ()>
 where
@@ -66,7 +69,7 @@ where
     let scope = updates.scope();
     updates.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Pipeline, "DurableSink", move |_capability, info| {
         let activator = scope.activator_for(info.address);
-        let mut stash: BTreeMap<u64, (Capability<u64>, Vec<(D, isize)>)> = BTreeMap::new();
+        let mut stash: BTreeMap<u64, Pending<D>> = BTreeMap::new();
         let mut outstanding: BTreeMap<u64, Capability<u64>> = BTreeMap::new();
         move |(input, frontier), output| {
             let port = output.output_index();
