@@ -35,8 +35,39 @@ pub enum Command {
     /// Create the deployment's Kafka topics.
     #[command(subcommand)]
     Topics(TopicsCommand),
+    /// Offer generated events to the broker at a fixed rate and measure event→segment-changes latency.
+    BrokerBench(BrokerBenchArgs),
     /// Measure classifier throughput, memory and latency (see docs/benchmarks.md).
     Bench(BenchArgs),
+}
+
+/// `segstream broker-bench`
+#[derive(Debug, Args)]
+pub struct BrokerBenchArgs {
+    /// Deployment configuration (a classifier must be running on it).
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Events per second offered (open loop: the schedule does not wait for the system).
+    #[arg(long, default_value_t = 5_000)]
+    pub rate: u64,
+    /// How long events are offered.
+    #[arg(long, default_value = "30s")]
+    pub duration: String,
+    /// How long changes are still collected after the last event.
+    #[arg(long, default_value = "10s")]
+    pub drain: String,
+    /// Changes caused in this first stretch are not counted (start-up is reported apart from steady state).
+    #[arg(long, default_value = "5s")]
+    pub warmup: String,
+    /// Number of simulated users.
+    #[arg(long, default_value_t = 100_000)]
+    pub users: u64,
+    /// Seed of the traffic generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Also produce every user's profile and stats first.
+    #[arg(long)]
+    pub tables: bool,
 }
 
 /// `segstream bench`

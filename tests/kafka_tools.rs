@@ -9,7 +9,10 @@ use support::deployment::{self, Deployment, SERVICES};
 use support::scenario::{Workload, CLASSIFIER, RULES};
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 #[test]
@@ -17,10 +20,18 @@ fn rules_publish_refuses_invalid_rules_and_publishes_a_valid_set() {
     let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
     let d = Deployment::new("publish", 1, "");
     let bad = support::scratch_path("publish-bad", "bad.toml");
-    std::fs::write(&bad, "[[segment]]\nid = \"x\"\nname = \"X\"\nwhen = 'count(\"ad_wacthed\", \"1m\") >= 1'\n").unwrap();
+    std::fs::write(
+        &bad,
+        "[[segment]]\nid = \"x\"\nname = \"X\"\nwhen = 'count(\"ad_wacthed\", \"1m\") >= 1'\n",
+    )
+    .unwrap();
     let out = support::segstream(&["rules", "publish", bad.to_str().unwrap(), "--config", d.config_arg()]);
     assert!(!out.status.success(), "invalid rules must not be published");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("ad_wacthed"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ad_wacthed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(deployment::read_all(&d.rules).is_empty(), "nothing may reach the topic");
 
     let out = support::segstream(&["rules", "publish", "configs/rules", "--config", d.config_arg()]);
@@ -40,7 +51,8 @@ fn a_published_edit_is_applied_live_and_retracts_memberships() {
     let workload = Workload::new(start, 8, 4);
     workload.produce(&d, &deployment::producer());
     let mut child = d.classify(&[], "run");
-    let women = |changes: &[support::deployment::Change], entered: bool| changes.iter().filter(|c| c.1 == "women" && c.3 == entered).count();
+    let women =
+        |changes: &[support::deployment::Change], entered: bool| changes.iter().filter(|c| c.1 == "women" && c.3 == entered).count();
     let deadline = Instant::now() + Duration::from_secs(60);
     while women(&deployment::read_changes(&d.changes), true) < 4 {
         assert!(Instant::now() < deadline, "women never entered:\n{}", d.log("run"));
@@ -48,10 +60,12 @@ fn a_published_edit_is_applied_live_and_retracts_memberships() {
     }
     // Publish the same rules without "women": every member must exit, live.
     let dir = support::scratch_path(&format!("{}-rules", d.name), "test.toml");
-    let without_women = RULES.replace("[[segment]]\nid = \"women\"", "[[segment]]\nid = \"women_in_fr\"").replace(
-        "when = 'profile.gender == \"female\"'",
-        "when = 'profile.gender == \"female\" && profile.country == \"FR\"'",
-    );
+    let without_women = RULES
+        .replace("[[segment]]\nid = \"women\"", "[[segment]]\nid = \"women_in_fr\"")
+        .replace(
+            "when = 'profile.gender == \"female\"'",
+            "when = 'profile.gender == \"female\" && profile.country == \"FR\"'",
+        );
     std::fs::write(&dir, without_women).unwrap();
     let out = support::segstream(&["rules", "publish", dir.to_str().unwrap(), "--config", d.config_arg()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -61,12 +75,20 @@ fn a_published_edit_is_applied_live_and_retracts_memberships() {
         if women(&changes, false) == women(&changes, true) {
             break;
         }
-        assert!(Instant::now() < deadline, "the removed segment's members did not exit:\n{}", d.log("run"));
+        assert!(
+            Instant::now() < deadline,
+            "the removed segment's members did not exit:\n{}",
+            d.log("run")
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(d.log("run").contains("rules: applied a published set of 3 segments"), "{}", d.log("run"));
+    assert!(
+        d.log("run").contains("rules: applied a published set of 3 segments"),
+        "{}",
+        d.log("run")
+    );
 }
 
 #[test]
@@ -89,7 +111,11 @@ fn cache_sync_keeps_user_data_with_a_ttl_and_dead_letters_bad_records() {
     let mut con = client.get_connection_with_timeout(Duration::from_secs(5)).unwrap();
     let data: std::collections::HashMap<String, String> = redis::cmd("HGETALL").arg(format!("user:{user}:data")).query(&mut con).unwrap();
     assert_eq!(data.get("profile").map(String::as_str), Some("{\"gender\":\"female\"}"));
-    assert_eq!(data.get("stats").map(String::as_str), Some("{\"isRegularPlayer\":true}"), "the bad record must not overwrite");
+    assert_eq!(
+        data.get("stats").map(String::as_str),
+        Some("{\"isRegularPlayer\":true}"),
+        "the bad record must not overwrite"
+    );
     let ttl: i64 = redis::cmd("TTL").arg(format!("user:{user}:data")).query(&mut con).unwrap();
     assert!(ttl > 0 && ttl <= 30 * 86_400, "TTL {ttl}");
     let bob: std::collections::HashMap<String, String> = redis::cmd("HGETALL").arg(format!("user:{gone}:data")).query(&mut con).unwrap();
@@ -101,5 +127,9 @@ fn cache_sync_keeps_user_data_with_a_ttl_and_dead_letters_bad_records() {
     // A second run resumes from the committed offsets: nothing new, nothing re-done.
     let out = support::segstream(&["cache-sync", "--once", "--config", d.config_arg()]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("0 upserts written"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 upserts written"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

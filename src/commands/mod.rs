@@ -1,6 +1,7 @@
 //! Dispatch from a parsed command line to the command implementations.
 
 mod bench;
+mod broker_bench;
 mod cache_sync;
 mod classifier_flags;
 mod classify;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandError> {
         Command::Run(args) => run_file::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::BrokerBench(args) => broker_bench::run(&args),
         Command::Rules(RulesCommand::Publish(args)) => rules_publish::run(&args),
         Command::Classify(args) => classify::run(&args),
         Command::CacheSync(args) => cache_sync::run(&args),

@@ -132,18 +132,9 @@ fn produce_changes(producer: &rdkafka::producer::BaseProducer, topic: &str, chan
     let now = crate::clock::wall_clock_ms();
     for (user, segment, tick, entered) in changes {
         let payload = change_json(user, segment, *tick, *entered, now).to_string();
-        loop {
-            let record = BaseRecord::to(topic).key(user).payload(&payload).timestamp(*tick as i64);
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), _)) => {
-                    producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => {
-                    eprintln!("segment-changes: cannot produce a change of {user:?}: {e}");
-                    break;
-                }
-            }
+        let record = BaseRecord::to(topic).key(user).payload(&payload).timestamp(*tick as i64);
+        if let Err(e) = super::send_waiting(producer, record) {
+            eprintln!("segment-changes: cannot produce a change of {user:?}: {e}");
         }
     }
     // Idempotent, retried without a deadline: flush returns once the broker has them.

@@ -22,19 +22,32 @@ pub mod side_inputs;
 use std::time::Duration;
 
 use rdkafka::consumer::BaseConsumer;
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::producer::BaseRecord;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::producer::{BaseProducer, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::DeploymentConfig;
 
 /// How long a blocking metadata or offsets request may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// librdkafka defaults tuned for seconds-level latency, unless `[kafka.options]` sets them.
+const LOW_LATENCY_DEFAULTS: [(&str, &str); 1] = [
+    // The broker answers a fetch at once rather than waiting up to 500 ms for data.
+    ("fetch.wait.max.ms", "10"),
+];
+
 /// A consumer for hand-assigned partitions: no auto-commit, partition EOF reported.
 pub fn consumer(config: &DeploymentConfig, group: &str) -> KafkaResult<BaseConsumer> {
-    config
-        .client_config()
+    let mut client = config.client_config();
+    for (key, value) in LOW_LATENCY_DEFAULTS {
+        if !config.kafka.options.contains_key(key) {
+            client.set(key, value);
+        }
+    }
+    client
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -50,6 +63,25 @@ fn producer_config(config: &DeploymentConfig) -> rdkafka::ClientConfig {
         .set("message.timeout.ms", "0")
         .set("linger.ms", "5");
     client
+}
+
+/// Queues `record`, polling the producer while its queue is full (backpressure), so a
+/// burst waits rather than fails. Other errors are returned.
+pub fn send_waiting<K, P>(producer: &BaseProducer, mut record: BaseRecord<'_, K, P>) -> KafkaResult<()>
+where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                producer.poll(Duration::from_millis(1));
+                record = returned;
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
 }
 
 /// An idempotent producer polled by its owner.
