@@ -30,7 +30,7 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Run the classifier on Kafka and Redis (one process of a cluster).
     Classify(ClassifyArgs),
-    /// Keep the Redis user-data cache (user:<id>:data) in step with the profile and stats topics.
+    /// Keep the Redis user-data cache (`user:<id>:data`) in step with the profile and stats topics.
     CacheSync(CacheSyncArgs),
     /// Create the deployment's Kafka topics.
     #[command(subcommand)]
@@ -241,7 +241,7 @@ pub enum RulesCommand {
 /// The deployment configuration file.
 #[derive(Debug, Args)]
 pub struct ConfigArg {
-    /// The deployment configuration (environment variables SEGSTREAM__<SECTION>__<KEY> override it).
+    /// The deployment configuration (environment variables `SEGSTREAM__<SECTION>__<KEY>` override it).
     #[arg(long, default_value = "configs/kafka.toml")]
     pub config: PathBuf,
 }

@@ -36,8 +36,16 @@ fn end_to_end_changes_equal_the_oracle_in_kafka_and_redis() {
     let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
     let d = Deployment::new("e2e", 4, CLASSIFIER);
     let start = past_start(120);
-    let workload = Workload::new(start, 24, 16);
-    workload.produce(&d, &deployment::producer());
+    let workload = Workload::new(&d.name, start, 24, 16);
+    let producer = deployment::producer();
+    workload.produce(&d, &producer);
+    // Bad side records: a profile of the wrong type, and a rule set that does not
+    // check. Both are dead letters; the profile and the rules in force stay as they were.
+    deployment::send(&producer, &d.profiles, &workload.users[3], Some("{\"gender\": 5}"), start + 2_000);
+    let bad_rules = serde_json::json!({"published_at": start + 3_000, "files": [{"name": "bad.toml",
+        "text": "[[segment]]\nid = \"x\"\nname = \"X\"\nwhen = 'count(\"no_such_event\", \"1m\") >= 1'\n"}]});
+    deployment::send(&producer, &d.rules, "rules", Some(&bad_rules.to_string()), start + 3_000);
+    deployment::flush(&producer);
     let until = start + 60_000;
     run_to(&d, &["--workers", "2"], until, "run");
 
@@ -62,14 +70,16 @@ fn end_to_end_changes_equal_the_oracle_in_kafka_and_redis() {
         .into_iter()
         .map(|(_, p, _)| serde_json::from_slice(&p.unwrap()).unwrap())
         .collect();
-    assert_eq!(dead.len(), MALFORMED.len(), "every malformed record is a dead letter: {dead:?}");
+    assert_eq!(dead.len(), MALFORMED.len() + 2, "every malformed record is a dead letter: {dead:?}");
+    let said = |topic: &str, why: &str| {
+        dead.iter()
+            .any(|l| l["topic"] == topic && l["reason"].as_str().unwrap().contains(why))
+    };
     for (_, why) in MALFORMED {
-        assert!(
-            dead.iter()
-                .any(|d| d["reason"].as_str().unwrap().contains(why) && d["topic"] == d["topic"].clone()),
-            "no dead letter says {why:?}: {dead:?}"
-        );
+        assert!(said(&d.events, why), "no dead letter from {} says {why:?}: {dead:?}", d.events);
     }
+    assert!(said(&d.profiles, "gender"), "the bad profile: {dead:?}");
+    assert!(said(&d.rules, "no_such_event"), "the bad rule set: {dead:?}");
 }
 
 /// The same workload on one process of two workers and on two processes of one
@@ -78,7 +88,7 @@ fn end_to_end_changes_equal_the_oracle_in_kafka_and_redis() {
 fn two_processes_of_one_worker_equal_one_process_of_two() {
     let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
     let start = past_start(120);
-    let workload = Workload::new(start, 24, 16);
+    let workload = Workload::new(&format!("cluster-{start}"), start, 24, 16);
     let until = start + 60_000;
     let expected = workload.expected(until);
 
@@ -135,7 +145,7 @@ fn interrupted_run(test: &str, interrupt: impl FnOnce(&Deployment, &mut std::pro
     let classifier = CLASSIFIER.replace("idle_timeout = \"1s\"", "idle_timeout = \"1h\"");
     let d = Deployment::new(test, partitions, &classifier);
     let start = past_start(120);
-    let mut workload = Workload::new(start, 24, 16);
+    let mut workload = Workload::new(&d.name, start, 24, 16);
     let producer = deployment::producer();
     workload.produce_tables(&d, &producer);
     let half = workload.events.len() / 2;

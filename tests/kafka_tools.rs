@@ -48,7 +48,7 @@ fn a_published_edit_is_applied_live_and_retracts_memberships() {
     let d = Deployment::new("live-edit", 2, CLASSIFIER);
     let start = now_ms() - 120_000;
     let start = start - start % 100;
-    let workload = Workload::new(start, 8, 4);
+    let workload = Workload::new(&d.name, start, 8, 4);
     workload.produce(&d, &deployment::producer());
     let mut child = d.classify(&[], "run");
     let women =

@@ -7,9 +7,10 @@
 //! `segment-changes` from its end. Each change's latency is the instant it is read
 //! minus its event time (its tick, rounded down to the tick: the figure errs high by
 //! less than one tick). Changes at ticks before the first event was sent (from the
-//! tables and rules in place) or in the `--warmup` after it are not counted, nor are changes after the last
-//! event (once input stops, only partition idleness moves event time on — after
-//! `idle_timeout` — so their latency says nothing about the pipeline under load). Prints the offered and achieved rate and p50/p90/p99/max in an
+//! tables and rules in place) or in the `--warmup` after it are not counted, nor are changes in the last
+//! `max_out_of_order` (plus a tick) of the load: once input stops, only partition
+//! idleness moves event time on — after `idle_timeout` — so their latency says nothing
+//! about the pipeline under load. Prints the offered and achieved rate and p50/p90/p99/max in an
 //! HDR histogram. A classifier must be running on the same configuration.
 
 use std::process::ExitCode;
@@ -151,7 +152,10 @@ pub fn run(args: &BrokerBenchArgs) -> Result<ExitCode, CommandError> {
         std::thread::sleep(Duration::from_micros(500));
     }
     let offered_seconds = started.elapsed().as_secs_f64();
-    last_event_ms.set(wall_clock_ms());
+    // The watermark passes a tick only once an event `max_out_of_order` later has been
+    // read; after the load stops, the last such stretch waits for `idle_timeout` instead.
+    let classifier = config.classifier_config()?;
+    last_event_ms.set(wall_clock_ms().saturating_sub(classifier.max_out_of_order_ms + classifier.tick_ms));
     producer
         .flush(Duration::from_secs(60))
         .map_err(|e| invalid(format!("flushing events: {e}")))?;

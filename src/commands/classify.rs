@@ -129,6 +129,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
     let producer =
         Arc::new(crate::kafka::threaded_producer(&deployment).map_err(|e| CommandError::Invalid(format!("kafka producer: {e}")))?);
     let dead_letters = DeadLetters::new(Arc::clone(&producer), &deployment.topics.dead_letter);
+    let main_dead_letters = dead_letters.clone();
     let metrics = Arc::new(ClassifierMetrics::default());
     if let Some(addr) = args.metrics_addr {
         let listener = std::net::TcpListener::bind(addr).map_err(|e| CommandError::Invalid(format!("--metrics-addr {addr}: {e}")))?;
@@ -188,6 +189,9 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
             side.poll(&mut handles, 1_000);
             let frontier = durable.with_frontier(|f| f.iter().next().copied().unwrap_or(u64::MAX));
             worker_durable.store(frontier, Ordering::Relaxed);
+            worker_metrics
+                .durable_frontier_ms
+                .store(frontier.min(u64::MAX / 2), Ordering::Relaxed);
             if let Some(progress) = progress.as_mut() {
                 progress.maybe_write(frontier, wall_clock_ms());
             }
@@ -217,17 +221,19 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
         if last.1.elapsed() < Duration::from_secs(1) {
             continue;
         }
+        metrics.dead_letters.store(main_dead_letters.sent(), Ordering::Relaxed);
         let read = ClassifierMetrics::get(&metrics.records_read);
         let (watermark, users, _) = metrics.totals();
         let durable = durable_seen.load(Ordering::Relaxed);
         println!(
-            "events/s={:>8.0} watermark lag={:>6.1}s durable lag={:>6.1}s users={} changes={} rejected={}",
+            "events/s={:>8.0} watermark lag={:>6.1}s durable lag={:>6.1}s users={} changes={} rejected={} dead letters={}",
             (read - last.0) as f64 / last.1.elapsed().as_secs_f64(),
             wall_clock_ms().saturating_sub(watermark) as f64 / 1000.0,
             wall_clock_ms().saturating_sub(durable.min(wall_clock_ms())) as f64 / 1000.0,
             users,
             ClassifierMetrics::get(&metrics.changes),
             ClassifierMetrics::get(&metrics.rejected),
+            ClassifierMetrics::get(&metrics.dead_letters),
         );
         last = (read, Instant::now());
     }

@@ -1,7 +1,7 @@
 //! The distributed deployment's configuration: `configs/kafka.toml`, typed and layered.
 //!
 //! Contract: [`DeploymentConfig::load`] reads a TOML file, applies environment
-//! overrides (see [`env`]), and deserializes it into typed sections with every unknown
+//! overrides (see [`mod@env`]), and deserializes it into typed sections with every unknown
 //! key rejected by name. Durations are strings such as `"100ms"` or `"24h"`; they are
 //! checked by [`DeploymentConfig::classifier_config`]. Every knob is documented in
 //! `configs/kafka.toml` itself and in `docs/operations.md`.

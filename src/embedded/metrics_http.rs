@@ -50,6 +50,11 @@ pub fn render(metrics: &ClassifierMetrics) -> String {
             "Rule updates that did not compile.",
             &metrics.rule_errors,
         ),
+        (
+            "segstream_dead_letters_total",
+            "Records sent to the dead-letter topic.",
+            &metrics.dead_letters,
+        ),
     ];
     for (name, help, counter) in counters {
         let _ = writeln!(
@@ -67,6 +72,11 @@ pub fn render(metrics: &ClassifierMetrics) -> String {
         ),
         ("segstream_users", "Users with classifier state.", users),
         ("segstream_dedup_entries", "Event ids remembered for deduplication.", dedup),
+        (
+            "segstream_durable_frontier_milliseconds",
+            "Every change before this event time (epoch ms) is written to all outputs.",
+            ClassifierMetrics::get(&metrics.durable_frontier_ms),
+        ),
     ];
     for (name, help, value) in gauges {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");

@@ -67,3 +67,31 @@ pub fn partition_count(consumer: &BaseConsumer, topic: &str) -> Result<i32, Stri
 pub fn owned_partitions(count: i32, worker: usize, workers: usize) -> Vec<i32> {
     (0..count).filter(|p| *p as usize % workers.max(1) == worker).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::owned_partitions;
+
+    #[test]
+    fn every_partition_has_exactly_one_owner_and_growth_only_adds() {
+        for workers in 1..6 {
+            for count in 0..10 {
+                let mut owners = vec![0; count as usize];
+                for worker in 0..workers {
+                    for p in owned_partitions(count, worker, workers) {
+                        owners[p as usize] += 1;
+                    }
+                    // A topic that grows keeps every partition with its owner.
+                    let before = owned_partitions(count, worker, workers);
+                    let after = owned_partitions(count + 3, worker, workers);
+                    assert!(before.iter().all(|p| after.contains(p)));
+                }
+                assert!(
+                    owners.iter().all(|n| *n == 1),
+                    "{count} partitions over {workers} workers: {owners:?}"
+                );
+            }
+        }
+        assert!(owned_partitions(2, 3, 4).is_empty(), "a worker may own none");
+    }
+}

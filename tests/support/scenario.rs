@@ -68,10 +68,11 @@ fn mix(x: u64) -> u64 {
 }
 
 impl Workload {
-    /// `users` users with `per_user` events each, starting at `start` (a multiple of 100 ms).
-    pub fn new(start: u64, users: usize, per_user: usize) -> Workload {
+    /// `users` users with `per_user` events each, starting at `start` (a multiple of
+    /// 100 ms). User ids start with `prefix`, so runs sharing a Redis do not mix.
+    pub fn new(prefix: &str, start: u64, users: usize, per_user: usize) -> Workload {
         let types = ["ad_watched", "app_opened", "ad_shown", "ad_watched"];
-        let users: Vec<String> = (0..users).map(|u| format!("u{u}")).collect();
+        let users: Vec<String> = (0..users).map(|u| format!("{prefix}-u{u}")).collect();
         // In time order (slot by slot), each event jittered inside the out-of-order bound.
         let mut events = Vec::new();
         for k in 0..per_user {
@@ -94,8 +95,8 @@ impl Workload {
                 (start, user.clone(), Some(format!("{{\"gender\":\"{gender}\",\"country\":\"DE\"}}")))
             })
             .chain([
-                (start + 10_000, "u1".to_string(), Some("{\"gender\":\"female\"}".to_string())),
-                (start + 20_000, "u2".to_string(), None),
+                (start + 10_000, users[1].clone(), Some("{\"gender\":\"female\"}".to_string())),
+                (start + 20_000, users[2].clone(), None),
             ])
             .collect();
         let stats = users
@@ -136,7 +137,7 @@ impl Workload {
         }
         if range.start == 0 {
             for (payload, _) in MALFORMED {
-                send(producer, &d.events, "u0", Some(payload), self.start);
+                send(producer, &d.events, &self.users[0], Some(payload), self.start);
             }
         }
         flush(producer);
@@ -146,7 +147,7 @@ impl Workload {
     /// reads), so every partition's watermark passes `time` without relying on idleness.
     pub fn produce_sentinels(&mut self, d: &Deployment, producer: &BaseProducer, partitions: i32, time: u64) {
         for p in 0..partitions {
-            let user = format!("sentinel-{p}");
+            let user = format!("{}-sentinel-{p}", d.name);
             let line = format!("{{\"id\":\"{user}\",\"user\":\"{user}\",\"type\":\"app_closed\",\"time\":{time}}}");
             super::deployment::send_to(producer, &d.events, p, &user, &line, time);
             self.events.push((user, line, time));

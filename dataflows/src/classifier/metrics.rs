@@ -27,6 +27,11 @@ pub struct ClassifierMetrics {
     pub rule_errors: AtomicU64,
     /// The highest event time read (ms).
     pub max_event_time_ms: AtomicU64,
+    /// Every change before this event time (ms) is durably written (set by hosts with
+    /// durable outputs; 0 otherwise).
+    pub durable_frontier_ms: AtomicU64,
+    /// Records sent to the dead-letter topic (set by hosts that have one).
+    pub dead_letters: AtomicU64,
     /// Per-worker gauges, by worker index.
     pub workers: Mutex<Vec<WorkerGauges>>,
     /// The last rejection reason seen.
