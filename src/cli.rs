@@ -28,6 +28,8 @@ pub enum Command {
     Run(RunArgs),
     /// Write generated traffic to an NDJSON file.
     Generate(GenerateArgs),
+    /// Serve the event tracking HTTP API (Segment-compatible) and publish to Kafka.
+    Collector(CollectorArgs),
     /// Run the classifier on Kafka and Redis (one process of a cluster).
     Classify(ClassifyArgs),
     /// Keep the Redis user-data cache (`user:<id>:data`) in step with the profile and stats topics.
@@ -281,6 +283,35 @@ pub struct ClassifyArgs {
     /// Stop once every change before this event time (RFC 3339 or epoch ms) is durable.
     #[arg(long)]
     pub until: Option<String>,
+}
+
+/// `segstream collector`
+#[derive(Debug, Args)]
+pub struct CollectorArgs {
+    /// Deployment configuration (brokers, topics, schema).
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// An accepted write key (repeat for several; none: no authentication, for local runs).
+    #[arg(long = "write-key")]
+    pub write_keys: Vec<String>,
+    /// This collector's node id (default: the listen address).
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Largest event, bytes.
+    #[arg(long, default_value_t = 32 * 1024)]
+    pub event_limit: usize,
+    /// Largest request body after inflating, bytes.
+    #[arg(long, default_value_t = 500 * 1024)]
+    pub request_limit: usize,
+    /// How long the broker may take to acknowledge before the request is answered 503.
+    #[arg(long, default_value = "5s")]
+    pub publish_timeout: String,
+    /// How long the producer waits to fill a batch, ms.
+    #[arg(long, default_value_t = 5)]
+    pub linger_ms: u64,
 }
 
 /// `segstream cache-sync`

@@ -5,6 +5,7 @@ mod broker_bench;
 mod cache_sync;
 mod classifier_flags;
 mod classify;
+mod collector;
 mod demo;
 mod generate;
 mod rules_check;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandError> {
         Command::BrokerBench(args) => broker_bench::run(&args),
         Command::Rules(RulesCommand::Publish(args)) => rules_publish::run(&args),
         Command::Classify(args) => classify::run(&args),
+        Command::Collector(args) => collector::run(&args),
         Command::CacheSync(args) => cache_sync::run(&args),
         Command::Topics(TopicsCommand::Create(args)) => topics::create(&args),
     }

@@ -60,7 +60,19 @@ enum Kind {
 fn kind(section: &str, key: &str) -> Option<Kind> {
     let (text, integers): (&[&str], &[&str]) = match section {
         "kafka" => (&["brokers", "group"], &["partitions"]),
-        "topics" => (&["events", "profiles", "stats", "rules", "changes", "dead_letter", "progress"], &[]),
+        "topics" => (
+            &[
+                "events",
+                "profiles",
+                "stats",
+                "rules",
+                "changes",
+                "dead_letter",
+                "progress",
+                "failed_events",
+            ],
+            &[],
+        ),
         "classifier" => (
             &[
                 "tick",

@@ -72,6 +72,8 @@ pub struct Topics {
     pub dead_letter: String,
     /// The classifier's durable frontier, for restarts (compacted, one partition).
     pub progress: String,
+    /// Events the collector rejected, with the reason and the original payload.
+    pub failed_events: String,
 }
 
 impl Default for Topics {
@@ -84,6 +86,7 @@ impl Default for Topics {
             changes: "segment-changes".into(),
             dead_letter: "dead-letter".into(),
             progress: "segstream-progress".into(),
+            failed_events: "failed-events".into(),
         }
     }
 }

@@ -24,6 +24,7 @@ pub fn ensure_topics(config: &DeploymentConfig) -> Result<Vec<String>, String> {
         (&topics.stats, many, true),
         (&topics.changes, many, false),
         (&topics.dead_letter, 1, false),
+        (&topics.failed_events, many, false),
         (&topics.rules, 1, true),
         (&topics.progress, 1, true),
     ];

@@ -37,6 +37,7 @@ pub struct Deployment {
     pub rules: String,
     pub changes: String,
     pub dead_letter: String,
+    pub failed_events: String,
 }
 
 fn fail_without_services() {
@@ -66,14 +67,15 @@ impl Deployment {
             rules: format!("{name}-rules"),
             changes: format!("{name}-changes"),
             dead_letter: format!("{name}-dead-letter"),
+            failed_events: format!("{name}-failed-events"),
             name,
         };
         let text = format!(
             "[kafka]\nbrokers = \"{BROKERS}\"\ngroup = \"{n}\"\npartitions = {partitions}\n\
-             [topics]\nevents = \"{}\"\nprofiles = \"{}\"\nstats = \"{}\"\nrules = \"{}\"\nchanges = \"{}\"\ndead_letter = \"{}\"\nprogress = \"{n}-progress\"\n\
+             [topics]\nevents = \"{}\"\nprofiles = \"{}\"\nstats = \"{}\"\nrules = \"{}\"\nchanges = \"{}\"\ndead_letter = \"{}\"\nprogress = \"{n}-progress\"\nfailed_events = \"{}\"\n\
              [redis]\nurl = \"{REDIS_URL}\"\n\
              [schema]\npath = \"configs/schema.toml\"\n{extra_config}",
-            d.events, d.profiles, d.stats, d.rules, d.changes, d.dead_letter, n = d.name
+            d.events, d.profiles, d.stats, d.rules, d.changes, d.dead_letter, d.failed_events, n = d.name
         );
         std::fs::write(&d.config, text).unwrap();
         let out = super::segstream(&["topics", "create", "--config", d.config.to_str().unwrap()]);

@@ -1,0 +1,93 @@
+//! The collector's Prometheus metrics.
+//!
+//! Contract: atomics updated by request handlers, rendered by [`CollectorMetrics::render`]
+//! in the text exposition format: requests by outcome, events accepted and rejected
+//! (rejections by reason class), events per request, and publish latency (sum and
+//! count, so rates and means can be derived).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of one collector.
+#[derive(Debug, Default)]
+pub struct CollectorMetrics {
+    /// Requests answered 2xx.
+    pub requests_ok: AtomicU64,
+    /// Requests refused as a whole (4xx).
+    pub requests_refused: AtomicU64,
+    /// Requests answered 503 (publishing failed).
+    pub requests_unavailable: AtomicU64,
+    /// Events acknowledged.
+    pub events_accepted: AtomicU64,
+    /// Events rejected as too large.
+    pub rejected_too_large: AtomicU64,
+    /// Events rejected as invalid.
+    pub rejected_invalid: AtomicU64,
+    /// Sum of publish latencies, microseconds.
+    pub publish_micros_sum: AtomicU64,
+    /// Publishes.
+    pub publishes: AtomicU64,
+    /// Events in published requests (for the mean batch size).
+    pub published_events: AtomicU64,
+}
+
+impl CollectorMetrics {
+    /// Adds `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The metrics as Prometheus text.
+    pub fn render(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut out = String::new();
+        let mut family = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        family(
+            "segstream_collector_requests_total",
+            "counter",
+            "Requests by outcome.",
+            &[
+                ("{outcome=\"ok\"}", get(&self.requests_ok)),
+                ("{outcome=\"refused\"}", get(&self.requests_refused)),
+                ("{outcome=\"unavailable\"}", get(&self.requests_unavailable)),
+            ],
+        );
+        family(
+            "segstream_collector_events_accepted_total",
+            "counter",
+            "Events acknowledged.",
+            &[("", get(&self.events_accepted))],
+        );
+        family(
+            "segstream_collector_events_rejected_total",
+            "counter",
+            "Events rejected, by reason.",
+            &[
+                ("{reason=\"too_large\"}", get(&self.rejected_too_large)),
+                ("{reason=\"invalid\"}", get(&self.rejected_invalid)),
+            ],
+        );
+        family(
+            "segstream_collector_publish_seconds",
+            "summary",
+            "Time from handing a request's events to the publisher to their acknowledgement.",
+            &[("_count", get(&self.publishes))],
+        );
+        let _ = writeln!(
+            out,
+            "segstream_collector_publish_seconds_sum {}",
+            get(&self.publish_micros_sum) as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "# HELP segstream_collector_published_events_total Events in published requests.\n# TYPE segstream_collector_published_events_total counter\nsegstream_collector_published_events_total {}",
+            get(&self.published_events)
+        );
+        out
+    }
+}
