@@ -312,6 +312,18 @@ pub struct CollectorArgs {
     /// How long the producer waits to fill a batch, ms.
     #[arg(long, default_value_t = 5)]
     pub linger_ms: u64,
+    /// Events per second each write key may send (0: unlimited); bursts of twice that.
+    #[arg(long, default_value_t = 0)]
+    pub rate_limit: u64,
+    /// The spool directory: batches the broker cannot take are fsynced here and republished later.
+    #[arg(long, default_value = "spool")]
+    pub spool_dir: std::path::PathBuf,
+    /// The spool's capacity in bytes; beyond it requests get 503.
+    #[arg(long, default_value_t = 1 << 30)]
+    pub spool_capacity: u64,
+    /// Size at which a spool segment file is sealed, bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    pub spool_segment: u64,
 }
 
 /// `segstream cache-sync`

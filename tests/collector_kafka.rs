@@ -14,10 +14,19 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start(d: &Deployment, port: u16, env: &[(&str, &str)]) -> Child {
+fn start(d: &Deployment, port: u16, extra: &[&str], env: &[(&str, &str)]) -> Child {
+    let spool = support::scratch_path("collector-spools", &d.name);
     let child = Command::new(env!("CARGO_BIN_EXE_segstream"))
         .args(["collector", "--config", d.config_arg(), "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--write-key", "wk", "--publish-timeout", "2s"])
+        .args([
+            "--write-key",
+            "wk",
+            "--publish-timeout",
+            "2s",
+            "--spool-dir",
+            spool.to_str().unwrap(),
+        ])
+        .args(extra)
         .envs(env.iter().copied())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::null())
@@ -32,20 +41,23 @@ fn start(d: &Deployment, port: u16, env: &[(&str, &str)]) -> Child {
     child
 }
 
-/// One HTTP/1.1 request; returns the status line and the body.
-fn post(port: u16, path: &str, body: &str) -> (String, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+/// One HTTP/1.1 request; the status line and the body, or the I/O error.
+fn try_post(port: u16, path: &str, body: &str) -> std::io::Result<(String, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
         stream,
         "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer wk\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    )
-    .unwrap();
+    )?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    stream.read_to_string(&mut response)?;
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    (head.to_string(), body.to_string())
+    Ok((head.to_string(), body.to_string()))
+}
+
+fn post(port: u16, path: &str, body: &str) -> (String, String) {
+    try_post(port, path, body).unwrap()
 }
 
 fn batch(d: &Deployment) -> String {
@@ -68,7 +80,7 @@ fn acknowledged_events_are_in_the_topic_and_rejected_ones_in_failed_events() {
     let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
     let d = Deployment::new("collector", 2, "");
     let port = free_port();
-    let mut collector = start(&d, port, &[]);
+    let mut collector = start(&d, port, &[], &[]);
     let (head, body) = post(port, "/v1/batch", &batch(&d));
     let _ = collector.kill();
     let _ = collector.wait();
@@ -89,16 +101,171 @@ fn acknowledged_events_are_in_the_topic_and_rejected_ones_in_failed_events() {
 }
 
 #[test]
-fn without_a_broker_requests_are_refused_with_retry_after() {
+fn without_a_broker_events_are_spooled_and_arrive_once_it_is_reachable() {
     let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
-    let d = Deployment::new("collector-nobroker", 1, "");
-    let port = free_port();
+    let d = Deployment::new("collector-spool", 1, "");
     let nowhere = format!("127.0.0.1:{}", free_port());
-    let mut collector = start(&d, port, &[("SEGSTREAM__KAFKA__BROKERS", nowhere.as_str())]);
+    let port = free_port();
+    let mut collector = start(&d, port, &[], &[("SEGSTREAM__KAFKA__BROKERS", nowhere.as_str())]);
+    let (head, body) = post(port, "/v1/batch", &batch(&d));
+    let _ = collector.kill();
+    let _ = collector.wait();
+    assert!(head.starts_with("HTTP/1.1 200"), "acknowledged from the spool: {head}\n{body}");
+    assert!(deployment::read_all(&d.events).is_empty());
+    // Killed with the events only on disk; restarted with the broker reachable, it
+    // republishes them.
+    let port = free_port();
+    let mut collector = start(&d, port, &[], &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while deployment::read_all(&d.events).len() < 2 {
+        assert!(Instant::now() < deadline, "the spooled events never reached the topic");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = collector.kill();
+    let _ = collector.wait();
+    assert_eq!(deployment::read_all(&d.failed_events).len(), 1);
+}
+
+#[test]
+fn with_no_broker_and_a_full_spool_requests_get_503_and_retry_after() {
+    let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
+    let d = Deployment::new("collector-full", 1, "");
+    let nowhere = format!("127.0.0.1:{}", free_port());
+    let port = free_port();
+    let mut collector = start(
+        &d,
+        port,
+        &["--spool-capacity", "10"],
+        &[("SEGSTREAM__KAFKA__BROKERS", nowhere.as_str())],
+    );
     let (head, body) = post(port, "/v1/batch", &batch(&d));
     let _ = collector.kill();
     let _ = collector.wait();
     assert!(head.starts_with("HTTP/1.1 503"), "{head}\n{body}");
     assert!(head.to_ascii_lowercase().contains("retry-after: 5"), "{head}");
-    assert!(deployment::read_all(&d.events).is_empty());
+}
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Four threads posting batches of 20 events with unique messageIds, pausing `pause`
+/// after each, until `stop`; the acknowledged ids are collected.
+fn load(
+    d: &Deployment,
+    port: u16,
+    pause: Duration,
+    stop: &Arc<AtomicBool>,
+    acked: &Arc<Mutex<Vec<String>>>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..4).map(|thread| {
+        let (stop, acked, name) = (Arc::clone(stop), Arc::clone(acked), d.name.clone());
+        std::thread::spawn(move || {
+            let mut next = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let ids: Vec<String> = (next..next + 20).map(|i| format!("{name}-t{thread}-k{i}")).collect();
+                next += 20;
+                let items: Vec<String> = ids
+                    .iter()
+                    .map(|id| format!(r#"{{"messageId":"{id}","userId":"u-{id}","event":"ad_watched","originalTimestamp":"2026-11-26T10:00:00Z"}}"#))
+                    .collect();
+                match try_post(port, "/v1/batch", &format!(r#"{{"batch":[{}]}}"#, items.join(","))) {
+                    Ok((head, _)) if head.starts_with("HTTP/1.1 200") => {
+                        acked.lock().unwrap().extend(ids);
+                        std::thread::sleep(pause);
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        })
+    }).collect()
+}
+
+/// Waits until every acknowledged id is in the events topic; returns how many are missing.
+fn missing_after_waiting(d: &Deployment, acked: &[String], limit: Duration) -> usize {
+    let deadline = Instant::now() + limit;
+    loop {
+        let stored: std::collections::HashSet<String> = deployment::read_all(&d.events)
+            .into_iter()
+            .filter_map(|(_, p, _)| {
+                serde_json::from_slice::<serde_json::Value>(&p?).ok()?["id"]
+                    .as_str()
+                    .map(String::from)
+            })
+            .collect();
+        let missing = acked.iter().filter(|id| !stored.contains(*id)).count();
+        if missing == 0 || Instant::now() > deadline {
+            return missing;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Sends batches under load while the collector is killed with SIGKILL ten times at
+/// random moments and restarted; every acknowledged messageId must reach the topic.
+#[test]
+fn no_acknowledged_event_is_lost_across_ten_kill_9s() {
+    let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
+    let d = Deployment::new("collector-kill", 2, "");
+    let port = free_port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let senders = load(&d, port, Duration::ZERO, &stop, &acked);
+    let mut collector = start(&d, port, &[], &[]);
+    for kill in 0..10u64 {
+        // A pseudo-random moment between 0.6 and 1.5 s after the restart.
+        std::thread::sleep(Duration::from_millis(600 + (kill * 7919 + 13) % 900));
+        collector.kill().unwrap();
+        collector.wait().unwrap();
+        collector = start(&d, port, &[], &[]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    println!("{} events acknowledged across the kills", acked.len());
+    assert!(acked.len() > 3_000, "the load must be real: {} acknowledged", acked.len());
+    let missing = missing_after_waiting(&d, &acked, Duration::from_secs(60));
+    let _ = collector.kill();
+    let _ = collector.wait();
+    assert_eq!(missing, 0, "acknowledged events lost, of {}", acked.len());
+}
+
+/// The broker stopped for 30 s under load: requests keep succeeding from the spool, and
+/// once the broker is back every acknowledged event arrives.
+#[test]
+fn a_thirty_second_broker_outage_is_absorbed_by_the_spool() {
+    let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
+    let d = Deployment::new("collector-outage", 2, "");
+    let port = free_port();
+    let mut collector = start(&d, port, &[], &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let senders = load(&d, port, Duration::from_millis(50), &stop, &acked);
+    std::thread::sleep(Duration::from_secs(2));
+    deployment::services(&["stop", "tansu"]);
+    let before = acked.lock().unwrap().len();
+    std::thread::sleep(Duration::from_secs(30));
+    let during = acked.lock().unwrap().len() - before;
+    deployment::services(&["start", "tansu"]);
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    assert!(
+        during > 1_000,
+        "requests must keep succeeding during the outage: {during} acknowledged"
+    );
+    let acked = acked.lock().unwrap().clone();
+    let missing = missing_after_waiting(&d, &acked, Duration::from_secs(120));
+    let _ = collector.kill();
+    let _ = collector.wait();
+    assert_eq!(
+        missing,
+        0,
+        "acknowledged events lost, of {} ({during} during the outage)",
+        acked.len()
+    );
 }

@@ -8,7 +8,8 @@
 //!     once every accepted event is acknowledged by the log (and every rejected one is
 //!     in `failed-events`); 400 with the same body if every event was rejected;
 //!   - 400 `{"error"}` for malformed JSON (with line and column) or a wrong shape;
-//!   - 401 without an accepted write key; 413 over the request limit;
+//!   - 401 without an accepted write key; 413 over the request limit; 429 with
+//!     `Retry-After` over the write key's rate limit (nothing of the request stored);
 //!   - 503 with `Retry-After` when the log did not acknowledge: nothing of the request
 //!     may be assumed stored, and the client keeps its events.
 //! - `GET /health` (alive), `/ready` (publishing works), `/metrics` (Prometheus),
@@ -32,6 +33,7 @@ use super::body::{parse_documents, read_body, BodyError};
 use super::events::{accept, Api, Enrichment, Outcome, VERSION};
 use super::metrics::CollectorMetrics;
 use super::publish::{Publisher, Record};
+use super::rate_limit::RateLimits;
 
 /// The OpenAPI document, kept in the repository.
 pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
@@ -62,6 +64,8 @@ pub struct AppState {
     pub node: String,
     /// This node's address.
     pub node_ip: String,
+    /// Per-key rate limits.
+    pub limits: Arc<RateLimits>,
     /// Counters.
     pub metrics: Arc<CollectorMetrics>,
 }
@@ -154,6 +158,16 @@ async fn handle(State(state): State<AppState>, request: Request, api: Api) -> Re
         Ok(outcomes) => outcomes,
         Err(shape) => return refused(StatusCode::BAD_REQUEST, shape),
     };
+    let key = header_str(&headers, header::AUTHORIZATION)
+        .and_then(WriteKeys::presented)
+        .unwrap_or_default();
+    if !state.limits.admit(&key, outcomes.len() as u64, Instant::now()) {
+        let mut response = refused(StatusCode::TOO_MANY_REQUESTS, "rate limit of this write key exceeded".into());
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return response;
+    }
     let timestamp_ms = enrichment.received_at_ms as i64;
     let (mut records, mut rejected, mut accepted) = (Vec::with_capacity(outcomes.len()), Vec::new(), 0u64);
     for outcome in outcomes {

@@ -26,6 +26,7 @@ fn state(log: &Arc<MemoryLog>) -> AppState {
         future_tolerance_ms: 60_000,
         node: "c1".into(),
         node_ip: "127.0.0.1".into(),
+        limits: Arc::new(super::rate_limit::RateLimits::new(0, 0)),
         metrics: Arc::new(CollectorMetrics::default()),
     }
 }
@@ -187,4 +188,64 @@ async fn the_openapi_document_lists_exactly_the_routes() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn with_the_log_down_events_are_spooled_acknowledged_and_drained_later() {
+    use super::failover::{drain_once, Failover};
+    use super::spool::Spool;
+    let log = Arc::new(MemoryLog::default());
+    let dir = std::env::temp_dir().join(format!("segstream-failover-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (spool, _) = Spool::open(&dir, 1 << 20, 1 << 16).unwrap();
+    let spool = Arc::new(spool);
+    let primary: Arc<dyn super::publish::Publisher> = Arc::clone(&log) as Arc<dyn super::publish::Publisher>;
+    let mut with_spool = state(&log);
+    with_spool.publisher = Arc::new(Failover::new(Arc::clone(&primary), Arc::clone(&spool)));
+    log.set_failing(true);
+    let request = Request::post("/v1/batch")
+        .header(header::AUTHORIZATION, "Bearer wk")
+        .body(Body::from(batch(10, &[])))
+        .unwrap();
+    let response = app(with_spool.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "acknowledged from the spool");
+    assert!(log.records().is_empty());
+    assert!(spool.depth().1 > 0);
+    assert!(
+        drain_once(&primary, &spool).await.is_err(),
+        "the log is still down: nothing drained"
+    );
+    log.set_failing(false);
+    assert_eq!(drain_once(&primary, &spool).await.unwrap(), 10);
+    assert_eq!(log.records().len(), 10, "every acknowledged event arrives");
+    assert_eq!(spool.depth(), (0, 0));
+    // A full spool means 503: the client keeps its events.
+    let (tiny, _) = Spool::open(&dir.join("tiny"), 10, 1 << 16).unwrap();
+    log.set_failing(true);
+    with_spool.publisher = Arc::new(Failover::new(primary, Arc::new(tiny)));
+    let request = Request::post("/v1/batch")
+        .header(header::AUTHORIZATION, "Bearer wk")
+        .body(Body::from(batch(10, &[])))
+        .unwrap();
+    let response = app(with_spool).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn a_key_over_its_rate_limit_gets_429() {
+    let log = Arc::new(MemoryLog::default());
+    let mut limited = state(&log);
+    limited.limits = Arc::new(super::rate_limit::RateLimits::new(10, 10));
+    let send = |body: Vec<u8>| {
+        let request = Request::post("/v1/batch")
+            .header(header::AUTHORIZATION, "Bearer wk")
+            .body(Body::from(body))
+            .unwrap();
+        app(limited.clone()).oneshot(request)
+    };
+    assert_eq!(send(batch(10, &[])).await.unwrap().status(), StatusCode::OK);
+    let refused = send(batch(10, &[])).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers().get(header::RETRY_AFTER).unwrap(), "1");
+    assert_eq!(log.records().len(), 10, "nothing of the refused request is stored");
 }

@@ -63,35 +63,81 @@ impl ProducerContext for AckContext {
 }
 
 /// Publishes to Kafka.
+///
+/// The producer itself never gives up on a record (no delivery timeout: an idempotent
+/// producer whose records time out must bump its epoch); instead a publish stops
+/// *waiting* after `timeout`, reports failure — so the caller spools the batch — and
+/// marks the publisher unhealthy until a delivery succeeds again. Unhealthy for longer
+/// than twice the timeout (an outage, not a hiccup), the producer is replaced by a
+/// fresh one: the records it still queued are dropped (they are all in the spool), and
+/// the broker sees a new producer session when it comes back, rather than an old one
+/// whose sequence state a restarted broker may have lost.
 pub struct KafkaPublisher {
-    producer: ThreadedProducer<AckContext>,
+    client: rdkafka::ClientConfig,
+    producer: Mutex<Arc<ThreadedProducer<AckContext>>>,
     healthy: Arc<AtomicBool>,
+    unhealthy_since: Mutex<Option<std::time::Instant>>,
+    timeout: Duration,
 }
 
 impl KafkaPublisher {
-    /// An idempotent producer whose deliveries time out after `timeout` (then 503).
+    /// An idempotent producer; a publish waits at most `timeout` for acknowledgements.
     pub fn new(config: &crate::config::DeploymentConfig, timeout: Duration, linger_ms: u64) -> Result<KafkaPublisher, String> {
         let healthy = Arc::new(AtomicBool::new(true));
-        let producer = config
-            .client_config()
+        let mut client = config.client_config();
+        client
             .set("enable.idempotence", "true")
             .set("linger.ms", linger_ms.to_string())
-            .set("message.timeout.ms", timeout.as_millis().max(1).to_string())
+            .set("message.timeout.ms", "0");
+        let producer = Self::create(&client, &healthy)?;
+        Ok(KafkaPublisher {
+            client,
+            producer: Mutex::new(Arc::new(producer)),
+            healthy,
+            unhealthy_since: Mutex::new(None),
+            timeout,
+        })
+    }
+
+    fn create(client: &rdkafka::ClientConfig, healthy: &Arc<AtomicBool>) -> Result<ThreadedProducer<AckContext>, String> {
+        client
             .create_with_context(AckContext {
-                healthy: Arc::clone(&healthy),
+                healthy: Arc::clone(healthy),
             })
-            .map_err(|e| format!("kafka producer: {e}"))?;
-        Ok(KafkaPublisher { producer, healthy })
+            .map_err(|e| format!("kafka producer: {e}"))
+    }
+
+    /// The producer to use, replaced first if it has been failing for a while.
+    fn current(&self) -> Option<Arc<ThreadedProducer<AckContext>>> {
+        let mut since = self.unhealthy_since.lock().ok()?;
+        let mut producer = self.producer.lock().ok()?;
+        if self.healthy.load(Ordering::Relaxed) {
+            *since = None;
+        } else if since.is_some_and(|t| t.elapsed() > self.timeout * 2) {
+            if let Ok(fresh) = Self::create(&self.client, &self.healthy) {
+                let old = std::mem::replace(&mut *producer, Arc::new(fresh));
+                // Dropping purges its queue and may wait briefly: not on this thread.
+                std::thread::spawn(move || drop(old));
+                *since = Some(std::time::Instant::now());
+            }
+        } else if since.is_none() {
+            *since = Some(std::time::Instant::now());
+        }
+        Some(Arc::clone(&producer))
     }
 
     /// Waits for queued records, at most `timeout` (graceful shutdown).
     pub fn flush(&self, timeout: Duration) -> Result<(), String> {
-        rdkafka::producer::Producer::flush(&self.producer, Timeout::After(timeout)).map_err(|e| e.to_string())
+        let producer = self.producer.lock().map_err(|_| "producer lock poisoned".to_string())?;
+        rdkafka::producer::Producer::flush(&**producer, Timeout::After(timeout)).map_err(|e| e.to_string())
     }
 }
 
 impl Publisher for KafkaPublisher {
     fn publish(&self, records: Vec<Record>) -> Publishing {
+        let Some(producer) = self.current() else {
+            return Box::pin(async { Err("the producer lock is poisoned".to_string()) });
+        };
         let mut acks = Vec::with_capacity(records.len());
         for record in &records {
             let (sender, receiver) = oneshot::channel();
@@ -99,18 +145,28 @@ impl Publisher for KafkaPublisher {
                 .key(&record.key)
                 .payload(&record.payload)
                 .timestamp(record.timestamp_ms);
-            if let Err((e, _)) = self.producer.send(base) {
+            if let Err((e, _)) = producer.send(base) {
                 self.healthy.store(false, Ordering::Relaxed);
                 let reason = format!("cannot queue for {}: {e}", record.topic);
                 return Box::pin(async move { Err(reason) });
             }
             acks.push(receiver);
         }
+        let (healthy, timeout) = (Arc::clone(&self.healthy), self.timeout);
         Box::pin(async move {
-            for ack in acks {
-                ack.await.map_err(|_| "the producer went away".to_string())??;
+            let all = async {
+                for ack in acks {
+                    ack.await.map_err(|_| "the producer went away".to_string())??;
+                }
+                Ok(())
+            };
+            match tokio::time::timeout(timeout, all).await {
+                Ok(result) => result,
+                Err(_) => {
+                    healthy.store(false, Ordering::Relaxed);
+                    Err(format!("not acknowledged within {timeout:?}"))
+                }
             }
-            Ok(())
         })
     }
 

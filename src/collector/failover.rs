@@ -1,0 +1,99 @@
+//! Failover: the broker first, the spool when it cannot take a batch, and the drainer.
+//!
+//! Contract: [`Failover`] is a [`Publisher`]. While the primary (the broker) is healthy a
+//! batch goes to it; if it fails (unreachable, slow past the publish timeout, queue
+//! full) — or the primary is already known to be failing, so requests do not each wait
+//! for the timeout — the batch is appended to the spool and acknowledged once fsynced.
+//! Only when the spool refuses (full, disk error) does the publish fail, and the client
+//! gets 503 with `Retry-After`. [`drain_once`] republishes the oldest spooled segment to
+//! the primary and deletes it once every batch in it is acknowledged; [`drain`] does so
+//! forever, backing off while the primary fails. A crash between republishing and
+//! deleting repeats a segment: duplicates, never loss (the classifier deduplicates).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::publish::{Publisher, Publishing, Record};
+use super::spool::Spool;
+
+/// The broker with the spool behind it.
+pub struct Failover {
+    primary: Arc<dyn Publisher>,
+    spool: Arc<Spool>,
+}
+
+impl Failover {
+    /// Fails over from `primary` to `spool`.
+    pub fn new(primary: Arc<dyn Publisher>, spool: Arc<Spool>) -> Failover {
+        Failover { primary, spool }
+    }
+}
+
+async fn to_spool(spool: Arc<Spool>, records: Vec<Record>, why: String) -> Result<(), String> {
+    tokio::task::spawn_blocking(move || spool.append(&records))
+        .await
+        .map_err(|e| format!("spool writer: {e}"))?
+        .map_err(|e| format!("broker: {why}; spool: {e}"))
+}
+
+impl Publisher for Failover {
+    fn publish(&self, records: Vec<Record>) -> Publishing {
+        let spool = Arc::clone(&self.spool);
+        if !self.primary.healthy() {
+            return Box::pin(to_spool(spool, records, "not acknowledging".into()));
+        }
+        let attempt = self.primary.publish(records.clone());
+        Box::pin(async move {
+            match attempt.await {
+                Ok(()) => Ok(()),
+                Err(why) => to_spool(spool, records, why).await,
+            }
+        })
+    }
+
+    fn healthy(&self) -> bool {
+        true
+    }
+}
+
+/// Republishes the oldest spooled segment; returns the records republished (0: empty).
+pub async fn drain_once(primary: &Arc<dyn Publisher>, spool: &Arc<Spool>) -> Result<usize, String> {
+    let reader = Arc::clone(spool);
+    let Some((seq, batches)) = tokio::task::spawn_blocking(move || reader.oldest())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("reading the spool: {e}"))?
+    else {
+        return Ok(0);
+    };
+    let mut republished = 0;
+    for batch in batches {
+        republished += batch.len();
+        primary.publish(batch).await?;
+    }
+    let remover = Arc::clone(spool);
+    tokio::task::spawn_blocking(move || remover.remove(seq))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("deleting spool segment {seq}: {e}"))?;
+    Ok(republished)
+}
+
+/// Drains the spool into the primary, oldest first, for as long as the process runs.
+pub async fn drain(primary: Arc<dyn Publisher>, spool: Arc<Spool>) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match drain_once(&primary, &spool).await {
+            Ok(0) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Ok(n) => {
+                backoff = Duration::from_millis(200);
+                eprintln!("collector: republished {n} spooled records");
+            }
+            Err(e) => {
+                eprintln!("collector: draining the spool: {e}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

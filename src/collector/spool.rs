@@ -1,0 +1,331 @@
+//! The durable spool: where acknowledged events wait while the broker cannot take them.
+//!
+//! Contract: a directory of segment files `spool-<seq>.seg`, each a sequence of frames
+//! `[length: u32 LE][crc32 of body: u32 LE][body]`, the body a JSON array of records (one
+//! request's worth). [`Spool::append`] writes one frame and `fsync`s before returning,
+//! so an event is acknowledged only once it is on disk; it refuses with
+//! [`SpoolError::Full`] when the spool would exceed its capacity. A segment is sealed
+//! when it reaches the segment size, and read back oldest first ([`Spool::oldest`]),
+//! then deleted once republished ([`Spool::remove`]). [`Spool::open`] recovers after a
+//! crash: a torn or corrupt frame ends its segment — the valid prefix is kept, the
+//! rest truncated away and reported. Frames larger than the capacity are refused.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::publish::Record;
+
+/// Bytes of a frame header.
+const HEADER: usize = 8;
+
+/// Why an append failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// The spool is at capacity: the client must retry later.
+    #[error("the spool is full ({used} of {capacity} bytes)")]
+    Full {
+        /// Bytes in use.
+        used: u64,
+        /// The capacity.
+        capacity: u64,
+    },
+    /// The disk failed.
+    #[error("spool I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What [`Spool::open`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Segments found.
+    pub segments: usize,
+    /// Valid frames found.
+    pub frames: usize,
+    /// Bytes cut off torn or corrupt segment tails.
+    pub truncated_bytes: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredRecord {
+    topic: String,
+    key: String,
+    payload: String,
+    timestamp_ms: i64,
+}
+
+struct Writing {
+    seq: u64,
+    file: File,
+    bytes: u64,
+}
+
+struct State {
+    /// Sealed segments, oldest first.
+    sealed: VecDeque<u64>,
+    writing: Option<Writing>,
+    used: u64,
+    next_seq: u64,
+}
+
+/// A spool directory (see the module contract).
+pub struct Spool {
+    dir: PathBuf,
+    capacity: u64,
+    segment_bytes: u64,
+    state: Mutex<State>,
+}
+
+fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("spool-{seq:020}.seg"))
+}
+
+/// Reads the valid frames of a segment: `(bodies, valid length, file length)`.
+fn read_frames(path: &Path) -> std::io::Result<(Vec<Vec<u8>>, u64, u64)> {
+    let mut bytes = Vec::new();
+    File::open(path)?.read_to_end(&mut bytes)?;
+    let mut frames = Vec::new();
+    let mut at = 0usize;
+    while bytes.len() - at >= HEADER {
+        let length = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+        let crc = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]);
+        let Some(body) = bytes.get(at + HEADER..at + HEADER + length) else {
+            break;
+        };
+        if crc32fast::hash(body) != crc {
+            break;
+        }
+        frames.push(body.to_vec());
+        at += HEADER + length;
+    }
+    Ok((frames, at as u64, bytes.len() as u64))
+}
+
+fn lock(state: &Mutex<State>) -> std::io::Result<std::sync::MutexGuard<'_, State>> {
+    state.lock().map_err(|_| std::io::Error::other("the spool lock is poisoned"))
+}
+
+impl Spool {
+    /// Opens (creating) `dir`, recovering what a crash left.
+    pub fn open(dir: &Path, capacity: u64, segment_bytes: u64) -> std::io::Result<(Spool, Recovery)> {
+        std::fs::create_dir_all(dir)?;
+        let mut seqs: Vec<u64> = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_prefix("spool-")?.strip_suffix(".seg")?.parse().ok()
+            })
+            .collect();
+        seqs.sort_unstable();
+        let mut recovery = Recovery::default();
+        let mut used = 0;
+        for &seq in &seqs {
+            let path = segment_path(dir, seq);
+            let (frames, valid, length) = read_frames(&path)?;
+            if valid < length {
+                OpenOptions::new().write(true).open(&path)?.set_len(valid)?;
+                recovery.truncated_bytes += length - valid;
+            }
+            recovery.segments += 1;
+            recovery.frames += frames.len();
+            used += valid;
+        }
+        let next_seq = seqs.last().map_or(1, |s| s + 1);
+        let state = State {
+            sealed: seqs.into_iter().collect(),
+            writing: None,
+            used,
+            next_seq,
+        };
+        Ok((
+            Spool {
+                dir: dir.to_path_buf(),
+                capacity,
+                segment_bytes,
+                state: Mutex::new(state),
+            },
+            recovery,
+        ))
+    }
+
+    /// Appends one batch and fsyncs (see the module contract).
+    pub fn append(&self, records: &[Record]) -> Result<(), SpoolError> {
+        let stored: Vec<StoredRecord> = records
+            .iter()
+            .map(|r| StoredRecord {
+                topic: r.topic.clone(),
+                key: r.key.clone(),
+                payload: r.payload.clone(),
+                timestamp_ms: r.timestamp_ms,
+            })
+            .collect();
+        let body = serde_json::to_vec(&stored).map_err(std::io::Error::other)?;
+        let frame_bytes = (HEADER + body.len()) as u64;
+        let mut state = lock(&self.state)?;
+        if state.used + frame_bytes > self.capacity {
+            return Err(SpoolError::Full {
+                used: state.used,
+                capacity: self.capacity,
+            });
+        }
+        if state.writing.as_ref().is_some_and(|w| w.bytes >= self.segment_bytes) {
+            if let Some(done) = state.writing.take() {
+                state.sealed.push_back(done.seq);
+            }
+        }
+        if state.writing.is_none() {
+            let seq = state.next_seq;
+            state.next_seq += 1;
+            let file = OpenOptions::new().create(true).append(true).open(segment_path(&self.dir, seq))?;
+            // The new file's directory entry must survive a crash too.
+            File::open(&self.dir)?.sync_all()?;
+            state.writing = Some(Writing { seq, file, bytes: 0 });
+        }
+        let Some(writing) = state.writing.as_mut() else {
+            return Err(SpoolError::Io(std::io::Error::other("no segment to write")));
+        };
+        let mut frame = Vec::with_capacity(HEADER + body.len());
+        frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        frame.extend_from_slice(&body);
+        writing.file.write_all(&frame)?;
+        writing.file.sync_data()?;
+        writing.bytes += frame_bytes;
+        state.used += frame_bytes;
+        Ok(())
+    }
+
+    /// The oldest segment's batches (sealing the segment being written if it is the only one).
+    pub fn oldest(&self) -> std::io::Result<Option<(u64, Vec<Vec<Record>>)>> {
+        let mut state = lock(&self.state)?;
+        if state.sealed.is_empty() {
+            if let Some(done) = state.writing.take() {
+                state.sealed.push_back(done.seq);
+            }
+        }
+        let Some(&seq) = state.sealed.front() else { return Ok(None) };
+        drop(state);
+        let (frames, _, _) = read_frames(&segment_path(&self.dir, seq))?;
+        let batches = frames
+            .iter()
+            .map(|body| {
+                serde_json::from_slice::<Vec<StoredRecord>>(body).map(|records| {
+                    records
+                        .into_iter()
+                        .map(|r| Record {
+                            topic: r.topic,
+                            key: r.key,
+                            payload: r.payload,
+                            timestamp_ms: r.timestamp_ms,
+                        })
+                        .collect()
+                })
+            })
+            .collect::<Result<Vec<Vec<Record>>, _>>()
+            .map_err(std::io::Error::other)?;
+        Ok(Some((seq, batches)))
+    }
+
+    /// Deletes a republished segment.
+    pub fn remove(&self, seq: u64) -> std::io::Result<()> {
+        let path = segment_path(&self.dir, seq);
+        let length = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        std::fs::remove_file(&path)?;
+        let mut state = lock(&self.state)?;
+        state.sealed.retain(|s| *s != seq);
+        state.used = state.used.saturating_sub(length);
+        Ok(())
+    }
+
+    /// `(segments, bytes)` waiting.
+    pub fn depth(&self) -> (usize, u64) {
+        self.state
+            .lock()
+            .map(|s| (s.sealed.len() + usize::from(s.writing.is_some()), s.used))
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(i: usize) -> Record {
+        Record {
+            topic: "events".into(),
+            key: format!("u{i}"),
+            payload: format!("{{\"id\":\"e{i}\"}}"),
+            timestamp_ms: i as i64,
+        }
+    }
+
+    fn dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("segstream-spool-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn batches_come_back_oldest_first_across_segments_and_restarts() {
+        let d = dir("order");
+        let (spool, _) = Spool::open(&d, 1 << 20, 100).unwrap();
+        for i in 0..5 {
+            spool.append(&[record(i)]).unwrap();
+        }
+        drop(spool);
+        let (spool, recovery) = Spool::open(&d, 1 << 20, 100).unwrap();
+        assert_eq!((recovery.frames, recovery.truncated_bytes), (5, 0));
+        let mut seen = Vec::new();
+        while let Some((seq, batches)) = spool.oldest().unwrap() {
+            seen.extend(batches.into_iter().flatten().map(|r| r.key));
+            spool.remove(seq).unwrap();
+        }
+        assert_eq!(seen, vec!["u0", "u1", "u2", "u3", "u4"]);
+        assert_eq!(spool.depth(), (0, 0));
+    }
+
+    #[test]
+    fn a_torn_write_keeps_the_valid_prefix() {
+        let d = dir("torn");
+        let (spool, _) = Spool::open(&d, 1 << 20, 1 << 20).unwrap();
+        spool.append(&[record(1)]).unwrap();
+        spool.append(&[record(2)]).unwrap();
+        drop(spool);
+        let path = segment_path(&d, 1);
+        let length = std::fs::metadata(&path).unwrap().len();
+        // A crash in the middle of the second frame.
+        OpenOptions::new().write(true).open(&path).unwrap().set_len(length - 3).unwrap();
+        let (spool, recovery) = Spool::open(&d, 1 << 20, 1 << 20).unwrap();
+        assert_eq!(recovery.frames, 1);
+        assert!(recovery.truncated_bytes > 0);
+        let (_, batches) = spool.oldest().unwrap().unwrap();
+        assert_eq!(batches, vec![vec![record(1)]]);
+        // A flipped byte in a body is caught by the checksum.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 2;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+        let (_, recovery) = Spool::open(&d, 1 << 20, 1 << 20).unwrap();
+        assert_eq!(recovery.frames, 0);
+    }
+
+    #[test]
+    fn a_full_spool_refuses() {
+        let d = dir("full");
+        let (spool, _) = Spool::open(&d, 200, 1 << 20).unwrap();
+        spool.append(&[record(1)]).unwrap();
+        let mut refused = false;
+        for i in 0..10 {
+            if let Err(SpoolError::Full { .. }) = spool.append(&[record(i)]) {
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused, "capacity 200 bytes must run out");
+        assert!(spool.depth().1 <= 200);
+    }
+}
