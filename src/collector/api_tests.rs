@@ -201,7 +201,11 @@ async fn with_the_log_down_events_are_spooled_acknowledged_and_drained_later() {
     let spool = Arc::new(spool);
     let primary: Arc<dyn super::publish::Publisher> = Arc::clone(&log) as Arc<dyn super::publish::Publisher>;
     let mut with_spool = state(&log);
-    with_spool.publisher = Arc::new(Failover::new(Arc::clone(&primary), Arc::clone(&spool)));
+    with_spool.publisher = Arc::new(Failover::new(
+        Arc::clone(&primary),
+        Arc::clone(&spool),
+        Arc::clone(&with_spool.metrics),
+    ));
     log.set_failing(true);
     let request = Request::post("/v1/batch")
         .header(header::AUTHORIZATION, "Bearer wk")
@@ -211,6 +215,7 @@ async fn with_the_log_down_events_are_spooled_acknowledged_and_drained_later() {
     assert_eq!(response.status(), StatusCode::OK, "acknowledged from the spool");
     assert!(log.records().is_empty());
     assert!(spool.depth().1 > 0);
+    assert!(with_spool.metrics.render().contains("segstream_collector_spooled_batches_total 1"));
     assert!(
         drain_once(&primary, &spool).await.is_err(),
         "the log is still down: nothing drained"
@@ -222,7 +227,7 @@ async fn with_the_log_down_events_are_spooled_acknowledged_and_drained_later() {
     // A full spool means 503: the client keeps its events.
     let (tiny, _) = Spool::open(&dir.join("tiny"), 10, 1 << 16).unwrap();
     log.set_failing(true);
-    with_spool.publisher = Arc::new(Failover::new(primary, Arc::new(tiny)));
+    with_spool.publisher = Arc::new(Failover::new(primary, Arc::new(tiny), Arc::clone(&with_spool.metrics)));
     let request = Request::post("/v1/batch")
         .header(header::AUTHORIZATION, "Bearer wk")
         .body(Body::from(batch(10, &[])))

@@ -13,6 +13,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::Ordering;
+
+use super::metrics::CollectorMetrics;
 use super::publish::{Publisher, Publishing, Record};
 use super::spool::Spool;
 
@@ -20,33 +23,36 @@ use super::spool::Spool;
 pub struct Failover {
     primary: Arc<dyn Publisher>,
     spool: Arc<Spool>,
+    metrics: Arc<CollectorMetrics>,
 }
 
 impl Failover {
     /// Fails over from `primary` to `spool`.
-    pub fn new(primary: Arc<dyn Publisher>, spool: Arc<Spool>) -> Failover {
-        Failover { primary, spool }
+    pub fn new(primary: Arc<dyn Publisher>, spool: Arc<Spool>, metrics: Arc<CollectorMetrics>) -> Failover {
+        Failover { primary, spool, metrics }
     }
 }
 
-async fn to_spool(spool: Arc<Spool>, records: Vec<Record>, why: String) -> Result<(), String> {
+async fn to_spool(spool: Arc<Spool>, metrics: Arc<CollectorMetrics>, records: Vec<Record>, why: String) -> Result<(), String> {
     tokio::task::spawn_blocking(move || spool.append(&records))
         .await
         .map_err(|e| format!("spool writer: {e}"))?
-        .map_err(|e| format!("broker: {why}; spool: {e}"))
+        .map_err(|e| format!("broker: {why}; spool: {e}"))?;
+    CollectorMetrics::add(&metrics.spooled_batches, 1);
+    Ok(())
 }
 
 impl Publisher for Failover {
     fn publish(&self, records: Vec<Record>) -> Publishing {
-        let spool = Arc::clone(&self.spool);
+        let (spool, metrics) = (Arc::clone(&self.spool), Arc::clone(&self.metrics));
         if !self.primary.healthy() {
-            return Box::pin(to_spool(spool, records, "not acknowledging".into()));
+            return Box::pin(to_spool(spool, metrics, records, "not acknowledging".into()));
         }
         let attempt = self.primary.publish(records.clone());
         Box::pin(async move {
             match attempt.await {
                 Ok(()) => Ok(()),
-                Err(why) => to_spool(spool, records, why).await,
+                Err(why) => to_spool(spool, metrics, records, why).await,
             }
         })
     }
@@ -79,11 +85,19 @@ pub async fn drain_once(primary: &Arc<dyn Publisher>, spool: &Arc<Spool>) -> Res
     Ok(republished)
 }
 
-/// Drains the spool into the primary, oldest first, for as long as the process runs.
-pub async fn drain(primary: Arc<dyn Publisher>, spool: Arc<Spool>) {
+/// Drains the spool into the primary, oldest first, for as long as the process runs,
+/// keeping the spool gauges of `metrics` current.
+pub async fn drain(primary: Arc<dyn Publisher>, spool: Arc<Spool>, metrics: Arc<CollectorMetrics>) {
     let mut backoff = Duration::from_millis(200);
     loop {
-        match drain_once(&primary, &spool).await {
+        let (segments, bytes) = spool.depth();
+        metrics.spool_segments.store(segments as u64, Ordering::Relaxed);
+        metrics.spool_bytes.store(bytes, Ordering::Relaxed);
+        let drained = drain_once(&primary, &spool).await;
+        if let Ok(n) = drained {
+            CollectorMetrics::add(&metrics.drained_records, n as u64);
+        }
+        match drained {
             Ok(0) => tokio::time::sleep(Duration::from_millis(200)).await,
             Ok(n) => {
                 backoff = Duration::from_millis(200);

@@ -46,6 +46,7 @@ pub fn run(args: &CollectorArgs) -> Result<ExitCode, CommandError> {
     );
     let spool = Arc::new(spool);
     let primary: Arc<dyn Publisher> = Arc::clone(&publisher) as Arc<dyn Publisher>;
+    let metrics = Arc::new(CollectorMetrics::default());
     let keys = WriteKeys::new(&args.write_keys);
     if !keys.enabled() {
         eprintln!("collector: no --write-key given: accepting events from anyone");
@@ -53,7 +54,7 @@ pub fn run(args: &CollectorArgs) -> Result<ExitCode, CommandError> {
     let state = AppState {
         schema,
         keys,
-        publisher: Arc::new(Failover::new(Arc::clone(&primary), Arc::clone(&spool))),
+        publisher: Arc::new(Failover::new(Arc::clone(&primary), Arc::clone(&spool), Arc::clone(&metrics))),
         events_topic: config.topics.events.clone(),
         failed_topic: config.topics.failed_events.clone(),
         event_limit: args.event_limit,
@@ -62,7 +63,7 @@ pub fn run(args: &CollectorArgs) -> Result<ExitCode, CommandError> {
         node: args.node.clone().unwrap_or_else(|| args.listen.to_string()),
         node_ip: args.listen.ip().to_string(),
         limits: Arc::new(RateLimits::new(args.rate_limit, args.rate_limit.saturating_mul(2))),
-        metrics: Arc::new(CollectorMetrics::default()),
+        metrics: Arc::clone(&metrics),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -76,7 +77,7 @@ pub fn run(args: &CollectorArgs) -> Result<ExitCode, CommandError> {
             "collector: listening on http://{}",
             listener.local_addr().map_or(args.listen, |a| a)
         );
-        tokio::spawn(drain(primary, spool));
+        tokio::spawn(drain(primary, spool, Arc::clone(&metrics)));
         let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, service)
             .with_graceful_shutdown(async {
