@@ -1,8 +1,10 @@
 //! The durable spool: where acknowledged events wait while the broker cannot take them.
 //!
 //! Contract: a directory of segment files `spool-<seq>.seg`, each a sequence of frames
-//! `[length: u32 LE][crc32 of body: u32 LE][body]`, the body a JSON array of records (one
-//! request's worth). [`Spool::append`] writes one frame and `fsync`s before returning,
+//! `[length: u32 LE][crc32 of body: u32 LE][body]`, the body one request's records in a
+//! compact binary form: a record count, then per record its topic, key and payload as
+//! `[length: u32 LE][bytes]` and its timestamp as `i64 LE` (the payload, already JSON,
+//! is stored as it is rather than escaped again). [`Spool::append`] writes one frame and `fsync`s before returning,
 //! so an event is acknowledged only once it is on disk; it refuses with
 //! [`SpoolError::Full`] when the spool would exceed its capacity. A segment is sealed
 //! when it reaches the segment size, and read back oldest first ([`Spool::oldest`]),
@@ -15,8 +17,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-
-use serde::{Deserialize, Serialize};
 
 use super::publish::Record;
 
@@ -50,12 +50,48 @@ pub struct Recovery {
     pub truncated_bytes: u64,
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredRecord {
-    topic: String,
-    key: String,
-    payload: String,
-    timestamp_ms: i64,
+/// The body of a frame (see the module contract).
+fn encode(records: &[Record]) -> Vec<u8> {
+    let size: usize = records.iter().map(|r| 20 + r.topic.len() + r.key.len() + r.payload.len()).sum();
+    let mut body = Vec::with_capacity(4 + size);
+    body.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    for record in records {
+        for field in [&record.topic, &record.key, &record.payload] {
+            body.extend_from_slice(&(field.len() as u32).to_le_bytes());
+            body.extend_from_slice(field.as_bytes());
+        }
+        body.extend_from_slice(&record.timestamp_ms.to_le_bytes());
+    }
+    body
+}
+
+/// Reads a frame body back; `None` if it is not one.
+fn decode(body: &[u8]) -> Option<Vec<Record>> {
+    let mut at = 0usize;
+    let mut take = |n: usize| {
+        let bytes = body.get(at..at.checked_add(n)?)?;
+        at += n;
+        Some(bytes)
+    };
+    let u32_at = |bytes: &[u8]| u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+    let count = u32_at(take(4)?);
+    let mut records = Vec::with_capacity(count.min(body.len()));
+    for _ in 0..count {
+        let mut text = || {
+            let length = u32_at(take(4)?);
+            String::from_utf8(take(length)?.to_vec()).ok()
+        };
+        let (topic, key, payload) = (text()?, text()?, text()?);
+        let stamp = take(8)?;
+        let timestamp_ms = i64::from_le_bytes([stamp[0], stamp[1], stamp[2], stamp[3], stamp[4], stamp[5], stamp[6], stamp[7]]);
+        records.push(Record {
+            topic,
+            key,
+            payload,
+            timestamp_ms,
+        });
+    }
+    (at == body.len()).then_some(records)
 }
 
 struct Writing {
@@ -154,16 +190,7 @@ impl Spool {
 
     /// Appends one batch and fsyncs (see the module contract).
     pub fn append(&self, records: &[Record]) -> Result<(), SpoolError> {
-        let stored: Vec<StoredRecord> = records
-            .iter()
-            .map(|r| StoredRecord {
-                topic: r.topic.clone(),
-                key: r.key.clone(),
-                payload: r.payload.clone(),
-                timestamp_ms: r.timestamp_ms,
-            })
-            .collect();
-        let body = serde_json::to_vec(&stored).map_err(std::io::Error::other)?;
+        let body = encode(records);
         let frame_bytes = (HEADER + body.len()) as u64;
         let mut state = lock(&self.state)?;
         if state.used + frame_bytes > self.capacity {
@@ -213,20 +240,14 @@ impl Spool {
         let batches = frames
             .iter()
             .map(|body| {
-                serde_json::from_slice::<Vec<StoredRecord>>(body).map(|records| {
-                    records
-                        .into_iter()
-                        .map(|r| Record {
-                            topic: r.topic,
-                            key: r.key,
-                            payload: r.payload,
-                            timestamp_ms: r.timestamp_ms,
-                        })
-                        .collect()
+                decode(body).ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("spool segment {seq}: a frame does not decode"),
+                    )
                 })
             })
-            .collect::<Result<Vec<Vec<Record>>, _>>()
-            .map_err(std::io::Error::other)?;
+            .collect::<std::io::Result<Vec<Vec<Record>>>>()?;
         Ok(Some((seq, batches)))
     }
 
@@ -311,6 +332,24 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         let (_, recovery) = Spool::open(&d, 1 << 20, 1 << 20).unwrap();
         assert_eq!(recovery.frames, 0);
+    }
+
+    #[test]
+    fn frames_read_back_exactly_and_junk_is_refused() {
+        let records = vec![
+            record(1),
+            Record {
+                topic: "t".into(),
+                key: String::new(),
+                payload: "\"quoted\" é".into(),
+                timestamp_ms: -5,
+            },
+        ];
+        assert_eq!(decode(&encode(&records)), Some(records.clone()));
+        let body = encode(&records);
+        assert_eq!(decode(&body[..body.len() - 1]), None, "truncated");
+        assert_eq!(decode(&[body.as_slice(), &[0]].concat()), None, "trailing bytes");
+        assert_eq!(decode(&[255, 255, 255, 255]), None, "a count with nothing behind it");
     }
 
     #[test]
