@@ -105,13 +105,7 @@ pub fn run(args: &CacheSyncArgs) -> Result<ExitCode, CommandError> {
                 match upsert(&message, field) {
                     Ok(u) => batch.push(u),
                     Err(reason) => {
-                        let origin = Origin {
-                            topic: message.topic(),
-                            partition: message.partition(),
-                            offset: message.offset(),
-                            key: message.key(),
-                            payload: message.payload(),
-                        };
+                        let origin = Origin::of(&message);
                         dead_letters.send(&origin, &reason, crate::clock::wall_clock_ms());
                     }
                 }

@@ -144,13 +144,8 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
         suppression.already.lock().map_or(0, |s| s.len())
     );
     let stopped = Arc::new(AtomicUsize::new(0));
-    let durable_seen = Arc::new(std::sync::atomic::AtomicU64::new(durable_start));
-    let (worker_stopped, worker_durable, worker_metrics, worker_producer) = (
-        Arc::clone(&stopped),
-        Arc::clone(&durable_seen),
-        Arc::clone(&metrics),
-        Arc::clone(&producer),
-    );
+    metrics.durable_frontier_ms.store(durable_start, Ordering::Relaxed);
+    let (worker_stopped, worker_metrics, worker_producer) = (Arc::clone(&stopped), Arc::clone(&metrics), Arc::clone(&producer));
     let guards = timely::execute(timely_config, move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let durable = ProbeHandle::new();
@@ -188,7 +183,6 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
             worker.step_or_park(Some(Duration::from_millis(1)));
             side.poll(&mut handles, 1_000);
             let frontier = durable.with_frontier(|f| f.iter().next().copied().unwrap_or(u64::MAX));
-            worker_durable.store(frontier, Ordering::Relaxed);
             worker_metrics
                 .durable_frontier_ms
                 .store(frontier.min(u64::MAX / 2), Ordering::Relaxed);
@@ -224,7 +218,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
         metrics.dead_letters.store(main_dead_letters.sent(), Ordering::Relaxed);
         let read = ClassifierMetrics::get(&metrics.records_read);
         let (watermark, users, _) = metrics.totals();
-        let durable = durable_seen.load(Ordering::Relaxed);
+        let durable = ClassifierMetrics::get(&metrics.durable_frontier_ms);
         println!(
             "events/s={:>8.0} watermark lag={:>6.1}s durable lag={:>6.1}s users={} changes={} rejected={} dead letters={}",
             (read - last.0) as f64 / last.1.elapsed().as_secs_f64(),
@@ -245,7 +239,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
     println!(
         "done: {}; durable frontier {}",
         summary(&metrics),
-        durable_seen.load(Ordering::Relaxed)
+        ClassifierMetrics::get(&metrics.durable_frontier_ms)
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -160,6 +160,23 @@ impl Default for SchemaSection {
     }
 }
 
+impl ClassifierSection {
+    /// The validated configuration; errors name a setting as `name(key)` (a TOML key or a flag).
+    pub fn resolve(&self, name: impl Fn(&str) -> String) -> Result<ClassifierConfig, CommandError> {
+        let ms = |key: &str, text: &str| millis(&name(key), text);
+        let config = ClassifierConfig {
+            tick_ms: ms("tick", &self.tick)?,
+            max_out_of_order_ms: ms("max_out_of_order", &self.max_out_of_order)?,
+            dedup_horizon_ms: ms("dedup_horizon", &self.dedup_horizon)?,
+            future_tolerance_ms: ms("future_tolerance", &self.future_tolerance)?,
+            idle_timeout_ms: ms("idle_timeout", &self.idle_timeout)?,
+            history_ms: ms("history", &self.history)?,
+        };
+        config.validate().map_err(CommandError::Invalid)?;
+        Ok(config)
+    }
+}
+
 fn default_group() -> String {
     "segstream-classifier".into()
 }
@@ -195,17 +212,7 @@ impl DeploymentConfig {
 
     /// The classifier's time parameters, validated.
     pub fn classifier_config(&self) -> Result<ClassifierConfig, CommandError> {
-        let c = &self.classifier;
-        let config = ClassifierConfig {
-            tick_ms: millis("classifier.tick", &c.tick)?,
-            max_out_of_order_ms: millis("classifier.max_out_of_order", &c.max_out_of_order)?,
-            dedup_horizon_ms: millis("classifier.dedup_horizon", &c.dedup_horizon)?,
-            future_tolerance_ms: millis("classifier.future_tolerance", &c.future_tolerance)?,
-            idle_timeout_ms: millis("classifier.idle_timeout", &c.idle_timeout)?,
-            history_ms: millis("classifier.history", &c.history)?,
-        };
-        config.validate().map_err(CommandError::Invalid)?;
-        Ok(config)
+        self.classifier.resolve(|key| format!("classifier.{key}"))
     }
 
     /// The TTL of `user:<id>:data`, in seconds (at least one).

@@ -35,6 +35,19 @@ pub struct Origin<'a> {
     pub payload: Option<&'a [u8]>,
 }
 
+impl<'a> Origin<'a> {
+    /// Where `message` came from.
+    pub fn of(message: &'a impl rdkafka::Message) -> Origin<'a> {
+        Origin {
+            topic: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key(),
+            payload: message.payload(),
+        }
+    }
+}
+
 impl DeadLetters {
     /// Dead letters to `topic` through `producer`.
     pub fn new(producer: Arc<ThreadedProducer<DefaultProducerContext>>, topic: &str) -> DeadLetters {

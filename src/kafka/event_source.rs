@@ -231,13 +231,7 @@ impl KafkaEventSource {
         match decoded {
             Ok(event) => SourceRecord::Event(event),
             Err(reason) => {
-                let origin = Origin {
-                    topic: &self.topic,
-                    partition: message.partition(),
-                    offset: message.offset(),
-                    key: message.key(),
-                    payload: message.payload(),
-                };
+                let origin = Origin::of(message);
                 self.setup.dead_letters.send(&origin, &reason, crate::clock::wall_clock_ms());
                 SourceRecord::Rejected(reason)
             }

@@ -163,13 +163,7 @@ impl SideInputs {
             Side::Rules => self.apply_rules(message, tick, handles),
         };
         if let Err(reason) = result {
-            let origin = Origin {
-                topic: message.topic(),
-                partition: message.partition(),
-                offset: message.offset(),
-                key: message.key(),
-                payload: message.payload(),
-            };
+            let origin = Origin::of(message);
             self.dead_letters.send(&origin, &reason, crate::clock::wall_clock_ms());
         }
     }

@@ -74,9 +74,4 @@ impl Retrying {
             }
         }
     }
-
-    /// Retries so far (a metric).
-    pub fn retries(&self) -> u64 {
-        self.retries
-    }
 }
