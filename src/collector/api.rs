@@ -29,11 +29,11 @@ use segstream_dataflows::rules::Schema;
 use serde_json::{json, Value};
 
 use super::auth::WriteKeys;
-use super::body::{parse_documents, read_body, BodyError};
-use super::events::{accept, Api, Enrichment, Outcome, VERSION};
 use super::metrics::CollectorMetrics;
 use super::publish::{Publisher, Record};
 use super::rate_limit::RateLimits;
+use segstream_ingest::body::{parse_documents, read_body, BodyError};
+use segstream_ingest::events::{accept, Api, Enrichment, Outcome, VERSION};
 
 /// The OpenAPI document, kept in the repository.
 pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
@@ -136,9 +136,13 @@ async fn handle(State(state): State<AppState>, request: Request, api: Api) -> Re
     };
     let gzip = header_str(&headers, header::CONTENT_ENCODING).is_some_and(|e| e.eq_ignore_ascii_case("gzip"));
     let ndjson = header_str(&headers, header::CONTENT_TYPE).is_some_and(|t| t.contains("ndjson"));
-    let documents = match read_body(&raw, gzip, state.request_limit).and_then(|body| parse_documents(&body, ndjson)) {
-        Ok(documents) => documents,
+    let body = match read_body(&raw, gzip, state.request_limit) {
+        Ok(body) => body,
         Err(e @ BodyError::TooLarge { .. }) => return refused(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        Err(e) => return refused(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let documents = match parse_documents(&body, ndjson) {
+        Ok(documents) => documents,
         Err(e) => return refused(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let enrichment = Enrichment {
@@ -148,7 +152,7 @@ async fn handle(State(state): State<AppState>, request: Request, api: Api) -> Re
         client_ip: client,
     };
     let outcomes = match accept(
-        documents,
+        &documents,
         api,
         &state.schema,
         state.future_tolerance_ms,

@@ -7,17 +7,16 @@
 //! answered only after the log acknowledged everything or it is fsynced in the local
 //! spool (see [`api`], [`failover`], [`spool`]). Built so far: the API, validation,
 //! enrichment, write keys, acknowledged publishing to Kafka or the in-process log, the
-//! spool with its drainer, per-key rate limits, metrics, the OpenAPI document.
+//! spool with its drainer, per-key rate limits, metrics, the OpenAPI document. Reading
+//! and judging request bodies is the `segstream-ingest` crate's (no I/O, fuzzed).
 
 pub mod api;
 pub mod auth;
-pub mod body;
-pub mod events;
 pub mod failover;
+pub mod group_commit;
 pub mod metrics;
 pub mod publish;
 pub mod rate_limit;
-pub mod segment;
 pub mod spool;
 
 #[cfg(test)]

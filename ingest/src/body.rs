@@ -4,9 +4,13 @@
 //! request limit applied to the inflated size as well (a small bomb cannot expand past
 //! it), and [`parse_documents`] parses a JSON document — or, when `ndjson` is set, one
 //! document per non-empty line — reporting malformed input with its line and column.
-//! Never panics on any input.
+//! The documents borrow the body: they are checked JSON, not yet copied or built into
+//! values. Never panics on any input.
 
+use std::borrow::Cow;
 use std::io::Read;
+
+use serde_json::value::RawValue;
 
 /// Why a body was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -22,13 +26,13 @@ pub enum BodyError {
     Malformed(String),
 }
 
-/// The body, inflated if `gzip`, at most `limit` bytes either way.
-pub fn read_body(raw: &[u8], gzip: bool, limit: usize) -> Result<Vec<u8>, BodyError> {
+/// The body, inflated if `gzip` (else borrowed as it is), at most `limit` bytes either way.
+pub fn read_body(raw: &[u8], gzip: bool, limit: usize) -> Result<Cow<'_, [u8]>, BodyError> {
     if raw.len() > limit {
         return Err(BodyError::TooLarge { limit });
     }
     if !gzip {
-        return Ok(raw.to_vec());
+        return Ok(Cow::Borrowed(raw));
     }
     let mut inflated = Vec::new();
     flate2::read::GzDecoder::new(raw)
@@ -38,11 +42,11 @@ pub fn read_body(raw: &[u8], gzip: bool, limit: usize) -> Result<Vec<u8>, BodyEr
     if inflated.len() > limit {
         return Err(BodyError::TooLarge { limit });
     }
-    Ok(inflated)
+    Ok(Cow::Owned(inflated))
 }
 
-/// The JSON documents of a body.
-pub fn parse_documents(body: &[u8], ndjson: bool) -> Result<Vec<serde_json::Value>, BodyError> {
+/// The JSON documents of a body, borrowed from it.
+pub fn parse_documents(body: &[u8], ndjson: bool) -> Result<Vec<&RawValue>, BodyError> {
     let malformed = |line: usize, e: serde_json::Error| {
         BodyError::Malformed(format!(
             "malformed JSON at line {}, column {}: {e}",
@@ -51,12 +55,14 @@ pub fn parse_documents(body: &[u8], ndjson: bool) -> Result<Vec<serde_json::Valu
         ))
     };
     if !ndjson {
-        return serde_json::from_slice(body).map(|v| vec![v]).map_err(|e| malformed(1, e));
+        return serde_json::from_slice::<&RawValue>(body)
+            .map(|v| vec![v])
+            .map_err(|e| malformed(1, e));
     }
     body.split(|b| *b == b'\n')
         .enumerate()
         .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-        .map(|(number, line)| serde_json::from_slice(line).map_err(|e| malformed(number + 1, e)))
+        .map(|(number, line)| serde_json::from_slice::<&RawValue>(line).map_err(|e| malformed(number + 1, e)))
         .collect()
 }
 
@@ -77,7 +83,7 @@ mod tests {
         let bomb = gzip(&vec![b' '; 100_000]);
         assert!(bomb.len() < 1_000);
         assert_eq!(read_body(&bomb, true, 1_000), Err(BodyError::TooLarge { limit: 1_000 }));
-        assert_eq!(read_body(&gzip(b"{}"), true, 1_000).unwrap(), b"{}");
+        assert_eq!(read_body(&gzip(b"{}"), true, 1_000).unwrap().as_ref(), b"{}");
         assert!(matches!(read_body(b"not gzip", true, 1_000), Err(BodyError::Malformed(m)) if m.contains("gzip")));
     }
 
@@ -87,6 +93,8 @@ mod tests {
         assert!(err.to_string().contains("line 2, column"), "{err}");
         let err = parse_documents(b"{}\n\n{\"a\": tru}\n", true).unwrap_err();
         assert!(err.to_string().contains("line 3"), "{err}");
-        assert_eq!(parse_documents(b"{}\n  \n[1]\n", true).unwrap().len(), 2);
+        let documents = parse_documents(b"{}\n  \n[1]\n", true).unwrap();
+        assert_eq!(documents.iter().map(|d| d.get()).collect::<Vec<_>>(), ["{}", "[1]"]);
+        assert!(parse_documents(b"{} {}", false).is_err(), "one document, not two");
     }
 }
