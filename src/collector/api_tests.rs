@@ -201,11 +201,7 @@ async fn with_the_log_down_events_are_spooled_acknowledged_and_drained_later() {
     let spool = Arc::new(spool);
     let primary: Arc<dyn super::publish::Publisher> = Arc::clone(&log) as Arc<dyn super::publish::Publisher>;
     let mut with_spool = state(&log);
-    with_spool.publisher = Arc::new(Failover::new(
-        Arc::clone(&primary),
-        Arc::clone(&spool),
-        Arc::clone(&with_spool.metrics),
-    ));
+    with_spool.publisher = Arc::new(Failover::new(Arc::clone(&primary), Arc::clone(&spool), Arc::clone(&with_spool.metrics)).unwrap());
     log.set_failing(true);
     let request = Request::post("/v1/batch")
         .header(header::AUTHORIZATION, "Bearer wk")
@@ -227,7 +223,7 @@ async fn with_the_log_down_events_are_spooled_acknowledged_and_drained_later() {
     // A full spool means 503: the client keeps its events.
     let (tiny, _) = Spool::open(&dir.join("tiny"), 10, 1 << 16).unwrap();
     log.set_failing(true);
-    with_spool.publisher = Arc::new(Failover::new(primary, Arc::new(tiny), Arc::clone(&with_spool.metrics)));
+    with_spool.publisher = Arc::new(Failover::new(primary, Arc::new(tiny), Arc::clone(&with_spool.metrics)).unwrap());
     let request = Request::post("/v1/batch")
         .header(header::AUTHORIZATION, "Bearer wk")
         .body(Body::from(batch(10, &[])))

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use std::sync::atomic::Ordering;
 
+use super::group_commit::GroupCommit;
 use super::metrics::CollectorMetrics;
 use super::publish::{Publisher, Publishing, Record};
 use super::spool::Spool;
@@ -22,37 +23,32 @@ use super::spool::Spool;
 /// The broker with the spool behind it.
 pub struct Failover {
     primary: Arc<dyn Publisher>,
-    spool: Arc<Spool>,
-    metrics: Arc<CollectorMetrics>,
+    spool: Arc<GroupCommit>,
 }
 
 impl Failover {
-    /// Fails over from `primary` to `spool`.
-    pub fn new(primary: Arc<dyn Publisher>, spool: Arc<Spool>, metrics: Arc<CollectorMetrics>) -> Failover {
-        Failover { primary, spool, metrics }
+    /// Fails over from `primary` to `spool`, written with group commit.
+    pub fn new(primary: Arc<dyn Publisher>, spool: Arc<Spool>, metrics: Arc<CollectorMetrics>) -> std::io::Result<Failover> {
+        let spool = Arc::new(GroupCommit::start(spool, 256, metrics)?);
+        Ok(Failover { primary, spool })
     }
 }
 
-async fn to_spool(spool: Arc<Spool>, metrics: Arc<CollectorMetrics>, records: Vec<Record>, why: String) -> Result<(), String> {
-    tokio::task::spawn_blocking(move || spool.append(&records))
-        .await
-        .map_err(|e| format!("spool writer: {e}"))?
-        .map_err(|e| format!("broker: {why}; spool: {e}"))?;
-    CollectorMetrics::add(&metrics.spooled_batches, 1);
-    Ok(())
+async fn to_spool(spool: Arc<GroupCommit>, records: Vec<Record>, why: String) -> Result<(), String> {
+    spool.append(records).await.map_err(|e| format!("broker: {why}; spool: {e}"))
 }
 
 impl Publisher for Failover {
     fn publish(&self, records: Vec<Record>) -> Publishing {
-        let (spool, metrics) = (Arc::clone(&self.spool), Arc::clone(&self.metrics));
+        let spool = Arc::clone(&self.spool);
         if !self.primary.healthy() {
-            return Box::pin(to_spool(spool, metrics, records, "not acknowledging".into()));
+            return Box::pin(to_spool(spool, records, "not acknowledging".into()));
         }
         let attempt = self.primary.publish(records.clone());
         Box::pin(async move {
             match attempt.await {
                 Ok(()) => Ok(()),
-                Err(why) => to_spool(spool, metrics, records, why).await,
+                Err(why) => to_spool(spool, records, why).await,
             }
         })
     }

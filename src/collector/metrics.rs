@@ -32,6 +32,8 @@ pub struct CollectorMetrics {
     pub published_events: AtomicU64,
     /// Batches written to the spool.
     pub spooled_batches: AtomicU64,
+    /// `fsync`s of spool groups (each covers one or more batches).
+    pub spool_syncs: AtomicU64,
     /// Records republished from the spool by the drainer.
     pub drained_records: AtomicU64,
     /// Spool segments waiting (a gauge, set by the drainer).
@@ -95,6 +97,12 @@ impl CollectorMetrics {
             "counter",
             "Batches written to the spool.",
             &[("", get(&self.spooled_batches).to_string())],
+        );
+        family(
+            "segstream_collector_spool_syncs_total",
+            "counter",
+            "fsyncs of the spool, each covering a group of batches (group commit).",
+            &[("", get(&self.spool_syncs).to_string())],
         );
         family(
             "segstream_collector_drained_records_total",

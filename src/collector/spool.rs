@@ -4,8 +4,10 @@
 //! `[length: u32 LE][crc32 of body: u32 LE][body]`, the body one request's records in a
 //! compact binary form: a record count, then per record its topic, key and payload as
 //! `[length: u32 LE][bytes]` and its timestamp as `i64 LE` (the payload, already JSON,
-//! is stored as it is rather than escaped again). [`Spool::append`] writes one frame and `fsync`s before returning,
-//! so an event is acknowledged only once it is on disk; it refuses with
+//! is stored as it is rather than escaped again). [`Spool::append`] writes one frame and
+//! `fsync`s before returning, so an event is acknowledged only once it is on disk;
+//! [`Spool::append_group`] does the same for many requests' batches with one `fsync`
+//! (group commit, see [`super::group_commit`]). An append refuses with
 //! [`SpoolError::Full`] when the spool would exceed its capacity. A segment is sealed
 //! when it reaches the segment size, and read back oldest first ([`Spool::oldest`]),
 //! then deleted once republished ([`Spool::remove`]). [`Spool::open`] recovers after a
@@ -98,6 +100,8 @@ struct Writing {
     seq: u64,
     file: File,
     bytes: u64,
+    /// Written since the last `fsync`.
+    unsynced: bool,
 }
 
 struct State {
@@ -190,19 +194,62 @@ impl Spool {
 
     /// Appends one batch and fsyncs (see the module contract).
     pub fn append(&self, records: &[Record]) -> Result<(), SpoolError> {
-        let body = encode(records);
-        let frame_bytes = (HEADER + body.len()) as u64;
-        let mut state = lock(&self.state)?;
-        if state.used + frame_bytes > self.capacity {
-            return Err(SpoolError::Full {
-                used: state.used,
-                capacity: self.capacity,
-            });
+        self.append_group(&[records])
+            .pop()
+            .unwrap_or_else(|| Err(SpoolError::Io(std::io::Error::other("no outcome for the batch"))))
+    }
+
+    /// Appends several batches, one frame each, with one `fsync` for all of them (group
+    /// commit): the outcome of each, `Ok` only once it is on disk. A batch that does not
+    /// fit is refused alone; a disk error fails every batch of the group.
+    pub fn append_group(&self, batches: &[&[Record]]) -> Vec<Result<(), SpoolError>> {
+        match self.write_group(batches) {
+            Ok(outcomes) => outcomes,
+            Err(e) => batches
+                .iter()
+                .map(|_| Err(SpoolError::Io(std::io::Error::new(e.kind(), e.to_string()))))
+                .collect(),
         }
-        if state.writing.as_ref().is_some_and(|w| w.bytes >= self.segment_bytes) {
-            if let Some(done) = state.writing.take() {
-                state.sealed.push_back(done.seq);
+    }
+
+    fn write_group(&self, batches: &[&[Record]]) -> std::io::Result<Vec<Result<(), SpoolError>>> {
+        let mut state = lock(&self.state)?;
+        let mut outcomes = Vec::with_capacity(batches.len());
+        for records in batches {
+            let body = encode(records);
+            let frame_bytes = (HEADER + body.len()) as u64;
+            if state.used + frame_bytes > self.capacity {
+                outcomes.push(Err(SpoolError::Full {
+                    used: state.used,
+                    capacity: self.capacity,
+                }));
+                continue;
             }
+            let writing = self.segment_with_room(&mut state)?;
+            let mut frame = Vec::with_capacity(HEADER + body.len());
+            frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            frame.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+            frame.extend_from_slice(&body);
+            writing.file.write_all(&frame)?;
+            writing.bytes += frame_bytes;
+            writing.unsynced = true;
+            state.used += frame_bytes;
+            outcomes.push(Ok(()));
+        }
+        if let Some(writing) = state.writing.as_mut().filter(|w| w.unsynced) {
+            writing.file.sync_data()?;
+            writing.unsynced = false;
+        }
+        Ok(outcomes)
+    }
+
+    /// The segment being written, sealing a full one (after syncing it) and starting the next.
+    fn segment_with_room<'s>(&self, state: &'s mut State) -> std::io::Result<&'s mut Writing> {
+        if let Some(full) = state.writing.take_if(|w| w.bytes >= self.segment_bytes) {
+            if full.unsynced {
+                full.file.sync_data()?;
+            }
+            state.sealed.push_back(full.seq);
         }
         if state.writing.is_none() {
             let seq = state.next_seq;
@@ -210,20 +257,14 @@ impl Spool {
             let file = OpenOptions::new().create(true).append(true).open(segment_path(&self.dir, seq))?;
             // The new file's directory entry must survive a crash too.
             File::open(&self.dir)?.sync_all()?;
-            state.writing = Some(Writing { seq, file, bytes: 0 });
+            state.writing = Some(Writing {
+                seq,
+                file,
+                bytes: 0,
+                unsynced: false,
+            });
         }
-        let Some(writing) = state.writing.as_mut() else {
-            return Err(SpoolError::Io(std::io::Error::other("no segment to write")));
-        };
-        let mut frame = Vec::with_capacity(HEADER + body.len());
-        frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-        frame.extend_from_slice(&body);
-        writing.file.write_all(&frame)?;
-        writing.file.sync_data()?;
-        writing.bytes += frame_bytes;
-        state.used += frame_bytes;
-        Ok(())
+        state.writing.as_mut().ok_or_else(|| std::io::Error::other("no segment to write"))
     }
 
     /// The oldest segment's batches (sealing the segment being written if it is the only one).
@@ -272,10 +313,10 @@ impl Spool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn record(i: usize) -> Record {
+    pub(crate) fn record(i: usize) -> Record {
         Record {
             topic: "events".into(),
             key: format!("u{i}"),
@@ -284,7 +325,7 @@ mod tests {
         }
     }
 
-    fn dir(name: &str) -> PathBuf {
+    pub(crate) fn dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("segstream-spool-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
