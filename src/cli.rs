@@ -195,6 +195,14 @@ pub struct DemoArgs {
     /// Re-read the rule files every second and apply valid edits live.
     #[arg(long)]
     pub watch_rules: bool,
+    /// Also serve the tracking API on ADDR (e.g. 127.0.0.1:8080): events posted there go
+    /// through the in-process log into the classifier, alongside the generated traffic
+    /// (`--rate 0` for posted events only).
+    #[arg(long)]
+    pub collector: Option<std::net::SocketAddr>,
+    /// The tracking API's settings (with `--collector`).
+    #[command(flatten)]
+    pub http: CollectorHttpFlags,
     /// Schema location.
     #[command(flatten)]
     pub schema: SchemaArg,
@@ -294,6 +302,29 @@ pub struct CollectorArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
+    /// The tracking API's settings.
+    #[command(flatten)]
+    pub http: CollectorHttpFlags,
+    /// How long the broker may take to acknowledge before the request is answered 503.
+    #[arg(long, default_value = "5s")]
+    pub publish_timeout: String,
+    /// How long the producer waits to fill a batch, ms.
+    #[arg(long, default_value_t = 5)]
+    pub linger_ms: u64,
+    /// The spool directory: batches the broker cannot take are fsynced here and republished later.
+    #[arg(long, default_value = "spool")]
+    pub spool_dir: std::path::PathBuf,
+    /// The spool's capacity in bytes; beyond it requests get 503.
+    #[arg(long, default_value_t = 1 << 30)]
+    pub spool_capacity: u64,
+    /// Size at which a spool segment file is sealed, bytes.
+    #[arg(long, default_value_t = 16 << 20)]
+    pub spool_segment: u64,
+}
+
+/// The tracking API's settings, shared by `segstream collector` and `segstream demo --collector`.
+#[derive(Debug, Args)]
+pub struct CollectorHttpFlags {
     /// An accepted write key (repeat for several; none: no authentication, for local runs).
     #[arg(long = "write-key")]
     pub write_keys: Vec<String>,
@@ -306,24 +337,9 @@ pub struct CollectorArgs {
     /// Largest request body after inflating, bytes.
     #[arg(long, default_value_t = 500 * 1024)]
     pub request_limit: usize,
-    /// How long the broker may take to acknowledge before the request is answered 503.
-    #[arg(long, default_value = "5s")]
-    pub publish_timeout: String,
-    /// How long the producer waits to fill a batch, ms.
-    #[arg(long, default_value_t = 5)]
-    pub linger_ms: u64,
     /// Events per second each write key may send (0: unlimited); bursts of twice that.
     #[arg(long, default_value_t = 0)]
     pub rate_limit: u64,
-    /// The spool directory: batches the broker cannot take are fsynced here and republished later.
-    #[arg(long, default_value = "spool")]
-    pub spool_dir: std::path::PathBuf,
-    /// The spool's capacity in bytes; beyond it requests get 503.
-    #[arg(long, default_value_t = 1 << 30)]
-    pub spool_capacity: u64,
-    /// Size at which a spool segment file is sealed, bytes.
-    #[arg(long, default_value_t = 16 << 20)]
-    pub spool_segment: u64,
 }
 
 /// `segstream cache-sync`

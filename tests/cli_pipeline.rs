@@ -4,7 +4,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::{scratch_path, segstream};
+use support::{free_port, scratch_path, segstream, try_post};
 
 fn scratch(name: &str) -> PathBuf {
     scratch_path("cli_pipeline", name)
@@ -294,4 +294,66 @@ fn run_takes_profiles_and_stats_and_reports_bad_lines() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn the_demo_serves_the_tracking_api_and_classifies_what_is_posted() {
+    let changes = scratch("demo-posted.ndjson");
+    let port = free_port();
+    let child = spawn_segstream(&[
+        "demo",
+        "--duration",
+        "10s",
+        "--users",
+        "100",
+        "--rate",
+        "0",
+        "--workers",
+        "2",
+        "--collector",
+        &format!("127.0.0.1:{port}"),
+        "--write-key",
+        "wk",
+        "--out",
+        &changes.display().to_string(),
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    let now = now_rfc3339();
+    let item = |i: usize, event: &str| {
+        format!(
+            r#"{{"type":"track","messageId":"posted-{i}","userId":"posted-user","event":"{event}","properties":{{"ad_id":"A{i}","network":"n1","placement":"p"}},"originalTimestamp":"{now}"}}"#
+        )
+    };
+    let body = format!(
+        r#"{{"batch":[{},{},{}],"sentAt":"{now}"}}"#,
+        item(1, "ad_watched"),
+        item(2, "ad_watched"),
+        item(3, "no_such_event")
+    );
+    let answer = loop {
+        match try_post(port, "/v1/batch", &body) {
+            Ok(answer) => break answer,
+            Err(e) if std::time::Instant::now() > deadline => panic!("the demo's collector never answered: {e}"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    };
+    assert!(answer.0.starts_with("HTTP/1.1 200"), "{answer:?}");
+    let reply: serde_json::Value = serde_json::from_str(&answer.1).unwrap_or_else(|e| panic!("{e}: {answer:?}"));
+    assert_eq!(reply["accepted"], 2);
+    assert_eq!(reply["rejected"][0]["messageId"], "posted-3");
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(stdout.contains("2 records read"), "only the posted events are read: {stdout}");
+    let posted: Vec<serde_json::Value> = lines(&changes).into_iter().filter(|c| c["user"] == "posted-user").collect();
+    assert!(!posted.is_empty(), "the posted user entered no segment: {stdout}");
+    assert!(posted.iter().all(|c| c["change"] == "enter"));
+}
+
+/// The wall clock as RFC 3339.
+fn now_rfc3339() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    segstream_dataflows::time::format_timestamp(ms)
 }

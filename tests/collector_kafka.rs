@@ -3,16 +3,12 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::deployment::{self, Deployment, SERVICES};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use support::{free_port, try_post};
 
 fn start(d: &Deployment, port: u16, extra: &[&str], env: &[(&str, &str)]) -> Child {
     let spool = support::scratch_path("collector-spools", &d.name);
@@ -39,21 +35,6 @@ fn start(d: &Deployment, port: u16, extra: &[&str], env: &[(&str, &str)]) -> Chi
         std::thread::sleep(Duration::from_millis(50));
     }
     child
-}
-
-/// One HTTP/1.1 request; the status line and the body, or the I/O error.
-fn try_post(port: u16, path: &str, body: &str) -> std::io::Result<(String, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer wk\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    Ok((head.to_string(), body.to_string()))
 }
 
 fn post(port: u16, path: &str, body: &str) -> (String, String) {

@@ -9,14 +9,16 @@
 //! stops accepting connections, finishes the requests in flight, flushes the producer
 //! and exits (what is still spooled stays on disk for the next start).
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use segstream_dataflows::rules::Schema;
 use segstream_dataflows::time::parse_duration;
 
 use super::schema::load_schema;
-use crate::cli::CollectorArgs;
+use crate::cli::{CollectorArgs, CollectorHttpFlags};
 use crate::collector::api::{app, AppState};
 use crate::collector::auth::WriteKeys;
 use crate::collector::failover::{drain, Failover};
@@ -47,48 +49,79 @@ pub fn run(args: &CollectorArgs) -> Result<ExitCode, CommandError> {
     let spool = Arc::new(spool);
     let primary: Arc<dyn Publisher> = Arc::clone(&publisher) as Arc<dyn Publisher>;
     let metrics = Arc::new(CollectorMetrics::default());
-    let keys = WriteKeys::new(&args.write_keys);
-    if !keys.enabled() {
-        eprintln!("collector: no --write-key given: accepting events from anyone");
-    }
-    let state = AppState {
+    let failover = Failover::new(Arc::clone(&primary), Arc::clone(&spool), Arc::clone(&metrics))
+        .map_err(|e| CommandError::Invalid(format!("starting the spool writer: {e}")))?;
+    let state = app_state(
+        &args.http,
+        args.listen,
         schema,
-        keys,
-        publisher: Arc::new(Failover::new(Arc::clone(&primary), Arc::clone(&spool), Arc::clone(&metrics))),
-        events_topic: config.topics.events.clone(),
-        failed_topic: config.topics.failed_events.clone(),
-        event_limit: args.event_limit,
-        request_limit: args.request_limit,
-        future_tolerance_ms: config.classifier_config()?.future_tolerance_ms,
-        node: args.node.clone().unwrap_or_else(|| args.listen.to_string()),
-        node_ip: args.listen.ip().to_string(),
-        limits: Arc::new(RateLimits::new(args.rate_limit, args.rate_limit.saturating_mul(2))),
-        metrics: Arc::clone(&metrics),
-    };
+        Arc::new(failover),
+        (&config.topics.events, &config.topics.failed_events),
+        config.classifier_config()?.future_tolerance_ms,
+        Arc::clone(&metrics),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CommandError::Invalid(format!("tokio runtime: {e}")))?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| CommandError::Invalid(format!("--listen {}: {e}", args.listen)))?;
-        println!(
-            "collector: listening on http://{}",
-            listener.local_addr().map_or(args.listen, |a| a)
-        );
         tokio::spawn(drain(primary, spool, Arc::clone(&metrics)));
-        let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .map_err(|e| CommandError::Invalid(format!("serving: {e}")))
+        serve(args.listen, state, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
     })?;
     publisher
         .flush(Duration::from_secs(10))
         .map_err(|e| CommandError::Invalid(format!("flushing on shutdown: {e}")))?;
     println!("collector: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The handlers' shared state from the tracking API's flags.
+pub(super) fn app_state(
+    http: &CollectorHttpFlags,
+    listen: SocketAddr,
+    schema: Arc<Schema>,
+    publisher: Arc<dyn Publisher>,
+    (events_topic, failed_topic): (&str, &str),
+    future_tolerance_ms: u64,
+    metrics: Arc<CollectorMetrics>,
+) -> AppState {
+    let keys = WriteKeys::new(&http.write_keys);
+    if !keys.enabled() {
+        eprintln!("collector: no --write-key given: accepting events from anyone");
+    }
+    AppState {
+        schema,
+        keys,
+        publisher,
+        events_topic: events_topic.to_string(),
+        failed_topic: failed_topic.to_string(),
+        event_limit: http.event_limit,
+        request_limit: http.request_limit,
+        future_tolerance_ms,
+        node: http.node.clone().unwrap_or_else(|| listen.to_string()),
+        node_ip: listen.ip().to_string(),
+        limits: Arc::new(RateLimits::new(http.rate_limit, http.rate_limit.saturating_mul(2))),
+        metrics,
+    }
+}
+
+/// Serves the tracking API on `listen` until `shutdown` resolves, then finishes the
+/// requests in flight.
+pub(super) async fn serve(
+    listen: SocketAddr,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), CommandError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CommandError::Invalid(format!("listening on {listen}: {e}")))?;
+    println!("collector: listening on http://{}", listener.local_addr().map_or(listen, |a| a));
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| CommandError::Invalid(format!("serving: {e}")))
 }

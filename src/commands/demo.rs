@@ -6,8 +6,10 @@
 //! (events/s, watermark lag, late, duplicates dropped, rejected, changes/s, top segment
 //! sizes) and writes membership changes as NDJSON. With `--watch-rules` it re-reads the
 //! rule files every second and applies a valid edit live (an invalid one is reported and
-//! ignored). With `--metrics-addr` it serves Prometheus metrics. Runs for `--duration`,
-//! or until interrupted.
+//! ignored). With `--metrics-addr` it serves Prometheus metrics. With `--collector ADDR`
+//! it also serves the tracking API (the collector, without a broker): posted events go
+//! through the in-process log into the same classifier, next to the generated ones.
+//! Runs for `--duration`, or until interrupted.
 
 use std::cell::RefCell;
 use std::process::ExitCode;
@@ -25,15 +27,19 @@ use segstream_harness::traffic::{Traffic, TrafficConfig};
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
+use super::collector::{app_state, serve as serve_http};
 use super::rules_source::load_schema_and_rules;
 use crate::cli::DemoArgs;
+use crate::collector::metrics::CollectorMetrics;
 use crate::embedded::change_writer::ChangeWriter;
+use crate::embedded::event_log::{InProcessLog, LogSource};
 use crate::embedded::generator_source::GeneratorSource;
 use crate::embedded::live::{drive, summary, RuleMailbox};
 use crate::embedded::metrics_http::serve;
 use crate::embedded::rule_watcher::RuleWatcher;
 use crate::embedded::size_board::SizeBoard;
 use crate::error::CommandError;
+use segstream_dataflows::classifier::merged_source::Merged;
 
 /// Updates collected on a worker between two steps.
 type Buffer<T> = Rc<RefCell<Vec<T>>>;
@@ -48,6 +54,54 @@ fn row(fields: &segstream_dataflows::rules::FieldSet, json: &serde_json::Value) 
         serde_json::Value::Object(map) => fields.read_json(map),
         _ => Err("not an object".into()),
     }
+}
+
+/// The events topic's name in the in-process log.
+const EVENTS_TOPIC: &str = "events";
+/// Partitions of the in-process log per worker.
+const LOG_PARTITIONS_PER_WORKER: usize = 4;
+/// Posted events that may wait for the classifier before the collector answers 503.
+const LOG_CAPACITY: u64 = 1_000_000;
+/// The log's partitions are numbered from here, after the generator's.
+const POSTED_PARTITION_OFFSET: u32 = 1 << 20;
+
+/// Serves the tracking API into `log` on a thread of its own until `stop` is raised.
+fn serve_collector(
+    args: &DemoArgs,
+    listen: std::net::SocketAddr,
+    schema: Arc<segstream_dataflows::rules::Schema>,
+    log: Arc<InProcessLog>,
+    future_tolerance_ms: u64,
+    stop: Arc<AtomicBool>,
+) -> Result<(), CommandError> {
+    let state = app_state(
+        &args.http,
+        listen,
+        schema,
+        log,
+        (EVENTS_TOPIC, "failed-events"),
+        future_tolerance_ms,
+        Arc::new(CollectorMetrics::default()),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::Invalid(format!("tokio runtime: {e}")))?;
+    std::thread::Builder::new()
+        .name("collector".into())
+        .spawn(move || {
+            let stopped = async move {
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            if let Err(e) = runtime.block_on(serve_http(listen, state, stopped)) {
+                eprintln!("error: the collector stopped: {e}");
+            }
+        })
+        .map_err(|e| CommandError::Invalid(format!("starting the collector: {e}")))?;
+    Ok(())
 }
 
 /// Runs the demo.
@@ -102,14 +156,35 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
     );
     // Rules, profiles and stats are in force from the tick the demo starts at.
     let start_tick = config.tick_of(wall_clock_ms());
+    let log = Arc::new(InProcessLog::new(EVENTS_TOPIC, workers * LOG_PARTITIONS_PER_WORKER, LOG_CAPACITY));
+    if let Some(listen) = args.collector {
+        serve_collector(
+            args,
+            listen,
+            Arc::clone(&schema),
+            Arc::clone(&log),
+            config.future_tolerance_ms,
+            Arc::clone(&stop),
+        )?;
+    }
     let mailbox = Arc::new(RuleMailbox::default());
     let worker_mailbox = Arc::clone(&mailbox);
     let (worker_writer, worker_board, worker_stop, rate) = (Arc::clone(&writer), Arc::clone(&board), Arc::clone(&stop), args.rate);
+    let worker_log = Arc::clone(&log);
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let generator = Traffic::new(traffic, index as u64, peers as u64);
         let users: Vec<u64> = generator.users().collect();
-        let source = GeneratorSource::for_worker(generator.clone(), index, peers, rate, &shared, &worker_stop);
+        let generated = GeneratorSource::for_worker(generator.clone(), index, peers, rate, &shared, &worker_stop);
+        let posted = LogSource::for_worker(
+            Arc::clone(&worker_log),
+            index,
+            peers,
+            Arc::clone(&shared.schema),
+            shared.config.future_tolerance_ms,
+            Arc::clone(&worker_stop),
+        );
+        let source = Merged::new(generated, posted, POSTED_PARTITION_OFFSET);
         let probe = ProbeHandle::new();
         let changes: Buffer<MembershipUpdate> = Rc::new(RefCell::new(Vec::new()));
         let sizes: Buffer<SizeUpdate> = Rc::new(RefCell::new(Vec::new()));

@@ -3,6 +3,7 @@
 //! changes, and the live segment-size board.
 
 pub mod change_writer;
+pub mod event_log;
 pub mod generator_source;
 pub mod live;
 pub mod metrics_http;

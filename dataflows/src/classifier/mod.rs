@@ -11,6 +11,7 @@ pub mod dedup;
 pub mod engine;
 pub mod feature_state;
 pub mod membership;
+pub mod merged_source;
 pub mod metrics;
 pub mod oracle;
 pub mod source;
