@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use segstream_dataflows::rules::Schema;
-use segstream_ingest::body::{parse_documents, read_body};
-use segstream_ingest::events::{accept, Api, Enrichment, Outcome};
+use segstream_ingest::body::read_body;
+use segstream_ingest::events::{accept, parse_request, Api, Enrichment, Outcome};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, body)) = data.split_first() else { return };
@@ -24,19 +24,19 @@ fuzz_target!(|data: &[u8]| {
     };
     let (gzip, ndjson) = (mode & 0x10 != 0, mode & 0x20 != 0);
     let Ok(body) = read_body(body, gzip, 500_000) else { return };
-    let Ok(documents) = parse_documents(&body, ndjson) else { return };
+    let Ok(request) = parse_request(&body, ndjson, api) else { return };
     let enrichment = Enrichment {
         received_at_ms: 1_800_000_000_000,
         node: "fuzz".into(),
         node_ip: "127.0.0.1".into(),
         client_ip: "127.0.0.2".into(),
     };
-    if let Ok(outcomes) = accept(&documents, api, schema, 60_000, 32_768, &enrichment) {
-        for outcome in outcomes {
-            if let Outcome::Accepted { line, .. } = outcome {
-                // What is accepted is valid JSON for the classifier.
-                assert!(serde_json::from_str::<serde_json::Value>(&line).is_ok(), "{line}");
-            }
+    let outcomes = accept(&request, schema, 60_000, 32_768, &enrichment);
+    assert_eq!(outcomes.len(), request.len(), "one judgement per event");
+    for outcome in outcomes {
+        if let Outcome::Accepted { line, .. } = outcome {
+            // What is accepted is valid JSON for the classifier.
+            assert!(serde_json::from_str::<serde_json::Value>(&line).is_ok(), "{line}");
         }
     }
 });

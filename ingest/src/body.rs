@@ -24,6 +24,18 @@ pub enum BodyError {
     /// Not valid gzip, or not JSON (HTTP 400).
     #[error("{0}")]
     Malformed(String),
+    /// JSON, but not the shape the API takes (HTTP 400).
+    #[error("{0}")]
+    Shape(String),
+}
+
+/// A JSON error at `line` of the body (1 for a whole document), with its position.
+pub(crate) fn malformed(line: usize, e: &serde_json::Error) -> BodyError {
+    BodyError::Malformed(format!(
+        "malformed JSON at line {}, column {}: {e}",
+        line + e.line() - 1,
+        e.column()
+    ))
 }
 
 /// The body, inflated if `gzip` (else borrowed as it is), at most `limit` bytes either way.
@@ -47,22 +59,15 @@ pub fn read_body(raw: &[u8], gzip: bool, limit: usize) -> Result<Cow<'_, [u8]>, 
 
 /// The JSON documents of a body, borrowed from it.
 pub fn parse_documents(body: &[u8], ndjson: bool) -> Result<Vec<&RawValue>, BodyError> {
-    let malformed = |line: usize, e: serde_json::Error| {
-        BodyError::Malformed(format!(
-            "malformed JSON at line {}, column {}: {e}",
-            line + e.line() - 1,
-            e.column()
-        ))
-    };
     if !ndjson {
         return serde_json::from_slice::<&RawValue>(body)
             .map(|v| vec![v])
-            .map_err(|e| malformed(1, e));
+            .map_err(|e| malformed(1, &e));
     }
     body.split(|b| *b == b'\n')
         .enumerate()
         .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-        .map(|(number, line)| serde_json::from_slice::<&RawValue>(line).map_err(|e| malformed(number + 1, e)))
+        .map(|(number, line)| serde_json::from_slice::<&RawValue>(line).map_err(|e| malformed(number + 1, &e)))
         .collect()
 }
 

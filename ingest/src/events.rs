@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use crate::body::{malformed, parse_documents, BodyError};
 use crate::fields::{append_fields, EventFields};
 use crate::segment::from_segment;
 
@@ -94,30 +95,59 @@ struct Batch<'a> {
     sent_at: Option<&'a RawValue>,
 }
 
-type Items<'a> = (Vec<&'a RawValue>, Option<&'a RawValue>);
+/// The events of one request, borrowed from its body.
+#[derive(Debug)]
+pub struct Request<'a> {
+    api: Api,
+    items: Vec<&'a RawValue>,
+    batch_sent_at: Option<&'a RawValue>,
+}
 
-fn items<'a>(documents: &[&'a RawValue], api: Api) -> Result<Items<'a>, String> {
-    match api {
+impl Request<'_> {
+    /// How many events the request holds.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// Reads the events of a request's (inflated) body for `api`. A Segment batch is parsed
+/// in one pass straight into its items; other bodies as documents (NDJSON: one per
+/// line), each an event or an array of events.
+pub fn parse_request(body: &[u8], ndjson: bool, api: Api) -> Result<Request<'_>, BodyError> {
+    let shape = || BodyError::Shape("a batch must be a JSON object with a \"batch\" array".to_string());
+    let (items, batch_sent_at) = match api {
+        Api::Batch if !ndjson => match serde_json::from_slice::<Batch>(body) {
+            Ok(batch) => (batch.batch, batch.sent_at),
+            Err(e) if e.is_data() => return Err(shape()),
+            Err(e) => return Err(malformed(1, &e)),
+        },
         Api::Batch => {
-            let shape = || "a batch must be a JSON object with a \"batch\" array".to_string();
-            let [top] = documents else { return Err(shape()) };
-            let batch: Batch<'a> = serde_json::from_str(top.get()).map_err(|_| shape())?;
-            Ok((batch.batch, batch.sent_at))
+            let [top] = parse_documents(body, ndjson)?[..] else {
+                return Err(shape());
+            };
+            let batch: Batch = serde_json::from_str(top.get()).map_err(|_| shape())?;
+            (batch.batch, batch.sent_at)
         }
-        Api::Track => Ok((documents.to_vec(), None)),
+        Api::Track => (parse_documents(body, ndjson)?, None),
         Api::Events => {
             let mut items = Vec::new();
-            for document in documents {
+            for document in parse_documents(body, ndjson)? {
                 if document.get().starts_with('[') {
-                    let inner: Vec<&'a RawValue> = serde_json::from_str(document.get()).map_err(|e| e.to_string())?;
+                    let inner: Vec<&RawValue> = serde_json::from_str(document.get()).map_err(|e| BodyError::Shape(e.to_string()))?;
                     items.extend(inner);
                 } else {
-                    items.push(*document);
+                    items.push(document);
                 }
             }
-            Ok((items, None))
+            (items, None)
         }
-    }
+    };
+    Ok(Request { api, items, batch_sent_at })
 }
 
 /// The `messageId` (Segment) or `id` (segstream) of a rejected event, if it has one.
@@ -156,21 +186,23 @@ fn judge(
     }
 }
 
-/// Judges every event of a request (see the module contract). `Err` means the request
-/// as a whole has the wrong shape.
+/// Judges every event of a request (see the module contract).
 pub fn accept(
-    documents: &[&RawValue],
-    api: Api,
+    request: &Request<'_>,
     schema: &Schema,
     future_tolerance_ms: u64,
     event_limit: usize,
     enrichment: &Enrichment,
-) -> Result<Vec<Outcome>, String> {
-    let (items, batch_sent_at) = items(documents, api)?;
+) -> Vec<Outcome> {
+    let Request {
+        api,
+        ref items,
+        batch_sent_at,
+    } = *request;
     let received_at = format_timestamp(enrichment.received_at_ms as i64);
     let appended = enrichment.fields(&received_at);
-    Ok(items
-        .into_iter()
+    items
+        .iter()
         .enumerate()
         .map(|(index, item)| {
             let size = item.get().len();
@@ -189,7 +221,7 @@ pub fn accept(
                 },
             }
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -217,10 +249,10 @@ mod tests {
             "originalTimestamp": 1_800_000_000_000u64, "sentAt": 1_800_000_002_000u64})
     }
 
-    fn run(documents: &[Value], api: Api) -> Result<Vec<Outcome>, String> {
-        let raw: Vec<Box<RawValue>> = documents.iter().map(|d| RawValue::from_string(d.to_string()).unwrap()).collect();
-        let borrowed: Vec<&RawValue> = raw.iter().map(|r| &**r).collect();
-        accept(&borrowed, api, &schema(), 60_000, 32_768, &enrichment())
+    fn run(documents: &[Value], api: Api) -> Result<Vec<Outcome>, BodyError> {
+        let body = documents.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
+        let request = parse_request(body.as_bytes(), documents.len() > 1, api)?;
+        Ok(accept(&request, &schema(), 60_000, 32_768, &enrichment()))
     }
 
     #[test]
@@ -269,6 +301,19 @@ mod tests {
         assert!(matches!(outcomes[0], Outcome::Accepted { .. }));
         assert!(matches!(&outcomes[1], Outcome::Rejected { reason, .. } if reason.contains("user")));
         assert!(matches!(&outcomes[2], Outcome::Rejected { reason, payload, .. } if reason.contains("object") && payload == "3"));
+    }
+
+    #[test]
+    fn a_batch_is_parsed_in_one_pass_with_syntax_and_shape_told_apart() {
+        let malformed = parse_request(b"{\"batch\": [{\"a\": }]}", false, Api::Batch).unwrap_err();
+        assert!(
+            matches!(&malformed, BodyError::Malformed(m) if m.contains("line 1, column")),
+            "{malformed}"
+        );
+        let shape = parse_request(b"{\"batch\": {}}", false, Api::Batch).unwrap_err();
+        assert!(matches!(&shape, BodyError::Shape(m) if m.contains("\"batch\" array")), "{shape}");
+        let request = parse_request(b"{\"sentAt\": 5, \"batch\": [{}, 1]}", false, Api::Batch).unwrap();
+        assert_eq!((request.len(), request.batch_sent_at.map(RawValue::get)), (2, Some("5")));
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! Contract: an [`EventFields`] holds the raw JSON of the fields the classifier's
 //! decoder reads (`id`, `user`, `type`, `time`, `sent_at`, `properties`) and, for
 //! Segment messages, `context`. [`EventFields::judge`] decides acceptance with exactly
-//! [`decode_event`] — applied to just these fields plus the collector's `received_at`,
-//! which is what the decoder sees of the whole line — and returns the user id (the
+//! the classifier's decoder ([`decode_fields`], which `decode_event` applies to a whole
+//! object) on these fields plus the collector's `received_at` — what the decoder reads
+//! of the whole line — and returns the user id (the
 //! Kafka key). [`EventFields::write`] writes the event as segstream JSON from the raw
 //! fields (nothing re-serialized) followed by the enrichment. `null` counts as absent.
 //!
@@ -15,11 +16,11 @@
 //! assert_eq!(fields.write(r#""received_at":"x""#), r#"{"id":"e1","user":"u1","type":"app_opened","time":5,"received_at":"x"}"#);
 //! ```
 
-use segstream_dataflows::event::decode::decode_event;
+use segstream_dataflows::event::decode::{decode_fields, EventFieldValues};
 use segstream_dataflows::rules::Schema;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The decoder's fields of one event, as raw JSON (see the module contract).
 #[derive(Clone, Copy, Debug, Default, Deserialize)]
@@ -62,15 +63,24 @@ impl<'a> EventFields<'a> {
 
     /// Accepted (with its user id) or rejected (with the reason), by the classifier's decoder.
     pub fn judge(&self, received_at: &str, schema: &Schema, future_tolerance_ms: u64) -> Result<String, String> {
-        let mut object = Map::new();
-        for (name, raw) in self.named().into_iter().filter(|(name, _)| *name != "context") {
-            if let Some(raw) = raw {
-                let value: Value = serde_json::from_str(raw.get()).map_err(|e| format!("\"{name}\": {e}"))?;
-                object.insert(name.to_string(), value);
-            }
-        }
-        object.insert("received_at".to_string(), Value::String(received_at.to_string()));
-        decode_event(&Value::Object(object), schema, future_tolerance_ms)
+        let parse = |name: &str, raw: Option<&RawValue>| -> Result<Option<Value>, String> {
+            raw.map(|raw| serde_json::from_str(raw.get()).map_err(|e| format!("\"{name}\": {e}")))
+                .transpose()
+        };
+        let (id, user, kind) = (parse("id", self.id)?, parse("user", self.user)?, parse("type", self.kind)?);
+        let (time, sent_at) = (parse("time", self.time)?, parse("sent_at", self.sent_at)?);
+        let properties = parse("properties", self.properties)?;
+        let received_at = Value::String(received_at.to_string());
+        let values = EventFieldValues {
+            id: id.as_ref(),
+            user: user.as_ref(),
+            kind: kind.as_ref(),
+            time: time.as_ref(),
+            sent_at: sent_at.as_ref(),
+            received_at: Some(&received_at),
+            properties: properties.as_ref(),
+        };
+        decode_fields(&values, schema, future_tolerance_ms)
             .map(|event| event.user)
             .map_err(|e| e.reason)
     }

@@ -32,8 +32,8 @@ use super::auth::WriteKeys;
 use super::metrics::CollectorMetrics;
 use super::publish::{Publisher, Record};
 use super::rate_limit::RateLimits;
-use segstream_ingest::body::{parse_documents, read_body, BodyError};
-use segstream_ingest::events::{accept, Api, Enrichment, Outcome, VERSION};
+use segstream_ingest::body::{read_body, BodyError};
+use segstream_ingest::events::{accept, parse_request, Api, Enrichment, Outcome, VERSION};
 
 /// The OpenAPI document, kept in the repository.
 pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
@@ -141,8 +141,8 @@ async fn handle(State(state): State<AppState>, request: Request, api: Api) -> Re
         Err(e @ BodyError::TooLarge { .. }) => return refused(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
         Err(e) => return refused(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let documents = match parse_documents(&body, ndjson) {
-        Ok(documents) => documents,
+    let request = match parse_request(&body, ndjson, api) {
+        Ok(request) => request,
         Err(e) => return refused(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let enrichment = Enrichment {
@@ -151,17 +151,7 @@ async fn handle(State(state): State<AppState>, request: Request, api: Api) -> Re
         node_ip: state.node_ip.clone(),
         client_ip: client,
     };
-    let outcomes = match accept(
-        &documents,
-        api,
-        &state.schema,
-        state.future_tolerance_ms,
-        state.event_limit,
-        &enrichment,
-    ) {
-        Ok(outcomes) => outcomes,
-        Err(shape) => return refused(StatusCode::BAD_REQUEST, shape),
-    };
+    let outcomes = accept(&request, &state.schema, state.future_tolerance_ms, state.event_limit, &enrichment);
     let key = header_str(&headers, header::AUTHORIZATION)
         .and_then(WriteKeys::presented)
         .unwrap_or_default();

@@ -52,10 +52,11 @@ pub struct Recovery {
     pub truncated_bytes: u64,
 }
 
-/// The body of a frame (see the module contract).
-fn encode(records: &[Record]) -> Vec<u8> {
+/// A whole frame (see the module contract), header and body built in one buffer.
+fn encode_frame(records: &[Record]) -> Vec<u8> {
     let size: usize = records.iter().map(|r| 20 + r.topic.len() + r.key.len() + r.payload.len()).sum();
-    let mut body = Vec::with_capacity(4 + size);
+    let mut body = Vec::with_capacity(HEADER + 4 + size);
+    body.extend_from_slice(&[0; HEADER]);
     body.extend_from_slice(&(records.len() as u32).to_le_bytes());
     for record in records {
         for field in [&record.topic, &record.key, &record.payload] {
@@ -64,6 +65,10 @@ fn encode(records: &[Record]) -> Vec<u8> {
         }
         body.extend_from_slice(&record.timestamp_ms.to_le_bytes());
     }
+    let length = (body.len() - HEADER) as u32;
+    let crc = crc32fast::hash(&body[HEADER..]);
+    body[..4].copy_from_slice(&length.to_le_bytes());
+    body[4..HEADER].copy_from_slice(&crc.to_le_bytes());
     body
 }
 
@@ -216,8 +221,8 @@ impl Spool {
         let mut state = lock(&self.state)?;
         let mut outcomes = Vec::with_capacity(batches.len());
         for records in batches {
-            let body = encode(records);
-            let frame_bytes = (HEADER + body.len()) as u64;
+            let frame = encode_frame(records);
+            let frame_bytes = frame.len() as u64;
             if state.used + frame_bytes > self.capacity {
                 outcomes.push(Err(SpoolError::Full {
                     used: state.used,
@@ -226,10 +231,6 @@ impl Spool {
                 continue;
             }
             let writing = self.segment_with_room(&mut state)?;
-            let mut frame = Vec::with_capacity(HEADER + body.len());
-            frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            frame.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-            frame.extend_from_slice(&body);
             writing.file.write_all(&frame)?;
             writing.bytes += frame_bytes;
             writing.unsynced = true;
@@ -386,10 +387,13 @@ pub(crate) mod tests {
                 timestamp_ms: -5,
             },
         ];
-        assert_eq!(decode(&encode(&records)), Some(records.clone()));
-        let body = encode(&records);
+        let frame = encode_frame(&records);
+        let body = &frame[HEADER..];
+        assert_eq!(frame[..4], (body.len() as u32).to_le_bytes());
+        assert_eq!(frame[4..HEADER], crc32fast::hash(body).to_le_bytes());
+        assert_eq!(decode(body), Some(records.clone()));
         assert_eq!(decode(&body[..body.len() - 1]), None, "truncated");
-        assert_eq!(decode(&[body.as_slice(), &[0]].concat()), None, "trailing bytes");
+        assert_eq!(decode(&[body, &[0]].concat()), None, "trailing bytes");
         assert_eq!(decode(&[255, 255, 255, 255]), None, "a count with nothing behind it");
     }
 

@@ -35,8 +35,44 @@ fn fail<T>(reason: impl Into<String>) -> Result<T, DecodeError> {
     Err(DecodeError { reason: reason.into() })
 }
 
-fn id_field(object: &serde_json::Map<String, Value>, key: &str) -> Result<String, DecodeError> {
-    match object.get(key) {
+/// The fields of an event object that the decoder reads, by reference: what
+/// [`decode_fields`] judges. [`decode_event`] takes them from a parsed object; the
+/// collector from the request's raw text, without building the object.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EventFieldValues<'a> {
+    /// `id`.
+    pub id: Option<&'a Value>,
+    /// `user`.
+    pub user: Option<&'a Value>,
+    /// `type`.
+    pub kind: Option<&'a Value>,
+    /// `time`.
+    pub time: Option<&'a Value>,
+    /// `sent_at`.
+    pub sent_at: Option<&'a Value>,
+    /// `received_at`.
+    pub received_at: Option<&'a Value>,
+    /// `properties`.
+    pub properties: Option<&'a Value>,
+}
+
+impl<'a> EventFieldValues<'a> {
+    /// The fields of a parsed event object.
+    pub fn of(object: &'a serde_json::Map<String, Value>) -> EventFieldValues<'a> {
+        EventFieldValues {
+            id: object.get("id"),
+            user: object.get("user"),
+            kind: object.get("type"),
+            time: object.get("time"),
+            sent_at: object.get("sent_at"),
+            received_at: object.get("received_at"),
+            properties: object.get("properties"),
+        }
+    }
+}
+
+fn id_field(value: Option<&Value>, key: &str) -> Result<String, DecodeError> {
+    match value {
         None | Some(Value::Null) => fail(format!("missing \"{key}\"")),
         Some(Value::String(s)) if s.is_empty() => fail(format!("\"{key}\" is empty")),
         Some(Value::String(s)) if s.len() > MAX_ID_BYTES => {
@@ -48,8 +84,8 @@ fn id_field(object: &serde_json::Map<String, Value>, key: &str) -> Result<String
     }
 }
 
-fn time_field(object: &serde_json::Map<String, Value>, key: &str) -> Result<Option<i64>, DecodeError> {
-    let ms = match object.get(key) {
+fn time_field(value: Option<&Value>, key: &str) -> Result<Option<i64>, DecodeError> {
+    let ms = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => parse_timestamp(s).map_err(|reason| DecodeError {
             reason: format!("\"{key}\": {reason}"),
@@ -92,9 +128,14 @@ pub fn decode_event(json: &Value, schema: &Schema, future_tolerance_ms: u64) -> 
     let Value::Object(object) = json else {
         return fail("an event must be a JSON object");
     };
-    let id = id_field(object, "id")?;
-    let user = id_field(object, "user")?;
-    let type_name = match object.get("type") {
+    decode_fields(&EventFieldValues::of(object), schema, future_tolerance_ms)
+}
+
+/// Decodes an event from its fields: the whole of [`decode_event`]'s judgement.
+pub fn decode_fields(fields: &EventFieldValues<'_>, schema: &Schema, future_tolerance_ms: u64) -> Result<Event, DecodeError> {
+    let id = id_field(fields.id, "id")?;
+    let user = id_field(fields.user, "user")?;
+    let type_name = match fields.kind {
         Some(Value::String(s)) => s,
         None | Some(Value::Null) => return fail("missing \"type\""),
         Some(_) => return fail("\"type\" must be a string"),
@@ -102,11 +143,11 @@ pub fn decode_event(json: &Value, schema: &Schema, future_tolerance_ms: u64) -> 
     let Some(event_type) = schema.event_type(type_name) else {
         return fail(format!("unknown event type {type_name:?}"));
     };
-    let Some(client_time) = time_field(object, "time")? else {
+    let Some(client_time) = time_field(fields.time, "time")? else {
         return fail("missing \"time\"");
     };
-    let sent_at = time_field(object, "sent_at")?.unwrap_or(client_time);
-    let received_at = time_field(object, "received_at")?;
+    let sent_at = time_field(fields.sent_at, "sent_at")?.unwrap_or(client_time);
+    let received_at = time_field(fields.received_at, "received_at")?;
     let time = match received_at {
         Some(received) => corrected_event_time(
             client_time,
@@ -121,7 +162,7 @@ pub fn decode_event(json: &Value, schema: &Schema, future_tolerance_ms: u64) -> 
         id,
         user,
         event_type: u32::try_from(event_type).unwrap_or(u32::MAX),
-        properties: properties(schema, event_type, object.get("properties"))?,
+        properties: properties(schema, event_type, fields.properties)?,
         client_time,
         sent_at,
         received_at: received_at.unwrap_or(client_time),
