@@ -14,7 +14,7 @@
 //! assert_eq!(both.partitions(), vec![0, 100]);
 //! let mut out = Vec::new();
 //! assert_eq!(both.poll(10, &mut out), Poll::Finished);
-//! assert_eq!(out.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![0, 100]);
+//! assert_eq!(out.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![100, 0], "the second leads the first poll");
 //! ```
 
 use super::source::{EventSource, Poll, SourceRecord};
