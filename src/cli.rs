@@ -195,11 +195,11 @@ pub struct DemoArgs {
     /// Re-read the rule files every second and apply valid edits live.
     #[arg(long)]
     pub watch_rules: bool,
-    /// Also serve the tracking API on ADDR (e.g. 127.0.0.1:8080): events posted there go
-    /// through the in-process log into the classifier, alongside the generated traffic
-    /// (`--rate 0` for posted events only).
-    #[arg(long)]
-    pub collector: Option<std::net::SocketAddr>,
+    /// Serve the tracking API on ADDR (`off`: don't): events posted there go through the
+    /// in-process log into the classifier, alongside the generated traffic (`--rate 0`
+    /// for posted events only). If ADDR is taken, the demo runs without it.
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = listen_or_off)]
+    pub collector: ListenOrOff,
     /// The tracking API's settings (with `--collector`).
     #[command(flatten)]
     pub http: CollectorHttpFlags,
@@ -409,4 +409,17 @@ pub struct EvalArgs {
     /// Schema location.
     #[command(flatten)]
     pub schema: SchemaArg,
+}
+
+/// An address to listen on, or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenOrOff(pub Option<std::net::SocketAddr>);
+
+fn listen_or_off(text: &str) -> Result<ListenOrOff, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(ListenOrOff(None));
+    }
+    text.parse()
+        .map(|addr| ListenOrOff(Some(addr)))
+        .map_err(|e| format!("expected host:port or off: {e}"))
 }

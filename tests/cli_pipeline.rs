@@ -109,6 +109,8 @@ fn the_demo_runs_shows_progress_serves_metrics_and_writes_changes() {
     let changes = scratch("demo.ndjson");
     let child = spawn_segstream(&[
         "demo",
+        "--collector",
+        "off",
         "--duration",
         "5s",
         "--users",
@@ -179,6 +181,8 @@ fn the_demo_applies_rule_edits_live_and_refuses_invalid_ones() {
     let changes = scratch("live.ndjson");
     let child = spawn_segstream(&[
         "demo",
+        "--collector",
+        "off",
         "--duration",
         "9s",
         "--users",

@@ -5,7 +5,8 @@
 //! failed-events topic with the idempotent producer; a batch the broker does not
 //! acknowledge within `--publish-timeout` is fsynced to the spool in `--spool-dir`
 //! instead (and republished by a drainer, oldest first); only if the spool is full or
-//! failing is the request answered 503. The spool is recovered at start. On Ctrl-C it
+//! failing is the request answered 503. The spool is recovered at start. On Ctrl-C or
+//! SIGTERM it
 //! stops accepting connections, finishes the requests in flight, flushes the producer
 //! and exits (what is still spooled stays on disk for the next start).
 
@@ -66,10 +67,7 @@ pub fn run(args: &CollectorArgs) -> Result<ExitCode, CommandError> {
         .map_err(|e| CommandError::Invalid(format!("tokio runtime: {e}")))?;
     runtime.block_on(async {
         tokio::spawn(drain(primary, spool, Arc::clone(&metrics)));
-        serve(args.listen, state, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+        serve(args.listen, state, interrupted_or_terminated()).await
     })?;
     publisher
         .flush(Duration::from_secs(10))
@@ -124,4 +122,23 @@ pub(super) async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| CommandError::Invalid(format!("serving: {e}")))
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, what orchestrators send before killing.
+async fn interrupted_or_terminated() {
+    let terminated = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terms) => {
+                terms.recv().await;
+            }
+            Err(e) => {
+                eprintln!("collector: cannot watch SIGTERM ({e}); stop it with Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminated => {}
+    }
 }
