@@ -212,6 +212,7 @@ async fn handle(State(state): State<AppState>, request: Request, api: Api) -> Re
     CollectorMetrics::add(&state.metrics.publish_micros_sum, started.elapsed().as_micros() as u64);
     CollectorMetrics::add(&state.metrics.publishes, 1);
     CollectorMetrics::add(&state.metrics.published_events, published);
+    state.metrics.observe_batch(published);
     CollectorMetrics::add(&state.metrics.events_accepted, accepted);
     CollectorMetrics::add(&state.metrics.requests_ok, 1);
     let status = if accepted == 0 && !rejected.is_empty() {

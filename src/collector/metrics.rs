@@ -2,9 +2,9 @@
 //!
 //! Contract: atomics updated by request handlers, rendered by [`CollectorMetrics::render`]
 //! in the text exposition format: requests by outcome, events accepted and rejected
-//! (rejections by reason class), events per request, publish latency (sum and count,
-//! so rates and means can be derived), and the spool: batches spooled, records drained,
-//! segments and bytes waiting.
+//! (rejections by reason class), records per published request (a histogram), publish
+//! latency (sum and count, so rates and means can be derived), and the spool: batches
+//! spooled, fsyncs, records drained, segments and bytes waiting.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,12 +40,24 @@ pub struct CollectorMetrics {
     pub spool_segments: AtomicU64,
     /// Spool bytes waiting (a gauge, set by the drainer).
     pub spool_bytes: AtomicU64,
+    /// Published requests by their number of records: counts per bucket of
+    /// [`BATCH_BUCKETS`] (not cumulative), the last for larger ones.
+    pub batch_sizes: [AtomicU64; BATCH_BUCKETS.len() + 1],
 }
+
+/// Upper bounds of the batch-size histogram's buckets (records per published request).
+pub const BATCH_BUCKETS: [u64; 7] = [1, 10, 50, 100, 250, 500, 1_000];
 
 impl CollectorMetrics {
     /// Adds `n` to a counter.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts one published request of `records` records in the batch-size histogram.
+    pub fn observe_batch(&self, records: u64) {
+        let bucket = BATCH_BUCKETS.iter().position(|b| records <= *b).unwrap_or(BATCH_BUCKETS.len());
+        Self::add(&self.batch_sizes[bucket], 1);
     }
 
     /// The metrics as Prometheus text.
@@ -128,6 +140,47 @@ impl CollectorMetrics {
             "Events in published requests.",
             &[("", get(&self.published_events).to_string())],
         );
+        let mut cumulative = 0;
+        let mut buckets: Vec<(String, String)> = Vec::new();
+        for (i, bound) in BATCH_BUCKETS.iter().map(|b| b.to_string()).chain(["+Inf".to_string()]).enumerate() {
+            cumulative += get(&self.batch_sizes[i]);
+            buckets.push((format!("_bucket{{le=\"{bound}\"}}"), cumulative.to_string()));
+        }
+        buckets.push(("_count".into(), cumulative.to_string()));
+        buckets.push(("_sum".into(), get(&self.published_events).to_string()));
+        let samples: Vec<(&str, String)> = buckets.iter().map(|(l, v)| (l.as_str(), v.clone())).collect();
+        family(
+            "segstream_collector_batch_records",
+            "histogram",
+            "Records per published request (accepted and failed events).",
+            &samples,
+        );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_batch_histogram_is_cumulative_with_count_and_sum() {
+        let metrics = CollectorMetrics::default();
+        for records in [1, 7, 100, 100, 5_000] {
+            metrics.observe_batch(records);
+            CollectorMetrics::add(&metrics.published_events, records);
+        }
+        let text = metrics.render();
+        for line in [
+            "segstream_collector_batch_records_bucket{le=\"1\"} 1",
+            "segstream_collector_batch_records_bucket{le=\"10\"} 2",
+            "segstream_collector_batch_records_bucket{le=\"100\"} 4",
+            "segstream_collector_batch_records_bucket{le=\"1000\"} 4",
+            "segstream_collector_batch_records_bucket{le=\"+Inf\"} 5",
+            "segstream_collector_batch_records_count 5",
+            "segstream_collector_batch_records_sum 5208",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+        }
     }
 }
