@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use segstream_dataflows::rules::{load_rule_files, FieldValue, Limits, RuleSet, SampleView, Schema, SourceText, UdfRegistry};
+use segstream_dataflows::rules::{FieldValue, RuleSet, SampleView, Schema};
 
 const TICK_MS: i64 = 100;
 
@@ -14,23 +14,12 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// The schema and the example rule set.
 fn load() -> (Schema, RuleSet) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-    let schema = Schema::from_toml(&read(&root.join("schema.toml"))).unwrap_or_else(|e| panic!("schema: {e:?}"));
-    let mut paths: Vec<_> = std::fs::read_dir(root.join("rules"))
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    paths.sort();
-    let sources: Vec<SourceText> = paths
-        .iter()
-        .map(|p| SourceText {
-            name: p.display().to_string(),
-            text: read(p),
-        })
-        .collect();
-    match load_rule_files(&sources, &schema, &UdfRegistry::new(), Limits::default()) {
-        Ok((set, _)) => (schema, set),
-        Err(d) => panic!("rules: {d:?}"),
+    match segstream_harness::rule_files::load(&root.join("schema.toml"), &[root.join("rules")]) {
+        Ok(loaded) => (loaded.schema, loaded.set),
+        Err(e) => panic!("{e}"),
     }
 }
 

@@ -3,7 +3,11 @@
 //! Contract: a [`Traffic`] for partition `p` of `n` generates events of the users whose
 //! index is `p` modulo `n`, deterministically from the seed. The mix follows the game
 //! (cards, ads shown/watched/skipped/clicked, app opens, rewards, level-ups, rare
-//! purchases and push opens); 2 % of users are heavy and send ten times as much. A
+//! purchases and push opens). Only the day's active users (`daily_active` of them, a
+//! fixed set per seed) send events, in sessions of 5–40 events (heavy users, 2 %: ten
+//! times longer); `concurrent_sessions` sessions are open at once, each event going to a
+//! random open one, so a user's events are `concurrent_sessions / rate` seconds apart on
+//! average, and a finished session is replaced by a new one. A
 //! configurable share of events is duplicated (client retries: the same id and
 //! payload again), delivered late (offline devices: hours-old events arriving now),
 //! sent from a device with a skewed clock (corrected by `sent_at`/`received_at`), or
@@ -31,6 +35,10 @@ pub struct TrafficConfig {
     pub malformed_rate: f64,
     /// Share of devices whose clock is wrong (by up to a day).
     pub skewed_device_rate: f64,
+    /// Share of users active today (the only ones sending).
+    pub daily_active: f64,
+    /// Sessions open at once in one generator.
+    pub concurrent_sessions: usize,
 }
 
 impl Default for TrafficConfig {
@@ -42,6 +50,8 @@ impl Default for TrafficConfig {
             late_rate: 0.05,
             malformed_rate: 0.001,
             skewed_device_rate: 0.03,
+            daily_active: 0.3,
+            concurrent_sessions: 2_000,
         }
     }
 }
@@ -100,6 +110,8 @@ pub struct Traffic {
     partitions: u64,
     sent: u64,
     recent: VecDeque<String>,
+    /// Open sessions: (user, events left).
+    sessions: Vec<(u64, u32)>,
 }
 
 impl Traffic {
@@ -113,6 +125,7 @@ impl Traffic {
             partitions,
             sent: 0,
             recent: VecDeque::new(),
+            sessions: Vec::new(),
         }
     }
 
@@ -121,15 +134,43 @@ impl Traffic {
         (self.partition..self.config.users).step_by(self.partitions as usize)
     }
 
-    fn pick_user(&mut self) -> u64 {
+    /// Whether `user` is one of the day's active users.
+    pub fn active(&self, user: u64) -> bool {
+        (mix(user ^ self.config.seed ^ 0xda11) % 10_000) < (self.config.daily_active * 10_000.0) as u64
+    }
+
+    /// Whether `user` is one of the heavy users (2 %).
+    pub fn heavy(&self, user: u64) -> bool {
+        mix(user ^ 0x4ea7).is_multiple_of(50)
+    }
+
+    /// A random active user of this partition (any user if none is found quickly).
+    fn new_session_user(&mut self) -> u64 {
         let own = self.config.users.saturating_sub(self.partition).div_ceil(self.partitions).max(1);
-        let heavy = (own / 50).max(1);
-        let slot = if self.rng.chance(0.17) {
-            self.rng.below(heavy)
-        } else {
-            self.rng.below(own)
-        };
-        (self.partition + slot * self.partitions).min(self.config.users.saturating_sub(1))
+        let mut user = self.partition;
+        for _ in 0..64 {
+            user = (self.partition + self.rng.below(own) * self.partitions).min(self.config.users.saturating_sub(1));
+            if self.active(user) {
+                break;
+            }
+        }
+        user
+    }
+
+    fn pick_user(&mut self) -> u64 {
+        if self.sessions.len() < self.config.concurrent_sessions.max(1) {
+            let user = self.new_session_user();
+            let length = 5 + self.rng.below(36) as u32;
+            self.sessions.push((user, if self.heavy(user) { length * 10 } else { length }));
+        }
+        let at = self.rng.below(self.sessions.len() as u64) as usize;
+        let (user, left) = &mut self.sessions[at];
+        let user = *user;
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            self.sessions.swap_remove(at);
+        }
+        user
     }
 
     fn properties(&mut self, kind: &str, user: u64) -> Value {
@@ -268,6 +309,86 @@ impl Traffic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// 100,000 records of one generator at 1,000 records per second of processing time.
+    fn sample(config: TrafficConfig) -> Vec<String> {
+        let mut t = Traffic::new(config, 0, 1);
+        (0..100_000u64).map(|i| t.next_line(1_800_000_000_000 + i)).collect()
+    }
+
+    #[test]
+    fn the_mix_lateness_duplication_and_malformed_share_are_as_configured() {
+        let config = TrafficConfig {
+            users: 50_000,
+            ..TrafficConfig::default()
+        };
+        let lines = sample(config);
+        let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
+        let (mut late, mut malformed, mut valid) = (0u64, 0u64, 0u64);
+        let mut ids = BTreeSet::new();
+        let mut repeats = 0u64;
+        for line in &lines {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                malformed += 1;
+                continue;
+            };
+            let Some(id) = v["id"].as_str().filter(|id| id.starts_with('p')) else {
+                malformed += 1;
+                continue;
+            };
+            if !ids.insert(id.to_string()) {
+                repeats += 1;
+                continue;
+            }
+            valid += 1;
+            *kinds.entry(v["type"].as_str().unwrap_or("?").to_string()).or_default() += 1;
+            let sent = segstream_dataflows::time::parse_timestamp(v["sent_at"].as_str().unwrap_or("")).unwrap_or(0);
+            let time = segstream_dataflows::time::parse_timestamp(v["time"].as_str().unwrap_or("")).unwrap_or(0);
+            if sent - time > 5 * MS_PER_MINUTE {
+                late += 1;
+            }
+        }
+        let share = |n: u64, of: u64| n as f64 / of as f64;
+        let total_weight: u32 = MIX.iter().map(|(_, w)| w).sum();
+        for (kind, weight) in MIX {
+            let expected = f64::from(weight) / f64::from(total_weight);
+            let actual = share(kinds.get(kind).copied().unwrap_or(0), valid);
+            assert!((actual - expected).abs() < 0.01 + expected * 0.1, "{kind}: {actual} vs {expected}");
+        }
+        assert!((share(repeats, 100_000) - 0.02).abs() < 0.005, "duplicates {repeats}");
+        assert!((share(malformed, 100_000) - 0.001).abs() < 0.001, "malformed {malformed}");
+        assert!((share(late, valid) - 0.05).abs() < 0.01, "late {late} of {valid}");
+    }
+
+    #[test]
+    fn only_the_days_active_users_send_in_sessions_with_gaps() {
+        let config = TrafficConfig {
+            users: 20_000,
+            daily_active: 0.25,
+            concurrent_sessions: 1_000,
+            duplicate_rate: 0.0,
+            ..TrafficConfig::default()
+        };
+        let traffic = Traffic::new(config, 0, 1);
+        let active = (0..20_000).filter(|u| traffic.active(*u)).count();
+        assert!((active as f64 / 20_000.0 - 0.25).abs() < 0.02, "{active}");
+        let mut last_seen: BTreeMap<String, u64> = BTreeMap::new();
+        let mut gaps = Vec::new();
+        for (i, line) in sample(config).iter().enumerate() {
+            let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
+            let Some(user) = v["user"].as_str() else { continue };
+            let index: u64 = user[1..].parse().unwrap_or(0);
+            assert!(traffic.active(index), "{user} is not active today");
+            if let Some(previous) = last_seen.insert(user.to_string(), i as u64) {
+                gaps.push(i as u64 - previous);
+            }
+        }
+        gaps.sort_unstable();
+        let median = gaps[gaps.len() / 2] as f64;
+        // 1,000 open sessions at 1,000 events/s: about a second between a user's events.
+        assert!((300.0..3_000.0).contains(&median), "median gap {median} ms");
+    }
 
     #[test]
     fn the_same_seed_gives_the_same_traffic() {

@@ -230,6 +230,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                 for ((user, segment), tick, diff) in changes.borrow_mut().drain(..) {
                     out.write(&user, &segment, tick, diff, now);
                 }
+                // Errors are kept by the writer and reported by the progress loop.
+                let _ = out.flush_if_due();
             }
             if let Ok(mut board) = worker_board.lock() {
                 for ((segment, count), _, diff) in sizes.borrow_mut().drain(..) {

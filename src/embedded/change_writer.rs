@@ -2,12 +2,18 @@
 //!
 //! Contract: one JSON object per line — `{"time", "time_ms", "user", "segment", "change":
 //! "enter"|"exit", "emitted_at"}` with RFC 3339 times; `emitted_at` is the wall clock
-//! when the change left the classifier. Lines are buffered and flushed by
-//! [`ChangeWriter::flush`]; write errors are kept and reported, never panicked on.
+//! when the change left the classifier. Lines are buffered, and flushed by
+//! [`ChangeWriter::flush`] or, at most every 100 ms, by [`ChangeWriter::flush_if_due`]
+//! (so a reader following the file sees a change within a tenth of a second of its
+//! emission); write errors are kept and reported, never panicked on.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How often [`ChangeWriter::flush_if_due`] flushes.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 use crate::kafka::records::change_json;
 
@@ -16,6 +22,7 @@ pub struct ChangeWriter {
     out: BufWriter<File>,
     error: Option<std::io::Error>,
     written: u64,
+    flushed_at: Instant,
 }
 
 impl ChangeWriter {
@@ -28,6 +35,7 @@ impl ChangeWriter {
             out: BufWriter::new(File::create(path)?),
             error: None,
             written: 0,
+            flushed_at: Instant::now(),
         })
     }
 
@@ -43,8 +51,17 @@ impl ChangeWriter {
         }
     }
 
+    /// Flushes if the last flush is 100 ms old or older.
+    pub fn flush_if_due(&mut self) -> Result<u64, String> {
+        if self.flushed_at.elapsed() < FLUSH_EVERY {
+            return Ok(self.written);
+        }
+        self.flush()
+    }
+
     /// Flushes buffered lines; returns the first write error, if any.
     pub fn flush(&mut self) -> Result<u64, String> {
+        self.flushed_at = Instant::now();
         if let Err(e) = self.out.flush() {
             self.error.get_or_insert(e);
         }

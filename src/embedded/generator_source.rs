@@ -3,8 +3,8 @@
 //! Contract: one partition per worker, generating that worker's share of users at
 //! `rate` events per second of wall-clock time (paced, never ahead of the clock), each
 //! record decoded and validated exactly as input from a file or the collector would be.
-//! The partition is caught up whenever nothing is due. After `stop` is raised the
-//! source reports itself finished.
+//! The partition is caught up whenever nothing is due; at rate 0 the source owns no
+//! partition at all. After `stop` is raised the source reports itself finished.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -80,7 +80,13 @@ impl GeneratorSource {
 
 impl EventSource for GeneratorSource {
     fn partitions(&self) -> Vec<u32> {
-        vec![self.partition]
+        // A generator that generates nothing owns no partition, so that it never holds
+        // the watermark back (the demo at `--rate 0` classifies posted events only).
+        if self.rate_per_second > 0.0 {
+            vec![self.partition]
+        } else {
+            Vec::new()
+        }
     }
 
     fn poll(&mut self, budget: usize, out: &mut Vec<(u32, SourceRecord)>) -> Poll {

@@ -1,0 +1,575 @@
+//! `segstream-harness`: load-test a segstream deployment against the five-second SLA.
+//!
+//! ```text
+//! segstream-harness run --target embedded --rate 2000 --duration 30s --sla 5s
+//! segstream-harness run --target http --collector 127.0.0.1:8080 --brokers 127.0.0.1:9092 --rate 5000 --duration 60s
+//! segstream-harness find-max --target http --collector 127.0.0.1:8080 --sla 5s --p 99
+//! ```
+//!
+//! Contract: `run` drives one deployment at a rate schedule for a duration (open loop),
+//! watches its changes, prints p50/p90/p99/p99.9/max of event→change latency and PASS
+//! or FAIL against `--sla` at `--p`, checks a sample of users against the classifier's
+//! oracle, and writes a Markdown report with plots to `--report DIR`. Exit code 0 is
+//! PASS, 1 FAIL, 2 an error. `find-max` runs trials at rising rates (doubling, then
+//! bisecting) and reports the highest rate that passes. `--target embedded` starts
+//! `segstream demo` itself (the whole pipeline in one process, fed over HTTP); `http`
+//! posts to running collectors and reads `segment-changes` from Kafka; `kafka` produces
+//! to the events topic directly.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use segstream_dataflows::classifier::ClassifierConfig;
+use segstream_dataflows::time::{format_timestamp, parse_duration};
+use segstream_harness::changes::{ChangeFeed, KafkaChanges, NdjsonTail};
+use segstream_harness::check::{check, CheckResult};
+use segstream_harness::drivers::{Driver, HttpDriver, KafkaDriver};
+use segstream_harness::latency::Percentiles;
+use segstream_harness::report::{write_report, Report, SecondStats};
+use segstream_harness::rule_files;
+use segstream_harness::run::{run, RunConfig, RunResult};
+use segstream_harness::schedule::Schedule;
+use segstream_harness::traffic::TrafficConfig;
+
+#[derive(Parser)]
+#[command(name = "segstream-harness", about = "Load-test segstream against its latency SLA")]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// One run at a rate schedule: latency percentiles, SLA verdict, correctness, report.
+    Run(RunArgs),
+    /// The highest constant rate that meets the SLA.
+    FindMax(FindMaxArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Target {
+    /// Start `segstream demo` and drive its collector (no services needed).
+    Embedded,
+    /// Running collectors over HTTP; changes from Kafka.
+    Http,
+    /// The events topic directly; changes from Kafka.
+    Kafka,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// What to drive.
+    #[arg(long, value_enum, default_value = "embedded")]
+    target: Target,
+    /// The SLA on event→change latency.
+    #[arg(long, default_value = "5s")]
+    sla: String,
+    /// The percentile the SLA applies to (50, 90, 99, 99.9).
+    #[arg(long = "p", default_value_t = 99.0)]
+    percentile: f64,
+    /// Users in the traffic model.
+    #[arg(long, default_value_t = 20_000)]
+    users: u64,
+    /// Seed of the traffic model.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Share of the users active today.
+    #[arg(long, default_value_t = 0.3)]
+    daily_active: f64,
+    /// Sessions open at once (a user's events are this / rate seconds apart on average).
+    #[arg(long, default_value_t = 2_000)]
+    sessions: usize,
+    /// Events per request.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Sender threads (connections).
+    #[arg(long, default_value_t = 4)]
+    senders: usize,
+    /// Collector address, host:port (repeat for several; http target).
+    #[arg(long = "collector", default_value = "127.0.0.1:8080")]
+    collectors: Vec<String>,
+    /// Write key for the collectors.
+    #[arg(long, default_value = "wk")]
+    write_key: String,
+    /// Kafka brokers (http and kafka targets).
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// The events topic (kafka target).
+    #[arg(long, default_value = "events")]
+    events_topic: String,
+    /// The changes topic (http and kafka targets).
+    #[arg(long, default_value = "segment-changes")]
+    changes_topic: String,
+    /// The classifier's tick, for matching changes to events.
+    #[arg(long, default_value = "100ms")]
+    tick: String,
+    /// Longest wait for changes after the load ends.
+    #[arg(long, default_value = "15s")]
+    drain: String,
+    /// Users checked against the oracle, per 10,000 (0: no check).
+    #[arg(long, default_value_t = 200)]
+    check_per_10k: u64,
+    /// The `segstream` binary (embedded target; default: next to this one).
+    #[arg(long)]
+    segstream: Option<PathBuf>,
+    /// Classifier workers of the embedded demo.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Rule locations (for the correctness check; the deployment's rules).
+    #[arg(long = "rules", default_value = "configs/rules")]
+    rules: Vec<PathBuf>,
+    /// The schema.
+    #[arg(long, default_value = "configs/schema.toml")]
+    schema: PathBuf,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Events per second: R, constant:R, ramp:A..B, or step:A+S/P.
+    #[arg(long, default_value = "1000")]
+    rate: String,
+    /// Length of the load.
+    #[arg(long, default_value = "30s")]
+    duration: String,
+    /// Write the report (report.md and plots) into this directory.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct FindMaxArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The first rate tried.
+    #[arg(long, default_value_t = 1_000.0)]
+    from: f64,
+    /// The highest rate tried.
+    #[arg(long, default_value_t = 200_000.0)]
+    max: f64,
+    /// Length of each trial.
+    #[arg(long, default_value = "30s")]
+    trial: String,
+    /// Write the best passing trial's report here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+fn millis(text: &str, what: &str) -> Result<u64, String> {
+    parse_duration(text).map(|ms| ms as u64).map_err(|e| format!("--{what}: {e}"))
+}
+
+/// A started deployment: where to send, where changes appear, and what to stop after.
+struct Deployment {
+    collectors: Vec<String>,
+    feed: Box<dyn ChangeFeed>,
+    child: Option<Child>,
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn segstream_binary(common: &Common) -> Result<PathBuf, String> {
+    if let Some(path) = &common.segstream {
+        return Ok(path.clone());
+    }
+    let me = std::env::current_exe().map_err(|e| format!("where am I: {e}"))?;
+    Ok(me.with_file_name("segstream"))
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+fn deploy(common: &Common, lifetime: Duration, scratch: &std::path::Path) -> Result<Deployment, String> {
+    match common.target {
+        Target::Embedded => {
+            let port = free_port()?;
+            std::fs::create_dir_all(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+            let changes = scratch.join(format!("changes-{port}.ndjson"));
+            let binary = segstream_binary(common)?;
+            let child = Command::new(&binary)
+                .args([
+                    "demo",
+                    "--rate",
+                    "0",
+                    "--collector",
+                    &format!("127.0.0.1:{port}"),
+                    "--write-key",
+                    &common.write_key,
+                ])
+                .args(["--users", &common.users.to_string(), "--seed", &common.seed.to_string()])
+                .args([
+                    "--workers",
+                    &common.workers.to_string(),
+                    "--duration",
+                    &format!("{}s", lifetime.as_secs() + 5),
+                ])
+                .args([
+                    "--out",
+                    &changes.display().to_string(),
+                    "--schema",
+                    &common.schema.display().to_string(),
+                ])
+                .args(common.rules.iter().flat_map(|r| ["--rules".to_string(), r.display().to_string()]))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("starting {}: {e}", binary.display()))?;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if Instant::now() > deadline {
+                    return Err("the embedded demo's collector did not start listening".into());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok(Deployment {
+                collectors: vec![format!("127.0.0.1:{port}")],
+                feed: Box::new(NdjsonTail::new(changes)),
+                child: Some(child),
+            })
+        }
+        Target::Http | Target::Kafka => Ok(Deployment {
+            collectors: common.collectors.clone(),
+            feed: Box::new(KafkaChanges::new(&common.brokers, &common.changes_topic)?),
+            child: None,
+        }),
+    }
+}
+
+/// The outcome of one run, judged.
+struct Judged {
+    result: RunResult,
+    latency: Percentiles,
+    pass: bool,
+    verdict: String,
+    check: Option<Result<CheckResult, String>>,
+}
+
+fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<Judged, String> {
+    let sla_ms = millis(&common.sla, "sla")?;
+    let tick_ms = millis(&common.tick, "tick")?;
+    let drain = Duration::from_millis(millis(&common.drain, "drain")?);
+    let lifetime = Duration::from_secs_f64(schedule.duration_s) + drain + Duration::from_secs(10);
+    let mut deployment = deploy(common, lifetime, &std::env::temp_dir().join("segstream-harness"))?;
+    let config = RunConfig {
+        schedule,
+        traffic: TrafficConfig {
+            users: common.users,
+            seed: common.seed,
+            daily_active: common.daily_active,
+            concurrent_sessions: common.sessions,
+            ..TrafficConfig::default()
+        },
+        batch: common.batch.max(1),
+        senders: common.senders.max(1),
+        tick_ms,
+        drain,
+        // Longer than the classifier's idle timeout (5 s), after which the watermark
+        // passes the load's last ticks.
+        quiet: Duration::from_secs(7),
+        sample_per_10k: common.check_per_10k,
+        cooldown: Duration::from_secs(3),
+    };
+    let collectors = deployment.collectors.clone();
+    let (target, key, brokers, topic) = (
+        common.target,
+        common.write_key.clone(),
+        common.brokers.clone(),
+        common.events_topic.clone(),
+    );
+    let make = move |index: usize| -> Result<Box<dyn Driver>, String> {
+        Ok(match target {
+            Target::Kafka => Box::new(KafkaDriver::new(&brokers, &topic)?),
+            Target::Embedded | Target::Http => Box::new(HttpDriver::new(&collectors[index % collectors.len().max(1)], &key)),
+        })
+    };
+    let bar = if quiet_progress {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(schedule.duration_s.ceil() as u64)
+    };
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len}s {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    let progress = |second: u64, sent: u64, accepted: u64, _: u64| {
+        bar.set_position(second);
+        bar.set_message(format!("sent {sent}, acknowledged {accepted}"));
+    };
+    let feed = std::mem::replace(&mut deployment.feed, Box::new(NdjsonTail::new(PathBuf::new())));
+    let result = run(&config, &make, feed, &progress)?;
+    bar.finish_and_clear();
+    let latency = result.latency.overall();
+    let observed = latency.at(common.percentile);
+    let pass = latency.count > 0 && observed <= sla_ms as f64 && result.failed == 0 && result.sender_lag_s < 1.0;
+    let why_not = if latency.count == 0 {
+        "no change could be matched to an event".to_string()
+    } else if result.failed > 0 {
+        format!("{} events were not acknowledged", result.failed)
+    } else if result.sender_lag_s >= 1.0 {
+        format!("the sender fell {:.1} s behind its schedule", result.sender_lag_s)
+    } else {
+        String::new()
+    };
+    let verdict = format!(
+        "{}: p{} {:.3} s {} SLA {:.3} s{}",
+        if pass { "PASS" } else { "FAIL" },
+        common.percentile,
+        observed / 1000.0,
+        if observed <= sla_ms as f64 { "≤" } else { ">" },
+        sla_ms as f64 / 1000.0,
+        if why_not.is_empty() {
+            String::new()
+        } else {
+            format!(" ({why_not})")
+        }
+    );
+    let check = (common.check_per_10k > 0).then(|| {
+        let loaded = rule_files::load(&common.schema, &common.rules)?;
+        let start_tick = result.first_change_tick.ok_or("no change observed")?;
+        let config = ClassifierConfig {
+            tick_ms,
+            ..ClassifierConfig::default()
+        };
+        check(
+            &loaded.schema,
+            &loaded.defs,
+            config,
+            &result.sampled,
+            &result.sampled_changes,
+            start_tick,
+            // Every tick of the load is past the watermark once the drain ends.
+            result.load_ended_at_ms,
+            2_000,
+        )
+    });
+    Ok(Judged {
+        result,
+        latency,
+        pass,
+        verdict,
+        check,
+    })
+}
+
+fn print_summary(judged: &Judged) {
+    let (r, l) = (&judged.result, &judged.latency);
+    let ingest = r.ingest.overall();
+    println!(
+        "sent {} events ({} duplicates, {} late; then {} unmeasured in the cool-down) in {:.1}s: {} acknowledged, {} rejected, {} failed",
+        r.sent, r.duplicates_sent, r.late_sent, r.cooldown_sent, r.elapsed_s, r.accepted, r.rejected, r.failed
+    );
+    println!(
+        "changes observed {} ({} matched to the event that caused them)",
+        r.changes, r.matched
+    );
+    println!(
+        "event→change latency: p50 {:.0} ms  p90 {:.0} ms  p99 {:.0} ms  p99.9 {:.0} ms  max {:.0} ms  (n={})",
+        l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms, l.max_ms, l.count
+    );
+    println!(
+        "ingest latency:        p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms",
+        ingest.p50_ms, ingest.p99_ms, ingest.max_ms
+    );
+    if let Some(e) = &r.last_error {
+        println!("last error: {e}");
+    }
+    match &judged.check {
+        Some(Ok(c)) if c.passed() => println!(
+            "correctness: {} sampled users, {} changes, all equal to the oracle's",
+            c.users, c.observed
+        ),
+        Some(Ok(c)) => println!(
+            "correctness: {} of {} sampled users' segment histories differ from the oracle's, e.g. {}",
+            c.difference_count,
+            c.users,
+            c.differences.first().map_or("", String::as_str)
+        ),
+        Some(Err(e)) => println!("correctness: not checked: {e}"),
+        None => {}
+    }
+    println!("{}", judged.verdict);
+}
+
+fn report_of(judged: &Judged, title: String) -> Report {
+    let r = &judged.result;
+    let per_second: std::collections::BTreeMap<u64, Percentiles> = r.latency.per_second().into_iter().collect();
+    let last = r
+        .sent_per_second
+        .keys()
+        .chain(r.changes_per_second.keys())
+        .max()
+        .copied()
+        .unwrap_or(0);
+    let seconds = (0..=last)
+        .map(|s| SecondStats {
+            second: s,
+            sent: r.sent_per_second.get(&s).copied().unwrap_or(0),
+            changes: r.changes_per_second.get(&s).copied().unwrap_or(0),
+            latency: per_second.get(&s).copied().unwrap_or_default(),
+        })
+        .collect();
+    let counters = [
+        ("events sent", r.sent),
+        ("duplicates sent (client retries)", r.duplicates_sent),
+        ("late events sent (offline devices)", r.late_sent),
+        ("acknowledged", r.accepted),
+        ("rejected (invalid)", r.rejected),
+        ("failed (not acknowledged)", r.failed),
+        ("changes observed", r.changes),
+        ("changes matched to their event", r.matched),
+        ("undecodable change records", r.bad_records),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut notes = Vec::new();
+    match &judged.check {
+        Some(Ok(c)) => notes.push(format!(
+            "Correctness: {} sampled users (without late events) compared with the classifier's oracle: {} changes expected, {} observed, {} segment histories differ.{}",
+            c.users,
+            c.expected,
+            c.observed,
+            c.difference_count,
+            c.differences.iter().take(5).map(|d| format!("\n- {d}")).collect::<String>()
+        )),
+        Some(Err(e)) => notes.push(format!("Correctness: not checked: {e}")),
+        None => {}
+    }
+    if let Some(e) = &r.last_error {
+        notes.push(format!("Last error: {e}"));
+    }
+    notes.push(
+        "Latency is measured from each event's intended send instant (open loop: no coordinated omission) to the moment the harness observed the change, for changes caused by an event; changes of the clock or of profiles have no causing event and are not in the latency figures.".into(),
+    );
+    Report {
+        title,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        started_at: format_timestamp((r.ended_at_ms as f64 - r.elapsed_s * 1000.0) as i64),
+        verdict: judged.verdict.clone(),
+        pass: judged.pass,
+        latency: judged.latency,
+        ingest: Some(r.ingest.overall()),
+        cdf: r.latency.cdf(),
+        seconds,
+        counters,
+        notes,
+    }
+}
+
+fn run_command(args: &RunArgs) -> Result<bool, String> {
+    let duration_s = millis(&args.duration, "duration")? as f64 / 1000.0;
+    let schedule = Schedule::parse(&args.rate, duration_s)?;
+    let judged = one_run(&args.common, schedule, false)?;
+    print_summary(&judged);
+    if let Some(dir) = &args.report {
+        let title = format!(
+            "segstream load test: {:?}, rate {}, {}",
+            args.common.target, args.rate, args.duration
+        );
+        let path = write_report(dir, &report_of(&judged, title)).map_err(|e| format!("{}: {e}", dir.display()))?;
+        println!("report: {}", path.display());
+    }
+    let correct = !matches!(&judged.check, Some(Ok(c)) if !c.passed());
+    Ok(judged.pass && correct)
+}
+
+fn find_max(args: &FindMaxArgs) -> Result<bool, String> {
+    let trial_s = millis(&args.trial, "trial")? as f64 / 1000.0;
+    let trial = |rate: f64| -> Result<Judged, String> {
+        let judged = one_run(&args.common, Schedule::parse(&format!("{rate}"), trial_s)?, true)?;
+        let l = &judged.latency;
+        println!(
+            "{rate:>9.0} events/s: p50 {:.0} ms p99 {:.0} ms max {:.0} ms, {} failed — {}",
+            l.p50_ms, l.p99_ms, l.max_ms, judged.result.failed, judged.verdict
+        );
+        Ok(judged)
+    };
+    let (mut good, mut bad): (Option<(f64, Judged)>, Option<f64>) = (None, None);
+    let mut rate = args.from;
+    while bad.is_none() && rate <= args.max {
+        let judged = trial(rate)?;
+        if judged.pass {
+            good = Some((rate, judged));
+            rate *= 2.0;
+        } else {
+            bad = Some(rate);
+        }
+    }
+    while let (Some((low, _)), Some(high)) = (&good, bad) {
+        if high - low <= low * 0.1 {
+            break;
+        }
+        let mid = ((low + high) / 2.0).round();
+        let judged = trial(mid)?;
+        if judged.pass {
+            good = Some((mid, judged));
+        } else {
+            bad = Some(mid);
+        }
+    }
+    match good {
+        Some((rate, judged)) => {
+            println!(
+                "highest rate meeting p{} ≤ {}: {rate:.0} events/s",
+                args.common.percentile, args.common.sla
+            );
+            if let Some(dir) = &args.report {
+                let title = format!("segstream find-max: {:?}, best passing rate {rate:.0} events/s", args.common.target);
+                let path = write_report(dir, &report_of(&judged, title)).map_err(|e| format!("{}: {e}", dir.display()))?;
+                println!("report: {}", path.display());
+            }
+            Ok(true)
+        }
+        None => {
+            println!("no rate from {} events/s up meets the SLA", args.from);
+            Ok(false)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match &cli.command {
+        Commands::Run(args) => run_command(args),
+        Commands::FindMax(args) => find_max(args),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use segstream_harness::report::markdown;
+    use segstream_harness::rule_files;
+
+    #[test]
+    fn the_markdown_of_a_judged_run_has_the_verdict() {
+        let judged = Judged {
+            result: RunResult::default(),
+            latency: Percentiles::default(),
+            pass: false,
+            verdict: "FAIL: no data".into(),
+            check: None,
+        };
+        assert!(markdown(&report_of(&judged, "t".into())).contains("FAIL: no data"));
+    }
+}

@@ -1,0 +1,442 @@
+//! One load-test run: the open-loop sender, the change watcher, and what they measured.
+//!
+//! Contract: [`run`] generates the traffic of `config.traffic` on `config.schedule`
+//! (open loop: events are due at their intended instants whether or not the system
+//! keeps up; they queue for `senders` sender threads, each with its own [`Driver`]),
+//! while a watcher polls the [`ChangeFeed`] and matches every change to the event that
+//! caused it ([`Matcher`]). Event→change latency and ingest latency (batch acknowledged
+//! minus its first event's intended instant) are recorded per second of the run. After
+//! the schedule ends, load goes on unmeasured for `cooldown` at the final rate (traffic
+//! in production does not stop, and the last measured events should not wait for the
+//! classifier's idle timeout); then it keeps watching for `drain` (or until no change
+//! arrived for `quiet`), and returns everything measured, including the sampled users'
+//! events and changes for the correctness check.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use segstream_dataflows::time::parse_timestamp;
+use serde_json::Value;
+
+use crate::changes::{Change, ChangeFeed};
+use crate::check::SampledUser;
+use crate::drivers::Driver;
+use crate::latency::LatencyRecorder;
+use crate::matcher::Matcher;
+use crate::rng::mix;
+use crate::schedule::Schedule;
+use crate::traffic::{Traffic, TrafficConfig};
+
+/// What a run does.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// The send schedule.
+    pub schedule: Schedule,
+    /// The traffic model.
+    pub traffic: TrafficConfig,
+    /// Events per request or produce batch.
+    pub batch: usize,
+    /// Sender threads.
+    pub senders: usize,
+    /// The classifier's tick (ms), for matching.
+    pub tick_ms: u64,
+    /// Longest wait for changes after the schedule ends.
+    pub drain: Duration,
+    /// The wait ends early once no change arrived for this long.
+    pub quiet: Duration,
+    /// Users sampled for the correctness check, per 10,000.
+    pub sample_per_10k: u64,
+    /// After the schedule, load continues this long at its final rate, unmeasured, so
+    /// the last measured events see the same steady stream as the others (in production
+    /// traffic does not stop; without it they would wait for the idle timeout).
+    pub cooldown: Duration,
+}
+
+/// What a run measured.
+#[derive(Debug, Default)]
+pub struct RunResult {
+    /// Event → change latency.
+    pub latency: LatencyRecorder,
+    /// Request (or produce) latency from the first event's intended instant.
+    pub ingest: LatencyRecorder,
+    /// Events generated and sent during the measured schedule.
+    pub sent: u64,
+    /// Events sent during the cool-down (not measured).
+    pub cooldown_sent: u64,
+    /// Events acknowledged.
+    pub accepted: u64,
+    /// Events refused as invalid.
+    pub rejected: u64,
+    /// Events not acknowledged (errors).
+    pub failed: u64,
+    /// The last error seen.
+    pub last_error: Option<String>,
+    /// Changes observed.
+    pub changes: u64,
+    /// Changes matched to an event.
+    pub matched: u64,
+    /// Undecodable change records.
+    pub bad_records: u64,
+    /// Duplicates and late events the traffic contained.
+    pub duplicates_sent: u64,
+    /// Late events sent.
+    pub late_sent: u64,
+    /// Events sent per second of the run.
+    pub sent_per_second: BTreeMap<u64, u64>,
+    /// Changes observed per second of the run.
+    pub changes_per_second: BTreeMap<u64, u64>,
+    /// The run's length, seconds (schedule plus drain).
+    pub elapsed_s: f64,
+    /// Seconds the sender was behind its schedule at the end (0 if it kept up).
+    pub sender_lag_s: f64,
+    /// The smallest tick of any change observed (the deployment's start, for the check).
+    pub first_change_tick: Option<u64>,
+    /// Wall clock at the end (ms).
+    pub ended_at_ms: u64,
+    /// Wall clock when the schedule's last event was due (ms).
+    pub load_ended_at_ms: u64,
+    /// Sampled users' events.
+    pub sampled: BTreeMap<String, SampledUser>,
+    /// Sampled users' changes.
+    pub sampled_changes: BTreeMap<String, Vec<Change>>,
+}
+
+/// Wall-clock milliseconds.
+pub fn wall_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Whether `user` is in the correctness sample.
+pub fn sampled(user: &str, per_10k: u64) -> bool {
+    let hash = user.bytes().fold(0u64, |h, b| mix(h ^ u64::from(b)));
+    hash % 10_000 < per_10k
+}
+
+/// A batch on its way to a sender: lines and the first one's intended instant (ms).
+struct Batch {
+    lines: Vec<String>,
+    intended_ms: u64,
+}
+
+/// Adds a line to the pending batch (whose instant is its first line's).
+fn pending_push(pending: &mut Batch, line: String, intended_ms: u64) {
+    if pending.lines.is_empty() {
+        pending.intended_ms = intended_ms;
+    }
+    pending.lines.push(line);
+}
+
+/// Hands the pending batch to the senders and starts an empty one.
+fn dispatch(pending: &mut Batch, capacity: usize, senders: &mpsc::Sender<Batch>) -> Result<(), String> {
+    let empty = Batch {
+        lines: Vec::with_capacity(capacity),
+        intended_ms: 0,
+    };
+    senders
+        .send(std::mem::replace(pending, empty))
+        .map_err(|_| "the senders stopped".to_string())
+}
+
+#[derive(Default)]
+struct Counters {
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    failed: AtomicU64,
+}
+
+fn sender(
+    mut driver: Box<dyn Driver>,
+    queue: Arc<Mutex<mpsc::Receiver<Batch>>>,
+    counters: Arc<Counters>,
+    start_ms: u64,
+    last_error: Arc<Mutex<Option<String>>>,
+) -> LatencyRecorder {
+    let mut ingest = LatencyRecorder::default();
+    loop {
+        let batch = match queue.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => break,
+        };
+        let Ok(batch) = batch else { break };
+        let outcome = driver.send(&batch.lines);
+        let now = wall_ms();
+        ingest.record(now.saturating_sub(start_ms) / 1_000, now.saturating_sub(batch.intended_ms));
+        counters.accepted.fetch_add(outcome.accepted, Ordering::Relaxed);
+        counters.rejected.fetch_add(outcome.rejected, Ordering::Relaxed);
+        counters.failed.fetch_add(outcome.failed, Ordering::Relaxed);
+        if let (Some(e), Ok(mut last)) = (outcome.error, last_error.lock()) {
+            *last = Some(e);
+        }
+    }
+    ingest
+}
+
+/// What the generator learns of a line: user, event time as the classifier will see
+/// it (the intended instant minus the device's send delay), and whether it is late.
+fn describe(line: &str, intended_ms: u64) -> Option<(String, u64, bool)> {
+    let value: Value = serde_json::from_str(line).ok()?;
+    let user = value["user"].as_str()?.to_string();
+    let time = parse_timestamp(value["time"].as_str()?).ok()?;
+    let sent_at = parse_timestamp(value["sent_at"].as_str()?).ok()?;
+    let delay = u64::try_from(sent_at - time).unwrap_or(0);
+    Some((user, intended_ms.saturating_sub(delay), delay > 60_000))
+}
+
+/// Live figures for a progress display: (seconds into the run, sent, changes, matched).
+pub type Progress<'a> = &'a (dyn Fn(u64, u64, u64, u64) + Sync);
+
+/// Runs the load (see the module contract).
+pub fn run(
+    config: &RunConfig,
+    make_driver: &dyn Fn(usize) -> Result<Box<dyn Driver>, String>,
+    mut feed: Box<dyn ChangeFeed>,
+    progress: Progress<'_>,
+) -> Result<RunResult, String> {
+    let start = Instant::now();
+    let start_ms = wall_ms();
+    let matcher = Arc::new(Mutex::new(Matcher::new(config.tick_ms, 300)));
+    let counters = Arc::new(Counters::default());
+    let last_error = Arc::new(Mutex::new(None));
+    let (to_senders, queue) = mpsc::channel::<Batch>();
+    let queue = Arc::new(Mutex::new(queue));
+    let mut senders = Vec::new();
+    for index in 0..config.senders.max(1) {
+        let driver = make_driver(index)?;
+        let (queue, counters, last_error) = (Arc::clone(&queue), Arc::clone(&counters), Arc::clone(&last_error));
+        senders.push(std::thread::spawn(move || sender(driver, queue, counters, start_ms, last_error)));
+    }
+    let sending = Arc::new(AtomicBool::new(true));
+    let per_10k = config.sample_per_10k;
+    let watcher = {
+        let (matcher, sending, drain, quiet) = (Arc::clone(&matcher), Arc::clone(&sending), config.drain, config.quiet);
+        std::thread::spawn(move || {
+            let mut result = RunResult::default();
+            let mut batch = Vec::new();
+            let mut last_change = Instant::now();
+            let mut drain_started: Option<Instant> = None;
+            loop {
+                match feed.poll(&mut batch) {
+                    Ok(bad) => result.bad_records += bad,
+                    Err(e) => result.last_error = Some(e),
+                }
+                let now = wall_ms();
+                let second = now.saturating_sub(start_ms) / 1_000;
+                if !batch.is_empty() {
+                    last_change = Instant::now();
+                }
+                if let Ok(matcher) = matcher.lock() {
+                    for change in batch.drain(..) {
+                        result.changes += 1;
+                        *result.changes_per_second.entry(second).or_default() += 1;
+                        result.first_change_tick = Some(result.first_change_tick.map_or(change.tick_ms, |t| t.min(change.tick_ms)));
+                        if let Some(latency) = matcher.observe(&change.user, change.tick_ms, now) {
+                            result.matched += 1;
+                            result.latency.record(second, latency);
+                        }
+                        if sampled(&change.user, per_10k) {
+                            result.sampled_changes.entry(change.user.clone()).or_default().push(change);
+                        }
+                    }
+                }
+                if !sending.load(Ordering::Relaxed) {
+                    let since = *drain_started.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= drain || (since.elapsed() >= quiet && last_change.elapsed() >= quiet) {
+                        break;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result
+        })
+    };
+    let mut traffic = Traffic::new(config.traffic, 0, 1);
+    let mut sampled_users: BTreeMap<String, SampledUser> = BTreeMap::new();
+    let (mut sent_per_second, mut duplicates, mut late) = (BTreeMap::new(), 0u64, 0u64);
+    let mut seen_lines = std::collections::HashSet::new();
+    let total = config.schedule.total();
+    let cooldown_s = config.cooldown.as_secs_f64();
+    let end_rate = config.schedule.rate_at(config.schedule.duration_s).max(1.0);
+    let with_cooldown = total + (end_rate * cooldown_s) as u64;
+    // Due and intended instants over the schedule and its cool-down.
+    let due_by = |t: f64| -> u64 {
+        if t <= config.schedule.duration_s {
+            config.schedule.due_by(t)
+        } else {
+            (total + (end_rate * (t - config.schedule.duration_s)) as u64).min(with_cooldown)
+        }
+    };
+    let instant_of = |n: u64| -> f64 {
+        if n < total {
+            config.schedule.instant_of(n)
+        } else {
+            config.schedule.duration_s + (n - total) as f64 / end_rate
+        }
+    };
+    let mut emitted = 0u64;
+    let mut pending = Batch {
+        lines: Vec::with_capacity(config.batch),
+        intended_ms: 0,
+    };
+    let mut last_progress = 0;
+    while emitted < with_cooldown {
+        let elapsed = start.elapsed().as_secs_f64();
+        let due = due_by(elapsed);
+        while emitted < due {
+            let intended_ms = start_ms + (instant_of(emitted) * 1_000.0) as u64;
+            let line = traffic.next_line(intended_ms);
+            emitted += 1;
+            if emitted > total {
+                // The cool-down: sent, not measured.
+                pending_push(&mut pending, line, intended_ms);
+                if pending.lines.len() >= config.batch {
+                    dispatch(&mut pending, config.batch, &to_senders)?;
+                }
+                continue;
+            }
+            *sent_per_second.entry((intended_ms - start_ms) / 1_000).or_insert(0u64) += 1;
+            if !seen_lines.insert(mix(line.bytes().fold(0, |h, b| mix(h ^ u64::from(b))))) {
+                duplicates += 1;
+            } else if let Some((user, event_time, is_late)) = describe(&line, intended_ms) {
+                late += u64::from(is_late);
+                if let Ok(mut m) = matcher.lock() {
+                    m.sent(&user, event_time, intended_ms);
+                }
+                if sampled(&user, per_10k) {
+                    let entry = sampled_users.entry(user.clone()).or_insert_with(|| {
+                        let index: u64 = user.trim_start_matches('u').parse().unwrap_or(0);
+                        SampledUser {
+                            profile: Some(traffic.profile(index)),
+                            stats: Some(traffic.stats(index)),
+                            ..SampledUser::default()
+                        }
+                    });
+                    entry.had_late_event |= is_late;
+                    entry.sent.push((line.clone(), intended_ms));
+                }
+            }
+            pending_push(&mut pending, line, intended_ms);
+            if pending.lines.len() >= config.batch {
+                dispatch(&mut pending, config.batch, &to_senders)?;
+            }
+        }
+        // A partial batch goes out at every 10 ms step, so low rates are not delayed.
+        if !pending.lines.is_empty() {
+            dispatch(&mut pending, config.batch, &to_senders)?;
+        }
+        let second = start.elapsed().as_secs();
+        if second != last_progress {
+            last_progress = second;
+            progress(second, emitted, counters.accepted.load(Ordering::Relaxed), 0);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sender_lag_s = (start.elapsed().as_secs_f64() - config.schedule.duration_s - cooldown_s).max(0.0);
+    drop(to_senders);
+    let mut ingest = LatencyRecorder::default();
+    for sender in senders {
+        if let Ok(recorded) = sender.join() {
+            ingest.merge(&recorded);
+        }
+    }
+    sending.store(false, Ordering::Relaxed);
+    let mut result = watcher.join().map_err(|_| "the change watcher panicked".to_string())?;
+    result.ingest = ingest;
+    result.sent = total;
+    result.cooldown_sent = emitted - total;
+    result.accepted = counters.accepted.load(Ordering::Relaxed);
+    result.rejected = counters.rejected.load(Ordering::Relaxed);
+    result.failed = counters.failed.load(Ordering::Relaxed);
+    if let Ok(mut last) = last_error.lock() {
+        result.last_error = result.last_error.take().or(last.take());
+    }
+    result.duplicates_sent = duplicates;
+    result.late_sent = late;
+    result.sent_per_second = sent_per_second;
+    result.elapsed_s = start.elapsed().as_secs_f64();
+    result.sender_lag_s = sender_lag_s;
+    result.ended_at_ms = wall_ms();
+    result.load_ended_at_ms = start_ms + (config.schedule.duration_s * 1_000.0) as u64;
+    result.sampled = sampled_users;
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drivers::Sent;
+
+    /// A system that acknowledges everything and, for each event, emits a change of its
+    /// user at the event's tick, 50 ms later.
+    struct Echo(Arc<Mutex<Vec<(u64, Change)>>>);
+
+    impl Driver for Echo {
+        fn send(&mut self, lines: &[String]) -> Sent {
+            let now = wall_ms();
+            if let Ok(mut out) = self.0.lock() {
+                for line in lines {
+                    if let Some((user, time, _)) = describe(line, now) {
+                        out.push((
+                            now + 50,
+                            Change {
+                                user,
+                                segment: "s".into(),
+                                tick_ms: time - time % 100,
+                                entered: true,
+                            },
+                        ));
+                    }
+                }
+            }
+            Sent {
+                accepted: lines.len() as u64,
+                ..Sent::default()
+            }
+        }
+    }
+
+    struct EchoFeed(Arc<Mutex<Vec<(u64, Change)>>>);
+
+    impl ChangeFeed for EchoFeed {
+        fn poll(&mut self, out: &mut Vec<Change>) -> Result<u64, String> {
+            let now = wall_ms();
+            if let Ok(mut pending) = self.0.lock() {
+                let (due, later): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(at, _)| *at <= now);
+                *pending = later;
+                out.extend(due.into_iter().map(|(_, c)| c));
+            }
+            Ok(0)
+        }
+    }
+
+    #[test]
+    fn a_run_sends_the_schedule_and_matches_every_change() {
+        let shared = Arc::new(Mutex::new(Vec::new()));
+        let config = RunConfig {
+            schedule: Schedule::parse("500", 2.0).unwrap(),
+            traffic: TrafficConfig {
+                users: 1_000,
+                late_rate: 0.0,
+                ..TrafficConfig::default()
+            },
+            batch: 50,
+            senders: 2,
+            tick_ms: 100,
+            drain: Duration::from_secs(2),
+            quiet: Duration::from_millis(300),
+            sample_per_10k: 10_000,
+            cooldown: Duration::from_millis(200),
+        };
+        let make = |_: usize| -> Result<Box<dyn Driver>, String> { Ok(Box::new(Echo(Arc::clone(&shared)))) };
+        let result = run(&config, &make, Box::new(EchoFeed(Arc::clone(&shared))), &|_, _, _, _| {}).unwrap();
+        assert_eq!(result.sent, 1_000);
+        assert_eq!((result.cooldown_sent, result.accepted), (100, 1_100), "the cool-down is sent too");
+        let valid = result.sent - result.duplicates_sent;
+        assert!(result.changes >= valid - 5, "{} changes for {valid} events", result.changes);
+        assert!(result.matched >= valid - 5, "every measured event's change is matched: {}", result.matched);
+        let latency = result.latency.overall();
+        assert!(latency.p50_ms >= 40.0 && latency.p99_ms < 1_000.0, "{latency:?}");
+        assert!(!result.sampled.is_empty());
+    }
+}
