@@ -18,4 +18,5 @@ pub mod rule_files;
 pub mod run;
 pub mod schedule;
 pub mod segment_format;
+pub mod tables;
 pub mod traffic;

@@ -24,15 +24,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use segstream_dataflows::classifier::ClassifierConfig;
 use segstream_dataflows::time::{format_timestamp, parse_duration};
-use segstream_harness::changes::{ChangeFeed, KafkaChanges, NdjsonTail};
+use segstream_harness::changes::{Change, ChangeFeed, KafkaChanges, NdjsonTail};
 use segstream_harness::check::{check, CheckResult};
 use segstream_harness::drivers::{Driver, HttpDriver, KafkaDriver};
 use segstream_harness::latency::Percentiles;
 use segstream_harness::report::{write_report, Report, SecondStats};
-use segstream_harness::rule_files;
-use segstream_harness::run::{run, RunConfig, RunResult};
+use segstream_harness::run::{run, sampled, wall_ms, RunConfig, RunResult};
 use segstream_harness::schedule::Schedule;
 use segstream_harness::traffic::TrafficConfig;
+use segstream_harness::{rule_files, tables};
 
 #[derive(Parser)]
 #[command(name = "segstream-harness", about = "Load-test segstream against its latency SLA")]
@@ -103,6 +103,12 @@ struct Common {
     /// The changes topic (http and kafka targets).
     #[arg(long, default_value = "segment-changes")]
     changes_topic: String,
+    /// The profiles topic (http and kafka targets: the harness publishes every user's profile).
+    #[arg(long, default_value = "user-profiles")]
+    profiles_topic: String,
+    /// The stats topic (http and kafka targets).
+    #[arg(long, default_value = "user-stats")]
+    stats_topic: String,
     /// The classifier's tick, for matching changes to events.
     #[arg(long, default_value = "100ms")]
     tick: String,
@@ -250,6 +256,30 @@ fn deploy(common: &Common, lifetime: Duration, scratch: &std::path::Path) -> Res
     }
 }
 
+/// Waits until the changes of the published profiles and stats have arrived (the first
+/// one, then no change for 3 s; at most 3 minutes); the smallest tick among them.
+fn settle(feed: &mut dyn ChangeFeed, quiet_progress: bool, per_10k: u64) -> Result<(Option<u64>, Vec<Change>), String> {
+    let (started, mut last) = (Instant::now(), Instant::now());
+    let (mut first_tick, mut seen, mut changes, mut kept) = (None::<u64>, 0u64, Vec::new(), Vec::new());
+    while (seen == 0 || last.elapsed() < Duration::from_secs(3)) && started.elapsed() < Duration::from_secs(180) {
+        feed.poll(&mut changes)?;
+        if !changes.is_empty() {
+            last = Instant::now();
+            seen += changes.len() as u64;
+            first_tick = changes.iter().map(|c| c.tick_ms).chain(first_tick).min();
+            kept.extend(changes.drain(..).filter(|c| sampled(&c.user, per_10k)));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !quiet_progress {
+        println!(
+            "profiles and stats published: {seen} changes in {:.1}s before the load",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok((first_tick, kept))
+}
+
 /// The outcome of one run, judged.
 struct Judged {
     result: RunResult,
@@ -265,15 +295,28 @@ fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<
     let drain = Duration::from_millis(millis(&common.drain, "drain")?);
     let lifetime = Duration::from_secs_f64(schedule.duration_s) + drain + Duration::from_secs(10);
     let mut deployment = deploy(common, lifetime, &std::env::temp_dir().join("segstream-harness"))?;
+    // Against a long-lived deployment every run has users of its own.
+    let user_prefix = match common.target {
+        Target::Embedded => String::new(),
+        Target::Http | Target::Kafka => format!("r{}-", wall_ms()),
+    };
+    let traffic = TrafficConfig {
+        users: common.users,
+        seed: common.seed,
+        daily_active: common.daily_active,
+        concurrent_sessions: common.sessions,
+        ..TrafficConfig::default()
+    };
+    let (warmup_tick, warmup_changes) = match common.target {
+        Target::Embedded => (None, Vec::new()),
+        Target::Http | Target::Kafka => {
+            tables::publish(&common.brokers, &common.profiles_topic, &common.stats_topic, traffic, &user_prefix)?;
+            settle(deployment.feed.as_mut(), quiet_progress, common.check_per_10k)?
+        }
+    };
     let config = RunConfig {
         schedule,
-        traffic: TrafficConfig {
-            users: common.users,
-            seed: common.seed,
-            daily_active: common.daily_active,
-            concurrent_sessions: common.sessions,
-            ..TrafficConfig::default()
-        },
+        traffic,
         batch: common.batch.max(1),
         senders: common.senders.max(1),
         tick_ms,
@@ -283,6 +326,7 @@ fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<
         quiet: Duration::from_secs(7),
         sample_per_10k: common.check_per_10k,
         cooldown: Duration::from_secs(3),
+        user_prefix,
     };
     let collectors = deployment.collectors.clone();
     let (target, key, brokers, topic) = (
@@ -308,7 +352,10 @@ fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<
         bar.set_message(format!("sent {sent}, acknowledged {accepted}"));
     };
     let feed = std::mem::replace(&mut deployment.feed, Box::new(NdjsonTail::new(PathBuf::new())));
-    let result = run(&config, &make, feed, &progress)?;
+    let mut result = run(&config, &make, feed, &progress)?;
+    for change in warmup_changes {
+        result.sampled_changes.entry(change.user.clone()).or_default().push(change);
+    }
     bar.finish_and_clear();
     let latency = result.latency.overall();
     let observed = latency.at(common.percentile);
@@ -337,7 +384,11 @@ fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<
     );
     let check = (common.check_per_10k > 0).then(|| {
         let loaded = rule_files::load(&common.schema, &common.rules)?;
-        let start_tick = result.first_change_tick.ok_or("no change observed")?;
+        let start_tick = warmup_tick
+            .into_iter()
+            .chain(result.first_change_tick)
+            .min()
+            .ok_or("no change observed")?;
         let config = ClassifierConfig {
             tick_ms,
             ..ClassifierConfig::default()
@@ -559,7 +610,7 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
     use segstream_harness::report::markdown;
-    use segstream_harness::rule_files;
+    use segstream_harness::{rule_files, tables};
 
     #[test]
     fn the_markdown_of_a_judged_run_has_the_verdict() {

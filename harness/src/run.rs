@@ -48,6 +48,9 @@ pub struct RunConfig {
     pub quiet: Duration,
     /// Users sampled for the correctness check, per 10,000.
     pub sample_per_10k: u64,
+    /// Prefixed to every user id (`""`: none), so that a run against a long-lived
+    /// deployment starts with users it has never seen.
+    pub user_prefix: String,
     /// After the schedule, load continues this long at its final rate, unmeasured, so
     /// the last measured events see the same steady stream as the others (in production
     /// traffic does not stop; without it they would wait for the idle timeout).
@@ -118,6 +121,22 @@ pub fn sampled(user: &str, per_10k: u64) -> bool {
 struct Batch {
     lines: Vec<String>,
     intended_ms: u64,
+}
+
+/// The line with its user id prefixed (generated lines are compact JSON).
+pub fn with_prefix(line: String, prefix: &str) -> String {
+    if prefix.is_empty() {
+        return line;
+    }
+    line.replacen("\"user\":\"u", &format!("\"user\":\"{prefix}u"), 1)
+}
+
+/// The traffic model's index of a (prefixed) user id.
+pub fn user_index(user: &str, prefix: &str) -> u64 {
+    user.strip_prefix(prefix)
+        .and_then(|u| u.strip_prefix('u'))
+        .and_then(|i| i.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Adds a line to the pending batch (whose instant is its first line's).
@@ -285,7 +304,7 @@ pub fn run(
         let due = due_by(elapsed);
         while emitted < due {
             let intended_ms = start_ms + (instant_of(emitted) * 1_000.0) as u64;
-            let line = traffic.next_line(intended_ms);
+            let line = with_prefix(traffic.next_line(intended_ms), &config.user_prefix);
             emitted += 1;
             if emitted > total {
                 // The cool-down: sent, not measured.
@@ -305,7 +324,7 @@ pub fn run(
                 }
                 if sampled(&user, per_10k) {
                     let entry = sampled_users.entry(user.clone()).or_insert_with(|| {
-                        let index: u64 = user.trim_start_matches('u').parse().unwrap_or(0);
+                        let index = user_index(&user, &config.user_prefix);
                         SampledUser {
                             profile: Some(traffic.profile(index)),
                             stats: Some(traffic.stats(index)),
@@ -411,6 +430,14 @@ mod tests {
     }
 
     #[test]
+    fn user_prefixes_are_applied_and_read_back() {
+        let line = with_prefix(r#"{"id":"p0-1","type":"x","user":"u42"}"#.to_string(), "r7-");
+        assert_eq!(line, r#"{"id":"p0-1","type":"x","user":"r7-u42"}"#);
+        assert_eq!(user_index("r7-u42", "r7-"), 42);
+        assert_eq!(user_index("u42", ""), 42);
+    }
+
+    #[test]
     fn a_run_sends_the_schedule_and_matches_every_change() {
         let shared = Arc::new(Mutex::new(Vec::new()));
         let config = RunConfig {
@@ -427,6 +454,7 @@ mod tests {
             quiet: Duration::from_millis(300),
             sample_per_10k: 10_000,
             cooldown: Duration::from_millis(200),
+            user_prefix: String::new(),
         };
         let make = |_: usize| -> Result<Box<dyn Driver>, String> { Ok(Box::new(Echo(Arc::clone(&shared)))) };
         let result = run(&config, &make, Box::new(EchoFeed(Arc::clone(&shared))), &|_, _, _, _| {}).unwrap();
@@ -434,7 +462,11 @@ mod tests {
         assert_eq!((result.cooldown_sent, result.accepted), (100, 1_100), "the cool-down is sent too");
         let valid = result.sent - result.duplicates_sent;
         assert!(result.changes >= valid - 5, "{} changes for {valid} events", result.changes);
-        assert!(result.matched >= valid - 5, "every measured event's change is matched: {}", result.matched);
+        assert!(
+            result.matched >= valid - 5,
+            "every measured event's change is matched: {}",
+            result.matched
+        );
         let latency = result.latency.overall();
         assert!(latency.p50_ms >= 40.0 && latency.p99_ms < 1_000.0, "{latency:?}");
         assert!(!result.sampled.is_empty());

@@ -22,7 +22,17 @@ fn a_short_embedded_run_passes_the_sla_matches_the_oracle_and_writes_a_report() 
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let out = Command::new(&harness)
         .current_dir(root)
-        .args(["run", "--target", "embedded", "--rate", "400", "--duration", "6s", "--users", "3000"])
+        .args([
+            "run",
+            "--target",
+            "embedded",
+            "--rate",
+            "400",
+            "--duration",
+            "6s",
+            "--users",
+            "3000",
+        ])
         .args(["--check-per-10k", "2000", "--drain", "10s", "--sla", "5s"])
         .args(["--report", &report.display().to_string()])
         .output()
