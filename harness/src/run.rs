@@ -121,6 +121,27 @@ pub fn sampled(user: &str, per_10k: u64) -> bool {
 struct Batch {
     lines: Vec<String>,
     intended_ms: u64,
+    /// The measured events among the lines, registered with the matcher when sent.
+    measured: Vec<Measured>,
+}
+
+/// A measured event: registered for matching when it is actually sent, since the
+/// collector stamps the event with its arrival (a backlog moves its tick, not only its
+/// latency).
+struct Measured {
+    user: String,
+    /// The device's send delay (`sent_at − time`).
+    delay_ms: u64,
+    intended_ms: u64,
+    /// The line, if the user is in the correctness sample.
+    sampled_line: Option<String>,
+}
+
+/// Where the senders note what they sent, for matching and the correctness check.
+struct Ledger {
+    matcher: Mutex<Matcher>,
+    /// Sampled users' lines with the instant they were sent.
+    sampled: Mutex<BTreeMap<String, Vec<(String, u64)>>>,
 }
 
 /// The line with its user id prefixed (generated lines are compact JSON).
@@ -152,6 +173,7 @@ fn dispatch(pending: &mut Batch, capacity: usize, senders: &mpsc::Sender<Batch>)
     let empty = Batch {
         lines: Vec::with_capacity(capacity),
         intended_ms: 0,
+        measured: Vec::new(),
     };
     senders
         .send(std::mem::replace(pending, empty))
@@ -171,6 +193,7 @@ fn sender(
     counters: Arc<Counters>,
     start_ms: u64,
     last_error: Arc<Mutex<Option<String>>>,
+    ledger: Arc<Ledger>,
 ) -> LatencyRecorder {
     let mut ingest = LatencyRecorder::default();
     loop {
@@ -179,6 +202,18 @@ fn sender(
             Err(_) => break,
         };
         let Ok(batch) = batch else { break };
+        let sent_at = wall_ms();
+        if let Ok(mut matcher) = ledger.matcher.lock() {
+            for m in &batch.measured {
+                matcher.sent(&m.user, sent_at.saturating_sub(m.delay_ms), m.intended_ms);
+            }
+        }
+        if let Ok(mut sampled) = ledger.sampled.lock() {
+            for m in batch.measured.iter().filter(|m| m.sampled_line.is_some()) {
+                let line = m.sampled_line.clone().unwrap_or_default();
+                sampled.entry(m.user.clone()).or_default().push((line, sent_at));
+            }
+        }
         let outcome = driver.send(&batch.lines);
         let now = wall_ms();
         ingest.record(now.saturating_sub(start_ms) / 1_000, now.saturating_sub(batch.intended_ms));
@@ -192,15 +227,15 @@ fn sender(
     ingest
 }
 
-/// What the generator learns of a line: user, event time as the classifier will see
-/// it (the intended instant minus the device's send delay), and whether it is late.
-fn describe(line: &str, intended_ms: u64) -> Option<(String, u64, bool)> {
+/// What the generator learns of a line: user, the device's send delay (the classifier
+/// places the event that long before its arrival), and whether it is late.
+fn describe(line: &str) -> Option<(String, u64, bool)> {
     let value: Value = serde_json::from_str(line).ok()?;
     let user = value["user"].as_str()?.to_string();
     let time = parse_timestamp(value["time"].as_str()?).ok()?;
     let sent_at = parse_timestamp(value["sent_at"].as_str()?).ok()?;
     let delay = u64::try_from(sent_at - time).unwrap_or(0);
-    Some((user, intended_ms.saturating_sub(delay), delay > 60_000))
+    Some((user, delay, delay > 60_000))
 }
 
 /// Live figures for a progress display: (seconds into the run, sent, changes, matched).
@@ -215,7 +250,10 @@ pub fn run(
 ) -> Result<RunResult, String> {
     let start = Instant::now();
     let start_ms = wall_ms();
-    let matcher = Arc::new(Mutex::new(Matcher::new(config.tick_ms, 300)));
+    let ledger = Arc::new(Ledger {
+        matcher: Mutex::new(Matcher::new(config.tick_ms, 300)),
+        sampled: Mutex::new(BTreeMap::new()),
+    });
     let counters = Arc::new(Counters::default());
     let last_error = Arc::new(Mutex::new(None));
     let (to_senders, queue) = mpsc::channel::<Batch>();
@@ -223,13 +261,13 @@ pub fn run(
     let mut senders = Vec::new();
     for index in 0..config.senders.max(1) {
         let driver = make_driver(index)?;
-        let (queue, counters, last_error) = (Arc::clone(&queue), Arc::clone(&counters), Arc::clone(&last_error));
-        senders.push(std::thread::spawn(move || sender(driver, queue, counters, start_ms, last_error)));
+        let (queue, counters, last_error, ledger) = (Arc::clone(&queue), Arc::clone(&counters), Arc::clone(&last_error), Arc::clone(&ledger));
+        senders.push(std::thread::spawn(move || sender(driver, queue, counters, start_ms, last_error, ledger)));
     }
     let sending = Arc::new(AtomicBool::new(true));
     let per_10k = config.sample_per_10k;
     let watcher = {
-        let (matcher, sending, drain, quiet) = (Arc::clone(&matcher), Arc::clone(&sending), config.drain, config.quiet);
+        let (ledger, sending, drain, quiet) = (Arc::clone(&ledger), Arc::clone(&sending), config.drain, config.quiet);
         std::thread::spawn(move || {
             let mut result = RunResult::default();
             let mut batch = Vec::new();
@@ -245,7 +283,7 @@ pub fn run(
                 if !batch.is_empty() {
                     last_change = Instant::now();
                 }
-                if let Ok(matcher) = matcher.lock() {
+                if let Ok(matcher) = ledger.matcher.lock() {
                     for change in batch.drain(..) {
                         result.changes += 1;
                         *result.changes_per_second.entry(second).or_default() += 1;
@@ -297,6 +335,7 @@ pub fn run(
     let mut pending = Batch {
         lines: Vec::with_capacity(config.batch),
         intended_ms: 0,
+        measured: Vec::new(),
     };
     let mut last_progress = 0;
     while emitted < with_cooldown {
@@ -317,11 +356,9 @@ pub fn run(
             *sent_per_second.entry((intended_ms - start_ms) / 1_000).or_insert(0u64) += 1;
             if !seen_lines.insert(mix(line.bytes().fold(0, |h, b| mix(h ^ u64::from(b))))) {
                 duplicates += 1;
-            } else if let Some((user, event_time, is_late)) = describe(&line, intended_ms) {
+            } else if let Some((user, delay_ms, is_late)) = describe(&line) {
                 late += u64::from(is_late);
-                if let Ok(mut m) = matcher.lock() {
-                    m.sent(&user, event_time, intended_ms);
-                }
+                let mut sampled_line = None;
                 if sampled(&user, per_10k) {
                     let entry = sampled_users.entry(user.clone()).or_insert_with(|| {
                         let index = user_index(&user, &config.user_prefix);
@@ -332,8 +369,14 @@ pub fn run(
                         }
                     });
                     entry.had_late_event |= is_late;
-                    entry.sent.push((line.clone(), intended_ms));
+                    sampled_line = Some(line.clone());
                 }
+                pending.measured.push(Measured {
+                    user,
+                    delay_ms,
+                    intended_ms,
+                    sampled_line,
+                });
             }
             pending_push(&mut pending, line, intended_ms);
             if pending.lines.len() >= config.batch {
@@ -377,6 +420,13 @@ pub fn run(
     result.sender_lag_s = sender_lag_s;
     result.ended_at_ms = wall_ms();
     result.load_ended_at_ms = start_ms + (config.schedule.duration_s * 1_000.0) as u64;
+    if let Ok(mut sent) = ledger.sampled.lock() {
+        for (user, lines) in std::mem::take(&mut *sent) {
+            if let Some(entry) = sampled_users.get_mut(&user) {
+                entry.sent = lines;
+            }
+        }
+    }
     result.sampled = sampled_users;
     Ok(result)
 }
