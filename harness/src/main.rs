@@ -360,11 +360,15 @@ fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<
     let latency = result.latency.overall();
     let observed = latency.at(common.percentile);
     let ingest_p = result.ingest.overall().at(common.percentile);
-    let pass = latency.count > 0 && observed <= sla_ms as f64 && result.failed == 0 && result.sender_lag_s < 1.0 && ingest_p <= sla_ms as f64;
+    let pass =
+        latency.count > 0 && observed <= sla_ms as f64 && result.failed == 0 && result.sender_lag_s < 1.0 && ingest_p <= sla_ms as f64;
     let why_not = if latency.count == 0 {
         "no change could be matched to an event".to_string()
     } else if ingest_p > sla_ms as f64 {
-        format!("events waited {:.1} s to be accepted: the system does not take this rate", ingest_p / 1000.0)
+        format!(
+            "events waited {:.1} s to be accepted: the system does not take this rate",
+            ingest_p / 1000.0
+        )
     } else if result.failed > 0 {
         format!("{} events were not acknowledged", result.failed)
     } else if result.sender_lag_s >= 1.0 {

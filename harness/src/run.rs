@@ -261,8 +261,15 @@ pub fn run(
     let mut senders = Vec::new();
     for index in 0..config.senders.max(1) {
         let driver = make_driver(index)?;
-        let (queue, counters, last_error, ledger) = (Arc::clone(&queue), Arc::clone(&counters), Arc::clone(&last_error), Arc::clone(&ledger));
-        senders.push(std::thread::spawn(move || sender(driver, queue, counters, start_ms, last_error, ledger)));
+        let (queue, counters, last_error, ledger) = (
+            Arc::clone(&queue),
+            Arc::clone(&counters),
+            Arc::clone(&last_error),
+            Arc::clone(&ledger),
+        );
+        senders.push(std::thread::spawn(move || {
+            sender(driver, queue, counters, start_ms, last_error, ledger)
+        }));
     }
     let sending = Arc::new(AtomicBool::new(true));
     let per_10k = config.sample_per_10k;
