@@ -617,7 +617,6 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
     use segstream_harness::report::markdown;
-    use segstream_harness::{rule_files, tables};
 
     #[test]
     fn the_markdown_of_a_judged_run_has_the_verdict() {

@@ -452,7 +452,8 @@ mod tests {
             let now = wall_ms();
             if let Ok(mut out) = self.0.lock() {
                 for line in lines {
-                    if let Some((user, time, _)) = describe(line, now) {
+                    if let Some((user, delay, _)) = describe(line) {
+                        let time = now - delay;
                         out.push((
                             now + 50,
                             Change {
