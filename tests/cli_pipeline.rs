@@ -278,7 +278,20 @@ fn run_takes_profiles_and_stats_and_reports_bad_lines() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(count(&without, "adults_18_plus"), 0);
-    assert!(count(&with, "adults_18_plus") >= 150, "{} adults", count(&with, "adults_18_plus"));
+    // Every user with events is an adult by its profile (the day's active users only send).
+    let text = std::fs::read_to_string(&events).unwrap_or_else(|e| panic!("{e}"));
+    let active: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["user"].as_str().map(String::from))
+        .collect();
+    assert!(active.len() >= 40, "{} users sent events", active.len());
+    assert!(
+        count(&with, "adults_18_plus") >= active.len() * 3 / 4,
+        "{} adults of {} users with events",
+        count(&with, "adults_18_plus"),
+        active.len()
+    );
     let bad = scratch("bad-profiles.ndjson");
     std::fs::write(
         &bad,
