@@ -2,7 +2,8 @@
 //! connections.
 //!
 //! Contract: [`Connection::post`] sends one `POST` with a JSON body and the write key as
-//! a bearer token, and returns the status code and body. Responses must carry
+//! a bearer token, and returns the status code and body ([`Connection::get`] likewise a
+//! `GET`, for metrics). Responses must carry
 //! `Content-Length` (the collector's do); the connection is reopened after any error or
 //! a `Connection: close`. Loopback load tests need nothing more, and the harness's own
 //! CPU, which shares the machine with the system under test, stays small.
@@ -40,7 +41,16 @@ impl Connection {
 
     /// Posts `body` to `path`: `(status, response body)`.
     pub fn post(&mut self, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
-        let result = self.exchange(path, body);
+        self.request("POST", path, body)
+    }
+
+    /// Gets `path`: `(status, response body)`.
+    pub fn get(&mut self, path: &str) -> std::io::Result<(u16, String)> {
+        self.request("GET", path, b"")
+    }
+
+    fn request(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
+        let result = self.exchange(method, path, body);
         if !matches!(&result, Ok((_, _, true))) {
             self.stream = None;
         }
@@ -48,9 +58,9 @@ impl Connection {
     }
 
     /// One request and response; the flag says whether the connection may be reused.
-    fn exchange(&mut self, path: &str, body: &[u8]) -> std::io::Result<(u16, String, bool)> {
+    fn exchange(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, String, bool)> {
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             self.address,
             self.write_key,
             body.len()

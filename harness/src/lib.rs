@@ -17,6 +17,7 @@ pub mod rng;
 pub mod rule_files;
 pub mod run;
 pub mod schedule;
+pub mod scrape;
 pub mod segment_format;
 pub mod tables;
 pub mod traffic;

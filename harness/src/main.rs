@@ -31,6 +31,7 @@ use segstream_harness::latency::Percentiles;
 use segstream_harness::report::{write_report, Report, SecondStats};
 use segstream_harness::run::{run, sampled, wall_ms, RunConfig, RunResult};
 use segstream_harness::schedule::Schedule;
+use segstream_harness::scrape::{scrape, ClassifierCounts};
 use segstream_harness::traffic::TrafficConfig;
 use segstream_harness::{rule_files, tables};
 
@@ -124,6 +125,10 @@ struct Common {
     /// Classifier workers of the embedded demo.
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// A classifier process's metrics endpoint, host:port (repeat; the embedded target
+    /// finds its own): what the classifier observed is reported next to what was sent.
+    #[arg(long = "metrics")]
+    metrics: Vec<String>,
     /// Rule locations (for the correctness check; the deployment's rules).
     #[arg(long = "rules", default_value = "configs/rules")]
     rules: Vec<PathBuf>,
@@ -172,6 +177,7 @@ fn millis(text: &str, what: &str) -> Result<u64, String> {
 /// A started deployment: where to send, where changes appear, and what to stop after.
 struct Deployment {
     collectors: Vec<String>,
+    metrics: Vec<String>,
     feed: Box<dyn ChangeFeed>,
     child: Option<Child>,
 }
@@ -203,7 +209,7 @@ fn free_port() -> Result<u16, String> {
 fn deploy(common: &Common, lifetime: Duration, scratch: &std::path::Path) -> Result<Deployment, String> {
     match common.target {
         Target::Embedded => {
-            let port = free_port()?;
+            let (port, metrics_port) = (free_port()?, free_port()?);
             std::fs::create_dir_all(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
             let changes = scratch.join(format!("changes-{port}.ndjson"));
             let binary = segstream_binary(common)?;
@@ -230,6 +236,7 @@ fn deploy(common: &Common, lifetime: Duration, scratch: &std::path::Path) -> Res
                     "--schema",
                     &common.schema.display().to_string(),
                 ])
+                .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
                 .args(common.rules.iter().flat_map(|r| ["--rules".to_string(), r.display().to_string()]))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -244,12 +251,14 @@ fn deploy(common: &Common, lifetime: Duration, scratch: &std::path::Path) -> Res
             }
             Ok(Deployment {
                 collectors: vec![format!("127.0.0.1:{port}")],
+                metrics: vec![format!("127.0.0.1:{metrics_port}")],
                 feed: Box::new(NdjsonTail::new(changes)),
                 child: Some(child),
             })
         }
         Target::Http | Target::Kafka => Ok(Deployment {
             collectors: common.collectors.clone(),
+            metrics: common.metrics.clone(),
             feed: Box::new(KafkaChanges::new(&common.brokers, &common.changes_topic)?),
             child: None,
         }),
@@ -287,6 +296,8 @@ struct Judged {
     pass: bool,
     verdict: String,
     check: Option<Result<CheckResult, String>>,
+    /// What the classifier observed during the run, if its metrics were reachable.
+    classifier: Option<Result<ClassifierCounts, String>>,
 }
 
 fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<Judged, String> {
@@ -352,7 +363,14 @@ fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<
         bar.set_message(format!("sent {sent}, acknowledged {accepted}"));
     };
     let feed = std::mem::replace(&mut deployment.feed, Box::new(NdjsonTail::new(PathBuf::new())));
+    let observe = |endpoints: &[String]| (!endpoints.is_empty()).then(|| scrape(endpoints));
+    let before = observe(&deployment.metrics);
     let mut result = run(&config, &make, feed, &progress)?;
+    let classifier = match (before, observe(&deployment.metrics)) {
+        (Some(Ok(before)), Some(Ok(after))) => Some(Ok(after.since(&before))),
+        (Some(Err(e)), _) | (_, Some(Err(e))) => Some(Err(e)),
+        _ => None,
+    };
     for change in warmup_changes {
         result.sampled_changes.entry(change.user.clone()).or_default().push(change);
     }
@@ -418,6 +436,7 @@ fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<
         pass,
         verdict,
         check,
+        classifier,
     })
 }
 
@@ -442,6 +461,21 @@ fn print_summary(judged: &Judged) {
     );
     if let Some(e) = &r.last_error {
         println!("last error: {e}");
+    }
+    match &judged.classifier {
+        Some(Ok(c)) => println!(
+            "classifier observed: {} read, {} applied, {} late, {} duplicates dropped, {} sidelined, {} rejected, {} changes; watermark {:.1} s behind at the end",
+            c.read,
+            c.applied,
+            c.late,
+            c.duplicates,
+            c.sidelined,
+            c.rejected,
+            c.changes,
+            r.ended_at_ms.saturating_sub(c.watermark_ms) as f64 / 1000.0
+        ),
+        Some(Err(e)) => println!("classifier observed: unknown: {e}"),
+        None => {}
     }
     match &judged.check {
         Some(Ok(c)) if c.passed() => println!(
@@ -491,6 +525,18 @@ fn report_of(judged: &Judged, title: String) -> Report {
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain(judged.classifier.iter().flatten().flat_map(|c| {
+        [
+            ("classifier: records read", c.read),
+            ("classifier: events applied", c.applied),
+            ("classifier: late (behind the watermark)", c.late),
+            ("classifier: duplicates dropped", c.duplicates),
+            ("classifier: sidelined (past the dedup horizon)", c.sidelined),
+            ("classifier: rejected", c.rejected),
+            ("classifier: changes emitted", c.changes),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+    }))
     .collect();
     let mut notes = Vec::new();
     match &judged.check {
@@ -626,6 +672,7 @@ mod tests {
             pass: false,
             verdict: "FAIL: no data".into(),
             check: None,
+            classifier: None,
         };
         assert!(markdown(&report_of(&judged, "t".into())).contains("FAIL: no data"));
     }

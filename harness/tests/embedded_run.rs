@@ -1,6 +1,6 @@
 //! `segstream-harness run` end to end on the embedded deployment, as CI runs it: a few
 //! seconds of load through `segstream demo`'s collector, a verdict, the oracle check,
-//! and a report with its plots.
+//! what the classifier observed (its metrics), and a report with its plots.
 //!
 //! Needs the `segstream` binary next to the harness's (`cargo test --workspace` builds
 //! both); fails with that message if it is missing.
@@ -45,6 +45,8 @@ fn a_short_embedded_run_passes_the_sla_matches_the_oracle_and_writes_a_report() 
     let correctness = stdout.lines().find(|l| l.starts_with("correctness:")).unwrap_or_default();
     assert!(correctness.contains("all equal to the oracle's"), "{stdout}");
     assert!(!correctness.starts_with("correctness: 0 sampled"), "nothing was checked: {stdout}");
+    let observed = stdout.lines().find(|l| l.starts_with("classifier observed:")).unwrap_or_default();
+    assert!(observed.contains(" read, ") && !observed.contains("unknown"), "{stdout}");
     let markdown = std::fs::read_to_string(report.join("report.md")).unwrap_or_else(|e| panic!("report.md: {e}"));
     assert!(markdown.contains("PASS: p99"), "{markdown}");
     for plot in ["latency.svg", "cdf.svg", "throughput.svg"] {

@@ -1,0 +1,115 @@
+//! What the classifier itself observed, from its Prometheus endpoints.
+//!
+//! Contract: [`scrape`] reads `/metrics` of each classifier process and sums the
+//! counters the harness reports next to its own: events read, applied, late, duplicate
+//! (dropped), sidelined and rejected, and changes; and takes the lowest watermark that
+//! is set (a process with nothing to watch reports 0).
+//! [`ClassifierCounts::since`] is the difference over a run. An endpoint that does not
+//! answer is an error naming it.
+
+use crate::http_client::Connection;
+
+/// The classifier's counters, summed over its processes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassifierCounts {
+    /// Records read from the events input.
+    pub read: u64,
+    /// Events applied to users.
+    pub applied: u64,
+    /// Events behind the watermark (applied at the current tick).
+    pub late: u64,
+    /// Duplicates dropped.
+    pub duplicates: u64,
+    /// Events older than the dedup horizon, set aside.
+    pub sidelined: u64,
+    /// Records that did not decode.
+    pub rejected: u64,
+    /// Membership changes emitted.
+    pub changes: u64,
+    /// The lowest watermark over the processes (ms; 0 if none reported).
+    pub watermark_ms: u64,
+}
+
+impl ClassifierCounts {
+    /// The counters' growth since `earlier` (the watermark is this one's).
+    pub fn since(&self, earlier: &ClassifierCounts) -> ClassifierCounts {
+        ClassifierCounts {
+            read: self.read.saturating_sub(earlier.read),
+            applied: self.applied.saturating_sub(earlier.applied),
+            late: self.late.saturating_sub(earlier.late),
+            duplicates: self.duplicates.saturating_sub(earlier.duplicates),
+            sidelined: self.sidelined.saturating_sub(earlier.sidelined),
+            rejected: self.rejected.saturating_sub(earlier.rejected),
+            changes: self.changes.saturating_sub(earlier.changes),
+            watermark_ms: self.watermark_ms,
+        }
+    }
+}
+
+/// Adds one exposition text's counters to `counts`.
+fn add(counts: &mut ClassifierCounts, text: &str) {
+    let mut watermark = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((name, value)) = line.rsplit_once(' ') else { continue };
+        let Ok(value) = value.trim().parse::<f64>() else { continue };
+        let value = value.max(0.0) as u64;
+        let name = name.split('{').next().unwrap_or(name);
+        match name {
+            "segstream_records_read_total" => counts.read += value,
+            "segstream_events_applied_total" => counts.applied += value,
+            "segstream_events_late_total" => counts.late += value,
+            "segstream_events_duplicate_total" => counts.duplicates += value,
+            "segstream_events_sidelined_total" => counts.sidelined += value,
+            "segstream_events_rejected_total" => counts.rejected += value,
+            "segstream_membership_changes_total" => counts.changes += value,
+            // A process with nothing to watch reports 0: no watermark, not the epoch.
+            "segstream_watermark_milliseconds" if value > 0 => watermark = Some(watermark.map_or(value, |w: u64| w.min(value))),
+            _ => {}
+        }
+    }
+    if let Some(w) = watermark {
+        counts.watermark_ms = if counts.watermark_ms == 0 { w } else { counts.watermark_ms.min(w) };
+    }
+}
+
+/// Scrapes every endpoint (`host:port`) and sums.
+pub fn scrape(endpoints: &[String]) -> Result<ClassifierCounts, String> {
+    let mut counts = ClassifierCounts::default();
+    for endpoint in endpoints {
+        let (status, text) = Connection::new(endpoint, "")
+            .get("/metrics")
+            .map_err(|e| format!("classifier metrics at {endpoint}: {e}"))?;
+        if status != 200 {
+            return Err(format!("classifier metrics at {endpoint}: HTTP {status}"));
+        }
+        add(&mut counts, &text);
+    }
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_summed_over_processes_and_the_lowest_watermark_kept() {
+        let mut counts = ClassifierCounts::default();
+        let a = "# HELP x\nsegstream_events_late_total 5\nsegstream_events_duplicate_total 2\nsegstream_watermark_milliseconds{worker=\"0\"} 2000\nsegstream_watermark_milliseconds{worker=\"1\"} 1500\n";
+        let b = "segstream_events_late_total 7\nsegstream_records_read_total 100\nsegstream_watermark_milliseconds 1800\nnot a metric\n";
+        add(&mut counts, "segstream_watermark_milliseconds 0\n");
+        add(&mut counts, a);
+        add(&mut counts, b);
+        assert_eq!(
+            (counts.late, counts.duplicates, counts.read, counts.watermark_ms),
+            (12, 2, 100, 1500)
+        );
+        let later = ClassifierCounts {
+            late: 20,
+            watermark_ms: 9,
+            ..counts
+        };
+        assert_eq!(later.since(&counts).late, 8);
+        assert_eq!(later.since(&counts).watermark_ms, 9);
+        assert!(scrape(&["127.0.0.1:1".to_string()]).is_err());
+    }
+}
