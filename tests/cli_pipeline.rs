@@ -335,7 +335,7 @@ fn the_demo_serves_the_tracking_api_and_classifies_what_is_posted() {
         &changes.display().to_string(),
     ]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
-    let now = now_rfc3339();
+    let now = segstream_dataflows::time::format_timestamp(segstream::clock::wall_clock_ms() as i64);
     let item = |i: usize, event: &str| {
         format!(
             r#"{{"type":"track","messageId":"posted-{i}","userId":"posted-user","event":"{event}","properties":{{"ad_id":"A{i}","network":"n1","placement":"p"}},"originalTimestamp":"{now}"}}"#
@@ -365,12 +365,4 @@ fn the_demo_serves_the_tracking_api_and_classifies_what_is_posted() {
     let posted: Vec<serde_json::Value> = lines(&changes).into_iter().filter(|c| c["user"] == "posted-user").collect();
     assert!(!posted.is_empty(), "the posted user entered no segment: {stdout}");
     assert!(posted.iter().all(|c| c["change"] == "enter"));
-}
-
-/// The wall clock as RFC 3339.
-fn now_rfc3339() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    segstream_dataflows::time::format_timestamp(ms)
 }

@@ -110,7 +110,7 @@ impl KafkaDriver {
 }
 
 /// The user of an event line, for the record key (empty when it has none).
-fn user_of(line: &str) -> String {
+pub fn user_of(line: &str) -> String {
     serde_json::from_str::<Value>(line)
         .ok()
         .and_then(|v| v["user"].as_str().map(String::from))

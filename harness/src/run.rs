@@ -111,6 +111,14 @@ pub fn wall_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// A hash of a whole line, to recognise a client's retry (the same line again).
+fn line_hash(line: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    line.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// Whether `user` is in the correctness sample.
 pub fn sampled(user: &str, per_10k: u64) -> bool {
     let hash = user.bytes().fold(0u64, |h, b| mix(h ^ u64::from(b)));
@@ -361,7 +369,7 @@ pub fn run(
                 continue;
             }
             *sent_per_second.entry((intended_ms - start_ms) / 1_000).or_insert(0u64) += 1;
-            if !seen_lines.insert(mix(line.bytes().fold(0, |h, b| mix(h ^ u64::from(b))))) {
+            if !seen_lines.insert(line_hash(&line)) {
                 duplicates += 1;
             } else if let Some((user, delay_ms, is_late)) = describe(&line) {
                 late += u64::from(is_late);

@@ -22,6 +22,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use segstream_dataflows::time::parse_duration;
+use segstream_harness::drivers::user_of;
+use segstream_harness::tables::{upserts, Table};
 use segstream_harness::traffic::{Traffic, TrafficConfig};
 
 use crate::cli::BrokerBenchArgs;
@@ -40,14 +42,6 @@ fn send(producer: &BaseProducer, topic: &str, key: &str, payload: &str) {
     if let Err(e) = crate::kafka::send_waiting(producer, BaseRecord::to(topic).key(key).payload(payload)) {
         eprintln!("broker-bench: cannot produce: {e}");
     }
-}
-
-/// The user of a generated line (malformed lines have none).
-fn user_of(line: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(line)
-        .ok()
-        .and_then(|v| v.get("user").and_then(|u| u.as_str()).map(String::from))
-        .unwrap_or_default()
 }
 
 /// The `emitted_at` of a change record, in ms.
@@ -76,21 +70,20 @@ pub fn run(args: &BrokerBenchArgs) -> Result<ExitCode, CommandError> {
     let invalid = |e: String| CommandError::Invalid(e);
     let producer: BaseProducer = crate::kafka::producer(&config).map_err(|e| invalid(format!("kafka producer: {e}")))?;
     let consumer = changes_consumer(&config).map_err(invalid)?;
-    let mut traffic = Traffic::new(
-        TrafficConfig {
-            users: args.users,
-            seed: args.seed,
-            late_rate: 0.0,
-            ..TrafficConfig::default()
-        },
-        0,
-        1,
-    );
+    let traffic_config = TrafficConfig {
+        users: args.users,
+        seed: args.seed,
+        late_rate: 0.0,
+        ..TrafficConfig::default()
+    };
+    let mut traffic = Traffic::new(traffic_config, 0, 1);
     if args.tables {
-        for user in 0..args.users {
-            let key = format!("u{user}");
-            send(&producer, &config.topics.profiles, &key, &traffic.profile(user).to_string());
-            send(&producer, &config.topics.stats, &key, &traffic.stats(user).to_string());
+        for (table, key, payload) in upserts(traffic_config, "") {
+            let topic = match table {
+                Table::Profiles => &config.topics.profiles,
+                Table::Stats => &config.topics.stats,
+            };
+            send(&producer, topic, &key, &payload);
             producer.poll(Duration::ZERO);
         }
         producer

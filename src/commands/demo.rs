@@ -157,7 +157,13 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
     );
     // Rules, profiles and stats are in force from the tick the demo starts at.
     let start_tick = config.tick_of(wall_clock_ms());
-    let log = Arc::new(InProcessLog::new(EVENTS_TOPIC, workers * LOG_PARTITIONS_PER_WORKER, LOG_CAPACITY));
+    // Without a collector nothing is posted: the log has no partitions to hold the watermark.
+    let log_partitions = if args.collector.0.is_some() {
+        workers * LOG_PARTITIONS_PER_WORKER
+    } else {
+        0
+    };
+    let log = Arc::new(InProcessLog::new(EVENTS_TOPIC, log_partitions, LOG_CAPACITY));
     if let Some(listen) = args.collector.0 {
         serve_collector(
             args,

@@ -43,11 +43,13 @@ fn fnv1a(key: &str) -> u64 {
 }
 
 impl InProcessLog {
-    /// A log with `partitions` partitions (at least one) holding at most `capacity` lines.
+    /// A log with `partitions` partitions holding at most `capacity` lines. A log with
+    /// none takes no events (and its readers own no partition, so they never hold the
+    /// watermark back).
     pub fn new(events_topic: &str, partitions: usize, capacity: u64) -> InProcessLog {
         InProcessLog {
             events_topic: events_topic.to_string(),
-            partitions: (0..partitions.max(1)).map(|_| Mutex::new(VecDeque::new())).collect(),
+            partitions: (0..partitions).map(|_| Mutex::new(VecDeque::new())).collect(),
             waiting: AtomicU64::new(0),
             capacity,
             failed: Mutex::new(VecDeque::new()),
@@ -73,6 +75,9 @@ impl InProcessLog {
                 "the in-process log is full ({} events wait for the classifier)",
                 self.waiting()
             ));
+        }
+        if events > 0 && self.partitions.is_empty() {
+            return Err("the in-process log has no partitions".into());
         }
         for record in records {
             if record.topic == self.events_topic {
