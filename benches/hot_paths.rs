@@ -1,6 +1,6 @@
 //! The classifier's per-event hot paths, one criterion group each, on realistic inputs
 //! (the schema in configs/schema.toml, the example rules in configs/rules, traffic from
-//! `segstream_harness::traffic::Traffic`). Every group reports time per element:
+//! `segstream_traffic::Traffic`). Every group reports time per element:
 //!
 //! - `decode`: `decode_event_line` on one generated NDJSON line (a cycle of 1,024 lines
 //!   of the game's event mix, late and clock-skewed events included).
@@ -25,11 +25,11 @@ use segstream_dataflows::classifier::dedup::Dedup;
 use segstream_dataflows::classifier::feature_state::{FeatureInput, FeatureState, Ticks};
 use segstream_dataflows::classifier::user_state::UserState;
 use segstream_dataflows::classifier::ClassifierConfig;
-use segstream_dataflows::event::decode::decode_event_line;
-use segstream_dataflows::event::Event;
-use segstream_dataflows::rules::{RuleSet, SampleView, Schema, UdfRegistry};
-use segstream_dataflows::time::{parse_timestamp, MS_PER_DAY};
-use segstream_harness::traffic::{Traffic, TrafficConfig};
+use segstream_model::event::decode::decode_event_line;
+use segstream_model::event::Event;
+use segstream_rules::{RuleSet, SampleView, Schema, UdfRegistry};
+use segstream_time::{parse_timestamp, MS_PER_DAY};
+use segstream_traffic::{Traffic, TrafficConfig};
 
 /// Processing time of the generated traffic (that of the sample view).
 const NOW: &str = "2026-11-26T10:00:00Z";
@@ -50,7 +50,7 @@ fn now_ms() -> u64 {
 /// The schema and the example rule set.
 fn load() -> (Schema, RuleSet) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-    match segstream_harness::rule_files::load(&root.join("schema.toml"), &[root.join("rules")]) {
+    match segstream_rules::files::load_rules(&root.join("schema.toml"), &[root.join("rules")]) {
         Ok(loaded) => (loaded.schema, loaded.set),
         Err(e) => panic!("{e}"),
     }

@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use segstream_dataflows::rules::{FieldValue, RuleSet, SampleView, Schema};
+use segstream_rules::{FieldValue, RuleSet, SampleView, Schema};
 
 const TICK_MS: i64 = 100;
 
@@ -17,7 +17,7 @@ fn read(path: &Path) -> String {
 /// The schema and the example rule set.
 fn load() -> (Schema, RuleSet) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
-    match segstream_harness::rule_files::load(&root.join("schema.toml"), &[root.join("rules")]) {
+    match segstream_rules::files::load_rules(&root.join("schema.toml"), &[root.join("rules")]) {
         Ok(loaded) => (loaded.schema, loaded.set),
         Err(e) => panic!("{e}"),
     }

@@ -1,5 +1,11 @@
 //! The `segstream` command: parses the command line and runs the chosen command.
 //!
+//! Contract: a thin binary. `cli` declares every command and flag as data; `commands`
+//! wires the crates together for each one (the engine is `segstream-dataflows`, the
+//! connectors are `segstream-kafka`, `segstream-redis` and `segstream-collector`, the
+//! embedded deployment is `segstream-embedded`); it holds no protocol, storage or engine
+//! logic of its own.
+//!
 //! Exit codes: 0 success, 1 the input was checked and found wrong (e.g. rule errors),
 //! 2 the command could not run (bad flags, unreadable files).
 
@@ -7,14 +13,18 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod cli;
+mod commands;
+mod error;
+
 /// mimalloc: the classifier allocates many small, short-lived values per event, which
 /// glibc's allocator serves markedly slower (see docs/benchmarks.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = segstream::cli::Cli::parse();
-    match segstream::commands::run(cli) {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");

@@ -335,7 +335,7 @@ fn the_demo_serves_the_tracking_api_and_classifies_what_is_posted() {
         &changes.display().to_string(),
     ]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
-    let now = segstream_dataflows::time::format_timestamp(segstream::clock::wall_clock_ms() as i64);
+    let now = segstream_time::format_timestamp(segstream_time::wall_clock_ms() as i64);
     let item = |i: usize, event: &str| {
         format!(
             r#"{{"type":"track","messageId":"posted-{i}","userId":"posted-user","event":"{event}","properties":{{"ad_id":"A{i}","network":"n1","placement":"p"}},"originalTimestamp":"{now}"}}"#

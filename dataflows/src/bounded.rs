@@ -18,9 +18,9 @@ use timely::dataflow::ProbeHandle;
 use crate::classifier::source::EventSource;
 use crate::classifier::MembershipChange;
 use crate::dataflow::{build, Shared};
-use crate::event::Row;
 use crate::operators::classify::MembershipUpdate;
-use crate::rules::SegmentDef;
+use segstream_model::event::Row;
+use segstream_rules::SegmentDef;
 
 /// Profile, stats and rule inputs of a bounded run.
 #[derive(Clone, Debug, Default)]

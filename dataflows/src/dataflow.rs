@@ -30,10 +30,10 @@ use timely::dataflow::{InputHandle, Scope};
 use crate::classifier::metrics::ClassifierMetrics;
 use crate::classifier::source::EventSource;
 use crate::classifier::{ClassifierConfig, Engine, UserInput};
-use crate::event::Row;
 use crate::operators::classify::classify;
 use crate::operators::event_source::{event_source, Clock, SourceContext};
-use crate::rules::{Schema, SegmentDef, UdfRegistry};
+use segstream_model::event::Row;
+use segstream_rules::{Schema, SegmentDef, UdfRegistry};
 
 /// An upsert input: `(user, Some(row) or None to delete, tick)`.
 pub type UpsertInput = InputHandle<u64, CapacityContainerBuilder<Vec<(String, Option<Row>, u64)>>>;

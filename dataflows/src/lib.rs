@@ -1,14 +1,15 @@
-//! segstream's pure computation: the event model, event time, the rule language and the
-//! timely/differential classification dataflow.
+//! segstream-dataflows: the classifier engine. Per-user state (dedup, windowed
+//! features, membership), its timely operators, the classification dataflow, and the
+//! runners that drive it bounded (files, tests) or live (demo, distributed).
 //!
-//! Contract: this crate does no I/O. It takes texts and streams in and hands values and
-//! streams out; the `segstream` crate does the reading, writing and networking.
+//! Contract: this crate does no I/O. It takes events, side inputs and rule sets
+//! (`segstream-model`, `segstream-rules`) through sources and input handles, and hands
+//! membership changes out through streams and sinks; the connector crates do the
+//! reading, writing and networking.
 #![deny(missing_docs)]
 
 pub mod bounded;
 pub mod classifier;
 pub mod dataflow;
-pub mod event;
+pub mod live;
 pub mod operators;
-pub mod rules;
-pub mod time;

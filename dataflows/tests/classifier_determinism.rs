@@ -6,14 +6,14 @@ mod classifier_common;
 
 use classifier_common::*;
 use proptest::prelude::*;
-use segstream_dataflows::classifier::oracle::Scenario;
 use segstream_dataflows::classifier::source::SourceRecord;
-use segstream_dataflows::event::Event;
-use segstream_dataflows::rules::FieldValue;
+use segstream_model::event::Event;
+use segstream_oracle::Scenario;
+use segstream_rules::FieldValue;
 
 const USERS: [&str; 5] = ["ann", "bob", "cy", "dee", "eve"];
 
-fn generated_event(schema: &segstream_dataflows::rules::Schema, n: usize, user: usize, kind: usize, time: u64, pick: usize) -> Event {
+fn generated_event(schema: &segstream_rules::Schema, n: usize, user: usize, kind: usize, time: u64, pick: usize) -> Event {
     let id = format!("e{n}");
     let user = USERS[user % USERS.len()];
     let networks = ["unity", "admob", "meta"];

@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use classifier_common::*;
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
-use segstream_dataflows::classifier::oracle::Scenario;
 use segstream_dataflows::classifier::source::SourceRecord;
 use segstream_dataflows::classifier::{ClassifierConfig, MembershipChange};
-use segstream_dataflows::event::decode::decode_event_line;
-use segstream_dataflows::rules::FieldValue;
+use segstream_model::event::decode::decode_event_line;
+use segstream_oracle::Scenario;
+use segstream_rules::FieldValue;
 
 /// Runs one partition of records in the given arrival order; returns changes and metrics.
 fn run_in_order(
-    rules: Vec<segstream_dataflows::rules::SegmentDef>,
+    rules: Vec<segstream_rules::SegmentDef>,
     config: ClassifierConfig,
     records: Vec<SourceRecord>,
 ) -> (Vec<MembershipChange>, Arc<ClassifierMetrics>) {
@@ -193,7 +193,7 @@ fn an_edited_rule_gives_the_memberships_of_a_fresh_run_from_the_edit_on() {
         records.push(SourceRecord::Event(record));
     }
     let edit_at = 400_000;
-    let run = |rules: Vec<(u64, Vec<segstream_dataflows::rules::SegmentDef>)>| {
+    let run = |rules: Vec<(u64, Vec<segstream_rules::SegmentDef>)>| {
         let scenario = Scenario {
             config: config(),
             rules,
@@ -280,8 +280,5 @@ fn clock_skew_is_corrected_before_the_event_reaches_the_classifier() {
     // The device clock is an hour fast; sent_at and received_at reveal it.
     let line = r#"{"id": "e", "user": "u", "type": "ad_shown", "time": "2026-11-26T11:00:00Z", "sent_at": "2026-11-26T11:00:05Z", "received_at": "2026-11-26T10:00:06Z"}"#;
     let event = decode_event_line(line, &schema(), 60_000).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        segstream_dataflows::time::format_timestamp(event.time as i64),
-        "2026-11-26T10:00:01.000Z"
-    );
+    assert_eq!(segstream_time::format_timestamp(event.time as i64), "2026-11-26T10:00:01.000Z");
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use classifier_common::{child_of, grouped, segment, sticky};
 use segstream_dataflows::classifier::Policy;
-use segstream_dataflows::rules::{Limits, RuleSet, Schema, SegmentDef, UdfRegistry};
+use segstream_rules::{Limits, RuleSet, Schema, SegmentDef, UdfRegistry};
 
 fn schema() -> Schema {
     Schema::from_toml("[events.app_opened]\nos = \"string\"\n").unwrap_or_else(|e| panic!("test schema: {e:?}"))
@@ -162,7 +162,7 @@ fn a_child_that_loses_its_group_does_not_bring_its_parent() {
 fn a_parent_cannot_be_in_an_exclusive_group() {
     // Its membership comes from its children, so it could not obey the group: such sets are rejected.
     let defs = vec![grouped(seg("p"), "g", 10), grouped(seg("x"), "g", 20), child_of(seg("c"), "p")];
-    let errors = segstream_dataflows::rules::validate_definitions(&defs);
+    let errors = segstream_rules::validate_definitions(&defs);
     assert!(
         errors.iter().any(|e| e
             .message

@@ -8,10 +8,10 @@ mod classifier_common;
 use std::collections::BTreeMap;
 
 use classifier_common::{child_of, enter, exit, grouped, segment, sticky};
-use segstream_dataflows::classifier::oracle::{expected_changes, Scenario};
 use segstream_dataflows::classifier::{ClassifierConfig, MembershipChange};
-use segstream_dataflows::event::{Event, Row};
-use segstream_dataflows::rules::{FieldValue, Schema, SegmentDef, UdfRegistry};
+use segstream_model::event::{Event, Row};
+use segstream_oracle::{expected_changes, Scenario};
+use segstream_rules::{FieldValue, Schema, SegmentDef, UdfRegistry};
 
 const SCHEMA: &str = r#"
 [profile]

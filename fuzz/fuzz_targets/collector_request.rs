@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use segstream_dataflows::rules::Schema;
+use segstream_rules::Schema;
 use segstream_ingest::body::read_body;
 use segstream_ingest::events::{accept, parse_request, Api, Enrichment, Outcome};
 

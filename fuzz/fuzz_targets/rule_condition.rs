@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use segstream_dataflows::rules::{check_condition, CheckEnv, FeatureRegistry, Limits, Program, Schema, UdfRegistry, View};
+use segstream_rules::{check_condition, CheckEnv, FeatureRegistry, Limits, Program, Schema, UdfRegistry, View};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

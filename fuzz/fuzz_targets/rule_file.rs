@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use segstream_dataflows::rules::{load_rule_files, Limits, Schema, SourceText, UdfRegistry};
+use segstream_rules::{load_rule_files, Limits, Schema, SourceText, UdfRegistry};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

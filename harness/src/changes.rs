@@ -17,6 +17,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
+use segstream_model::change::decode_change;
 
 /// One membership change.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -31,18 +32,14 @@ pub struct Change {
     pub entered: bool,
 }
 
-/// Decodes a change record.
+/// Decodes a change record (the model's one decoder); `None` for anything else.
 pub fn parse_change(bytes: &[u8]) -> Option<Change> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let (user, segment, tick_ms, entered) = decode_change(bytes).ok()?;
     Some(Change {
-        user: value["user"].as_str()?.to_string(),
-        segment: value["segment"].as_str()?.to_string(),
-        tick_ms: value["time_ms"].as_u64()?,
-        entered: match value["change"].as_str()? {
-            "enter" => true,
-            "exit" => false,
-            _ => return None,
-        },
+        user,
+        segment,
+        tick_ms,
+        entered,
     })
 }
 

@@ -15,11 +15,11 @@
 
 use std::collections::BTreeMap;
 
-use segstream_dataflows::classifier::oracle::{expected_changes, Scenario};
 use segstream_dataflows::classifier::ClassifierConfig;
-use segstream_dataflows::event::decode::decode_event_line;
-use segstream_dataflows::event::Row;
-use segstream_dataflows::rules::{FieldSet, Schema, SegmentDef, UdfRegistry};
+use segstream_model::event::decode::decode_event_line;
+use segstream_model::event::Row;
+use segstream_oracle::{expected_changes, Scenario};
+use segstream_rules::{FieldSet, Schema, SegmentDef, UdfRegistry};
 use serde_json::Value;
 
 use crate::changes::Change;
@@ -148,7 +148,7 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use segstream_dataflows::rules::{load_rule_files, Limits, SourceText};
+    use segstream_rules::{load_rule_files, Limits, SourceText};
 
     fn setup() -> (Schema, Vec<SegmentDef>) {
         let schema = Schema::from_toml("[events.ad_watched]\n[profile]\ngender = \"string\"\n[stats]\n").unwrap();

@@ -14,7 +14,8 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use serde_json::{json, Value};
 
 use crate::http_client::Connection;
-use crate::segment_format::to_segment;
+use segstream_ingest::segment::to_segment;
+use segstream_model::event::user_of;
 
 /// What happened to one batch.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -107,14 +108,6 @@ impl KafkaDriver {
             topic: topic.to_string(),
         })
     }
-}
-
-/// The user of an event line, for the record key (empty when it has none).
-pub fn user_of(line: &str) -> String {
-    serde_json::from_str::<Value>(line)
-        .ok()
-        .and_then(|v| v["user"].as_str().map(String::from))
-        .unwrap_or_default()
 }
 
 impl Driver for KafkaDriver {

@@ -137,7 +137,7 @@ impl LatencyRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::Rng;
+    use segstream_traffic::rng::Rng;
 
     fn close(actual: f64, expected: f64) -> bool {
         (actual - expected).abs() <= expected * 0.01 + 1.0

@@ -1,9 +1,12 @@
 //! segstream-harness: how users load-test segstream before they trust it — realistic
 //! traffic, end-to-end latency against the five-second SLA, and reports.
 //!
-//! Contract: [`traffic`] generates the mobile-ad game's traffic deterministically from a
-//! seed; [`latency`] records latencies in HDR histograms; [`report`] writes a run's
-//! Markdown report and plots. The `segstream-harness` binary drives a deployment.
+//! Contract: it drives a deployment from outside, as its users would: traffic from
+//! `segstream-traffic` goes out through [`drivers`] on a [`schedule`]; [`changes`] reads
+//! what came out, [`matcher`] pairs changes with the events that caused them,
+//! [`latency`] records latencies in HDR histograms, [`check`] compares sampled users
+//! with `segstream-oracle`, and [`report`] writes a run's Markdown report and plots.
+//! The `segstream-harness` binary runs it. No production crate depends on this one.
 #![deny(missing_docs)]
 
 pub mod changes;
@@ -13,11 +16,7 @@ pub mod http_client;
 pub mod latency;
 pub mod matcher;
 pub mod report;
-pub mod rng;
-pub mod rule_files;
 pub mod run;
 pub mod schedule;
 pub mod scrape;
-pub mod segment_format;
 pub mod tables;
-pub mod traffic;

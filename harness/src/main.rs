@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use segstream_dataflows::classifier::ClassifierConfig;
-use segstream_dataflows::time::{format_timestamp, parse_duration};
 use segstream_harness::changes::{Change, ChangeFeed, KafkaChanges, NdjsonTail};
 use segstream_harness::check::{check, CheckResult};
 use segstream_harness::drivers::{Driver, HttpDriver, KafkaDriver};
@@ -32,8 +31,10 @@ use segstream_harness::report::{write_report, Report, SecondStats};
 use segstream_harness::run::{run, sampled, wall_ms, RunConfig, RunResult};
 use segstream_harness::schedule::Schedule;
 use segstream_harness::scrape::{scrape, ClassifierCounts};
-use segstream_harness::traffic::TrafficConfig;
-use segstream_harness::{rule_files, tables};
+use segstream_harness::tables;
+use segstream_rules::files::load_rules;
+use segstream_time::{format_timestamp, parse_duration};
+use segstream_traffic::TrafficConfig;
 
 #[derive(Parser)]
 #[command(name = "segstream-harness", about = "Load-test segstream against its latency SLA")]
@@ -408,7 +409,10 @@ fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<
         }
     );
     let check = (common.check_per_10k > 0).then(|| {
-        let loaded = rule_files::load(&common.schema, &common.rules)?;
+        let loaded = load_rules(&common.schema, &common.rules).map_err(|e| match e.diagnostics().first() {
+            Some(first) => format!("{e}: {first}"),
+            None => e.to_string(),
+        })?;
         let start_tick = warmup_tick
             .into_iter()
             .chain(result.first_change_tick)

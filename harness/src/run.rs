@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use segstream_dataflows::time::parse_timestamp;
+use segstream_time::parse_timestamp;
 use serde_json::Value;
 
 use crate::changes::{Change, ChangeFeed};
@@ -25,9 +25,9 @@ use crate::check::SampledUser;
 use crate::drivers::Driver;
 use crate::latency::LatencyRecorder;
 use crate::matcher::Matcher;
-use crate::rng::mix;
 use crate::schedule::Schedule;
-use crate::traffic::{Traffic, TrafficConfig};
+use segstream_traffic::rng::mix;
+use segstream_traffic::{Traffic, TrafficConfig};
 
 /// What a run does.
 #[derive(Clone, Debug)]

@@ -26,19 +26,19 @@ use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::classifier::source::{SourceRecord, VecSource};
 use segstream_dataflows::classifier::{ClassifierConfig, Engine, UserInput};
 use segstream_dataflows::dataflow::{build, Shared};
-use segstream_dataflows::event::decode::decode_event_line;
-use segstream_dataflows::event::Row;
-use segstream_dataflows::rules::{FieldSet, Schema, SegmentDef, UdfRegistry};
-use segstream_harness::traffic::{Traffic, TrafficConfig};
+use segstream_model::event::decode::decode_event_line;
+use segstream_model::event::Row;
+use segstream_rules::{FieldSet, Schema, SegmentDef, UdfRegistry};
+use segstream_traffic::{Traffic, TrafficConfig};
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
 use super::demo::wall_clock_ms;
 use super::rules_source::load_schema_and_rules;
 use crate::cli::BenchArgs;
-use crate::embedded::generator_source::GeneratorSource;
-use crate::embedded::live::drive;
 use crate::error::CommandError;
+use segstream_dataflows::live::drive;
+use segstream_embedded::generator_source::GeneratorSource;
 
 /// Resident and peak memory of this process in bytes (Linux), or zeros.
 fn memory() -> (u64, u64) {

@@ -21,17 +21,17 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use segstream_dataflows::time::parse_duration;
-use segstream_harness::drivers::user_of;
-use segstream_harness::tables::{upserts, Table};
-use segstream_harness::traffic::{Traffic, TrafficConfig};
+use segstream_model::event::user_of;
+use segstream_time::parse_duration;
+use segstream_traffic::tables::{upserts, Table};
+use segstream_traffic::{Traffic, TrafficConfig};
 
 use crate::cli::BrokerBenchArgs;
-use crate::clock::wall_clock_ms;
-use crate::config::DeploymentConfig;
 use crate::error::CommandError;
-use crate::kafka::admin::partition_count;
-use crate::kafka::records::decode_change;
+use segstream_config::DeploymentConfig;
+use segstream_kafka::admin::partition_count;
+use segstream_model::change::decode_change;
+use segstream_time::wall_clock_ms;
 
 fn duration(flag: &str, text: &str) -> Result<Duration, CommandError> {
     let ms = parse_duration(text).map_err(|e| CommandError::Invalid(format!("--{flag}: {e}")))?;
@@ -39,7 +39,7 @@ fn duration(flag: &str, text: &str) -> Result<Duration, CommandError> {
 }
 
 fn send(producer: &BaseProducer, topic: &str, key: &str, payload: &str) {
-    if let Err(e) = crate::kafka::send_waiting(producer, BaseRecord::to(topic).key(key).payload(payload)) {
+    if let Err(e) = segstream_kafka::send_waiting(producer, BaseRecord::to(topic).key(key).payload(payload)) {
         eprintln!("broker-bench: cannot produce: {e}");
     }
 }
@@ -47,12 +47,12 @@ fn send(producer: &BaseProducer, topic: &str, key: &str, payload: &str) {
 /// The `emitted_at` of a change record, in ms.
 fn emitted_at(payload: &[u8]) -> Option<u64> {
     let value: serde_json::Value = serde_json::from_slice(payload).ok()?;
-    let ms = segstream_dataflows::time::parse_timestamp(value.get("emitted_at")?.as_str()?).ok()?;
+    let ms = segstream_time::parse_timestamp(value.get("emitted_at")?.as_str()?).ok()?;
     u64::try_from(ms).ok()
 }
 
 fn changes_consumer(config: &DeploymentConfig) -> Result<BaseConsumer, String> {
-    let consumer = crate::kafka::consumer(config, &format!("{}-bench", config.kafka.group)).map_err(|e| e.to_string())?;
+    let consumer = segstream_kafka::consumer(config, &format!("{}-bench", config.kafka.group)).map_err(|e| e.to_string())?;
     let topic = &config.topics.changes;
     let mut assignment = TopicPartitionList::new();
     for p in 0..partition_count(&consumer, topic)? {
@@ -68,7 +68,7 @@ pub fn run(args: &BrokerBenchArgs) -> Result<ExitCode, CommandError> {
     let (offer_for, drain) = (duration("duration", &args.duration)?, duration("drain", &args.drain)?);
     let warmup = duration("warmup", &args.warmup)?;
     let invalid = |e: String| CommandError::Invalid(e);
-    let producer: BaseProducer = crate::kafka::producer(&config).map_err(|e| invalid(format!("kafka producer: {e}")))?;
+    let producer: BaseProducer = segstream_kafka::producer(&config).map_err(|e| invalid(format!("kafka producer: {e}")))?;
     let consumer = changes_consumer(&config).map_err(invalid)?;
     let traffic_config = TrafficConfig {
         users: args.users,

@@ -21,13 +21,13 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::cli::CacheSyncArgs;
-use crate::config::DeploymentConfig;
 use crate::error::CommandError;
-use crate::kafka::admin::partition_count;
-use crate::kafka::dead_letter::{DeadLetters, Origin};
-use crate::kafka::REQUEST_TIMEOUT;
-use crate::redis_store::user_data::{write_upserts, Upsert};
-use crate::redis_store::Retrying;
+use segstream_config::DeploymentConfig;
+use segstream_kafka::admin::partition_count;
+use segstream_kafka::dead_letter::{DeadLetters, Origin};
+use segstream_kafka::REQUEST_TIMEOUT;
+use segstream_redis::user_data::{write_upserts, Upsert};
+use segstream_redis::Retrying;
 
 /// The longest a record waits for its batch.
 const LINGER: Duration = Duration::from_millis(50);
@@ -54,8 +54,8 @@ pub fn run(args: &CacheSyncArgs) -> Result<ExitCode, CommandError> {
     let ttl = config.data_ttl_seconds()?;
     let invalid = |e: String| CommandError::Invalid(e);
     let group = format!("{}-cache-sync", config.kafka.group);
-    let consumer = crate::kafka::consumer(&config, &group).map_err(|e| invalid(format!("kafka consumer: {e}")))?;
-    let producer = Arc::new(crate::kafka::threaded_producer(&config).map_err(|e| invalid(format!("kafka producer: {e}")))?);
+    let consumer = segstream_kafka::consumer(&config, &group).map_err(|e| invalid(format!("kafka consumer: {e}")))?;
+    let producer = Arc::new(segstream_kafka::threaded_producer(&config).map_err(|e| invalid(format!("kafka producer: {e}")))?);
     let dead_letters = DeadLetters::new(Arc::clone(&producer), &config.topics.dead_letter);
     let mut redis = Retrying::new(&config.redis.url).map_err(invalid)?;
     let fields: [(&str, &'static str); 2] = [(&config.topics.profiles, "profile"), (&config.topics.stats, "stats")];
@@ -106,7 +106,7 @@ pub fn run(args: &CacheSyncArgs) -> Result<ExitCode, CommandError> {
                     Ok(u) => batch.push(u),
                     Err(reason) => {
                         let origin = Origin::of(&message);
-                        dead_letters.send(&origin, &reason, crate::clock::wall_clock_ms());
+                        dead_letters.send(&origin, &reason, segstream_time::wall_clock_ms());
                     }
                 }
                 let at = (message.topic().to_string(), message.partition());

@@ -3,8 +3,8 @@
 use segstream_dataflows::classifier::ClassifierConfig;
 
 use crate::cli::ClassifierFlags;
-use crate::config::ClassifierSection;
 use crate::error::CommandError;
+use segstream_config::ClassifierSection;
 
 /// The configuration the flags describe, validated like the `[classifier]` section.
 pub fn classifier_config(flags: &ClassifierFlags) -> Result<ClassifierConfig, CommandError> {
@@ -16,5 +16,5 @@ pub fn classifier_config(flags: &ClassifierFlags) -> Result<ClassifierConfig, Co
         idle_timeout: flags.idle_timeout.clone(),
         history: flags.history.clone(),
     };
-    section.resolve(|key| format!("--{}", key.replace('_', "-")))
+    Ok(section.resolve(|key| format!("--{}", key.replace('_', "-")))?)
 }

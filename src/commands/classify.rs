@@ -8,7 +8,7 @@
 //! `F − rewind` (rewind = the larger of the dedup horizon and the longest window of the
 //! rules in force, plus the out-of-order bound and future tolerance) or its committed
 //! offset if earlier, rebuilds state, and suppresses output already emitted (see
-//! [`crate::kafka::changes`]). Profiles, stats and rules are read from their topics
+//! [`segstream_kafka::changes`]). Profiles, stats and rules are read from their topics
 //! before the first event. It prints a progress line each second and runs until
 //! killed, or with `--until T` stops once every change before `T` is durable. Any stop,
 //! including `kill -9`, is safe: a restart loses nothing and emits nothing twice.
@@ -21,24 +21,28 @@ use std::time::{Duration, Instant};
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::dataflow::{build, Shared};
 use segstream_dataflows::operators::durable_sink::durable_sink;
-use segstream_dataflows::rules::{load_rule_files, Limits, Schema, UdfRegistry};
-use segstream_dataflows::time::parse_timestamp;
+use segstream_rules::{load_rule_files, Limits, Schema, UdfRegistry};
+use segstream_time::parse_timestamp;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::ProbeHandle;
 
-use super::schema::load_schema;
+use super::rules_source::load_schema;
 use crate::cli::ClassifyArgs;
-use crate::clock::wall_clock_ms;
-use crate::config::DeploymentConfig;
-use crate::embedded::live::{summary, worker_watermark};
-use crate::embedded::metrics_http::serve;
 use crate::error::CommandError;
-use crate::kafka::changes::{ChangeSink, Suppression};
-use crate::kafka::dead_letter::DeadLetters;
-use crate::kafka::event_source::{KafkaEventSource, SourceSetup};
-use crate::kafka::progress::{read_frontier, read_partition, ProgressWriter};
-use crate::kafka::records::RulesSnapshot;
-use crate::kafka::side_inputs::SideInputs;
+use segstream_config::DeploymentConfig;
+use segstream_dataflows::classifier::metrics_text::render;
+use segstream_dataflows::live::{summary, worker_watermark};
+use segstream_kafka::changes::{ChangeSink, Suppression};
+use segstream_kafka::dead_letter::DeadLetters;
+use segstream_kafka::event_source::{KafkaEventSource, SourceSetup};
+use segstream_kafka::progress::{read_frontier, read_partition, ProgressWriter};
+use segstream_kafka::side_inputs::SideInputs;
+use segstream_model::change::ChangeKey;
+use segstream_redis::profile_store::write_changes;
+use segstream_redis::Retrying;
+use segstream_rules::snapshot::RulesSnapshot;
+use segstream_telemetry::metrics_http::serve;
+use segstream_time::wall_clock_ms;
 
 /// The timely configuration for the process flags.
 fn timely_config(args: &ClassifyArgs) -> Result<timely::Config, CommandError> {
@@ -56,7 +60,7 @@ fn timely_config(args: &ClassifyArgs) -> Result<timely::Config, CommandError> {
         .hostfile
         .as_ref()
         .ok_or_else(|| CommandError::Invalid("--hostfile is needed with --processes > 1".into()))?;
-    let text = crate::sources::read_text(path)?.text;
+    let text = segstream_rules::files::read_text(path)?.text;
     let addresses: Vec<String> = text
         .lines()
         .map(str::trim)
@@ -127,13 +131,14 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
     };
     let suppression = Arc::new(Suppression::load(&deployment, durable_start).map_err(CommandError::Invalid)?);
     let producer =
-        Arc::new(crate::kafka::threaded_producer(&deployment).map_err(|e| CommandError::Invalid(format!("kafka producer: {e}")))?);
+        Arc::new(segstream_kafka::threaded_producer(&deployment).map_err(|e| CommandError::Invalid(format!("kafka producer: {e}")))?);
     let dead_letters = DeadLetters::new(Arc::clone(&producer), &deployment.topics.dead_letter);
     let main_dead_letters = dead_letters.clone();
     let metrics = Arc::new(ClassifierMetrics::default());
     if let Some(addr) = args.metrics_addr {
         let listener = std::net::TcpListener::bind(addr).map_err(|e| CommandError::Invalid(format!("--metrics-addr {addr}: {e}")))?;
-        serve(listener, Arc::clone(&metrics));
+        let served = Arc::clone(&metrics);
+        serve(listener, move || render(&served));
     }
     println!(
         "segstream classify: process {}/{} × {} workers; durable frontier at start {}; {} changes to suppress",
@@ -167,7 +172,10 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
             resume_from_ms,
         };
         let source = KafkaEventSource::new(&deployment, setup)?;
-        let sink = ChangeSink::start(&deployment, index, Arc::clone(&suppression))?;
+        let mut store = Retrying::new(&deployment.redis.url)?;
+        let batch = deployment.redis.batch;
+        let write_store = move |changes: &[ChangeKey]| write_changes(&mut store, changes, batch);
+        let sink = ChangeSink::start(&deployment, index, Arc::clone(&suppression), write_store)?;
         let mut side = SideInputs::new(&deployment, index, peers, Arc::clone(&schema), dead_letters.clone())?;
         let built = worker.dataflow::<u64, _, _>(|scope| {
             build(scope, source, &shared).map(|(handles, outputs)| {

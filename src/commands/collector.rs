@@ -1,6 +1,6 @@
 //! `segstream collector`: serve the tracking API and publish to Kafka.
 //!
-//! Contract: listens on `--listen`, answers as [`crate::collector::api`] describes,
+//! Contract: listens on `--listen`, answers as [`segstream_collector::api`] describes,
 //! publishes accepted events to the configured events topic and rejected ones to the
 //! failed-events topic with the idempotent producer; a batch the broker does not
 //! acknowledge within `--publish-timeout` is fsynced to the spool in `--spool-dir`
@@ -15,20 +15,21 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use segstream_dataflows::rules::Schema;
-use segstream_dataflows::time::parse_duration;
+use segstream_rules::Schema;
+use segstream_time::parse_duration;
 
-use super::schema::load_schema;
+use super::rules_source::load_schema;
 use crate::cli::{CollectorArgs, CollectorHttpFlags};
-use crate::collector::api::{app, AppState};
-use crate::collector::auth::WriteKeys;
-use crate::collector::failover::{drain, Failover};
-use crate::collector::metrics::CollectorMetrics;
-use crate::collector::publish::{KafkaPublisher, Publisher};
-use crate::collector::rate_limit::RateLimits;
-use crate::collector::spool::Spool;
-use crate::config::DeploymentConfig;
 use crate::error::CommandError;
+use segstream_collector::api::AppState;
+use segstream_collector::auth::WriteKeys;
+use segstream_collector::failover::{drain, Failover};
+use segstream_collector::metrics::CollectorMetrics;
+use segstream_collector::publish::{KafkaPublisher, Publisher};
+use segstream_collector::rate_limit::RateLimits;
+use segstream_collector::server::{interrupted_or_terminated, serve};
+use segstream_collector::spool::Spool;
+use segstream_config::DeploymentConfig;
 
 /// Runs the collector until Ctrl-C.
 pub fn run(args: &CollectorArgs) -> Result<ExitCode, CommandError> {
@@ -65,10 +66,12 @@ pub fn run(args: &CollectorArgs) -> Result<ExitCode, CommandError> {
         .enable_all()
         .build()
         .map_err(|e| CommandError::Invalid(format!("tokio runtime: {e}")))?;
-    runtime.block_on(async {
-        tokio::spawn(drain(primary, spool, Arc::clone(&metrics)));
-        serve(args.listen, state, interrupted_or_terminated()).await
-    })?;
+    runtime
+        .block_on(async {
+            tokio::spawn(drain(primary, spool, Arc::clone(&metrics)));
+            serve(args.listen, state, interrupted_or_terminated()).await
+        })
+        .map_err(CommandError::Invalid)?;
     publisher
         .flush(Duration::from_secs(10))
         .map_err(|e| CommandError::Invalid(format!("flushing on shutdown: {e}")))?;
@@ -103,42 +106,5 @@ pub(super) fn app_state(
         node_ip: listen.ip().to_string(),
         limits: Arc::new(RateLimits::new(http.rate_limit, http.rate_limit.saturating_mul(2))),
         metrics,
-    }
-}
-
-/// Serves the tracking API on `listen` until `shutdown` resolves, then finishes the
-/// requests in flight.
-pub(super) async fn serve(
-    listen: SocketAddr,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), CommandError> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| CommandError::Invalid(format!("listening on {listen}: {e}")))?;
-    println!("collector: listening on http://{}", listener.local_addr().map_or(listen, |a| a));
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| CommandError::Invalid(format!("serving: {e}")))
-}
-
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM, what orchestrators send before killing.
-async fn interrupted_or_terminated() {
-    let terminated = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut terms) => {
-                terms.recv().await;
-            }
-            Err(e) => {
-                eprintln!("collector: cannot watch SIGTERM ({e}); stop it with Ctrl-C");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminated => {}
     }
 }

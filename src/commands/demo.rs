@@ -22,25 +22,27 @@ use std::time::{Duration, Instant};
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::dataflow::{build, Shared};
 use segstream_dataflows::operators::classify::MembershipUpdate;
-use segstream_dataflows::rules::UdfRegistry;
-use segstream_dataflows::time::parse_duration;
-use segstream_harness::traffic::{Traffic, TrafficConfig};
+use segstream_rules::UdfRegistry;
+use segstream_time::parse_duration;
+use segstream_traffic::{Traffic, TrafficConfig};
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
-use super::collector::{app_state, serve as serve_http};
+use super::collector::app_state;
 use super::rules_source::load_schema_and_rules;
 use crate::cli::DemoArgs;
-use crate::collector::metrics::CollectorMetrics;
-use crate::embedded::change_writer::ChangeWriter;
-use crate::embedded::event_log::{InProcessLog, LogSource};
-use crate::embedded::generator_source::GeneratorSource;
-use crate::embedded::live::{drive, summary, RuleMailbox};
-use crate::embedded::metrics_http::serve;
-use crate::embedded::rule_watcher::RuleWatcher;
-use crate::embedded::size_board::SizeBoard;
 use crate::error::CommandError;
+use segstream_collector::metrics::CollectorMetrics;
+use segstream_collector::server::serve as serve_http;
 use segstream_dataflows::classifier::merged_source::Merged;
+use segstream_dataflows::classifier::metrics_text::render;
+use segstream_dataflows::live::{drive, summary, RuleMailbox};
+use segstream_embedded::change_writer::ChangeWriter;
+use segstream_embedded::event_log::{InProcessLog, LogSource};
+use segstream_embedded::generator_source::GeneratorSource;
+use segstream_embedded::rule_watcher::RuleWatcher;
+use segstream_embedded::size_board::SizeBoard;
+use segstream_telemetry::metrics_http::serve;
 
 /// Updates collected on a worker between two steps.
 type Buffer<T> = Rc<RefCell<Vec<T>>>;
@@ -48,9 +50,9 @@ type Buffer<T> = Rc<RefCell<Vec<T>>>;
 /// An update of the `sizes` collection.
 type SizeUpdate = ((String, isize), u64, isize);
 
-pub use crate::clock::wall_clock_ms;
+pub use segstream_time::wall_clock_ms;
 
-fn row(fields: &segstream_dataflows::rules::FieldSet, json: &serde_json::Value) -> Result<segstream_dataflows::event::Row, String> {
+fn row(fields: &segstream_rules::FieldSet, json: &serde_json::Value) -> Result<segstream_model::event::Row, String> {
     match json {
         serde_json::Value::Object(map) => fields.read_json(map),
         _ => Err("not an object".into()),
@@ -70,7 +72,7 @@ const POSTED_PARTITION_OFFSET: u32 = 1 << 20;
 fn serve_collector(
     args: &DemoArgs,
     listen: std::net::SocketAddr,
-    schema: Arc<segstream_dataflows::rules::Schema>,
+    schema: Arc<segstream_rules::Schema>,
     log: Arc<InProcessLog>,
     future_tolerance_ms: u64,
     stop: Arc<AtomicBool>,
@@ -122,7 +124,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
     if let Some(addr) = args.metrics_addr {
         let listener = std::net::TcpListener::bind(addr).map_err(|e| CommandError::Invalid(format!("--metrics-addr {addr}: {e}")))?;
         println!("metrics: http://{}/metrics", listener.local_addr().map_or(addr, |a| a));
-        serve(listener, Arc::clone(&metrics));
+        let served = Arc::clone(&metrics);
+        serve(listener, move || render(&served));
     }
     let writer = Arc::new(Mutex::new(ChangeWriter::create(&args.out).map_err(|source| {
         CommandError::Read {

@@ -7,8 +7,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use segstream_dataflows::time::parse_timestamp;
-use segstream_harness::traffic::{Traffic, TrafficConfig};
+use segstream_time::parse_timestamp;
+use segstream_traffic::{Traffic, TrafficConfig};
 
 use crate::cli::GenerateArgs;
 use crate::error::CommandError;

@@ -12,10 +12,7 @@ mod rules_check;
 mod rules_eval;
 mod rules_publish;
 mod rules_source;
-
-pub use rules_source::load_schema_and_rules;
 mod run_file;
-mod schema;
 mod topics;
 mod upsert_file;
 

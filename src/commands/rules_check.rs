@@ -5,12 +5,12 @@
 
 use std::process::ExitCode;
 
-use segstream_dataflows::rules::{load_rule_files, Limits, UdfRegistry};
+use segstream_rules::{load_rule_files, Limits, UdfRegistry};
 
-use super::schema::load_schema;
+use super::rules_source::load_schema;
 use crate::cli::CheckArgs;
 use crate::error::CommandError;
-use crate::sources::read_toml_sources;
+use segstream_rules::files::read_toml_sources;
 
 /// Runs the check.
 pub fn run(args: &CheckArgs) -> Result<ExitCode, CommandError> {

@@ -6,13 +6,13 @@
 
 use std::process::ExitCode;
 
-use segstream_dataflows::rules::{load_rule_files, FieldValue, Limits, SampleView, UdfRegistry};
-use segstream_dataflows::time::{format_timestamp, parse_duration};
+use segstream_rules::{load_rule_files, FieldValue, Limits, SampleView, UdfRegistry};
+use segstream_time::{format_timestamp, parse_duration};
 
-use super::schema::load_schema;
+use super::rules_source::load_schema;
 use crate::cli::{EvalArgs, Format};
 use crate::error::CommandError;
-use crate::sources::{read_text, read_toml_sources};
+use segstream_rules::files::{read_text, read_toml_sources};
 
 fn show(value: &Option<FieldValue>) -> String {
     value.as_ref().map_or("missing".to_string(), |v| v.to_json().to_string())

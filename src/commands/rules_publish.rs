@@ -12,10 +12,10 @@ use rdkafka::producer::{BaseRecord, Producer};
 
 use super::rules_source::load_schema_and_rules;
 use crate::cli::PublishArgs;
-use crate::config::DeploymentConfig;
 use crate::error::CommandError;
-use crate::kafka::records::{RuleFile, RulesSnapshot};
-use crate::sources::read_toml_sources;
+use segstream_config::DeploymentConfig;
+use segstream_rules::files::read_toml_sources;
+use segstream_rules::snapshot::{RuleFile, RulesSnapshot};
 
 /// The key of rules records.
 pub const RULES_KEY: &str = "rules";
@@ -31,10 +31,10 @@ pub fn run(args: &PublishArgs) -> Result<ExitCode, CommandError> {
             text: s.text,
         })
         .collect();
-    let published_at = crate::clock::wall_clock_ms();
+    let published_at = segstream_time::wall_clock_ms();
     let snapshot = RulesSnapshot { published_at, files };
     let payload = serde_json::to_string(&snapshot).map_err(|e| CommandError::Invalid(e.to_string()))?;
-    let producer = crate::kafka::producer(&config).map_err(|e| CommandError::Invalid(format!("kafka producer: {e}")))?;
+    let producer = segstream_kafka::producer(&config).map_err(|e| CommandError::Invalid(format!("kafka producer: {e}")))?;
     producer
         .send(
             BaseRecord::to(&config.topics.rules)

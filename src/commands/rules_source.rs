@@ -2,21 +2,25 @@
 
 use std::path::{Path, PathBuf};
 
-use segstream_dataflows::rules::{load_rule_files, Limits, Schema, SegmentDef, UdfRegistry};
+use segstream_rules::files::{self, FileError};
+use segstream_rules::{Schema, SegmentDef};
 
-use super::schema::load_schema;
 use crate::error::CommandError;
-use crate::sources::read_toml_sources;
+
+/// Reads and parses the schema; prints located errors and fails if it has any.
+pub fn load_schema(path: &Path) -> Result<Schema, CommandError> {
+    files::load_schema(path).map_err(printed)
+}
 
 /// The schema and the checked segment definitions; rule errors are printed and fail.
 pub fn load_schema_and_rules(schema: &Path, rules: &[PathBuf]) -> Result<(Schema, Vec<SegmentDef>), CommandError> {
-    let schema = load_schema(schema)?;
-    let sources = read_toml_sources(rules)?;
-    match load_rule_files(&sources, &schema, &UdfRegistry::new(), Limits::default()) {
-        Ok((_, defs)) => Ok((schema, defs)),
-        Err(diagnostics) => {
-            diagnostics.iter().for_each(|d| eprintln!("{d}\n"));
-            Err(CommandError::Invalid(format!("{} problem(s) in the rules", diagnostics.len())))
-        }
-    }
+    files::load_rules(schema, rules)
+        .map(|loaded| (loaded.schema, loaded.defs))
+        .map_err(printed)
+}
+
+/// The error, after printing its located diagnostics.
+fn printed(error: FileError) -> CommandError {
+    error.diagnostics().iter().for_each(|d| eprintln!("{d}\n"));
+    CommandError::File(error)
 }

@@ -15,16 +15,16 @@ use segstream_dataflows::bounded::{run_bounded, SideInputs};
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::classifier::source::{SourceRecord, VecSource};
 use segstream_dataflows::dataflow::Shared;
-use segstream_dataflows::event::decode::decode_event_line;
-use segstream_dataflows::rules::UdfRegistry;
+use segstream_model::event::decode::decode_event_line;
+use segstream_rules::UdfRegistry;
 
 use super::demo::wall_clock_ms;
 use super::rules_source::load_schema_and_rules;
 use super::upsert_file::read_upserts;
 use crate::cli::RunArgs;
-use crate::embedded::change_writer::ChangeWriter;
-use crate::embedded::live::summary;
 use crate::error::CommandError;
+use segstream_dataflows::live::summary;
+use segstream_embedded::change_writer::ChangeWriter;
 
 /// How many rejected lines are printed.
 const SHOWN_REJECTIONS: usize = 5;

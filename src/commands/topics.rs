@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use crate::cli::ConfigArg;
-use crate::config::DeploymentConfig;
 use crate::error::CommandError;
-use crate::kafka::admin::ensure_topics;
+use segstream_config::DeploymentConfig;
+use segstream_kafka::admin::ensure_topics;
 
 /// Creates the missing topics and says which.
 pub fn create(args: &ConfigArg) -> Result<ExitCode, CommandError> {

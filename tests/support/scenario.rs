@@ -6,10 +6,10 @@
 use std::collections::BTreeSet;
 
 use rdkafka::producer::BaseProducer;
-use segstream_dataflows::classifier::oracle::{expected_changes, Scenario};
 use segstream_dataflows::classifier::ClassifierConfig;
-use segstream_dataflows::event::decode::decode_event_line;
-use segstream_dataflows::rules::{load_rule_files, Limits, Schema, SourceText, UdfRegistry};
+use segstream_model::event::decode::decode_event_line;
+use segstream_oracle::{expected_changes, Scenario};
+use segstream_rules::{load_rule_files, Limits, Schema, SourceText, UdfRegistry};
 
 use super::deployment::{flush, send, Change, Deployment};
 
@@ -164,7 +164,7 @@ impl Workload {
             text: RULES.into(),
         };
         let (_, defs) = load_rule_files(&[source], &schema, &udfs, Limits::default()).unwrap();
-        let row = |fields: &segstream_dataflows::rules::FieldSet, json: &Option<String>| {
+        let row = |fields: &segstream_rules::FieldSet, json: &Option<String>| {
             json.as_ref().map(|j| match serde_json::from_str::<serde_json::Value>(j).unwrap() {
                 serde_json::Value::Object(map) => fields.read_json(&map).unwrap(),
                 _ => unreachable!(),

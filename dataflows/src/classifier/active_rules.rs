@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use super::feature_state::FeatureState;
 use super::membership::Policy;
-use crate::rules::{FeatureSpec, FieldValue, Limits, RuleSet, Schema, SegmentDef, Type, UdfRegistry};
+use segstream_rules::{FeatureSpec, FieldValue, Limits, RuleSet, Schema, SegmentDef, Type, UdfRegistry};
 
 /// A compiled rule set plus its indexes.
 #[derive(Clone)]
@@ -99,7 +99,7 @@ impl ActiveRules {
 }
 
 fn property_is_int(schema: &Schema, spec: &FeatureSpec) -> bool {
-    use crate::rules::FeatureKind::{Avg, DistinctCount, Last, Max, Min, Sum};
+    use segstream_rules::FeatureKind::{Avg, DistinctCount, Last, Max, Min, Sum};
     let prop = match spec.kind {
         Sum(p) | Min(p) | Max(p) | Avg(p) | DistinctCount(p) | Last(p) => p,
         _ => return false,

@@ -12,8 +12,8 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use crate::event::Row;
-use crate::rules::{FeatureKind, FeatureSpec, FieldValue, View};
+use segstream_model::event::Row;
+use segstream_rules::{FeatureKind, FeatureSpec, FieldValue, View};
 
 /// An event as features see it.
 #[derive(Clone, Copy, Debug)]

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use crate::rules::{RuleSet, SegmentKind};
+use segstream_rules::{RuleSet, SegmentKind};
 
 /// The merge policy of a rule set, precomputed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -5,20 +5,18 @@
 //! `crate::operators`, and [`crate::dataflow`] wires them.
 
 pub mod active_rules;
-pub mod change;
-pub mod config;
 pub mod dedup;
 pub mod engine;
 pub mod feature_state;
 pub mod membership;
 pub mod merged_source;
 pub mod metrics;
-pub mod oracle;
+pub mod metrics_text;
 pub mod source;
 pub mod user_state;
 pub mod watermark;
 
-pub use change::MembershipChange;
-pub use config::ClassifierConfig;
 pub use engine::{Engine, EngineCounters, UserInput};
 pub use membership::Policy;
+pub use segstream_model::change::MembershipChange;
+pub use segstream_model::ClassifierConfig;

@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 
-use crate::event::Event;
+use segstream_model::event::Event;
 
 /// One record read from a partition.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 
 use super::active_rules::ActiveRules;
 use super::feature_state::FeatureState;
-use crate::event::Row;
+use segstream_model::event::Row;
 
 /// A raw event kept for backfilling new features.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -14,9 +14,9 @@
 //! ```
 //! use std::sync::Arc;
 //! use segstream_dataflows::classifier::{metrics::ClassifierMetrics, ClassifierConfig, Engine, UserInput};
-//! use segstream_dataflows::event::Event;
+//! use segstream_model::event::Event;
 //! use segstream_dataflows::operators::classify::classify;
-//! use segstream_dataflows::rules::{Schema, SegmentDef, SegmentKind, UdfRegistry};
+//! use segstream_rules::{Schema, SegmentDef, SegmentKind, UdfRegistry};
 //! use timely::dataflow::operators::{capture::Extract, Capture, ToStream};
 //!
 //! let schema = Arc::new(Schema::from_toml("[events.ad_watched]\n").unwrap());
@@ -51,7 +51,7 @@ use timely::dataflow::Stream;
 
 use crate::classifier::metrics::ClassifierMetrics;
 use crate::classifier::{Engine, EngineCounters, MembershipChange, UserInput};
-use crate::rules::SegmentDef;
+use segstream_rules::SegmentDef;
 
 /// The longest the operator works in one activation before yielding.
 const WORK_SLICE: Duration = Duration::from_millis(5);

@@ -13,7 +13,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use segstream_dataflows::classifier::{metrics::ClassifierMetrics, source::{SourceRecord, VecSource}, ClassifierConfig};
-//! use segstream_dataflows::event::Event;
+//! use segstream_model::event::Event;
 //! use segstream_dataflows::operators::event_source::{event_source, SourceContext};
 //! use timely::dataflow::operators::{Capture, capture::Extract};
 //!
@@ -44,7 +44,7 @@ use crate::classifier::metrics::ClassifierMetrics;
 use crate::classifier::source::{EventSource, Poll, SourceRecord};
 use crate::classifier::watermark::WatermarkTracker;
 use crate::classifier::ClassifierConfig;
-use crate::event::Event;
+use segstream_model::event::Event;
 
 /// Milliseconds of processing time, for idleness.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use segstream_dataflows::bounded::{run_bounded, SideInputs};
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
-use segstream_dataflows::classifier::oracle::{expected_changes, Scenario};
 use segstream_dataflows::classifier::source::{SourceRecord, VecSource};
 use segstream_dataflows::classifier::{ClassifierConfig, MembershipChange};
 use segstream_dataflows::dataflow::Shared;
-use segstream_dataflows::event::{Event, Row};
-use segstream_dataflows::rules::{FieldValue, Schema, SegmentDef, SegmentKind, UdfRegistry};
+use segstream_model::event::{Event, Row};
+use segstream_oracle::{expected_changes, Scenario};
+use segstream_rules::{FieldValue, Schema, SegmentDef, SegmentKind, UdfRegistry};
 
 pub const SCHEMA: &str = r#"
 [profile]

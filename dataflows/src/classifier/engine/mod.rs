@@ -16,13 +16,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::active_rules::ActiveRules;
-use super::change::MembershipChange;
-use super::config::ClassifierConfig;
 use super::dedup::Dedup;
 use super::feature_state::{FeatureInput, FeatureState, Ticks};
 use super::user_state::{HistoryEvent, UserState};
-use crate::event::{Event, Row};
-use crate::rules::{FieldValue, Schema, SegmentDef, UdfRegistry, View};
+use segstream_model::event::{Event, Row};
+use segstream_model::ClassifierConfig;
+use segstream_model::MembershipChange;
+use segstream_rules::{FieldValue, Schema, SegmentDef, UdfRegistry, View};
 
 mod rule_change;
 

@@ -95,7 +95,7 @@ impl Engine {
 
 /// A new feature's state built from a user's history, or `None` if it holds nothing.
 fn backfill(
-    spec: &crate::rules::FeatureSpec,
+    spec: &segstream_rules::FeatureSpec,
     int: bool,
     history: &std::collections::VecDeque<HistoryEvent>,
     now: u64,

@@ -1,0 +1,225 @@
+//! The HTTP API: routes, and what each answer means.
+//!
+//! Contract: [`app`] builds the router (testable without a server):
+//! - `POST /v1/batch`, `/v1/track` (Segment-compatible), `/v1/events` (segstream JSON:
+//!   object, array, or NDJSON with `Content-Type: application/x-ndjson`); gzip bodies
+//!   with `Content-Encoding: gzip`. Answers:
+//!   - 200 `{"success": true, "accepted": n, "rejected": [{"index", "messageId", "reason"}]}`
+//!     once every accepted event is acknowledged by the log (and every rejected one is
+//!     in `failed-events`); 400 with the same body if every event was rejected;
+//!   - 400 `{"error"}` for malformed JSON (with line and column) or a wrong shape;
+//!   - 401 without an accepted write key; 413 over the request limit; 429 with
+//!     `Retry-After` over the write key's rate limit (nothing of the request stored);
+//!   - 503 with `Retry-After` when the log did not acknowledge: nothing of the request
+//!     may be assumed stored, and the client keeps its events.
+//! - `GET /health` (alive), `/ready` (publishing works), `/metrics` (Prometheus),
+//!   `/openapi.json` (the document in `docs/openapi.json`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use segstream_rules::Schema;
+use serde_json::{json, Value};
+
+use super::auth::WriteKeys;
+use super::metrics::CollectorMetrics;
+use super::publish::{Publisher, Record};
+use super::rate_limit::RateLimits;
+use segstream_ingest::body::{read_body, BodyError};
+use segstream_ingest::events::{accept, parse_request, Api, Enrichment, Outcome, VERSION};
+
+/// The OpenAPI document, kept in the repository.
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+/// Seconds a client is asked to wait after a 503.
+const RETRY_AFTER_SECONDS: &str = "5";
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The schema events are checked against.
+    pub schema: Arc<Schema>,
+    /// Accepted write keys.
+    pub keys: WriteKeys,
+    /// Where events go.
+    pub publisher: Arc<dyn Publisher>,
+    /// The events topic.
+    pub events_topic: String,
+    /// The failed-events topic.
+    pub failed_topic: String,
+    /// Largest event (bytes).
+    pub event_limit: usize,
+    /// Largest request body, after inflating (bytes).
+    pub request_limit: usize,
+    /// Event times are clamped to at most received_at plus this.
+    pub future_tolerance_ms: u64,
+    /// This node's id and address.
+    pub node: String,
+    /// This node's address.
+    pub node_ip: String,
+    /// Per-key rate limits.
+    pub limits: Arc<RateLimits>,
+    /// Counters.
+    pub metrics: Arc<CollectorMetrics>,
+}
+
+/// The router (see the module contract).
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/batch", post(|s: State<AppState>, r: Request| handle(s, r, Api::Batch)))
+        .route("/v1/track", post(|s: State<AppState>, r: Request| handle(s, r, Api::Track)))
+        .route("/v1/events", post(|s: State<AppState>, r: Request| handle(s, r, Api::Events)))
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        .route("/metrics", get(|State(s): State<AppState>| async move { s.metrics.render() }))
+        .route(
+            "/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
+        .with_state(state)
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    if state.publisher.healthy() {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "the event log is not acknowledging").into_response()
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"success": false, "error": message.into()}))).into_response()
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The client's address: the first `X-Forwarded-For` hop behind a load balancer, else the peer.
+fn client_ip(request: &Request) -> String {
+    let forwarded = request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_string());
+    forwarded
+        .or_else(|| request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()))
+        .unwrap_or_default()
+}
+
+async fn handle(State(state): State<AppState>, request: Request, api: Api) -> Response {
+    let refused = |status, message: String| {
+        CollectorMetrics::add(&state.metrics.requests_refused, 1);
+        error(status, message)
+    };
+    let headers = request.headers().clone();
+    if !state.keys.check(header_str(&headers, header::AUTHORIZATION)) {
+        return refused(StatusCode::UNAUTHORIZED, "unknown or missing write key".into());
+    }
+    let client = client_ip(&request);
+    let raw: Bytes = match axum::body::to_bytes(request.into_body(), state.request_limit.saturating_add(1)).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return refused(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than {} bytes", state.request_limit),
+            )
+        }
+    };
+    let gzip = header_str(&headers, header::CONTENT_ENCODING).is_some_and(|e| e.eq_ignore_ascii_case("gzip"));
+    let ndjson = header_str(&headers, header::CONTENT_TYPE).is_some_and(|t| t.contains("ndjson"));
+    let body = match read_body(&raw, gzip, state.request_limit) {
+        Ok(body) => body,
+        Err(e @ BodyError::TooLarge { .. }) => return refused(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        Err(e) => return refused(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let request = match parse_request(&body, ndjson, api) {
+        Ok(request) => request,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let enrichment = Enrichment {
+        received_at_ms: segstream_time::wall_clock_ms(),
+        node: state.node.clone(),
+        node_ip: state.node_ip.clone(),
+        client_ip: client,
+    };
+    let outcomes = accept(&request, &state.schema, state.future_tolerance_ms, state.event_limit, &enrichment);
+    let key = header_str(&headers, header::AUTHORIZATION)
+        .and_then(WriteKeys::presented)
+        .unwrap_or_default();
+    if !state.limits.admit(&key, outcomes.len() as u64, Instant::now()) {
+        let mut response = refused(StatusCode::TOO_MANY_REQUESTS, "rate limit of this write key exceeded".into());
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return response;
+    }
+    let timestamp_ms = enrichment.received_at_ms as i64;
+    let (mut records, mut rejected, mut accepted) = (Vec::with_capacity(outcomes.len()), Vec::new(), 0u64);
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Accepted { key, line } => {
+                accepted += 1;
+                records.push(Record {
+                    topic: state.events_topic.clone(),
+                    key,
+                    payload: line,
+                    timestamp_ms,
+                });
+            }
+            Outcome::Rejected {
+                index,
+                message_id,
+                reason,
+                payload,
+            } => {
+                let class = if reason.contains("limit is") {
+                    &state.metrics.rejected_too_large
+                } else {
+                    &state.metrics.rejected_invalid
+                };
+                CollectorMetrics::add(class, 1);
+                let failed = json!({"reason": reason, "payload": payload, "collector_version": VERSION, "node": state.node,
+                    "received_at": timestamp_ms, "client_ip": enrichment.client_ip});
+                records.push(Record {
+                    topic: state.failed_topic.clone(),
+                    key: message_id.clone().unwrap_or_default(),
+                    payload: failed.to_string(),
+                    timestamp_ms,
+                });
+                rejected.push(json!({"index": index, "messageId": message_id, "reason": reason}));
+            }
+        }
+    }
+    let started = Instant::now();
+    let published = records.len() as u64;
+    if let Err(reason) = state.publisher.publish(records).await {
+        CollectorMetrics::add(&state.metrics.requests_unavailable, 1);
+        let mut response = error(StatusCode::SERVICE_UNAVAILABLE, format!("events not stored, retry later: {reason}"));
+        if let Ok(value) = RETRY_AFTER_SECONDS.parse() {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+    CollectorMetrics::add(&state.metrics.publish_micros_sum, started.elapsed().as_micros() as u64);
+    CollectorMetrics::add(&state.metrics.publishes, 1);
+    CollectorMetrics::add(&state.metrics.published_events, published);
+    state.metrics.observe_batch(published);
+    CollectorMetrics::add(&state.metrics.events_accepted, accepted);
+    CollectorMetrics::add(&state.metrics.requests_ok, 1);
+    let status = if accepted == 0 && !rejected.is_empty() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let body: Value = json!({"success": accepted > 0 || rejected.is_empty(), "accepted": accepted, "rejected": rejected});
+    (status, Json(body)).into_response()
+}

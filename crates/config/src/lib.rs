@@ -1,0 +1,273 @@
+//! segstream-config: the distributed deployment's configuration, `configs/kafka.toml`,
+//! typed and layered.
+//!
+//! Contract: [`DeploymentConfig::load`] reads a TOML file, applies environment
+//! overrides (see [`mod@env`]), and deserializes it into typed sections with every unknown
+//! key rejected by name. Durations are strings such as `"100ms"` or `"24h"`; they are
+//! checked by [`DeploymentConfig::classifier_config`]. Every knob is documented in
+//! `configs/kafka.toml` itself and in `docs/operations.md`.
+#![deny(missing_docs)]
+
+pub mod env;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use segstream_model::ClassifierConfig;
+use segstream_time::parse_duration;
+use serde::Deserialize;
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error(transparent)]
+    File(#[from] segstream_rules::files::FileError),
+    /// A setting is invalid (the message names it).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The whole file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfig {
+    /// Where the broker is and how to talk to it.
+    pub kafka: KafkaSection,
+    /// Topic names.
+    #[serde(default)]
+    pub topics: Topics,
+    /// Event-time parameters of the classifier.
+    #[serde(default)]
+    pub classifier: ClassifierSection,
+    /// The Redis profile store and user-data cache.
+    #[serde(default)]
+    pub redis: RedisSection,
+    /// The schema of events, profiles and stats.
+    #[serde(default)]
+    pub schema: SchemaSection,
+}
+
+/// `[kafka]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSection {
+    /// `bootstrap.servers`, comma-separated `host:port`.
+    pub brokers: String,
+    /// The consumer group offsets are committed under (one per classifier deployment).
+    #[serde(default = "default_group")]
+    pub group: String,
+    /// Partitions of topics that `segstream topics create` makes.
+    #[serde(default = "default_partitions")]
+    pub partitions: i32,
+    /// Passed verbatim to librdkafka (TLS: `security.protocol`, `ssl.ca.location`, …; SASL: `sasl.mechanism`, …).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// `[topics]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Topics {
+    /// Behaviour events (JSON), keyed by user.
+    pub events: String,
+    /// Profile upserts, compacted, keyed by user; a tombstone deletes.
+    pub profiles: String,
+    /// Historical-stats upserts, compacted, keyed by user; a tombstone deletes.
+    pub stats: String,
+    /// Rule-set snapshots published by `segstream rules publish`.
+    pub rules: String,
+    /// Membership changes (JSON), keyed by user.
+    pub changes: String,
+    /// Messages that could not be decoded, with the reason.
+    pub dead_letter: String,
+    /// The classifier's durable frontier, for restarts (compacted, one partition).
+    pub progress: String,
+    /// Events the collector rejected, with the reason and the original payload.
+    pub failed_events: String,
+}
+
+impl Default for Topics {
+    fn default() -> Topics {
+        Topics {
+            events: "events".into(),
+            profiles: "user-profiles".into(),
+            stats: "user-stats".into(),
+            rules: "segment-rules".into(),
+            changes: "segment-changes".into(),
+            dead_letter: "dead-letter".into(),
+            progress: "segstream-progress".into(),
+            failed_events: "failed-events".into(),
+        }
+    }
+}
+
+/// `[classifier]`: the same knobs as the command-line flags of `segstream run`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifierSection {
+    /// Event times are rounded down to multiples of this.
+    pub tick: String,
+    /// How far behind the highest event time a partition's watermark trails.
+    pub max_out_of_order: String,
+    /// Exact dedup window; also how far a restart rewinds (at least).
+    pub dedup_horizon: String,
+    /// Event times are clamped to at most received_at plus this.
+    pub future_tolerance: String,
+    /// A caught-up partition silent this long stops holding the watermark back.
+    pub idle_timeout: String,
+    /// Raw events kept per user for rules added later.
+    pub history: String,
+}
+
+impl Default for ClassifierSection {
+    fn default() -> ClassifierSection {
+        ClassifierSection {
+            tick: "100ms".into(),
+            max_out_of_order: "1s".into(),
+            dedup_horizon: "24h".into(),
+            future_tolerance: "1m".into(),
+            idle_timeout: "5s".into(),
+            history: "24h".into(),
+        }
+    }
+}
+
+/// `[redis]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSection {
+    /// `redis://host:port/db`, or `rediss://` for TLS.
+    pub url: String,
+    /// Time to live of `user:<id>:data`, refreshed on every write.
+    pub data_ttl: String,
+    /// Changes written to the profile store per pipeline.
+    pub batch: usize,
+}
+
+impl Default for RedisSection {
+    fn default() -> RedisSection {
+        RedisSection {
+            url: "redis://127.0.0.1:6379/".into(),
+            data_ttl: "30d".into(),
+            batch: 1_000,
+        }
+    }
+}
+
+/// `[schema]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchemaSection {
+    /// The schema file.
+    pub path: PathBuf,
+}
+
+impl Default for SchemaSection {
+    fn default() -> SchemaSection {
+        SchemaSection {
+            path: PathBuf::from("configs/schema.toml"),
+        }
+    }
+}
+
+impl ClassifierSection {
+    /// The validated configuration; errors name a setting as `name(key)` (a TOML key or a flag).
+    pub fn resolve(&self, name: impl Fn(&str) -> String) -> Result<ClassifierConfig, ConfigError> {
+        let ms = |key: &str, text: &str| millis(&name(key), text);
+        let config = ClassifierConfig {
+            tick_ms: ms("tick", &self.tick)?,
+            max_out_of_order_ms: ms("max_out_of_order", &self.max_out_of_order)?,
+            dedup_horizon_ms: ms("dedup_horizon", &self.dedup_horizon)?,
+            future_tolerance_ms: ms("future_tolerance", &self.future_tolerance)?,
+            idle_timeout_ms: ms("idle_timeout", &self.idle_timeout)?,
+            history_ms: ms("history", &self.history)?,
+        };
+        config.validate().map_err(ConfigError::Invalid)?;
+        Ok(config)
+    }
+}
+
+fn default_group() -> String {
+    "segstream-classifier".into()
+}
+
+fn default_partitions() -> i32 {
+    4
+}
+
+fn millis(key: &str, text: &str) -> Result<u64, ConfigError> {
+    let ms = parse_duration(text).map_err(|e| ConfigError::Invalid(format!("{key}: {e}")))?;
+    u64::try_from(ms).map_err(|_| ConfigError::Invalid(format!("{key} must not be negative")))
+}
+
+impl DeploymentConfig {
+    /// Reads `path` and applies the process environment's overrides.
+    pub fn load(path: &Path) -> Result<DeploymentConfig, ConfigError> {
+        let text = segstream_rules::files::read_text(path)?.text;
+        DeploymentConfig::from_toml(&text, std::env::vars()).map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses `text` with the overrides found in `vars`.
+    pub fn from_toml(text: &str, vars: impl IntoIterator<Item = (String, String)>) -> Result<DeploymentConfig, String> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        env::apply_overrides(&mut table, vars)?;
+        let config: DeploymentConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| e.to_string())?;
+        config.classifier_config().map_err(|e| e.to_string())?;
+        config.data_ttl_seconds().map_err(|e| e.to_string())?;
+        if config.kafka.partitions < 1 {
+            return Err("kafka.partitions must be at least 1".into());
+        }
+        Ok(config)
+    }
+
+    /// The classifier's time parameters, validated.
+    pub fn classifier_config(&self) -> Result<ClassifierConfig, ConfigError> {
+        self.classifier.resolve(|key| format!("classifier.{key}"))
+    }
+
+    /// The TTL of `user:<id>:data`, in seconds (at least one).
+    pub fn data_ttl_seconds(&self) -> Result<u64, ConfigError> {
+        Ok((millis("redis.data_ttl", &self.redis.data_ttl)? / 1_000).max(1))
+    }
+
+    /// librdkafka settings for any client: brokers plus the pass-through options.
+    pub fn client_config(&self) -> rdkafka::ClientConfig {
+        let mut config = rdkafka::ClientConfig::new();
+        config.set("bootstrap.servers", &self.kafka.brokers);
+        for (key, value) in &self.kafka.options {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[kafka]\nbrokers = \"127.0.0.1:9092\"\n";
+
+    #[test]
+    fn defaults_fill_what_the_file_leaves_out() {
+        let config = DeploymentConfig::from_toml(MINIMAL, []).unwrap();
+        assert_eq!(config.topics.changes, "segment-changes");
+        assert_eq!(config.classifier_config().unwrap(), ClassifierConfig::default());
+        assert_eq!(config.data_ttl_seconds().unwrap(), 30 * 86_400);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_durations_are_rejected_by_name() {
+        let typo = DeploymentConfig::from_toml(&format!("{MINIMAL}[redis]\nurll = \"x\"\n"), []).unwrap_err();
+        assert!(typo.contains("urll"), "{typo}");
+        let bad = DeploymentConfig::from_toml(&format!("{MINIMAL}[classifier]\ntick = \"soon\"\n"), []).unwrap_err();
+        assert!(bad.contains("classifier.tick"), "{bad}");
+    }
+
+    #[test]
+    fn options_reach_librdkafka() {
+        let config = DeploymentConfig::from_toml(&format!("{MINIMAL}[kafka.options]\n\"security.protocol\" = \"ssl\"\n"), []).unwrap();
+        assert_eq!(config.client_config().get("security.protocol"), Some("ssl"));
+        assert_eq!(config.client_config().get("bootstrap.servers"), Some("127.0.0.1:9092"));
+    }
+}

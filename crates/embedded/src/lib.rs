@@ -1,0 +1,15 @@
+//! segstream-embedded: the pieces of the embedded deployment, which runs in one process
+//! with no services.
+//!
+//! Contract: the in-process event log stands in for the events topic (the collector
+//! publishes into it, the classifier reads it as a source); the traffic generator is a
+//! classifier source; membership changes go to an NDJSON file; the size board keeps the
+//! live segment sizes; the rule watcher re-reads rule files and hands valid edits to
+//! the running classifier.
+#![deny(missing_docs)]
+
+pub mod change_writer;
+pub mod event_log;
+pub mod generator_source;
+pub mod rule_watcher;
+pub mod size_board;

@@ -1,0 +1,98 @@
+//! Creating the deployment's topics and reading partition counts.
+//!
+//! Contract: [`ensure_topics`] creates every configured topic that does not exist —
+//! events with the configured partition count, the upsert topics compacted, progress
+//! and rules with one partition — and leaves existing topics as they are. Errors name
+//! the topic and the broker's reason.
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::REQUEST_TIMEOUT;
+use segstream_config::DeploymentConfig;
+
+/// Creates the missing topics; returns the names created.
+pub fn ensure_topics(config: &DeploymentConfig) -> Result<Vec<String>, String> {
+    let admin: AdminClient<DefaultClientContext> = config.client_config().create().map_err(|e| format!("kafka admin client: {e}"))?;
+    let topics = &config.topics;
+    let many = config.kafka.partitions;
+    let specs: Vec<(&str, i32, bool)> = vec![
+        (&topics.events, many, false),
+        (&topics.profiles, many, true),
+        (&topics.stats, many, true),
+        (&topics.changes, many, false),
+        (&topics.dead_letter, 1, false),
+        (&topics.failed_events, many, false),
+        (&topics.rules, 1, true),
+        (&topics.progress, 1, true),
+    ];
+    let new: Vec<NewTopic<'_>> = specs
+        .iter()
+        .map(|(name, partitions, compacted)| {
+            let topic = NewTopic::new(name, *partitions, TopicReplication::Fixed(-1));
+            if *compacted {
+                topic.set("cleanup.policy", "compact")
+            } else {
+                topic
+            }
+        })
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
+    let results = futures_executor::block_on(admin.create_topics(&new, &options)).map_err(|e| format!("creating topics: {e}"))?;
+    let mut created = Vec::new();
+    for result in results {
+        match result {
+            Ok(name) => created.push(name),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => return Err(format!("creating topic {name}: {code}")),
+        }
+    }
+    Ok(created)
+}
+
+/// The number of partitions of `topic` (0 if it does not exist).
+pub fn partition_count(consumer: &BaseConsumer, topic: &str) -> Result<i32, String> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+        .map_err(|e| format!("metadata of {topic}: {e}"))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map_or(0, |t| t.partitions().len() as i32))
+}
+
+/// The partitions of `count` that global worker `worker` of `workers` owns.
+pub fn owned_partitions(count: i32, worker: usize, workers: usize) -> Vec<i32> {
+    (0..count).filter(|p| *p as usize % workers.max(1) == worker).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owned_partitions;
+
+    #[test]
+    fn every_partition_has_exactly_one_owner_and_growth_only_adds() {
+        for workers in 1..6 {
+            for count in 0..10 {
+                let mut owners = vec![0; count as usize];
+                for worker in 0..workers {
+                    for p in owned_partitions(count, worker, workers) {
+                        owners[p as usize] += 1;
+                    }
+                    // A topic that grows keeps every partition with its owner.
+                    let before = owned_partitions(count, worker, workers);
+                    let after = owned_partitions(count + 3, worker, workers);
+                    assert!(before.iter().all(|p| after.contains(p)));
+                }
+                assert!(
+                    owners.iter().all(|n| *n == 1),
+                    "{count} partitions over {workers} workers: {owners:?}"
+                );
+            }
+        }
+        assert!(owned_partitions(2, 3, 4).is_empty(), "a worker may own none");
+    }
+}

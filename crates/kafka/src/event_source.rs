@@ -1,0 +1,298 @@
+//! The Kafka event source: one worker's share of the `events` partitions.
+//!
+//! Contract: implements the classifier's [`EventSource`]. Global worker `w` of `n`
+//! reads the partitions `p` with `p % n == w`, with its own `BaseConsumer` polled with
+//! a zero timeout (never blocking the worker). A partition is caught up when librdkafka
+//! reports partition EOF and no record arrived since. Every record is decoded against
+//! the schema; a record that does not decode (bad JSON, wrong types, empty payload) is
+//! rejected with its reason and sent to the dead-letter topic. The topic's metadata is
+//! re-read every few seconds and new partitions are picked up from their beginning.
+//! Offsets are committed (asynchronously, at most once a second) only up to the first
+//! record whose emitted tick the durable frontier has not passed; the frontier comes
+//! from a probe on the durable sinks. On start each partition resumes from the earlier
+//! of its committed offset and the offset at `resume_from_ms` (the durable frontier
+//! rewound by the dedup horizon and the longest window), found by offsets-for-times.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use segstream_dataflows::classifier::source::{EventSource, Poll, SourceRecord};
+use segstream_dataflows::classifier::ClassifierConfig;
+use segstream_model::event::decode::decode_event_line;
+use segstream_rules::Schema;
+use timely::dataflow::ProbeHandle;
+
+use super::admin::{owned_partitions, partition_count};
+use super::dead_letter::{DeadLetters, Origin};
+use super::offsets::{resume_offset, CommitTracker};
+use super::REQUEST_TIMEOUT;
+use segstream_config::DeploymentConfig;
+
+/// How often offsets are committed.
+const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the topic's partition count is re-read.
+const DISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+struct PartitionState {
+    caught_up: bool,
+    commits: CommitTracker,
+    committed: Option<i64>,
+}
+
+/// What the source needs besides the consumer.
+pub struct SourceSetup {
+    /// This worker's global index.
+    pub worker: usize,
+    /// All workers of all processes.
+    pub workers: usize,
+    /// The schema events are decoded with.
+    pub schema: Arc<Schema>,
+    /// Time parameters.
+    pub config: ClassifierConfig,
+    /// Where undecodable records go.
+    pub dead_letters: DeadLetters,
+    /// The durable frontier (a probe on the sinks).
+    pub durable: ProbeHandle<u64>,
+    /// Event time to resume from on start (0: from the committed offsets or the beginning).
+    pub resume_from_ms: u64,
+}
+
+/// One worker's Kafka event source (see the module contract).
+pub struct KafkaEventSource {
+    consumer: BaseConsumer,
+    topic: String,
+    setup: SourceSetup,
+    partitions: BTreeMap<i32, PartitionState>,
+    watermark_tick: u64,
+    last_commit: Instant,
+    last_discovery: Instant,
+    failures: u64,
+}
+
+impl KafkaEventSource {
+    /// Connects, finds this worker's partitions and where each resumes.
+    pub fn new(config: &DeploymentConfig, setup: SourceSetup) -> Result<KafkaEventSource, String> {
+        let topic = config.topics.events.clone();
+        let consumer = super::consumer(config, &config.kafka.group).map_err(|e| format!("kafka consumer: {e}"))?;
+        let count = partition_count(&consumer, &topic)?;
+        if count == 0 {
+            return Err(format!("topic {topic:?} does not exist (create it with `segstream topics create`)"));
+        }
+        let mut source = KafkaEventSource {
+            consumer,
+            topic,
+            setup,
+            partitions: BTreeMap::new(),
+            watermark_tick: 0,
+            last_commit: Instant::now(),
+            last_discovery: Instant::now(),
+            failures: 0,
+        };
+        let mine = owned_partitions(count, source.setup.worker, source.setup.workers);
+        source.assign(&mine, true)?;
+        Ok(source)
+    }
+
+    /// Adds partitions; on start they resume, later ones start at their beginning.
+    fn assign(&mut self, partitions: &[i32], resume: bool) -> Result<(), String> {
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let committed = if resume { self.committed(partitions)? } else { BTreeMap::new() };
+        let rewound = if resume && self.setup.resume_from_ms > 0 {
+            self.offsets_at(partitions, self.setup.resume_from_ms)?
+        } else {
+            BTreeMap::new()
+        };
+        let mut assignment = TopicPartitionList::new();
+        for &p in partitions {
+            let start = resume_offset(committed.get(&p).copied(), rewound.get(&p).copied());
+            let offset = start.map_or(Offset::Beginning, Offset::Offset);
+            assignment
+                .add_partition_offset(&self.topic, p, offset)
+                .map_err(|e| format!("assigning {}/{p}: {e}", self.topic))?;
+            self.partitions.insert(
+                p,
+                PartitionState {
+                    committed: committed.get(&p).copied(),
+                    ..PartitionState::default()
+                },
+            );
+        }
+        self.consumer
+            .incremental_assign(&assignment)
+            .map_err(|e| format!("assigning partitions of {}: {e}", self.topic))
+    }
+
+    fn committed(&self, partitions: &[i32]) -> Result<BTreeMap<i32, i64>, String> {
+        let mut query = TopicPartitionList::new();
+        for &p in partitions {
+            query.add_partition(&self.topic, p);
+        }
+        let answer = self
+            .consumer
+            .committed_offsets(query, REQUEST_TIMEOUT)
+            .map_err(|e| format!("committed offsets of {}: {e}", self.topic))?;
+        Ok(answer
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.partition(), o)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    fn offsets_at(&self, partitions: &[i32], time_ms: u64) -> Result<BTreeMap<i32, i64>, String> {
+        let mut query = TopicPartitionList::new();
+        for &p in partitions {
+            query
+                .add_partition_offset(&self.topic, p, Offset::Offset(time_ms as i64))
+                .map_err(|e| e.to_string())?;
+        }
+        let answer = self
+            .consumer
+            .offsets_for_times(query, REQUEST_TIMEOUT)
+            .map_err(|e| format!("offsets for times of {}: {e}", self.topic))?;
+        Ok(answer
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.partition(), o)),
+                // No record at or after the time: resume at the end.
+                Offset::End => self
+                    .consumer
+                    .fetch_watermarks(&self.topic, e.partition(), REQUEST_TIMEOUT)
+                    .ok()
+                    .map(|(_, high)| (e.partition(), high)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    fn durable_frontier(&self) -> u64 {
+        self.setup.durable.with_frontier(|f| f.iter().next().copied().unwrap_or(u64::MAX))
+    }
+
+    fn commit(&mut self) {
+        self.last_commit = Instant::now();
+        let durable = self.durable_frontier();
+        let mut offsets = TopicPartitionList::new();
+        for (p, state) in self.partitions.iter_mut() {
+            if let Some(offset) = state.commits.committable(durable) {
+                if state.committed != Some(offset) && offsets.add_partition_offset(&self.topic, *p, Offset::Offset(offset)).is_ok() {
+                    state.committed = Some(offset);
+                }
+            }
+        }
+        if offsets.count() > 0 {
+            if let Err(e) = self.consumer.commit(&offsets, CommitMode::Async) {
+                eprintln!("kafka: committing offsets of {}: {e}", self.topic);
+            }
+        }
+    }
+
+    fn discover(&mut self) {
+        self.last_discovery = Instant::now();
+        match partition_count(&self.consumer, &self.topic) {
+            Ok(count) => {
+                let new: Vec<i32> = owned_partitions(count, self.setup.worker, self.setup.workers)
+                    .into_iter()
+                    .filter(|p| !self.partitions.contains_key(p))
+                    .collect();
+                if !new.is_empty() {
+                    eprintln!(
+                        "kafka: worker {} picks up new partitions {new:?} of {}",
+                        self.setup.worker, self.topic
+                    );
+                    if let Err(e) = self.assign(&new, false) {
+                        eprintln!("kafka: {e}");
+                    }
+                }
+            }
+            Err(e) => eprintln!("kafka: {e}"),
+        }
+    }
+
+    fn decode(&self, message: &rdkafka::message::BorrowedMessage<'_>) -> SourceRecord {
+        let payload = message.payload().unwrap_or_default();
+        let decoded = if payload.is_empty() {
+            Err("empty payload".to_string())
+        } else {
+            std::str::from_utf8(payload)
+                .map_err(|e| format!("payload is not UTF-8: {e}"))
+                .and_then(|text| decode_event_line(text, &self.setup.schema, self.setup.config.future_tolerance_ms).map_err(|e| e.reason))
+        };
+        match decoded {
+            Ok(event) => SourceRecord::Event(event),
+            Err(reason) => {
+                let origin = Origin::of(message);
+                self.setup.dead_letters.send(&origin, &reason, segstream_time::wall_clock_ms());
+                SourceRecord::Rejected(reason)
+            }
+        }
+    }
+}
+
+impl EventSource for KafkaEventSource {
+    fn partitions(&self) -> Vec<u32> {
+        self.partitions.keys().map(|p| *p as u32).collect()
+    }
+
+    fn poll(&mut self, budget: usize, out: &mut Vec<(u32, SourceRecord)>) -> Poll {
+        for _ in 0..budget {
+            match self.consumer.poll(Duration::ZERO) {
+                None => break,
+                Some(Ok(message)) => {
+                    let record = self.decode(&message);
+                    let tick = match &record {
+                        SourceRecord::Event(event) => self.setup.config.tick_of(event.time).max(self.watermark_tick),
+                        SourceRecord::Rejected(_) => self.watermark_tick,
+                    };
+                    let partition = message.partition();
+                    if let Some(state) = self.partitions.get_mut(&partition) {
+                        state.caught_up = false;
+                        state.commits.record(message.offset(), tick);
+                    }
+                    out.push((partition as u32, record));
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    if let Some(state) = self.partitions.get_mut(&p) {
+                        state.caught_up = true;
+                    }
+                }
+                Some(Err(e)) => {
+                    self.failures += 1;
+                    if self.failures.is_power_of_two() {
+                        eprintln!("kafka: reading {}: {e} ({} errors so far)", self.topic, self.failures);
+                    }
+                    break;
+                }
+            }
+        }
+        if self.last_commit.elapsed() >= COMMIT_INTERVAL {
+            self.commit();
+        }
+        if self.last_discovery.elapsed() >= DISCOVERY_INTERVAL {
+            self.discover();
+        }
+        Poll::Open
+    }
+
+    fn caught_up(&self, partition: u32) -> bool {
+        self.partitions.get(&(partition as i32)).is_none_or(|s| s.caught_up)
+    }
+
+    fn may_gain_partitions(&self) -> bool {
+        true
+    }
+
+    fn on_watermark(&mut self, tick: u64) {
+        self.watermark_tick = tick;
+    }
+}

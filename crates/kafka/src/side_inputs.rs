@@ -1,0 +1,206 @@
+//! Profiles, stats and rules from their topics into the classifier's live inputs.
+//!
+//! Contract: each worker reads its share of `user-profiles` and `user-stats`
+//! (partition `p` for global worker `p % n`, from the beginning: they are compacted
+//! tables) and global worker 0 also reads `segment-rules`. A profile or stats record is
+//! an upsert keyed by user id: a JSON object of the schema's fields, or a tombstone
+//! (no payload) that deletes. A rules record is a whole published rule set; it is
+//! validated like `segstream rules check` and applied as the difference to the rules
+//! in force. Each takes effect at the tick of its Kafka timestamp, or at the input's
+//! current tick if that is later. Anything that does not decode or validate goes to the
+//! dead-letter topic with the reason, and the input goes on. [`SideInputs::bootstrap`]
+//! reads everything present at start before the first event is processed, so the
+//! tables and rules that existed before a run are in force from their own times.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedMessage;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use segstream_dataflows::classifier::ClassifierConfig;
+use segstream_dataflows::dataflow::Handles;
+use segstream_model::event::Row;
+use segstream_model::upsert::decode_row;
+use segstream_rules::{load_rule_files, FieldSet, Limits, Schema, SegmentDef, UdfRegistry};
+
+use super::admin::{owned_partitions, partition_count};
+use super::dead_letter::{DeadLetters, Origin};
+use segstream_config::DeploymentConfig;
+use segstream_rules::snapshot::RulesSnapshot;
+
+/// The longest the bootstrap may take.
+const BOOTSTRAP_LIMIT: Duration = Duration::from_secs(120);
+
+/// What a side record means.
+enum Side {
+    Profile,
+    Stats,
+    Rules,
+}
+
+/// One worker's side-input reader (see the module contract).
+pub struct SideInputs {
+    consumer: BaseConsumer,
+    profiles_topic: String,
+    stats_topic: String,
+    rules_topic: String,
+    schema: Arc<Schema>,
+    config: ClassifierConfig,
+    dead_letters: DeadLetters,
+    rules: Vec<SegmentDef>,
+    /// The end offsets at start of partitions not yet read that far.
+    not_yet_at_end: HashMap<(String, i32), i64>,
+}
+
+impl SideInputs {
+    /// Assigns this worker's partitions of the side topics.
+    pub fn new(
+        deployment: &DeploymentConfig,
+        worker: usize,
+        workers: usize,
+        schema: Arc<Schema>,
+        dead_letters: DeadLetters,
+    ) -> Result<SideInputs, String> {
+        let topics = &deployment.topics;
+        let consumer = super::consumer(deployment, &format!("{}-side-inputs", deployment.kafka.group)).map_err(|e| e.to_string())?;
+        let mut assignment = TopicPartitionList::new();
+        let mut not_yet_at_end = HashMap::new();
+        let mut owned = Vec::new();
+        for topic in [&topics.profiles, &topics.stats] {
+            let count = partition_count(&consumer, topic)?;
+            owned.extend(owned_partitions(count, worker, workers).into_iter().map(|p| (topic.clone(), p)));
+        }
+        if worker == 0 {
+            let count = partition_count(&consumer, &topics.rules)?;
+            owned.extend((0..count).map(|p| (topics.rules.clone(), p)));
+        }
+        for (topic, p) in owned {
+            assignment
+                .add_partition_offset(&topic, p, Offset::Beginning)
+                .map_err(|e| format!("assigning {topic}/{p}: {e}"))?;
+            let (low, high) = consumer
+                .fetch_watermarks(&topic, p, super::REQUEST_TIMEOUT)
+                .map_err(|e| format!("watermarks of {topic}/{p}: {e}"))?;
+            if high > low {
+                not_yet_at_end.insert((topic, p), high);
+            }
+        }
+        consumer.assign(&assignment).map_err(|e| format!("assigning side topics: {e}"))?;
+        Ok(SideInputs {
+            consumer,
+            profiles_topic: topics.profiles.clone(),
+            stats_topic: topics.stats.clone(),
+            rules_topic: topics.rules.clone(),
+            schema,
+            config: deployment.classifier_config().map_err(|e| e.to_string())?,
+            dead_letters,
+            rules: Vec::new(),
+            not_yet_at_end,
+        })
+    }
+
+    /// Reads until every assigned partition has reached its end once.
+    pub fn bootstrap(&mut self, handles: &mut Handles) -> Result<(), String> {
+        let started = Instant::now();
+        while !self.not_yet_at_end.is_empty() {
+            if started.elapsed() > BOOTSTRAP_LIMIT {
+                let left: Vec<&(String, i32)> = self.not_yet_at_end.keys().collect();
+                return Err(format!("side topics not read to their end within {BOOTSTRAP_LIMIT:?}: {left:?}"));
+            }
+            if self.poll(handles, 10_000) == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies up to `budget` records; returns how many were read.
+    pub fn poll(&mut self, handles: &mut Handles, budget: usize) -> usize {
+        let mut read = 0;
+        while read < budget {
+            match self.consumer.poll(Duration::ZERO) {
+                None => break,
+                Some(Ok(message)) => {
+                    read += 1;
+                    let message = message.detach();
+                    self.apply(&message, handles);
+                    if !self.not_yet_at_end.is_empty() {
+                        let at = (message.topic().to_string(), message.partition());
+                        if self.not_yet_at_end.get(&at).is_some_and(|end| message.offset() + 1 >= *end) {
+                            self.not_yet_at_end.remove(&at);
+                        }
+                    }
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(e)) => {
+                    eprintln!("kafka: reading side inputs: {e}");
+                    break;
+                }
+            }
+        }
+        read
+    }
+
+    fn apply(&mut self, message: &OwnedMessage, handles: &mut Handles) {
+        let side = match message.topic() {
+            t if t == self.profiles_topic => Side::Profile,
+            t if t == self.stats_topic => Side::Stats,
+            t if t == self.rules_topic => Side::Rules,
+            _ => return,
+        };
+        let tick = self.config.tick_of(message.timestamp().to_millis().map_or(0, |t| t.max(0) as u64));
+        let result = match side {
+            Side::Profile => upsert(message, &self.schema.profile).map(|(user, row)| {
+                let at = tick.max(*handles.profiles.time());
+                handles.profiles.send((user, row, at));
+            }),
+            Side::Stats => upsert(message, &self.schema.stats).map(|(user, row)| {
+                let at = tick.max(*handles.stats.time());
+                handles.stats.send((user, row, at));
+            }),
+            Side::Rules => self.apply_rules(message, tick, handles),
+        };
+        if let Err(reason) = result {
+            let origin = Origin::of(message);
+            self.dead_letters.send(&origin, &reason, segstream_time::wall_clock_ms());
+        }
+    }
+
+    fn apply_rules(&mut self, message: &OwnedMessage, tick: u64, handles: &mut Handles) -> Result<(), String> {
+        let next = decode_rules(message.payload(), &self.schema)?;
+        let at = tick.max(*handles.rules.time());
+        for def in self.rules.iter().filter(|d| !next.contains(d)) {
+            handles.rules.update_at(def.clone(), at, -1);
+        }
+        for def in next.iter().filter(|d| !self.rules.contains(d)) {
+            handles.rules.update_at(def.clone(), at, 1);
+        }
+        handles.rules.flush();
+        eprintln!("rules: applied a published set of {} segments at {at}", next.len());
+        self.rules = next;
+        Ok(())
+    }
+}
+
+/// Decodes and validates a published rule set.
+pub fn decode_rules(payload: Option<&[u8]>, schema: &Schema) -> Result<Vec<SegmentDef>, String> {
+    let snapshot: RulesSnapshot = serde_json::from_slice(payload.unwrap_or_default()).map_err(|e| format!("not a rules snapshot: {e}"))?;
+    load_rule_files(&snapshot.sources(), schema, &UdfRegistry::new(), Limits::default())
+        .map(|(_, defs)| defs)
+        .map_err(|diagnostics| {
+            let all: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+            format!("invalid rules: {}", all.join("; "))
+        })
+}
+
+/// Decodes an upsert: the user id (the key) and the row, or `None` for a tombstone.
+fn upsert(message: &OwnedMessage, fields: &FieldSet) -> Result<(String, Option<Row>), String> {
+    let user = match message.key() {
+        Some(key) if !key.is_empty() => std::str::from_utf8(key).map_err(|_| "key (user id) is not UTF-8".to_string())?,
+        _ => return Err("missing key (user id)".into()),
+    };
+    Ok((user.to_string(), decode_row(message.payload(), fields)?))
+}

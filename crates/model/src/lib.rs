@@ -1,0 +1,19 @@
+//! segstream-model: the records that flow between segstream's components, each with its
+//! one encoder and decoder.
+//!
+//! Contract: [`event`] is the behaviour event as the classifier sees it and its decoder
+//! (the collector judges events with the same code); [`change`] is a membership change
+//! and its record on `segment-changes` and in NDJSON files; [`upsert`] reads profile and
+//! stats upserts from topics and files; [`classifier_config`] holds the event-time
+//! parameters every reader of these records shares (tick, out-of-order bound, dedup
+//! horizon, future tolerance). Pure computation: no I/O, no timely.
+#![deny(missing_docs)]
+
+pub mod change;
+pub mod classifier_config;
+pub mod event;
+pub mod upsert;
+
+pub use change::MembershipChange;
+pub use classifier_config::ClassifierConfig;
+pub use event::{Event, Row};
