@@ -23,7 +23,7 @@ pub enum Command {
     #[command(subcommand)]
     Rules(RulesCommand),
     /// Run the whole pipeline in this process on generated traffic (no services needed).
-    Demo(DemoArgs),
+    Demo(Box<DemoArgs>),
     /// Classify a file of events (NDJSON) and exit when it is done.
     Run(RunArgs),
     /// Write generated traffic to an NDJSON file.
@@ -32,6 +32,8 @@ pub enum Command {
     Collector(CollectorArgs),
     /// Run the classifier on Kafka and Redis (one process of a cluster).
     Classify(ClassifyArgs),
+    /// Deliver membership changes to ad partners (`activate status`, `activate replay`, `activate check`).
+    Activate(ActivateCommand),
     /// Keep the Redis user-data cache (`user:<id>:data`) in step with the profile and stats topics.
     CacheSync(CacheSyncArgs),
     /// Create the deployment's Kafka topics.
@@ -206,6 +208,26 @@ pub struct DemoArgs {
     /// Schema location.
     #[command(flatten)]
     pub schema: SchemaArg,
+    /// Activation: the partners that receive membership changes.
+    #[command(flatten)]
+    pub activation: DemoActivationFlags,
+}
+
+/// Activation in the demo.
+#[derive(Debug, Args)]
+pub struct DemoActivationFlags {
+    /// The partners file (`off`: no activation).
+    #[arg(long, default_value = "configs/partners.toml")]
+    pub partners: String,
+    /// Run the local partner on ADDR (`off`: don't), recording what it receives.
+    #[arg(long, default_value = "127.0.0.1:8090", value_parser = listen_or_off)]
+    pub partner_receiver: ListenOrOff,
+    /// Where the local partner records receipts, one NDJSON file per partner.
+    #[arg(long, default_value = "out/partners")]
+    pub partners_out: PathBuf,
+    /// Where dead-lettered changes go, one NDJSON file per partner.
+    #[arg(long, default_value = "out/dead-letters")]
+    pub dead_letters: PathBuf,
 }
 
 /// `segstream run`
@@ -351,6 +373,99 @@ pub struct CacheSyncArgs {
     /// Stop once caught up with the topics' ends as they were at start (for backfills and tests).
     #[arg(long)]
     pub once: bool,
+}
+
+/// `segstream activate [status|replay|check]`
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ActivateCommand {
+    /// Without one, the activator runs.
+    #[command(subcommand)]
+    pub action: Option<ActivateAction>,
+    /// The activator's settings.
+    #[command(flatten)]
+    pub run: ActivateArgs,
+}
+
+/// What `segstream activate` does besides running.
+#[derive(Debug, Subcommand)]
+pub enum ActivateAction {
+    /// Validate the partners file against the rules, like `rules check`.
+    Check(ActivateCheckArgs),
+    /// Show each partner's state from a running activator.
+    Status(ActivateStatusArgs),
+    /// Deliver dead-lettered changes again, or every change since a time, to one partner.
+    Replay(ActivateReplayArgs),
+}
+
+/// The partners file and where dead letters go.
+#[derive(Debug, Args)]
+pub struct PartnersArgs {
+    /// The partners file.
+    #[arg(long, default_value = "configs/partners.toml")]
+    pub partners: PathBuf,
+    /// Rule locations (partners may map only segments they define).
+    #[arg(long = "rules", default_value = "configs/rules")]
+    pub rules: Vec<PathBuf>,
+    /// Where dead-lettered changes go, one NDJSON file per partner.
+    #[arg(long, default_value = "dead-letters")]
+    pub dead_letter_dir: PathBuf,
+}
+
+/// `segstream activate`
+#[derive(Debug, Args)]
+pub struct ActivateArgs {
+    /// Deployment configuration.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Partners.
+    #[command(flatten)]
+    pub partners: PartnersArgs,
+    /// Serve `/metrics` and `/status` on ADDR (`off`: don't).
+    #[arg(long, default_value = "127.0.0.1:9465", value_parser = listen_or_off)]
+    pub status_addr: ListenOrOff,
+    /// Stop after this long (default: run until interrupted).
+    #[arg(long)]
+    pub duration: Option<String>,
+}
+
+/// `segstream activate check`
+#[derive(Debug, Args)]
+pub struct ActivateCheckArgs {
+    /// Partners.
+    #[command(flatten)]
+    pub partners: PartnersArgs,
+    /// Schema location.
+    #[command(flatten)]
+    pub schema: SchemaArg,
+}
+
+/// `segstream activate status`
+#[derive(Debug, Args)]
+pub struct ActivateStatusArgs {
+    /// Where the activator serves `/status`.
+    #[arg(long, default_value = "127.0.0.1:9465")]
+    pub addr: std::net::SocketAddr,
+}
+
+/// `segstream activate replay`
+#[derive(Debug, Args)]
+pub struct ActivateReplayArgs {
+    /// Deployment configuration.
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Partners.
+    #[command(flatten)]
+    pub partners: PartnersArgs,
+    /// The partner to deliver to.
+    #[arg(long)]
+    pub partner: String,
+    /// Deliver the partner's dead letters again (those that fail again are dead-lettered again).
+    #[arg(long, conflicts_with = "from", required_unless_present = "from")]
+    pub dead_letters: bool,
+    /// Deliver every change of `segment-changes` from this time (RFC 3339) to now.
+    #[arg(long)]
+    pub from: Option<String>,
 }
 
 /// `segstream topics …`

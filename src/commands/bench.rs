@@ -33,12 +33,12 @@ use segstream_traffic::{Traffic, TrafficConfig};
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
-use super::demo::wall_clock_ms;
 use super::rules_source::load_schema_and_rules;
 use crate::cli::BenchArgs;
 use crate::error::CommandError;
 use segstream_dataflows::live::drive;
 use segstream_embedded::generator_source::GeneratorSource;
+use segstream_time::wall_clock_ms;
 
 /// Resident and peak memory of this process in bytes (Linux), or zeros.
 fn memory() -> (u64, u64) {

@@ -10,7 +10,10 @@
 //! API on `--collector` (127.0.0.1:8080 unless `off`; the collector, without a broker):
 //! posted events go through the in-process log into the same classifier, next to the
 //! generated ones. A collector that cannot listen is reported; the demo goes on.
-//! Runs for `--duration`, or until interrupted.
+//! Membership changes are activated: every partner of `--partners` reads them from the
+//! in-process change log in a pipeline of its own, and a local partner on
+//! `--partner-receiver` records what it receives (`out/partners/`). Runs for
+//! `--duration`, or until interrupted; on exit the partners get what is in flight.
 
 use std::cell::RefCell;
 use std::process::ExitCode;
@@ -29,6 +32,7 @@ use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
 use super::collector::app_state;
+use super::partners_source::{load_checked_partners, webhook_secrets};
 use super::rules_source::load_schema_and_rules;
 use crate::cli::DemoArgs;
 use crate::error::CommandError;
@@ -37,6 +41,8 @@ use segstream_collector::server::serve as serve_http;
 use segstream_dataflows::classifier::merged_source::Merged;
 use segstream_dataflows::classifier::metrics_text::render;
 use segstream_dataflows::live::{drive, summary, RuleMailbox};
+use segstream_embedded::activation::{ActivationSetup, EmbeddedActivation};
+use segstream_embedded::change_log::ChangeLog;
 use segstream_embedded::change_writer::ChangeWriter;
 use segstream_embedded::event_log::{InProcessLog, LogSource};
 use segstream_embedded::generator_source::GeneratorSource;
@@ -50,13 +56,74 @@ type Buffer<T> = Rc<RefCell<Vec<T>>>;
 /// An update of the `sizes` collection.
 type SizeUpdate = ((String, isize), u64, isize);
 
-pub use segstream_time::wall_clock_ms;
+use segstream_time::wall_clock_ms;
 
 fn row(fields: &segstream_rules::FieldSet, json: &serde_json::Value) -> Result<segstream_model::event::Row, String> {
     match json {
         serde_json::Value::Object(map) => fields.read_json(map),
         _ => Err("not an object".into()),
     }
+}
+
+/// Changes the in-process change log keeps behind its slowest partner.
+const CHANGE_LOG_CAPACITY: usize = 5_000_000;
+/// How long the partners get, on exit, for what is in flight.
+const ACTIVATION_DRAIN: Duration = Duration::from_secs(10);
+
+/// Starts activation when `--partners` names a file.
+fn start_activation(
+    args: &DemoArgs,
+    defs: &[segstream_rules::SegmentDef],
+    traffic: TrafficConfig,
+    log: &Arc<ChangeLog>,
+) -> Result<Option<EmbeddedActivation>, CommandError> {
+    let flags = &args.activation;
+    if flags.partners.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let partners = load_checked_partners(std::path::Path::new(&flags.partners), defs)?;
+    let names: Vec<String> = partners.iter().map(|p| format!("{} ({})", p.id, p.kind.name())).collect();
+    let setup = ActivationSetup {
+        receiver_secrets: webhook_secrets(&partners),
+        partners,
+        receiver_addr: flags.partner_receiver.0,
+        out_dir: flags.partners_out.clone(),
+        dead_letter_dir: flags.dead_letters.clone(),
+        traffic,
+    };
+    let activation = EmbeddedActivation::start(setup, log).map_err(CommandError::Invalid)?;
+    match activation.receiver_addr {
+        Some(addr) => println!(
+            "activation: {} -> local partner http://{addr}, receipts in {}/<partner>.ndjson, dead letters in {}",
+            names.join(", "),
+            flags.partners_out.display(),
+            flags.dead_letters.display()
+        ),
+        None => println!("activation: {}; dead letters in {}", names.join(", "), flags.dead_letters.display()),
+    }
+    Ok(Some(activation))
+}
+
+/// One line of partner deliveries for the progress output.
+fn partner_line(activation: &EmbeddedActivation) -> String {
+    let parts: Vec<String> = activation
+        .status()
+        .iter()
+        .map(|s| {
+            let state = if s.disabled {
+                " DISABLED"
+            } else if s.breaker_open {
+                " (breaker open)"
+            } else {
+                ""
+            };
+            format!(
+                "{} {} sent, {} pending, {} dead, p99 {} ms{state}",
+                s.partner, s.delivered, s.pending, s.dead_lettered, s.latency_p99_ms
+            )
+        })
+        .collect();
+    format!("partners: {}", parts.join(" · "))
 }
 
 /// The events topic's name in the in-process log.
@@ -177,10 +244,13 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
             Arc::clone(&stop),
         )?;
     }
+    let change_log = Arc::new(ChangeLog::new(CHANGE_LOG_CAPACITY));
+    let activation = start_activation(args, &defs, traffic, &change_log)?;
     let mailbox = Arc::new(RuleMailbox::default());
     let worker_mailbox = Arc::clone(&mailbox);
     let (worker_writer, worker_board, worker_stop, rate) = (Arc::clone(&writer), Arc::clone(&board), Arc::clone(&stop), args.rate);
     let worker_log = Arc::clone(&log);
+    let worker_changes = Arc::clone(&change_log);
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let generator = Traffic::new(traffic, index as u64, peers as u64);
@@ -236,9 +306,15 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
             }
             let now = wall_clock_ms();
             if let Ok(mut out) = worker_writer.lock() {
-                for ((user, segment), tick, diff) in changes.borrow_mut().drain(..) {
-                    out.write(&user, &segment, tick, diff, now);
+                let mut changes = changes.borrow_mut();
+                for ((user, segment), tick, diff) in changes.iter() {
+                    out.write(user, segment, *tick, *diff, now);
                 }
+                worker_changes.append(
+                    changes
+                        .drain(..)
+                        .map(|((user, segment), tick, diff)| (user, segment, tick, diff > 0)),
+                );
                 // Errors are kept by the writer and reported by the progress loop.
                 let _ = out.flush_if_due();
             }
@@ -279,6 +355,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
             users,
             top.join(" · ")
         );
+        if let Some(activation) = &activation {
+            println!("      {}", partner_line(activation));
+        }
         last = (read, changes, Instant::now());
         if let Ok(mut out) = writer.lock() {
             if let Err(e) = out.flush() {
@@ -303,5 +382,30 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         .flush()
         .map_err(CommandError::Invalid)?;
     println!("done: {}; {written} changes written to {}", summary(&metrics), args.out.display());
+    if let Some(activation) = activation {
+        for s in activation.stop(ACTIVATION_DRAIN) {
+            println!(
+                "partner {}: {} delivered, {} superseded, {} dead-lettered, {} still pending; delivery p50 {} ms, p99 {} ms{}",
+                s.partner,
+                s.delivered,
+                s.superseded,
+                s.dead_lettered,
+                s.pending,
+                s.latency_p50_ms,
+                s.latency_p99_ms,
+                if s.last_error.is_empty() {
+                    String::new()
+                } else {
+                    format!("; last error: {}", s.last_error)
+                }
+            );
+        }
+        if change_log.dropped() > 0 {
+            println!(
+                "activation: {} changes dropped from the full in-process change log",
+                change_log.dropped()
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

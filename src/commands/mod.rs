@@ -1,5 +1,6 @@
 //! Dispatch from a parsed command line to the command implementations.
 
+mod activate;
 mod bench;
 mod broker_bench;
 mod cache_sync;
@@ -8,6 +9,7 @@ mod classify;
 mod collector;
 mod demo;
 mod generate;
+mod partners_source;
 mod rules_check;
 mod rules_eval;
 mod rules_publish;
@@ -35,6 +37,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandError> {
         Command::Classify(args) => classify::run(&args),
         Command::Collector(args) => collector::run(&args),
         Command::CacheSync(args) => cache_sync::run(&args),
+        Command::Activate(command) => activate::run(&command),
         Command::Topics(TopicsCommand::Create(args)) => topics::create(&args),
     }
 }

@@ -18,13 +18,13 @@ use segstream_dataflows::dataflow::Shared;
 use segstream_model::event::decode::decode_event_line;
 use segstream_rules::UdfRegistry;
 
-use super::demo::wall_clock_ms;
 use super::rules_source::load_schema_and_rules;
 use super::upsert_file::read_upserts;
 use crate::cli::RunArgs;
 use crate::error::CommandError;
 use segstream_dataflows::live::summary;
 use segstream_embedded::change_writer::ChangeWriter;
+use segstream_time::wall_clock_ms;
 
 /// How many rejected lines are printed.
 const SHOWN_REJECTIONS: usize = 5;

@@ -5,9 +5,12 @@
 //! publishes into it, the classifier reads it as a source); the traffic generator is a
 //! classifier source; membership changes go to an NDJSON file; the size board keeps the
 //! live segment sizes; the rule watcher re-reads rule files and hands valid edits to
-//! the running classifier.
+//! the running classifier; the in-process change log feeds the activated partners, and
+//! a local partner records what they receive.
 #![deny(missing_docs)]
 
+pub mod activation;
+pub mod change_log;
 pub mod change_writer;
 pub mod event_log;
 pub mod generator_source;

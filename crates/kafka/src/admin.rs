@@ -9,6 +9,8 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
 
 use super::REQUEST_TIMEOUT;
 use segstream_config::DeploymentConfig;
@@ -62,6 +64,39 @@ pub fn partition_count(consumer: &BaseConsumer, topic: &str) -> Result<i32, Stri
         .iter()
         .find(|t| t.name() == topic && t.error().is_none())
         .map_or(0, |t| t.partitions().len() as i32))
+}
+
+/// Assigns `consumer` every partition of `topic` from its first record with a time at or
+/// after `from_ms` (the record timestamp) to its end as it is now. Returns each
+/// partition's end, and how many partitions were assigned (those with records to read).
+pub fn assign_from_time(consumer: &BaseConsumer, topic: &str, from_ms: i64) -> Result<(BTreeMap<i32, i64>, usize), String> {
+    let mut query = TopicPartitionList::new();
+    for p in 0..partition_count(consumer, topic)? {
+        query
+            .add_partition_offset(topic, p, Offset::Offset(from_ms))
+            .map_err(|e| e.to_string())?;
+    }
+    let starts = consumer
+        .offsets_for_times(query, REQUEST_TIMEOUT)
+        .map_err(|e| format!("offsets of {topic} at {from_ms}: {e}"))?;
+    let mut ends = BTreeMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for element in starts.elements() {
+        let p = element.partition();
+        let (_, high) = consumer
+            .fetch_watermarks(topic, p, REQUEST_TIMEOUT)
+            .map_err(|e| format!("watermarks of {topic}/{p}: {e}"))?;
+        ends.insert(p, high);
+        if let Offset::Offset(start) = element.offset() {
+            if start < high {
+                assignment
+                    .add_partition_offset(topic, p, Offset::Offset(start))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    consumer.assign(&assignment).map_err(|e| format!("assigning {topic}: {e}"))?;
+    Ok((ends, assignment.count()))
 }
 
 /// The partitions of `count` that global worker `worker` of `workers` owns.

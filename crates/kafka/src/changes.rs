@@ -15,14 +15,12 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, Producer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::Message;
 use segstream_dataflows::operators::durable_sink::DurableWriter;
 
-use super::admin::partition_count;
-use super::REQUEST_TIMEOUT;
+use super::admin::assign_from_time;
 use crate::writer_thread::WriterThread;
 use segstream_config::DeploymentConfig;
 use segstream_model::change::{change_json, decode_change, ChangeKey};
@@ -43,33 +41,7 @@ impl Suppression {
         if before > 0 {
             let topic = &config.topics.changes;
             let consumer = super::consumer(config, &format!("{}-suppression", config.kafka.group)).map_err(|e| e.to_string())?;
-            let count = partition_count(&consumer, topic)?;
-            let mut query = TopicPartitionList::new();
-            for p in 0..count {
-                query
-                    .add_partition_offset(topic, p, Offset::Offset(before as i64))
-                    .map_err(|e| e.to_string())?;
-            }
-            let starts = consumer
-                .offsets_for_times(query, REQUEST_TIMEOUT)
-                .map_err(|e| format!("offsets for times of {topic}: {e}"))?;
-            let mut remaining = 0;
-            let mut assignment = TopicPartitionList::new();
-            for element in starts.elements() {
-                let p = element.partition();
-                let (_, high) = consumer
-                    .fetch_watermarks(topic, p, REQUEST_TIMEOUT)
-                    .map_err(|e| format!("watermarks of {topic}/{p}: {e}"))?;
-                if let Offset::Offset(start) = element.offset() {
-                    if start < high {
-                        assignment
-                            .add_partition_offset(topic, p, Offset::Offset(start))
-                            .map_err(|e| e.to_string())?;
-                        remaining += 1;
-                    }
-                }
-            }
-            consumer.assign(&assignment).map_err(|e| e.to_string())?;
+            let (_, mut remaining) = assign_from_time(&consumer, topic, before as i64)?;
             let deadline = Instant::now() + Duration::from_secs(60);
             while remaining > 0 {
                 if Instant::now() > deadline {

@@ -49,6 +49,16 @@ impl Retrying {
         }
     }
 
+    /// Runs a read-only `pipeline` once and returns its answers (a failure drops the
+    /// connection, so the next call reconnects; reads are not retried here).
+    pub fn query<T: redis::FromRedisValue>(&mut self, pipeline: &redis::Pipeline) -> Result<T, String> {
+        let result = self.connect().and_then(|c| pipeline.query(c));
+        if result.is_err() {
+            self.connection = None;
+        }
+        result.map_err(|e| e.to_string())
+    }
+
     /// Runs `pipeline` until Redis accepts it.
     pub fn run(&mut self, pipeline: &redis::Pipeline, what: &str) {
         let mut backoff = Duration::from_millis(100);

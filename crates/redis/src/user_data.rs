@@ -3,7 +3,8 @@
 //! Contract: a hash per user with fields `profile` and `stats`, each the JSON string of
 //! the latest upsert (as the case study's cache holds them); a tombstone deletes its
 //! field. Every write refreshes the key's TTL, so users who stop changing age out.
-//! [`write_upserts`] applies a batch as pipelines, retried until Redis accepts them.
+//! [`write_upserts`] applies a batch as pipelines, retried until Redis accepts them;
+//! [`read_profiles`] reads users' profiles (the activator's identifiers) in one round trip.
 
 use super::Retrying;
 
@@ -14,6 +15,15 @@ pub fn data_key(user: &str) -> String {
 
 /// One upsert: `(user, field ("profile" or "stats"), JSON or None to delete)`.
 pub type Upsert = (String, &'static str, Option<String>);
+
+/// Each user's cached profile JSON (`None` where there is none), in one round trip.
+pub fn read_profiles(redis: &mut Retrying, users: &[String]) -> Result<Vec<Option<String>>, String> {
+    let mut pipeline = redis::pipe();
+    for user in users {
+        pipeline.hget(data_key(user), "profile");
+    }
+    redis.query(&pipeline)
+}
 
 /// Writes `upserts` with a TTL of `ttl_seconds` (see the module contract).
 pub fn write_upserts(redis: &mut Retrying, upserts: &[Upsert], ttl_seconds: u64, batch: usize) {

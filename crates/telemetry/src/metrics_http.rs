@@ -1,29 +1,58 @@
-//! Serving a component's metrics to Prometheus.
+//! Serving a component's metrics to Prometheus (and other read-only pages).
 //!
 //! Contract: [`serve`] answers `GET /metrics` on a listener from a background thread
 //! with whatever `render` returns (the Prometheus text exposition format, version
-//! 0.0.4); any other path is 404. It runs until the process ends; a failing connection
-//! only affects that connection.
+//! 0.0.4); [`serve_routes`] answers several paths, each with its content type; any
+//! other path is 404. It runs until the process ends; a failing connection only
+//! affects that connection.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
+/// A page: its path, content type and renderer.
+pub struct Route {
+    /// The path, e.g. `/metrics`.
+    pub path: &'static str,
+    /// The content type of the answer.
+    pub content_type: &'static str,
+    /// Renders the body.
+    pub render: Box<dyn Fn() -> String + Send>,
+}
+
+/// The Prometheus text format's content type.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
+
 /// Answers `GET /metrics` on `listener` from a background thread.
 pub fn serve(listener: TcpListener, render: impl Fn() -> String + Send + 'static) {
+    serve_routes(
+        listener,
+        vec![Route {
+            path: "/metrics",
+            content_type: PROMETHEUS_TEXT,
+            render: Box::new(render),
+        }],
+    );
+}
+
+/// Answers `GET` of each route's path on `listener` from a background thread.
+pub fn serve_routes(listener: TcpListener, routes: Vec<Route>) {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
             let head = read_head(&mut stream);
-            let response = if head.starts_with("GET /metrics ") {
-                let body = render();
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-            } else {
-                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+            let route = routes.iter().find(|r| head.starts_with(&format!("GET {} ", r.path)));
+            let response = match route {
+                Some(route) => {
+                    let body = (route.render)();
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        route.content_type,
+                        body.len()
+                    )
+                }
+                None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
             };
             let _ = stream.write_all(response.as_bytes());
         }
