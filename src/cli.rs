@@ -396,6 +396,31 @@ pub enum ActivateAction {
     Status(ActivateStatusArgs),
     /// Deliver dead-lettered changes again, or every change since a time, to one partner.
     Replay(ActivateReplayArgs),
+    /// Measure throughput to a fast local partner, and isolation from a partner that is down.
+    Bench(ActivateBenchArgs),
+}
+
+/// `segstream activate bench`
+#[derive(Debug, Args)]
+pub struct ActivateBenchArgs {
+    /// Changes for the throughput run.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub changes: u64,
+    /// Changes per request in the throughput run.
+    #[arg(long, default_value_t = 1_000)]
+    pub batch: usize,
+    /// Changes per second fed to both partners in the isolation runs.
+    #[arg(long, default_value_t = 5_000.0)]
+    pub rate: f64,
+    /// Length of each isolation run.
+    #[arg(long, default_value = "100s")]
+    pub duration: String,
+    /// How long partner A is down in the second isolation run.
+    #[arg(long, default_value = "60s")]
+    pub outage: String,
+    /// Skip the isolation runs.
+    #[arg(long)]
+    pub throughput_only: bool,
 }
 
 /// The partners file and where dead letters go.

@@ -27,6 +27,7 @@
 //!     ingest: None,
 //!     cdf: Vec::new(),
 //!     seconds: Vec::new(),
+//!     partners: Vec::new(),
 //!     counters: vec![("sent".into(), "10".into())],
 //!     notes: vec!["All changes were correct.".into()],
 //! };
@@ -64,6 +65,17 @@ pub struct SecondStats {
     pub latency: Percentiles,
 }
 
+/// One partner's event → receipt latency.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PartnerLatency {
+    /// The partner.
+    pub name: String,
+    /// Over the whole run.
+    pub overall: Percentiles,
+    /// Per second of the run.
+    pub per_second: Vec<(u64, Percentiles)>,
+}
+
 /// A run's report.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
@@ -85,6 +97,8 @@ pub struct Report {
     pub cdf: Vec<(f64, f64)>,
     /// Each second of the run, in order.
     pub seconds: Vec<SecondStats>,
+    /// Per partner: event → partner-receipt latency over the run and per second.
+    pub partners: Vec<PartnerLatency>,
     /// `name → value` rows shown as a table (sent, accepted, rejected, errors, …).
     pub counters: Vec<(String, String)>,
     /// Paragraphs appended at the end (correctness check, what limited the rate, …).
@@ -98,6 +112,9 @@ pub fn write_report(dir: &Path, report: &Report) -> io::Result<PathBuf> {
     std::fs::write(dir.join("latency.svg"), latency_svg(&report.seconds)?)?;
     std::fs::write(dir.join("cdf.svg"), cdf_svg(&report.cdf)?)?;
     std::fs::write(dir.join("throughput.svg"), throughput_svg(&report.seconds)?)?;
+    if !report.partners.is_empty() {
+        std::fs::write(dir.join("partners.svg"), partners_svg(&report.partners)?)?;
+    }
     let path = dir.join("report.md");
     std::fs::write(&path, markdown(report))?;
     Ok(path)
@@ -134,6 +151,9 @@ fn write_markdown(md: &mut String, report: &Report) -> std::fmt::Result {
     if let Some(ingest) = &report.ingest {
         percentile_row(md, "ingest request", ingest)?;
     }
+    for partner in &report.partners {
+        percentile_row(md, &format!("event → partner {}", cell(&partner.name)), &partner.overall)?;
+    }
     writeln!(md)?;
 
     writeln!(md, "## Counters\n")?;
@@ -152,6 +172,12 @@ fn write_markdown(md: &mut String, report: &Report) -> std::fmt::Result {
     writeln!(md, "![Event → change latency per second: p50, p99 and max](latency.svg)\n")?;
     writeln!(md, "![Event → change latency distribution (CDF)](cdf.svg)\n")?;
     writeln!(md, "![Events sent and changes observed per second](throughput.svg)\n")?;
+    if !report.partners.is_empty() {
+        writeln!(
+            md,
+            "![Event → partner receipt latency per second: p99 of each partner](partners.svg)\n"
+        )?;
+    }
 
     writeln!(md, "## Per second\n")?;
     if report.seconds.is_empty() {
@@ -267,7 +293,7 @@ impl LatencyUnit {
 
 /// One line of a plot.
 struct Series {
-    label: &'static str,
+    label: String,
     color: RGBColor,
     points: Vec<(f64, f64)>,
 }
@@ -289,8 +315,8 @@ fn latency_svg(seconds: &[SecondStats]) -> io::Result<String> {
         .filter(|v| v.is_finite())
         .fold(0.0, f64::max);
     let unit = LatencyUnit::for_max(max_ms);
-    let line = |label, color, value: fn(&Percentiles) -> f64| Series {
-        label,
+    let line = |label: &str, color, value: fn(&Percentiles) -> f64| Series {
+        label: label.to_string(),
         color,
         points: with_changes
             .iter()
@@ -307,15 +333,41 @@ fn latency_svg(seconds: &[SecondStats]) -> io::Result<String> {
     linear_chart(caption, "second of run", &y_desc, &series)
 }
 
+fn partners_svg(partners: &[PartnerLatency]) -> io::Result<String> {
+    const COLORS: [RGBColor; 4] = [BLUE_, ORANGE_, GREEN_, RED_];
+    let max_ms = partners
+        .iter()
+        .flat_map(|p| p.per_second.iter().map(|(_, l)| l.p99_ms))
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let unit = LatencyUnit::for_max(max_ms);
+    let series: Vec<Series> = partners
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Series {
+            label: format!("{} p99", p.name),
+            color: COLORS[i % COLORS.len()],
+            points: p
+                .per_second
+                .iter()
+                .filter(|(_, l)| l.count > 0)
+                .map(|(second, l)| (*second as f64, l.p99_ms / unit.divisor))
+                .collect(),
+        })
+        .collect();
+    let y_desc = format!("latency ({})", unit.unit);
+    linear_chart("Event → partner receipt latency per second", "second of run", &y_desc, &series)
+}
+
 fn throughput_svg(seconds: &[SecondStats]) -> io::Result<String> {
     let series = [
         Series {
-            label: "events sent",
+            label: "events sent".into(),
             color: BLUE_,
             points: seconds.iter().map(|s| (s.second as f64, s.sent as f64)).collect(),
         },
         Series {
-            label: "changes observed",
+            label: "changes observed".into(),
             color: GREEN_,
             points: seconds.iter().map(|s| (s.second as f64, s.changes as f64)).collect(),
         },
@@ -358,7 +410,7 @@ fn cdf_svg(cdf: &[(f64, f64)]) -> io::Result<String> {
         light: ticks(&every),
     };
     let series = [Series {
-        label: "share ≤ latency",
+        label: "share ≤ latency".into(),
         color: BLUE_,
         points: points.iter().map(|(ms, q)| (ms.log10() - shift, q.clamp(0.0, 1.0))).collect(),
     }];
@@ -493,7 +545,7 @@ where
         chart
             .draw_series(line)
             .map_err(plot_error)?
-            .label(s.label)
+            .label(s.label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ShapeStyle::from(&color).stroke_width(2)));
     }
     if series.iter().filter(|s| !s.points.is_empty()).count() > 1 {
@@ -558,6 +610,7 @@ mod tests {
             ingest: Some(percentiles(4.0)),
             cdf: recorder.cdf(),
             seconds: stats,
+            partners: Vec::new(),
             counters: vec![("sent".into(), "120000".into()), ("rejected | late".into(), "0".into())],
             notes: vec![
                 "Every change matched the reference model.".into(),

@@ -104,7 +104,14 @@ pub struct RunResult {
     pub sampled: BTreeMap<String, SampledUser>,
     /// Sampled users' changes.
     pub sampled_changes: BTreeMap<String, Vec<Change>>,
+    /// Per partner: event → partner-receipt latency of the changes it received.
+    pub partners: BTreeMap<String, LatencyRecorder>,
+    /// Per partner: changes received.
+    pub partner_changes: BTreeMap<String, u64>,
 }
+
+/// A partner's receipts, followed like a change feed.
+pub type PartnerFeed = (String, Box<dyn ChangeFeed>);
 
 /// Wall-clock milliseconds.
 pub fn wall_ms() -> u64 {
@@ -254,6 +261,7 @@ pub fn run(
     config: &RunConfig,
     make_driver: &dyn Fn(usize) -> Result<Box<dyn Driver>, String>,
     mut feed: Box<dyn ChangeFeed>,
+    mut partner_feeds: Vec<PartnerFeed>,
     progress: Progress<'_>,
 ) -> Result<RunResult, String> {
     let start = Instant::now();
@@ -311,6 +319,26 @@ pub fn run(
                             result.sampled_changes.entry(change.user.clone()).or_default().push(change);
                         }
                     }
+                }
+                for (name, partner_feed) in &mut partner_feeds {
+                    let bad = partner_feed.poll(&mut batch).unwrap_or_else(|e| {
+                        result.last_error = Some(format!("partner {name}: {e}"));
+                        0
+                    });
+                    result.bad_records += bad;
+                    if !batch.is_empty() {
+                        last_change = Instant::now();
+                    }
+                    *result.partner_changes.entry(name.clone()).or_default() += batch.len() as u64;
+                    let recorder = result.partners.entry(name.clone()).or_default();
+                    if let Ok(matcher) = ledger.matcher.lock() {
+                        for change in batch.drain(..) {
+                            if let Some(latency) = matcher.observe(&change.user, change.tick_ms, now) {
+                                recorder.record(second, latency);
+                            }
+                        }
+                    }
+                    batch.clear();
                 }
                 if !sending.load(Ordering::Relaxed) {
                     let since = *drain_started.get_or_insert_with(Instant::now);
@@ -452,25 +480,24 @@ mod tests {
     use crate::drivers::Sent;
 
     /// A system that acknowledges everything and, for each event, emits a change of its
-    /// user at the event's tick, 50 ms later.
-    struct Echo(Arc<Mutex<Vec<(u64, Change)>>>);
+    /// user at the event's tick, 50 ms later, which reaches a partner 200 ms later.
+    struct Echo(Arc<Mutex<Vec<(u64, Change)>>>, Arc<Mutex<Vec<(u64, Change)>>>);
 
     impl Driver for Echo {
         fn send(&mut self, lines: &[String]) -> Sent {
             let now = wall_ms();
-            if let Ok(mut out) = self.0.lock() {
+            if let (Ok(mut out), Ok(mut partner)) = (self.0.lock(), self.1.lock()) {
                 for line in lines {
                     if let Some((user, delay, _)) = describe(line) {
                         let time = now - delay;
-                        out.push((
-                            now + 50,
-                            Change {
-                                user,
-                                segment: "s".into(),
-                                tick_ms: time - time % 100,
-                                entered: true,
-                            },
-                        ));
+                        let change = Change {
+                            user,
+                            segment: "s".into(),
+                            tick_ms: time - time % 100,
+                            entered: true,
+                        };
+                        partner.push((now + 200, change.clone()));
+                        out.push((now + 50, change));
                     }
                 }
             }
@@ -522,8 +549,10 @@ mod tests {
             cooldown: Duration::from_millis(200),
             user_prefix: String::new(),
         };
-        let make = |_: usize| -> Result<Box<dyn Driver>, String> { Ok(Box::new(Echo(Arc::clone(&shared)))) };
-        let result = run(&config, &make, Box::new(EchoFeed(Arc::clone(&shared))), &|_, _, _, _| {}).unwrap();
+        let partner = Arc::new(Mutex::new(Vec::new()));
+        let make = |_: usize| -> Result<Box<dyn Driver>, String> { Ok(Box::new(Echo(Arc::clone(&shared), Arc::clone(&partner)))) };
+        let partners: Vec<PartnerFeed> = vec![("p".into(), Box::new(EchoFeed(Arc::clone(&partner))))];
+        let result = run(&config, &make, Box::new(EchoFeed(Arc::clone(&shared))), partners, &|_, _, _, _| {}).unwrap();
         assert_eq!(result.sent, 1_000);
         assert_eq!((result.cooldown_sent, result.accepted), (100, 1_100), "the cool-down is sent too");
         let valid = result.sent - result.duplicates_sent;
@@ -536,5 +565,9 @@ mod tests {
         let latency = result.latency.overall();
         assert!(latency.p50_ms >= 40.0 && latency.p99_ms < 1_000.0, "{latency:?}");
         assert!(!result.sampled.is_empty());
+        let to_partner = result.partners["p"].overall();
+        assert!(to_partner.count >= valid - 5, "every change reached the partner: {to_partner:?}");
+        assert!(to_partner.p50_ms >= 190.0 && to_partner.p50_ms > latency.p50_ms, "{to_partner:?}");
+        assert_eq!(result.partner_changes["p"], result.changes);
     }
 }

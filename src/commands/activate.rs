@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use segstream_activation::activator::{Activator, ChangeSource, VecSource};
 use segstream_activation::config::PartnerConfig;
 use segstream_activation::dead_letters::DeadLetterStore;
+use segstream_activation::handed::HandedFns;
 use segstream_activation::http::{HttpClient, PartnerRequest};
 use segstream_activation::kafka::{KafkaChangeSource, KafkaTopics};
 use segstream_activation::metrics::PartnerStatus;
@@ -24,6 +25,7 @@ use segstream_activation::metrics_text::render;
 use segstream_activation::pipeline::{Pipeline, Services};
 use segstream_collector::server::interrupted_or_terminated;
 use segstream_config::DeploymentConfig;
+use segstream_redis::partner_state;
 use segstream_redis::user_data::read_profiles;
 use segstream_redis::Retrying;
 use segstream_telemetry::metrics_http::{serve_routes, Route, PROMETHEUS_TEXT};
@@ -31,7 +33,10 @@ use segstream_time::{parse_duration, parse_timestamp};
 
 use super::partners_source::load_checked_partners;
 use super::rules_source::load_schema_and_rules;
-use crate::cli::{ActivateAction, ActivateArgs, ActivateCheckArgs, ActivateCommand, ActivateReplayArgs, ActivateStatusArgs, PartnersArgs};
+use crate::cli::{
+    ActivateAction, ActivateArgs, ActivateBenchArgs, ActivateCheckArgs, ActivateCommand, ActivateReplayArgs, ActivateStatusArgs,
+    PartnersArgs,
+};
 use crate::error::CommandError;
 
 /// How long stopping waits for what is in flight.
@@ -46,6 +51,7 @@ pub fn run(command: &ActivateCommand) -> Result<ExitCode, CommandError> {
         Some(ActivateAction::Check(args)) => check(args),
         Some(ActivateAction::Status(args)) => status(args),
         Some(ActivateAction::Replay(args)) => replay(args),
+        Some(ActivateAction::Bench(args)) => bench(args),
     }
 }
 
@@ -69,6 +75,20 @@ fn services(config: &DeploymentConfig, dead_letter_dir: &std::path::Path) -> Res
         let mut redis = redis.lock().map_err(|_| "the profile-store connection was poisoned".to_string())?;
         read_profiles(&mut redis, users)
     };
+    let state = Arc::new(Mutex::new(Retrying::new(&config.redis.url).map_err(CommandError::Invalid)?));
+    let ttl = config.data_ttl_seconds()?;
+    let (reader, writer) = (Arc::clone(&state), state);
+    let handed = HandedFns {
+        latest: move |partner: &str, keys: &[(String, String)]| {
+            let mut redis = reader.lock().map_err(|_| "the partner-state connection was poisoned".to_string())?;
+            partner_state::latest(&mut redis, partner, keys)
+        },
+        record: move |partner: &str, changes: &[(String, String, u64)]| {
+            let mut redis = writer.lock().map_err(|_| "the partner-state connection was poisoned".to_string())?;
+            partner_state::record(&mut redis, partner, changes, ttl);
+            Ok(())
+        },
+    };
     let dead_letters = DeadLetterStore::open(dead_letter_dir).map_err(|source| CommandError::Read {
         path: dead_letter_dir.to_path_buf(),
         source,
@@ -78,6 +98,7 @@ fn services(config: &DeploymentConfig, dead_letter_dir: &std::path::Path) -> Res
         identities: Arc::new(identities),
         dead_letters: Arc::new(dead_letters),
         topics: Some(Arc::new(KafkaTopics::new(config).map_err(CommandError::Invalid)?)),
+        handed: Arc::new(handed),
     })
 }
 
@@ -263,4 +284,48 @@ fn replay(args: &ActivateReplayArgs) -> Result<ExitCode, CommandError> {
     let again = status.first().map_or(0, |s| s.dead_lettered);
     println!("replay: {total} change(s) replayed, {again} dead-lettered again");
     Ok(if again == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn millis_flag(flag: &str, text: &str) -> Result<Duration, CommandError> {
+    parse_duration(text)
+        .map(|ms| Duration::from_millis(ms.max(0) as u64))
+        .map_err(|e| CommandError::Invalid(format!("{flag}: {e}")))
+}
+
+fn bench(args: &ActivateBenchArgs) -> Result<ExitCode, CommandError> {
+    use segstream_activation::bench::{isolation, throughput};
+    let scratch = std::env::temp_dir().join(format!("segstream-activate-bench-{}", std::process::id()));
+    let t = throughput(args.changes, args.batch, &scratch).map_err(CommandError::Invalid)?;
+    println!(
+        "throughput: {} changes delivered in batches of {} to a local webhook partner in {:.2} s = {:.0} changes/s; {:.2} CPU-s for activator and partner together = {:.0} changes per CPU-second",
+        t.delivered,
+        args.batch,
+        t.seconds,
+        t.delivered as f64 / t.seconds,
+        t.cpu_seconds,
+        t.delivered as f64 / t.cpu_seconds.max(1e-9)
+    );
+    if !args.throughput_only {
+        let duration = millis_flag("--duration", &args.duration)?;
+        let outage = millis_flag("--outage", &args.outage)?;
+        for (label, down) in [("without an outage", None), ("with partner A down", Some(outage))] {
+            let run = isolation(args.rate, duration, down, &scratch.join(label.replace(' ', "-"))).map_err(CommandError::Invalid)?;
+            println!(
+                "isolation {label} ({} changes/s for {} s{}): B p50 {} ms, p99 {} ms, {} delivered; A p99 {} ms, {} delivered + {} superseded of {}, {} dead-lettered",
+                args.rate,
+                duration.as_secs(),
+                down.map_or(String::new(), |o| format!(", A down {} s", o.as_secs())),
+                run.healthy.latency_p50_ms,
+                run.healthy.latency_p99_ms,
+                run.healthy.delivered,
+                run.outaged.latency_p99_ms,
+                run.outaged.delivered,
+                run.outaged.superseded,
+                run.fed,
+                run.outaged.dead_lettered
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(ExitCode::SUCCESS)
 }

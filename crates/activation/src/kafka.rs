@@ -8,6 +8,8 @@
 //! current membership of the partner's segments, which is delivered as entries (each at
 //! the position of the record that made it) — and then it reads on from that end, so it
 //! gets the current membership and then every delta, with no gap and no double entry.
+//! Nothing is committed until the backfill is delivered whole, so a crash during it
+//! starts it over.
 //! A record that is not a change is counted as an error and skipped. [`KafkaTopics`]
 //! produces a `kafka` partner's records and returns once the broker has them.
 //!
@@ -47,6 +49,10 @@ pub struct KafkaChangeSource {
     high: HashMap<i32, i64>,
     high_at: Instant,
     backfill: VecDeque<Change>,
+    /// While a backfill is unfinished: where it ends. Nothing is committed before every
+    /// partition's commit reaches its end, so a crash during a backfill starts it over
+    /// (rather than replaying raw changes the backfill had folded away).
+    backfill_ends: Option<BTreeMap<i32, i64>>,
     /// Records that could not be decoded.
     pub undecodable: u64,
 }
@@ -80,10 +86,12 @@ impl KafkaChangeSource {
             high: HashMap::new(),
             high_at: Instant::now(),
             backfill: VecDeque::new(),
+            backfill_ends: None,
             undecodable: 0,
         };
         if start.is_empty() {
             start = source.backfill(partner)?;
+            source.backfill_ends = Some(start.clone());
         }
         let mut assignment = TopicPartitionList::new();
         for p in 0..count {
@@ -208,6 +216,13 @@ impl ChangeSource for KafkaChangeSource {
     }
 
     fn commit(&mut self, offsets: &[(i32, i64)]) -> Result<(), String> {
+        if let Some(ends) = &self.backfill_ends {
+            let committed: BTreeMap<i32, i64> = offsets.iter().copied().collect();
+            if ends.iter().any(|(p, end)| committed.get(p).copied().unwrap_or(0) < *end) {
+                return Ok(());
+            }
+            self.backfill_ends = None;
+        }
         let mut list = TopicPartitionList::new();
         for (p, o) in offsets {
             list.add_partition_offset(&self.topic, *p, Offset::Offset(*o))

@@ -14,10 +14,12 @@
 #![deny(missing_docs)]
 
 pub mod activator;
+pub mod bench;
 pub mod change;
 pub mod config;
 pub mod dead_letters;
 pub mod gate;
+pub mod handed;
 pub mod http;
 pub mod identities;
 pub mod identity;

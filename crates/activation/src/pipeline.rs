@@ -13,7 +13,9 @@
 //! and each half sent on its own, down to single changes, so one bad id cannot fail the
 //! rest. Every change ends delivered, superseded or dead-lettered — and only then is it
 //! marked done in the [`OffsetTracker`], so offsets are committed only past finished
-//! changes. Before each request the worker waits at the partner's [`Gate`].
+//! changes. Before each request the worker waits at the partner's [`Gate`]. Changes
+//! older than what the partner was already handed (after a crash, see `crate::handed`)
+//! are dropped as superseded; what a batch carries is recorded before it is sent.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -26,6 +28,7 @@ use crate::change::{coalesce, delivery_id, Change};
 use crate::config::{PartnerConfig, PartnerKind};
 use crate::dead_letters::{DeadLetter, DeadLetterStore};
 use crate::gate::Gate;
+use crate::handed::Handed;
 use crate::http::HttpClient;
 use crate::identities::{field_values, Identities};
 use crate::identity::identify;
@@ -54,6 +57,8 @@ pub struct Services {
     pub dead_letters: Arc<DeadLetterStore>,
     /// The producer for `kafka` partners (none in the embedded deployment).
     pub topics: Option<Arc<dyn TopicSink>>,
+    /// What each partner was handed, so a replay never goes back in time.
+    pub handed: Arc<dyn Handed>,
 }
 
 struct Shared {
@@ -160,7 +165,9 @@ async fn run_worker(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Change>) {
 
 /// Delivers one batch to the end (see the module contract).
 async fn deliver_batch(shared: &Shared, batch: Vec<Change>) {
-    let (kept, superseded) = coalesce(batch);
+    let (kept, mut superseded) = coalesce(batch);
+    let (kept, stale) = drop_stale(shared, kept).await;
+    superseded.extend(stale);
     PartnerMetrics::add(&shared.metrics.superseded, superseded.len() as u64);
     for change in &superseded {
         shared.tracker.done(change.position);
@@ -170,10 +177,58 @@ async fn deliver_batch(shared: &Shared, batch: Vec<Change>) {
     if items.is_empty() {
         return;
     }
+    record_handed(shared, &items).await;
     let planned = plan(&shared.config, &items);
     for request in planned {
         let subset: Vec<Item> = request.items.iter().map(|&i| items[i].clone()).collect();
         deliver(shared, subset).await;
+    }
+}
+
+/// The changes not older than what the partner was already handed, and the older ones
+/// (see `crate::handed`). If the store cannot be read, nothing is dropped.
+async fn drop_stale(shared: &Shared, changes: Vec<Change>) -> (Vec<Change>, Vec<Change>) {
+    let keys: Vec<(String, String)> = changes.iter().map(|c| (c.user.clone(), c.segment.clone())).collect();
+    let (handed, partner) = (Arc::clone(&shared.services.handed), shared.config.id.clone());
+    let latest = match tokio::task::spawn_blocking(move || handed.latest(&partner, &keys)).await {
+        Ok(Ok(latest)) => latest,
+        Ok(Err(e)) => {
+            shared.metrics.error(&format!("reading what was handed: {e}"));
+            return (changes, Vec::new());
+        }
+        Err(e) => {
+            shared.metrics.error(&format!("reading what was handed: {e}"));
+            return (changes, Vec::new());
+        }
+    };
+    let (mut kept, mut stale) = (Vec::new(), Vec::new());
+    for (change, latest) in changes.into_iter().zip(latest) {
+        if latest.is_some_and(|t| change.tick < t) {
+            stale.push(change);
+        } else {
+            kept.push(change);
+        }
+    }
+    (kept, stale)
+}
+
+/// Records the items as handed to the partner, before they are sent; retried until it
+/// works (a change must not go out unrecorded, or a replay could send an older one after it).
+async fn record_handed(shared: &Shared, items: &[Item]) {
+    let ticks: Vec<(String, String, u64)> = items
+        .iter()
+        .map(|i| (i.change.user.clone(), i.change.segment.clone(), i.change.tick))
+        .collect();
+    let mut wait = Duration::from_millis(100);
+    loop {
+        let (handed, partner, ticks) = (Arc::clone(&shared.services.handed), shared.config.id.clone(), ticks.clone());
+        match tokio::task::spawn_blocking(move || handed.record(&partner, &ticks)).await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => shared.metrics.error(&format!("recording what is handed: {e}")),
+            Err(e) => shared.metrics.error(&format!("recording what is handed: {e}")),
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(5));
     }
 }
 

@@ -62,11 +62,16 @@ impl Harness {
             identities: Arc::new(identities),
             dead_letters: Arc::new(DeadLetterStore::open(&self.dir.join("dead-letters")).unwrap()),
             topics: None,
+            handed: Arc::new(segstream_activation::handed::NoHanded),
         }
     }
 
     fn start(&self, partners: Vec<PartnerConfig>, changes: &[Change]) -> Activator {
-        Activator::start(self.runtime.handle(), partners, &self.services(), |_| {
+        self.start_with(partners, changes, &self.services())
+    }
+
+    fn start_with(&self, partners: Vec<PartnerConfig>, changes: &[Change], services: &Services) -> Activator {
+        Activator::start(self.runtime.handle(), partners, services, |_| {
             Ok(Box::new(VecSource::new(changes.to_vec())) as Box<dyn ChangeSource>)
         })
         .unwrap()
@@ -340,4 +345,46 @@ fn a_partner_answering_garbage_is_retried_with_a_clear_error_and_loses_nothing()
         "the reason names the partner: {}",
         letters[0].reason
     );
+}
+
+#[test]
+fn a_replay_never_hands_a_partner_an_older_change_after_a_newer_one() {
+    let h = Harness::new("handed");
+    let (receiver, addr) = h.receiver("r");
+    let services = Services {
+        handed: Arc::new(segstream_activation::handed::MemoryHanded::default()),
+        ..h.services()
+    };
+    let change = |tick: u64, entered: bool, offset: i64| Change {
+        user: "u1".into(),
+        segment: "s1".into(),
+        tick,
+        entered,
+        position: Position { partition: 0, offset },
+        read_at_ms: segstream_time::wall_clock_ms(),
+    };
+    // The first run coalesces enter@10 and exit@20 in one batch: only the exit goes out.
+    let first = vec![change(10, true, 0), change(20, false, 1)];
+    let mut run = h.start_with(vec![webhook("p", addr, "")], &first, &services);
+    wait_until("the first run", Duration::from_secs(30), || finished(&run, 0, 2));
+    run.stop(Duration::from_secs(5));
+    assert_eq!(run.status()[0].delivered, 1);
+    // A replay after a crash re-reads the enter alone (a batch boundary moved): it is
+    // older than what the partner has, so it is dropped; the exit is sent again.
+    let mut replay = h.start_with(vec![webhook("p", addr, "")], &first[..1], &services);
+    wait_until("the replay of the older change", Duration::from_secs(30), || {
+        finished(&replay, 0, 1)
+    });
+    replay.stop(Duration::from_secs(5));
+    assert_eq!((replay.status()[0].delivered, replay.status()[0].superseded), (0, 1));
+    let mut again = h.start_with(vec![webhook("p", addr, "")], &first[1..], &services);
+    wait_until("the replay of the newest change", Duration::from_secs(30), || {
+        finished(&again, 0, 1)
+    });
+    again.stop(Duration::from_secs(5));
+    let changes: Vec<String> = receipts(&receiver.receipts("hook"))
+        .iter()
+        .map(|l| format!("{}@{}", l["change"], l["time_ms"]))
+        .collect();
+    assert_eq!(changes, vec!["\"exit\"@20", "\"exit\"@20"], "never the enter after the exit");
 }

@@ -89,6 +89,7 @@ impl EmbeddedActivation {
             identities: Arc::new(identities),
             dead_letters: Arc::new(dead_letters),
             topics: None,
+            handed: Arc::new(segstream_activation::handed::NoHanded),
         };
         let activator = Activator::start(runtime.handle(), setup.partners, &services, |_| {
             Ok(Box::new(log.cursor()) as Box<dyn ChangeSource>)

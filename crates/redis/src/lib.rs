@@ -8,6 +8,7 @@
 //! `rediss://` URLs use TLS.
 #![deny(missing_docs)]
 
+pub mod partner_state;
 pub mod profile_store;
 pub mod user_data;
 
