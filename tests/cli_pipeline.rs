@@ -109,6 +109,8 @@ fn the_demo_runs_shows_progress_serves_metrics_and_writes_changes() {
     let changes = scratch("demo.ndjson");
     let child = spawn_segstream(&[
         "demo",
+        "--partners",
+        "off",
         "--collector",
         "off",
         "--duration",
@@ -181,6 +183,8 @@ fn the_demo_applies_rule_edits_live_and_refuses_invalid_ones() {
     let changes = scratch("live.ndjson");
     let child = spawn_segstream(&[
         "demo",
+        "--partners",
+        "off",
         "--collector",
         "off",
         "--duration",
@@ -319,6 +323,8 @@ fn the_demo_serves_the_tracking_api_and_classifies_what_is_posted() {
     let port = free_port();
     let child = spawn_segstream(&[
         "demo",
+        "--partners",
+        "off",
         "--duration",
         "10s",
         "--users",
@@ -365,4 +371,95 @@ fn the_demo_serves_the_tracking_api_and_classifies_what_is_posted() {
     let posted: Vec<serde_json::Value> = lines(&changes).into_iter().filter(|c| c["user"] == "posted-user").collect();
     assert!(!posted.is_empty(), "the posted user entered no segment: {stdout}");
     assert!(posted.iter().all(|c| c["change"] == "enter"));
+}
+
+#[test]
+fn the_demo_delivers_its_changes_to_its_partners() {
+    let (receiver_port, changes, receipts, dead) = (
+        free_port(),
+        scratch("activated.ndjson"),
+        scratch("partners-out"),
+        scratch("dead-letters"),
+    );
+    let _ = std::fs::remove_dir_all(&receipts);
+    let secret = scratch("demo-test.secret");
+    std::fs::write(&secret, "whsec_dGVzdC1kZW1vLXNlY3JldA==").unwrap_or_else(|e| panic!("{e}"));
+    let partners = scratch("demo-partners.toml");
+    let text = format!(
+        "[[partner]]\nid = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{receiver_port}/p/hook/webhook\"\n\
+         segments = {{ adults_18_plus = \"adults\", not_known_male = \"nkm\", no_such_segment = \"x\" }}\n\
+         max_batch_wait = \"50ms\"\ncredentials = {{ file = \"{}\" }}\n\
+         [[partner]]\nid = \"aud\"\nkind = \"audience_api\"\nurl = \"http://127.0.0.1:{receiver_port}/p/aud/audiences\"\n\
+         segments = {{ adults_18_plus = \"adults\" }}\nidentifier = {{ field = \"deviceId\", normalise = \"madid\", hash = \"sha256\" }}\n",
+        secret.display()
+    );
+    std::fs::write(&partners, text).unwrap_or_else(|e| panic!("{e}"));
+    let child = spawn_segstream(&[
+        "demo",
+        "--collector",
+        "off",
+        "--duration",
+        "6s",
+        "--users",
+        "500",
+        "--rate",
+        "1000",
+        "--workers",
+        "2",
+        "--out",
+        &changes.display().to_string(),
+        "--partners",
+        &partners.display().to_string(),
+        "--partner-receiver",
+        &format!("127.0.0.1:{receiver_port}"),
+        "--partners-out",
+        &receipts.display().to_string(),
+        "--dead-letters",
+        &dead.display().to_string(),
+    ]);
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("no_such_segment"), "an unknown segment is reported: {stderr}");
+    assert!(stdout.contains("local partner http://127.0.0.1:"), "{stdout}");
+    assert!(stdout.contains("partner hook:") && stdout.contains("0 still pending"), "{stdout}");
+    // The webhook partner ends with exactly the final membership of its segments.
+    let final_state = |rows: Vec<(String, String, bool)>| -> std::collections::BTreeMap<(String, String), bool> {
+        rows.into_iter().map(|(u, s, e)| ((u, s), e)).collect()
+    };
+    let mapped = ["adults_18_plus", "not_known_male"];
+    let classified = final_state(
+        lines(&changes)
+            .iter()
+            .filter(|v| mapped.contains(&v["segment"].as_str().unwrap_or_default()))
+            .map(|v| {
+                (
+                    v["user"].as_str().unwrap_or_default().to_string(),
+                    v["segment"].as_str().unwrap_or_default().to_string(),
+                    v["change"] == "enter",
+                )
+            })
+            .collect(),
+    );
+    let received = final_state(
+        lines(&receipts.join("hook.ndjson"))
+            .iter()
+            .map(|v| {
+                (
+                    v["user"].as_str().unwrap_or_default().to_string(),
+                    v["segment"].as_str().unwrap_or_default().to_string(),
+                    v["change"] == "enter",
+                )
+            })
+            .collect(),
+    );
+    assert!(!classified.is_empty());
+    assert_eq!(received, classified, "the partner's state is the classifier's");
+    // The audience partner got hashed device ids, one per member.
+    let audience = lines(&receipts.join("aud.ndjson"));
+    assert!(!audience.is_empty());
+    assert!(
+        audience.iter().all(|v| v["identifier"].as_str().is_some_and(|id| id.len() == 64)),
+        "SHA-256 hex ids"
+    );
 }

@@ -32,7 +32,7 @@ use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
 use super::collector::app_state;
-use super::partners_source::{load_checked_partners, webhook_secrets};
+use super::partners_source::{load_demo_partners, webhook_secrets};
 use super::rules_source::load_schema_and_rules;
 use crate::cli::DemoArgs;
 use crate::error::CommandError;
@@ -81,7 +81,7 @@ fn start_activation(
     if flags.partners.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
-    let partners = load_checked_partners(std::path::Path::new(&flags.partners), defs)?;
+    let partners = load_demo_partners(std::path::Path::new(&flags.partners), defs)?;
     let names: Vec<String> = partners.iter().map(|p| format!("{} ({})", p.id, p.kind.name())).collect();
     let setup = ActivationSetup {
         receiver_secrets: webhook_secrets(&partners),

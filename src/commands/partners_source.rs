@@ -11,10 +11,13 @@ use crate::error::CommandError;
 /// The checked partners of `path`, against the segments of `defs`; errors are printed.
 pub fn load_checked_partners(path: &Path, defs: &[SegmentDef]) -> Result<Vec<PartnerConfig>, CommandError> {
     let known: BTreeSet<String> = defs.iter().map(|d| d.id.clone()).collect();
-    load_partners(path, Some(&known)).map_err(|diagnostics| {
-        diagnostics.iter().for_each(|d| eprintln!("{d}\n"));
-        CommandError::Invalid(format!("{} problem(s) in {}", diagnostics.len(), path.display()))
-    })
+    load_partners(path, Some(&known)).map_err(|diagnostics| printed(path, &diagnostics))
+}
+
+/// The error, after printing the diagnostics like a compiler.
+fn printed(path: &Path, diagnostics: &[segstream_rules::Diagnostic]) -> CommandError {
+    diagnostics.iter().for_each(|d| eprintln!("{d}\n"));
+    CommandError::Invalid(format!("{} problem(s) in {}", diagnostics.len(), path.display()))
 }
 
 /// The webhook partners' secrets, for a local partner that verifies signatures.
@@ -24,4 +27,24 @@ pub fn webhook_secrets(partners: &[PartnerConfig]) -> std::collections::HashMap<
         .filter(|p| p.kind == PartnerKind::Webhook)
         .map(|p| (p.id.clone(), p.secret.expose().to_string()))
         .collect()
+}
+
+/// The partners of `path` for the demo, which may run other rules than the file was
+/// written for: a mapped segment the rules do not define is reported and ignored (it
+/// can never change), and any other problem fails as in [`load_checked_partners`].
+pub fn load_demo_partners(path: &Path, defs: &[SegmentDef]) -> Result<Vec<PartnerConfig>, CommandError> {
+    let partners = load_partners(path, None).map_err(|diagnostics| printed(path, &diagnostics))?;
+    let known: BTreeSet<&str> = defs.iter().map(|d| d.id.as_str()).collect();
+    for partner in &partners {
+        let unknown: Vec<&str> = partner.segments.keys().map(String::as_str).filter(|s| !known.contains(s)).collect();
+        if !unknown.is_empty() {
+            eprintln!(
+                "warning: {}: partner {} maps segments these rules do not define, ignored: {}",
+                path.display(),
+                partner.id,
+                unknown.join(", ")
+            );
+        }
+    }
+    Ok(partners)
 }

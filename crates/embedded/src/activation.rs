@@ -2,7 +2,8 @@
 //! from the in-process change log, and a local partner that records what it receives.
 //!
 //! Contract: [`EmbeddedActivation::start`] starts, on a small tokio runtime of its own,
-//! the local partner (`segstream_activation::receiver`) on `receiver_addr` when given —
+//! the local partner (`segstream_activation::receiver`) on `receiver_addr` when given
+//! (one that cannot listen is reported and left out) —
 //! recording into `<out_dir>/<partner>.ndjson` and verifying webhook signatures with
 //! each partner's secret — and the activator, each partner reading the [`ChangeLog`] with a
 //! cursor of its own. Identifiers come from the traffic model's profiles (users are
@@ -62,12 +63,19 @@ impl EmbeddedActivation {
             Some(addr) => {
                 let receiver = Receiver::new(setup.out_dir.clone(), setup.receiver_secrets.clone())
                     .map_err(|e| format!("{}: {e}", setup.out_dir.display()))?;
-                let listener = runtime
-                    .block_on(tokio::net::TcpListener::bind(addr))
-                    .map_err(|e| format!("the local partner cannot listen on {addr}: {e}"))?;
-                let bound = listener.local_addr().map_err(|e| e.to_string())?;
-                runtime.spawn(async move { axum::serve(listener, app(receiver)).await });
-                Some(bound)
+                match runtime.block_on(tokio::net::TcpListener::bind(addr)) {
+                    Ok(listener) => {
+                        let bound = listener.local_addr().map_err(|e| e.to_string())?;
+                        runtime.spawn(async move { axum::serve(listener, app(receiver)).await });
+                        Some(bound)
+                    }
+                    Err(e) => {
+                        // Like the demo's collector: reported, and the demo goes on (its
+                        // partners retry until something answers there).
+                        eprintln!("warning: the local partner cannot listen on {addr}: {e}; the demo runs without it");
+                        None
+                    }
+                }
             }
             None => None,
         };
