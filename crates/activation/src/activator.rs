@@ -187,11 +187,11 @@ fn read(mut source: Box<dyn ChangeSource>, pipeline: &Pipeline, tracker: &Offset
     };
     while !stop.load(Ordering::Relaxed) {
         match source.poll(POLL_MAX, Duration::from_millis(100)) {
-            Ok(changes) => {
+            Ok(changes) => runtime.block_on(async {
                 for change in changes {
-                    runtime.block_on(pipeline.submit(change));
+                    pipeline.submit(change).await;
                 }
-            }
+            }),
             Err(e) => {
                 pipeline.metrics().error(&format!("reading changes: {e}"));
                 std::thread::sleep(Duration::from_millis(500));

@@ -11,7 +11,9 @@
 
 use std::collections::HashMap;
 
-use crate::identity::sha256_hex;
+use sha2::{Digest, Sha256};
+
+use crate::identity::hex;
 
 /// Where a change sits in its log: partition and offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -39,18 +41,21 @@ pub struct Change {
     pub read_at_ms: u64,
 }
 
-/// The stable delivery id of `change` for `partner` (32 hex digits).
+/// The stable delivery id of `change` for `partner` (32 hex digits): the first half of
+/// SHA-256 of `partner \n segment \n user \n tick \n enter|exit`.
 pub fn delivery_id(partner: &str, change: &Change) -> String {
-    let key = format!(
-        "{partner}\n{}\n{}\n{}\n{}",
-        change.segment,
-        change.user,
-        change.tick,
-        if change.entered { "enter" } else { "exit" }
-    );
-    let mut id = sha256_hex(key.as_bytes());
-    id.truncate(32);
-    id
+    let mut hasher = Sha256::new();
+    for part in [partner.as_bytes(), change.segment.as_bytes(), change.user.as_bytes()] {
+        hasher.update(part);
+        hasher.update(b"\n");
+    }
+    hasher.update(change.tick.to_string().as_bytes());
+    hasher.update(if change.entered {
+        b"\nenter".as_slice()
+    } else {
+        b"\nexit".as_slice()
+    });
+    hex(&hasher.finalize()[..16])
 }
 
 /// The net effect of a batch: `(kept, superseded)` (see the module contract).

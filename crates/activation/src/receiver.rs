@@ -107,14 +107,14 @@ impl Receiver {
         self.faults.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    fn record(&self, partner: &str, lines: &[Value]) -> std::io::Result<()> {
+    fn record<T: serde::Serialize>(&self, partner: &str, lines: &[T]) -> std::io::Result<()> {
         if !self.record {
             self.accepted.fetch_add(lines.len() as u64, Ordering::Relaxed);
             return Ok(());
         }
         let mut text = String::new();
         for line in lines {
-            text.push_str(&line.to_string());
+            text.push_str(&serde_json::to_string(line).map_err(std::io::Error::other)?);
             text.push('\n');
         }
         let mut files = self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -129,6 +129,31 @@ impl Receiver {
         self.accepted.fetch_add(lines.len() as u64, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// A signed webhook's body, as the receiver reads it.
+#[derive(serde::Deserialize)]
+struct HookBody<'a> {
+    #[serde(borrow)]
+    changes: Vec<HookChange<'a>>,
+}
+
+/// One change of a webhook body, and the receipt line written for it.
+#[derive(serde::Deserialize, serde::Serialize)]
+struct HookChange<'a> {
+    #[serde(borrow)]
+    user: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    segment: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    change: std::borrow::Cow<'a, str>,
+    time_ms: u64,
+    #[serde(borrow)]
+    delivery_id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    identifier: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    received_at_ms: u64,
 }
 
 /// The router (see the module contract).
@@ -242,21 +267,13 @@ async fn webhook(State(receiver): State<Receiver>, Path(partner): Path<String>, 
             return (StatusCode::UNAUTHORIZED, format!("signature: {e}")).into_response();
         }
     }
-    let parsed: Value = match serde_json::from_slice(&body) {
+    let mut parsed: HookBody<'_> = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return bad_request(format!("not JSON: {e}")),
-    };
-    let Some(changes) = parsed["changes"].as_array() else {
-        return bad_request("expected a \"changes\" array".into());
+        Err(e) => return bad_request(format!("not a webhook body of changes: {e}")),
     };
     let now = segstream_time::wall_clock_ms();
-    let lines: Vec<Value> = changes
-        .iter()
-        .map(|c| {
-            json!({"user": c["user"], "segment": c["segment"], "change": c["change"], "time_ms": c["time_ms"],
-                "delivery_id": c["delivery_id"], "identifier": c["identifier"], "received_at_ms": now})
-        })
-        .collect();
+    parsed.changes.iter_mut().for_each(|c| c.received_at_ms = now);
+    let lines = parsed.changes;
     stored(receiver.record(&partner, &lines), StatusCode::NO_CONTENT.into_response())
 }
 

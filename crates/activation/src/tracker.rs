@@ -6,16 +6,55 @@
 //! commit: the smallest offset not yet done, or one past the last read when all are.
 //! A restart from committed offsets therefore loses nothing; it may deliver again what
 //! was in flight (with the same delivery ids).
+//!
+//! Offsets are read in increasing order per partition, so the pending ones are kept in a
+//! queue in offset order with a done flag each: reading appends, finishing marks (a
+//! binary search), and finished offsets leave from the front — no tree (a `BTreeSet`
+//! here was 15 % of the activator's profile).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use crate::change::Position;
 
 #[derive(Debug, Default)]
 struct Partition {
-    pending: BTreeSet<i64>,
+    /// Read offsets in increasing order, with whether each is finished.
+    queue: VecDeque<(i64, bool)>,
+    /// How many of `queue` are not finished.
+    pending: usize,
     next: i64,
+}
+
+impl Partition {
+    fn read(&mut self, offset: i64) {
+        match self.queue.back() {
+            Some((last, _)) if *last >= offset => {
+                // Out of order (not expected from a log): keep the queue sorted.
+                if let Err(at) = self.queue.binary_search_by_key(&offset, |(o, _)| *o) {
+                    self.queue.insert(at, (offset, false));
+                    self.pending += 1;
+                }
+            }
+            _ => {
+                self.queue.push_back((offset, false));
+                self.pending += 1;
+            }
+        }
+        self.next = self.next.max(offset + 1);
+    }
+
+    fn done(&mut self, offset: i64) {
+        if let Ok(at) = self.queue.binary_search_by_key(&offset, |(o, _)| *o) {
+            if !self.queue[at].1 {
+                self.queue[at].1 = true;
+                self.pending -= 1;
+            }
+        }
+        while self.queue.front().is_some_and(|(_, done)| *done) {
+            self.queue.pop_front();
+        }
+    }
 }
 
 /// Pending offsets per partition (see the module contract).
@@ -32,9 +71,7 @@ impl OffsetTracker {
     /// Records that `position` was read and is on its way.
     pub fn read(&self, position: Position) {
         self.with(|p| {
-            let partition = p.entry(position.partition).or_default();
-            partition.pending.insert(position.offset);
-            partition.next = partition.next.max(position.offset + 1);
+            p.entry(position.partition).or_default().read(position.offset);
         });
     }
 
@@ -52,7 +89,7 @@ impl OffsetTracker {
     pub fn done(&self, position: Position) {
         self.with(|p| {
             if let Some(partition) = p.get_mut(&position.partition) {
-                partition.pending.remove(&position.offset);
+                partition.done(position.offset);
             }
         });
     }
@@ -61,14 +98,14 @@ impl OffsetTracker {
     pub fn committable(&self) -> Vec<(i32, i64)> {
         self.with(|p| {
             p.iter()
-                .map(|(id, partition)| (*id, partition.pending.first().copied().unwrap_or(partition.next)))
+                .map(|(id, partition)| (*id, partition.queue.front().map_or(partition.next, |(o, _)| *o)))
                 .collect()
         })
     }
 
     /// How many records are on their way.
     pub fn pending(&self) -> usize {
-        self.with(|p| p.values().map(|partition| partition.pending.len()).sum())
+        self.with(|p| p.values().map(|partition| partition.pending).sum())
     }
 }
 
@@ -98,5 +135,16 @@ mod tests {
         tracker.skipped_to(0, 20);
         assert_eq!(tracker.committable(), vec![(0, 20), (1, 4)]);
         assert_eq!(tracker.pending(), 0);
+        tracker.read(at(2, 7));
+        tracker.read(at(2, 5));
+        tracker.done(at(2, 7));
+        assert_eq!(tracker.committable()[2], (2, 5), "an out-of-order read is still waited for");
+        tracker.done(at(2, 5));
+        tracker.done(at(2, 5));
+        assert_eq!(
+            (tracker.committable()[2], tracker.pending()),
+            ((2, 8), 0),
+            "finishing twice counts once"
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! the delivery ids, so a retry of the same batch has the same id), `webhook-timestamp`
 //! (seconds) and `webhook-signature` (`crate::signature`). The status decides.
 
-use serde_json::json;
+use serde::Serialize;
 
 use super::{change_word, Item, Planned};
 use crate::config::PartnerConfig;
@@ -15,26 +15,47 @@ use crate::identity::sha256_hex;
 use crate::signature::{sign, ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use segstream_time::format_timestamp;
 
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    partner: &'a str,
+    changes: Vec<WebhookChange<'a>>,
+}
+
+#[derive(Serialize)]
+struct WebhookChange<'a> {
+    delivery_id: &'a str,
+    user: &'a str,
+    identifier: &'a str,
+    segment: &'a str,
+    audience: &'a str,
+    change: &'static str,
+    time: String,
+    time_ms: u64,
+}
+
 /// The request for `items`, signed at `now_seconds`.
 pub fn plan(config: &PartnerConfig, items: &[Item], now_seconds: u64) -> Vec<Planned> {
-    let changes: Vec<serde_json::Value> = items
-        .iter()
-        .map(|item| {
-            json!({
-                "delivery_id": item.delivery_id,
-                "user": item.change.user,
-                "identifier": item.identifier,
-                "segment": item.change.segment,
-                "audience": item.audience,
-                "change": change_word(&item.change),
-                "time": format_timestamp(item.change.tick as i64),
-                "time_ms": item.change.tick,
+    let body = Body {
+        kind: "segment.membership",
+        partner: &config.id,
+        changes: items
+            .iter()
+            .map(|item| WebhookChange {
+                delivery_id: &item.delivery_id,
+                user: &item.change.user,
+                identifier: &item.identifier,
+                segment: &item.change.segment,
+                audience: &item.audience,
+                change: change_word(&item.change),
+                time: format_timestamp(item.change.tick as i64),
+                time_ms: item.change.tick,
             })
-        })
-        .collect();
-    let body = json!({"type": "segment.membership", "partner": config.id, "changes": changes})
-        .to_string()
-        .into_bytes();
+            .collect(),
+    };
+    // Serialising plain structs cannot fail.
+    let body = serde_json::to_vec(&body).unwrap_or_default();
     let ids: Vec<&str> = items.iter().map(|i| i.delivery_id.as_str()).collect();
     let mut id = sha256_hex(ids.join(",").as_bytes());
     id.truncate(32);
