@@ -9,15 +9,14 @@
 //! renamed first, so letters written meanwhile go to a new file); a replay appends back
 //! the ones that fail again.
 
-use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use crate::change::{Change, Position};
+use crate::ndjson_files::NdjsonFiles;
 
 /// One dead-lettered change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,45 +61,25 @@ impl DeadLetter {
 /// The store (see the module contract).
 #[derive(Debug)]
 pub struct DeadLetterStore {
-    dir: PathBuf,
-    files: Mutex<HashMap<String, File>>,
+    files: NdjsonFiles,
 }
 
 impl DeadLetterStore {
     /// A store in `dir` (created if needed).
     pub fn open(dir: &Path) -> std::io::Result<DeadLetterStore> {
-        std::fs::create_dir_all(dir)?;
         Ok(DeadLetterStore {
-            dir: dir.to_path_buf(),
-            files: Mutex::new(HashMap::new()),
+            files: NdjsonFiles::new(dir)?,
         })
     }
 
     /// The file of `partner`'s letters.
     pub fn path(&self, partner: &str) -> PathBuf {
-        self.dir.join(format!("{partner}.ndjson"))
+        self.files.path(partner)
     }
 
     /// Appends letters durably.
     pub fn append(&self, partner: &str, letters: &[DeadLetter]) -> std::io::Result<()> {
-        if letters.is_empty() {
-            return Ok(());
-        }
-        let mut text = String::new();
-        for letter in letters {
-            text.push_str(&serde_json::to_string(letter).map_err(std::io::Error::other)?);
-            text.push('\n');
-        }
-        let mut files = self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !files.contains_key(partner) {
-            let file = OpenOptions::new().create(true).append(true).open(self.path(partner))?;
-            files.insert(partner.to_string(), file);
-        }
-        let Some(file) = files.get_mut(partner) else {
-            return Err(std::io::Error::other("dead-letter file missing"));
-        };
-        file.write_all(text.as_bytes())?;
-        file.sync_data()
+        self.files.append(partner, letters, true)
     }
 
     /// Moves `partner`'s letters out of the store and returns them; lines that do not
@@ -108,16 +87,14 @@ impl DeadLetterStore {
     pub fn take(&self, partner: &str) -> Result<(Vec<DeadLetter>, PathBuf), String> {
         let path = self.path(partner);
         let moved = self
-            .dir
+            .files
+            .dir()
             .join(format!("{partner}.replaying-{}.ndjson", segstream_time::wall_clock_ms()));
-        {
-            let mut files = self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            files.remove(partner);
-            match std::fs::rename(&path, &moved) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), moved)),
-                Err(e) => return Err(format!("moving {}: {e}", path.display())),
-            }
+        self.files.close(partner);
+        match std::fs::rename(&path, &moved) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), moved)),
+            Err(e) => return Err(format!("moving {}: {e}", path.display())),
         }
         let file = File::open(&moved).map_err(|e| format!("{}: {e}", moved.display()))?;
         let mut letters = Vec::new();

@@ -26,6 +26,7 @@ pub mod identity;
 pub mod kafka;
 pub mod metrics;
 pub mod metrics_text;
+pub mod ndjson_files;
 pub mod partners;
 pub mod pipeline;
 pub mod receiver;

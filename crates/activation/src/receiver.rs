@@ -15,8 +15,6 @@
 //! `reject_whole`).
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,6 +28,7 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 
+use crate::ndjson_files::NdjsonFiles;
 use crate::signature::{verify, ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// Faults a mock partner injects.
@@ -58,33 +57,30 @@ pub struct Receiver {
     dir: PathBuf,
     secrets: Arc<HashMap<String, String>>,
     faults: Arc<Mutex<Faults>>,
-    files: Arc<Mutex<HashMap<String, File>>>,
+    /// Where receipts go; none for a receiver that only counts.
+    files: Option<Arc<NdjsonFiles>>,
     requests: Arc<AtomicU64>,
     accepted: Arc<AtomicU64>,
-    /// Whether receipts are written (a counting receiver only counts).
-    record: bool,
 }
 
 impl Receiver {
     /// Records into `dir`; verifies each partner's webhook signatures with its secret in
     /// `secrets` (keyed by the partner in the path; `local` without one).
     pub fn new(dir: PathBuf, secrets: HashMap<String, String>) -> std::io::Result<Receiver> {
-        std::fs::create_dir_all(&dir)?;
         Ok(Receiver {
+            files: Some(Arc::new(NdjsonFiles::new(&dir)?)),
             dir,
             secrets: Arc::new(secrets),
             faults: Arc::new(Mutex::new(Faults::default())),
-            files: Arc::new(Mutex::new(HashMap::new())),
             requests: Arc::new(AtomicU64::new(0)),
             accepted: Arc::new(AtomicU64::new(0)),
-            record: true,
         })
     }
 
     /// A receiver that only counts what it accepts (for throughput benchmarks).
     pub fn counting() -> std::io::Result<Receiver> {
         let mut receiver = Receiver::new(std::env::temp_dir(), HashMap::new())?;
-        receiver.record = false;
+        receiver.files = None;
         Ok(receiver)
     }
 
@@ -108,24 +104,9 @@ impl Receiver {
     }
 
     fn record<T: serde::Serialize>(&self, partner: &str, lines: &[T]) -> std::io::Result<()> {
-        if !self.record {
-            self.accepted.fetch_add(lines.len() as u64, Ordering::Relaxed);
-            return Ok(());
+        if let Some(files) = &self.files {
+            files.append(partner, lines, false)?;
         }
-        let mut text = String::new();
-        for line in lines {
-            text.push_str(&serde_json::to_string(line).map_err(std::io::Error::other)?);
-            text.push('\n');
-        }
-        let mut files = self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !files.contains_key(partner) {
-            let file = OpenOptions::new().create(true).append(true).open(self.receipts(partner))?;
-            files.insert(partner.to_string(), file);
-        }
-        match files.get_mut(partner) {
-            Some(file) => file.write_all(text.as_bytes()),
-            None => Err(std::io::Error::other("receipt file missing")),
-        }?;
         self.accepted.fetch_add(lines.len() as u64, Ordering::Relaxed);
         Ok(())
     }
