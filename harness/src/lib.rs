@@ -15,6 +15,7 @@ pub mod drivers;
 pub mod http_client;
 pub mod latency;
 pub mod matcher;
+pub mod partner;
 pub mod report;
 pub mod run;
 pub mod schedule;

@@ -22,11 +22,13 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use segstream_activation::receiver::Faults;
 use segstream_dataflows::classifier::ClassifierConfig;
 use segstream_harness::changes::{Change, ChangeFeed, KafkaChanges, NdjsonTail};
 use segstream_harness::check::{check, CheckResult};
 use segstream_harness::drivers::{Driver, HttpDriver, KafkaDriver};
 use segstream_harness::latency::Percentiles;
+use segstream_harness::partner::{serve, MockPartner};
 use segstream_harness::report::{write_report, PartnerLatency, Report, SecondStats};
 use segstream_harness::run::{run, sampled, wall_ms, PartnerFeed, RunConfig, RunResult};
 use segstream_harness::schedule::Schedule;
@@ -49,6 +51,65 @@ enum Commands {
     Run(RunArgs),
     /// The highest constant rate that meets the SLA.
     FindMax(FindMaxArgs),
+    /// A mock ad partner that records what it receives, with faults and an outage.
+    Partner(PartnerArgs),
+}
+
+#[derive(Args)]
+struct PartnerArgs {
+    /// Where to listen.
+    #[arg(long)]
+    listen: std::net::SocketAddr,
+    /// Where receipts go (`<partner>.ndjson`).
+    #[arg(long)]
+    out: PathBuf,
+    /// The partner id whose webhook signatures are checked (with --secret-file).
+    #[arg(long, default_value = "local")]
+    partner: String,
+    /// The webhook secret of --partner.
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
+    /// Added before every answer.
+    #[arg(long, default_value = "0ms")]
+    latency: String,
+    /// Share of requests answered 500.
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Share of requests answered 429 with Retry-After: 1.
+    #[arg(long, default_value_t = 0.0)]
+    throttle_rate: f64,
+    /// Start an outage (503) this long after start.
+    #[arg(long)]
+    down_after: Option<String>,
+    /// How long the outage lasts.
+    #[arg(long, default_value = "60s")]
+    down_for: String,
+    /// Stop after this long (default: until killed).
+    #[arg(long)]
+    duration: Option<String>,
+}
+
+fn partner_command(args: &PartnerArgs) -> Result<bool, String> {
+    let duration = |text: &str, name: &str| millis(text, name).map(Duration::from_millis);
+    let mock = MockPartner {
+        listen: args.listen,
+        out: args.out.clone(),
+        partner: args.partner.clone(),
+        secret_file: args.secret_file.clone(),
+        faults: Faults {
+            latency: duration(&args.latency, "latency")?,
+            error_rate: args.error_rate,
+            throttle_rate: args.throttle_rate,
+            ..Faults::default()
+        },
+        outage: match &args.down_after {
+            Some(after) => Some((duration(after, "down-after")?, duration(&args.down_for, "down-for")?)),
+            None => None,
+        },
+        duration: args.duration.as_deref().map(|d| duration(d, "duration")).transpose()?,
+    };
+    serve(&mock)?;
+    Ok(true)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -744,6 +805,7 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         Commands::Run(args) => run_command(args),
         Commands::FindMax(args) => find_max(args),
+        Commands::Partner(args) => partner_command(args),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
