@@ -130,6 +130,19 @@ fn final_state(changes: impl IntoIterator<Item = (String, String, u64, bool)>) -
     state
 }
 
+/// A deployment, a mock partner served by the returned runtime, and a partners file for it.
+fn setup(test: &str) -> (Deployment, tokio::runtime::Runtime, Receiver, std::path::PathBuf) {
+    let d = Deployment::new(test, 4, "");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (receiver, addr) = mock_partner(&runtime, &support::scratch_path("deployments", &format!("{}-partner", d.name)));
+    let partners = partners_file(&d, addr);
+    (d, runtime, receiver, partners)
+}
+
 fn wait_until(what: &str, limit: Duration, logs: &dyn Fn() -> String, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !done() {
@@ -141,14 +154,7 @@ fn wait_until(what: &str, limit: Duration, logs: &dyn Fn() -> String, mut done: 
 #[test]
 fn five_kill_9s_under_load_lose_nothing_and_keep_order_per_user_and_segment() {
     let _services = deployment::SERVICES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let d = Deployment::new("activate-kill", 4, "");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (receiver, addr) = mock_partner(&runtime, &support::scratch_path("deployments", &format!("{}-partner", d.name)));
-    let partners = partners_file(&d, addr);
+    let (d, _runtime, receiver, partners) = setup("activate-kill");
     let all = workload(&format!("{}-", d.name), 60, 40, 1_800_000_000_000);
     let producer = deployment::producer();
     // The load: produced in 20 slices while the activator is killed and restarted.
@@ -159,8 +165,14 @@ fn five_kill_9s_under_load_lose_nothing_and_keep_order_per_user_and_segment() {
     for (i, slice) in slices.iter().enumerate() {
         produce(&d, &producer, slice);
         if i % 3 == 2 && kills < 5 {
-            // Kill -9 while the slice just produced is being delivered, at a moment that varies.
-            std::thread::sleep(Duration::from_millis(40 * (i as u64 % 7)));
+            // Kill -9 while the slice just produced is being delivered, at a moment that
+            // varies: once 1 to 31 of its changes have reached the partner (every slice
+            // leaves at least one final change per user and segment, over 60).
+            let ticks = slice.first().map_or(0, |c| c.2)..=slice.last().map_or(0, |c| c.2);
+            let wanted = 1 + (i % 7) * 5;
+            wait_until("deliveries of the slice before a kill", Duration::from_secs(60), &logs, || {
+                receipts(&receiver).iter().filter(|r| ticks.contains(&r.2)).count() >= wanted
+            });
             child.kill().unwrap();
             child.wait().unwrap();
             kills += 1;
@@ -212,14 +224,7 @@ fn five_kill_9s_under_load_lose_nothing_and_keep_order_per_user_and_segment() {
 #[test]
 fn a_new_partner_is_backfilled_with_the_current_membership_then_gets_deltas() {
     let _services = deployment::SERVICES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let d = Deployment::new("activate-backfill", 4, "");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (receiver, addr) = mock_partner(&runtime, &support::scratch_path("deployments", &format!("{}-partner", d.name)));
-    let partners = partners_file(&d, addr);
+    let (d, _runtime, receiver, partners) = setup("activate-backfill");
     let producer = deployment::producer();
     let history = workload(&format!("{}-", d.name), 50, 5, 1_800_000_000_000);
     produce(&d, &producer, &history);

@@ -53,17 +53,10 @@ pub fn serve(mock: &MockPartner) -> Result<(), String> {
     println!("partner: listening on http://{}, receipts in {}", mock.listen, mock.out.display());
     receiver.set_faults(mock.faults.clone());
     let started = Instant::now();
-    let mut down = false;
     while mock.duration.is_none_or(|d| started.elapsed() < d) {
-        let now = started.elapsed();
-        let should_be_down = mock.outage.is_some_and(|(from, length)| now >= from && now < from + length);
-        if should_be_down != down {
-            down = should_be_down;
-            receiver.set_faults(Faults {
-                down,
-                ..mock.faults.clone()
-            });
-            println!("partner: {} at {:.1}s", if down { "down" } else { "back up" }, now.as_secs_f64());
+        if let Some(down) = receiver.follow_outage(&mock.faults, mock.outage, started.elapsed()) {
+            let state = if down { "down" } else { "back up" };
+            println!("partner: {state} at {:.1}s", started.elapsed().as_secs_f64());
         }
         std::thread::sleep(Duration::from_millis(20));
     }

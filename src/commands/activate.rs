@@ -104,13 +104,7 @@ fn services(config: &DeploymentConfig, dead_letter_dir: &std::path::Path) -> Res
 
 fn print_status(statuses: &[PartnerStatus]) {
     for s in statuses {
-        let state = if s.disabled {
-            "DISABLED"
-        } else if s.breaker_open {
-            "breaker open"
-        } else {
-            "ok"
-        };
+        let state = s.state();
         println!(
             "  {:<20} {:<12} {:>10} sent {:>8} pending {:>8} retried {:>6} dead  lag {:>8}  p50 {:>5} ms  p99 {:>5} ms  {state}{}",
             s.partner,

@@ -110,12 +110,9 @@ fn partner_line(activation: &EmbeddedActivation) -> String {
         .status()
         .iter()
         .map(|s| {
-            let state = if s.disabled {
-                " DISABLED"
-            } else if s.breaker_open {
-                " (breaker open)"
-            } else {
-                ""
+            let state = match s.state() {
+                "ok" => String::new(),
+                other => format!(" ({other})"),
             };
             format!(
                 "{} {} sent, {} pending, {} dead, p99 {} ms{state}",

@@ -189,18 +189,10 @@ pub fn isolation(rate: f64, duration: Duration, outage: Option<Duration>, scratc
             started,
         }) as Box<dyn ChangeSource>)
     })?;
-    let outage_window = outage.map(|o| {
-        let from = duration.saturating_sub(o) / 2;
-        (from, from + o)
-    });
-    let mut down = false;
+    // A's outage sits in the middle of the run.
+    let outage_window = outage.map(|o| (duration.saturating_sub(o) / 2, o));
     while started.elapsed() < duration {
-        let now = started.elapsed();
-        let should_be_down = outage_window.is_some_and(|(from, until)| now >= from && now < until);
-        if should_be_down != down {
-            down = should_be_down;
-            a_receiver.set_faults(Faults { down, ..Faults::default() });
-        }
+        a_receiver.follow_outage(&Faults::default(), outage_window, started.elapsed());
         std::thread::sleep(Duration::from_millis(20));
     }
     a_receiver.set_faults(Faults::default());

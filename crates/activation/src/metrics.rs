@@ -78,6 +78,19 @@ pub struct PartnerStatus {
     pub last_error: String,
 }
 
+impl PartnerStatus {
+    /// `DISABLED`, `breaker open` or `ok`.
+    pub fn state(&self) -> &'static str {
+        if self.disabled {
+            "DISABLED"
+        } else if self.breaker_open {
+            "breaker open"
+        } else {
+            "ok"
+        }
+    }
+}
+
 impl PartnerMetrics {
     /// Adds `n` to a counter.
     pub fn add(counter: &AtomicU64, n: u64) {

@@ -89,6 +89,18 @@ impl Receiver {
         *self.faults.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = faults;
     }
 
+    /// Applies `base` faults plus a scheduled outage `(from, length)` at `elapsed` since
+    /// the schedule's start; returns whether the receiver is now down, if that changed.
+    pub fn follow_outage(&self, base: &Faults, outage: Option<(Duration, Duration)>, elapsed: Duration) -> Option<bool> {
+        let down = outage.is_some_and(|(from, length)| elapsed >= from && elapsed < from + length);
+        let mut faults = self.faults.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if faults.down == down {
+            return None;
+        }
+        *faults = Faults { down, ..base.clone() };
+        Some(down)
+    }
+
     /// The file a partner's receipts go to.
     pub fn receipts(&self, partner: &str) -> PathBuf {
         self.dir.join(format!("{partner}.ndjson"))
