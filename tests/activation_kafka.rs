@@ -1,6 +1,7 @@
 //! `segstream activate` against the real broker and a mock partner on an ephemeral
 //! port: five kill -9s under load lose nothing and keep order per (user, segment), and a
-//! new partner is backfilled with the current membership, then gets the deltas.
+//! new partner is backfilled with the current membership, then gets the deltas, and so
+//! is a segment added to an existing partner's mapping.
 //! Needs the broker and Redis (scripts/test starts them); fails without them.
 
 mod support;
@@ -19,12 +20,13 @@ use support::deployment::{self, Deployment};
 /// (user, segment, tick, entered) as produced.
 type Produced = (String, String, u64, bool);
 
-fn partners_file(d: &Deployment, addr: SocketAddr) -> std::path::PathBuf {
+/// A partners file of one webhook partner, `hook`, receiving `segments` (TOML pairs).
+fn partners_file(d: &Deployment, addr: SocketAddr, segments: &str) -> std::path::PathBuf {
     let path = support::scratch_path("deployments", &format!("{}-partners.toml", d.name));
     std::fs::write(
         &path,
         format!(
-            "[[partner]]\nid = \"hook\"\nkind = \"webhook\"\nurl = \"http://{addr}/p/hook/webhook\"\nsegments = {{ whales = \"w\", payers = \"p\" }}\nbatch_size = 100\nmax_batch_wait = \"20ms\"\nconcurrency = 4\ncredentials = {{ env = \"SEGSTREAM_TEST_HOOK_SECRET\" }}\n"
+            "[[partner]]\nid = \"hook\"\nkind = \"webhook\"\nurl = \"http://{addr}/p/hook/webhook\"\nsegments = {{ {segments} }}\nbatch_size = 100\nmax_batch_wait = \"20ms\"\nconcurrency = 4\ncredentials = {{ env = \"SEGSTREAM_TEST_HOOK_SECRET\" }}\n"
         ),
     )
     .unwrap();
@@ -130,8 +132,8 @@ fn final_state(changes: impl IntoIterator<Item = (String, String, u64, bool)>) -
     state
 }
 
-/// A deployment, a mock partner served by the returned runtime, and a partners file for it.
-fn setup(test: &str) -> (Deployment, tokio::runtime::Runtime, Receiver, std::path::PathBuf) {
+/// A deployment, a mock partner served by the returned runtime, and its address.
+fn setup(test: &str) -> (Deployment, tokio::runtime::Runtime, Receiver, SocketAddr) {
     let d = Deployment::new(test, 4, "");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -139,8 +141,7 @@ fn setup(test: &str) -> (Deployment, tokio::runtime::Runtime, Receiver, std::pat
         .build()
         .unwrap();
     let (receiver, addr) = mock_partner(&runtime, &support::scratch_path("deployments", &format!("{}-partner", d.name)));
-    let partners = partners_file(&d, addr);
-    (d, runtime, receiver, partners)
+    (d, runtime, receiver, addr)
 }
 
 fn wait_until(what: &str, limit: Duration, logs: &dyn Fn() -> String, mut done: impl FnMut() -> bool) {
@@ -154,7 +155,8 @@ fn wait_until(what: &str, limit: Duration, logs: &dyn Fn() -> String, mut done: 
 #[test]
 fn five_kill_9s_under_load_lose_nothing_and_keep_order_per_user_and_segment() {
     let _services = deployment::SERVICES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let (d, _runtime, receiver, partners) = setup("activate-kill");
+    let (d, _runtime, receiver, addr) = setup("activate-kill");
+    let partners = partners_file(&d, addr, BOTH);
     let all = workload(&format!("{}-", d.name), 60, 40, 1_800_000_000_000);
     let producer = deployment::producer();
     // The load: produced in 20 slices while the activator is killed and restarted.
@@ -221,38 +223,66 @@ fn five_kill_9s_under_load_lose_nothing_and_keep_order_per_user_and_segment() {
     );
 }
 
-#[test]
-fn a_new_partner_is_backfilled_with_the_current_membership_then_gets_deltas() {
-    let _services = deployment::SERVICES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let (d, _runtime, receiver, partners) = setup("activate-backfill");
-    let producer = deployment::producer();
-    let history = workload(&format!("{}-", d.name), 50, 5, 1_800_000_000_000);
-    produce(&d, &producer, &history);
-    let members: BTreeMap<(String, String), (u64, bool)> = final_state(history.iter().cloned())
-        .into_iter()
-        .filter(|(_, (_, entered))| *entered)
-        .collect();
-    let port = support::free_port();
-    let status_addr = format!("127.0.0.1:{port}");
-    let mut child = activate(&d, &partners, "run", &status_addr);
-    let logs = || d.log("run");
-    wait_until("the backfill", Duration::from_secs(60), &logs, || {
-        receipts(&receiver).len() >= members.len()
-    });
-    let backfill = receipts(&receiver);
-    assert_eq!(backfill.len(), members.len(), "each member once, no double entry");
-    let got: BTreeMap<(String, String), (u64, bool)> = backfill.iter().map(|(u, s, t, e, _)| ((u.clone(), s.clone()), (*t, *e))).collect();
-    assert_eq!(got, members, "the backfill is the current membership");
+const BOTH: &str = "whales = \"w\", payers = \"p\"";
 
-    let deltas = workload(&format!("{}-", d.name), 50, 2, 1_900_000_000_000);
-    produce(&d, &producer, &deltas);
-    let expected = final_state(history.iter().chain(&deltas).cloned());
-    wait_until("the deltas", Duration::from_secs(60), &logs, || {
-        let got = final_state(receipts(&receiver).into_iter().map(|(u, s, t, e, _)| (u, s, t, e)));
+/// The entries of a final state.
+fn members_of(state: BTreeMap<(String, String), (u64, bool)>) -> BTreeMap<(String, String), (u64, bool)> {
+    state.into_iter().filter(|(_, (_, entered))| *entered).collect()
+}
+
+/// Waits until the partner's final state of each (user, segment) of `expected` equals it
+/// (a never-entered exit may be absent).
+fn wait_for_state(receiver: &Receiver, expected: &BTreeMap<(String, String), (u64, bool)>, logs: &dyn Fn() -> String) {
+    wait_until("the deltas", Duration::from_secs(60), logs, || {
+        let got = final_state(receipts(receiver).into_iter().map(|(u, s, t, e, _)| (u, s, t, e)));
         expected
             .iter()
             .all(|(k, v)| got.get(k) == Some(v) || (!v.1 && !got.contains_key(k)))
     });
+}
+
+/// Stops the activator as an operator would (SIGTERM: it delivers what it holds and commits).
+fn terminate(mut child: Child, logs: &dyn Fn() -> String) {
+    let signal = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(signal.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the activator stopped with {status}\n{}", logs());
+}
+
+/// The receipts from `from` on, as (user, segment) -> (tick, entered), checked to hold
+/// each (user, segment) once.
+fn receipts_once(receiver: &Receiver, from: usize) -> BTreeMap<(String, String), (u64, bool)> {
+    let new = receipts(receiver).split_off(from);
+    let got: BTreeMap<(String, String), (u64, bool)> = new.iter().map(|(u, s, t, e, _)| ((u.clone(), s.clone()), (*t, *e))).collect();
+    assert_eq!(got.len(), new.len(), "each member once, no double entry");
+    got
+}
+
+#[test]
+fn a_new_partner_is_backfilled_with_the_current_membership_then_gets_deltas() {
+    let _services = deployment::SERVICES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (d, _runtime, receiver, addr) = setup("activate-backfill");
+    let producer = deployment::producer();
+    let history = workload(&format!("{}-", d.name), 50, 5, 1_800_000_000_000);
+    produce(&d, &producer, &history);
+    // The partner starts with one of the two segments.
+    let whales_only = partners_file(&d, addr, "whales = \"w\"");
+    let whales = |state: BTreeMap<(String, String), (u64, bool)>| -> BTreeMap<(String, String), (u64, bool)> {
+        state.into_iter().filter(|((_, s), _)| s == "whales").collect()
+    };
+    let members = members_of(whales(final_state(history.iter().cloned())));
+    let port = support::free_port();
+    let status_addr = format!("127.0.0.1:{port}");
+    let child = activate(&d, &whales_only, "run", &status_addr);
+    let logs = || d.log("run");
+    wait_until("the backfill", Duration::from_secs(60), &logs, || {
+        receipts(&receiver).len() >= members.len()
+    });
+    assert_eq!(receipts_once(&receiver, 0), members, "the backfill is the current membership");
+
+    let deltas = workload(&format!("{}-", d.name), 50, 2, 1_900_000_000_000);
+    produce(&d, &producer, &deltas);
+    wait_for_state(&receiver, &whales(final_state(history.iter().chain(&deltas).cloned())), &logs);
     let status = support::segstream(&["activate", "status", "--addr", &status_addr]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(
@@ -260,6 +290,28 @@ fn a_new_partner_is_backfilled_with_the_current_membership_then_gets_deltas() {
         "{text}\n{}",
         String::from_utf8_lossy(&status.stderr)
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    terminate(child, &logs);
+
+    // `payers` is added to the running partner's mapping: its current membership
+    // arrives (each member once, nothing of `whales` again), then the deltas of both.
+    let before = receipts(&receiver).len();
+    let both = partners_file(&d, addr, BOTH);
+    let payers = members_of(final_state(history.iter().chain(&deltas).cloned()))
+        .into_iter()
+        .filter(|((_, s), _)| s == "payers")
+        .collect::<BTreeMap<_, _>>();
+    let child = activate(&d, &both, "added", &status_addr);
+    let logs = || d.log("added");
+    wait_until("the added segment's backfill", Duration::from_secs(60), &logs, || {
+        receipts(&receiver).len() >= before + payers.len()
+    });
+    assert_eq!(
+        receipts_once(&receiver, before),
+        payers,
+        "the added segment's backfill is its current membership"
+    );
+    let more = workload(&format!("{}-", d.name), 50, 1, 2_000_000_000_000);
+    produce(&d, &producer, &more);
+    wait_for_state(&receiver, &final_state(history.iter().chain(&deltas).chain(&more).cloned()), &logs);
+    terminate(child, &logs);
 }

@@ -10,6 +10,7 @@
 //! commits. `replay` delivers one partner's dead letters again, or every change from a
 //! time, through the same pipeline (with the same delivery ids).
 
+use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ use segstream_activation::dead_letters::DeadLetterStore;
 use segstream_activation::handed::HandedFns;
 use segstream_activation::http::{HttpClient, PartnerRequest};
 use segstream_activation::kafka::{KafkaChangeSource, KafkaTopics};
+use segstream_activation::mapping::{MappingFns, MappingMemory};
 use segstream_activation::metrics::PartnerStatus;
 use segstream_activation::metrics_text::render;
 use segstream_activation::pipeline::{Pipeline, Services};
@@ -102,6 +104,30 @@ fn services(config: &DeploymentConfig, dead_letter_dir: &std::path::Path) -> Res
     })
 }
 
+/// The partners' held segments, in Redis (`partner-mapping:<id>`).
+fn mapping_memory(config: &DeploymentConfig) -> Result<Arc<dyn MappingMemory>, CommandError> {
+    let redis = Arc::new(Mutex::new(Retrying::new(&config.redis.url).map_err(CommandError::Invalid)?));
+    let (reader, writer) = (Arc::clone(&redis), redis);
+    Ok(Arc::new(MappingFns {
+        recall: move |partner: &str| {
+            let mut redis = reader
+                .lock()
+                .map_err(|_| "the partner-mapping connection was poisoned".to_string())?;
+            let held =
+                partner_state::mapped_segments(&mut redis, partner).map_err(|e| format!("reading the segments {partner} holds: {e}"))?;
+            Ok(held.map(|segments| segments.into_iter().collect::<BTreeSet<String>>()))
+        },
+        remember: move |partner: &str, segments: &BTreeSet<String>| {
+            let mut redis = writer
+                .lock()
+                .map_err(|_| "the partner-mapping connection was poisoned".to_string())?;
+            let segments: Vec<String> = segments.iter().cloned().collect();
+            partner_state::set_mapped_segments(&mut redis, partner, &segments)
+                .map_err(|e| format!("recording the segments {partner} holds: {e}"))
+        },
+    }))
+}
+
 fn print_status(statuses: &[PartnerStatus]) {
     for s in statuses {
         let state = s.state();
@@ -167,8 +193,9 @@ fn activate(args: &ActivateArgs) -> Result<ExitCode, CommandError> {
     let runtime = runtime()?;
     let services = services(&config, &args.partners.dead_letter_dir)?;
     let names: Vec<String> = partners.iter().map(|p| format!("{} ({})", p.id, p.kind.name())).collect();
+    let memory = mapping_memory(&config)?;
     let mut activator = Activator::start(runtime.handle(), partners, &services, |partner| {
-        KafkaChangeSource::open(&config, partner).map(|s| Box::new(s) as Box<dyn ChangeSource>)
+        KafkaChangeSource::open(&config, partner, Arc::clone(&memory)).map(|s| Box::new(s) as Box<dyn ChangeSource>)
     })
     .map_err(CommandError::Invalid)?;
     println!(

@@ -8,15 +8,18 @@
 //! current membership of the partner's segments, which is delivered as entries (each at
 //! the position of the record that made it) — and then it reads on from that end, so it
 //! gets the current membership and then every delta, with no gap and no double entry.
-//! Nothing is committed until the backfill is delivered whole, so a crash during it
-//! starts it over.
+//! A segment added to an existing partner's mapping (one its [`MappingMemory`] does not
+//! list) is backfilled the same way, folded up to the committed offsets from which the
+//! partner reads on. Nothing is committed, and the new mapping is not remembered, until
+//! the backfill is delivered whole, so a crash during it starts it over.
 //! A record that is not a change is counted as an error and skipped. [`KafkaTopics`]
 //! produces a `kafka` partner's records and returns once the broker has them.
 //!
 //! The backfill reads the whole topic, so it is exact only while the topic's retention
 //! still holds every change since the first; `docs/operations.md` says how to size it.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -32,6 +35,7 @@ use segstream_model::change::decode_change;
 use crate::activator::ChangeSource;
 use crate::change::{Change, Position};
 use crate::config::PartnerConfig;
+use crate::mapping::{segments_to_backfill, MappingMemory};
 use crate::pipeline::TopicSink;
 
 /// The consumer group of a partner's reader.
@@ -53,13 +57,18 @@ pub struct KafkaChangeSource {
     /// partition's commit reaches its end, so a crash during a backfill starts it over
     /// (rather than replaying raw changes the backfill had folded away).
     backfill_ends: Option<BTreeMap<i32, i64>>,
+    /// The partner's id and the segments it holds whole once the backfill is delivered.
+    partner: String,
+    mapping_after_backfill: Option<BTreeSet<String>>,
+    memory: Arc<dyn MappingMemory>,
     /// Records that could not be decoded.
     pub undecodable: u64,
 }
 
 impl KafkaChangeSource {
-    /// Opens the partner's consumer, backfilling a new partner.
-    pub fn open(config: &DeploymentConfig, partner: &PartnerConfig) -> Result<KafkaChangeSource, String> {
+    /// Opens the partner's consumer, backfilling a new partner or the segments added to
+    /// its mapping since `memory` last heard of it.
+    pub fn open(config: &DeploymentConfig, partner: &PartnerConfig, memory: Arc<dyn MappingMemory>) -> Result<KafkaChangeSource, String> {
         let topic = config.topics.changes.clone();
         let consumer = segstream_kafka::consumer(config, &partner_group(config, &partner.id)).map_err(|e| e.to_string())?;
         let count = partition_count(&consumer, &topic)?;
@@ -87,11 +96,29 @@ impl KafkaChangeSource {
             high_at: Instant::now(),
             backfill: VecDeque::new(),
             backfill_ends: None,
+            partner: partner.id.clone(),
+            mapping_after_backfill: None,
+            memory,
             undecodable: 0,
         };
-        if start.is_empty() {
-            start = source.backfill(partner)?;
+        let configured: BTreeSet<String> = partner.segments.keys().cloned().collect();
+        let to_backfill = if start.is_empty() {
+            for p in 0..count {
+                start.insert(p, source.watermarks(p)?.1);
+            }
+            configured.clone()
+        } else {
+            let recalled = source.memory.recall(&partner.id)?;
+            let added = segments_to_backfill(recalled.as_ref(), &configured);
+            if added.is_empty() && recalled.as_ref() != Some(&configured) {
+                source.memory.remember(&partner.id, &configured)?;
+            }
+            added
+        };
+        if !to_backfill.is_empty() {
+            source.backfill(&to_backfill, &start)?;
             source.backfill_ends = Some(start.clone());
+            source.mapping_after_backfill = Some(configured);
         }
         let mut assignment = TopicPartitionList::new();
         for p in 0..count {
@@ -114,26 +141,38 @@ impl KafkaChangeSource {
             .map_err(|e| format!("watermarks of {}/{p}: {e}", self.topic))
     }
 
-    /// Folds the topic up to its current end into the current membership of the
-    /// partner's segments; returns where reading goes on.
-    fn backfill(&mut self, partner: &PartnerConfig) -> Result<BTreeMap<i32, i64>, String> {
-        let (ends, assigned) = assign_from_time(&self.consumer, &self.topic, 0)?;
+    /// Folds the topic up to `ends` into the current membership of `segments`, to be
+    /// delivered before anything else.
+    fn backfill(&mut self, segments: &BTreeSet<String>, ends: &BTreeMap<i32, i64>) -> Result<(), String> {
+        let mut assignment = TopicPartitionList::new();
+        for (p, end) in ends {
+            let (low, _) = self.watermarks(*p)?;
+            if low < *end {
+                assignment
+                    .add_partition_offset(&self.topic, *p, Offset::Offset(low))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        self.consumer
+            .assign(&assignment)
+            .map_err(|e| format!("assigning {}: {e}", self.topic))?;
         // (user, segment) -> the latest change: (tick, entered, position).
         let mut members: HashMap<(String, String), (u64, bool, Position)> = HashMap::new();
-        let mut remaining = assigned;
+        let mut remaining = assignment.count();
         let deadline = Instant::now() + Duration::from_secs(600);
         while remaining > 0 {
             if Instant::now() > deadline {
-                return Err(format!("backfilling {}: reading {} took over 10 minutes", partner.id, self.topic));
+                return Err(format!("backfilling {}: reading {} took over 10 minutes", self.partner, self.topic));
             }
             match self.consumer.poll(Duration::from_millis(100)) {
                 Some(Ok(message)) => {
                     let p = message.partition();
-                    if message.offset() >= ends.get(&p).copied().unwrap_or(0) {
+                    let end = ends.get(&p).copied().unwrap_or(0);
+                    if message.offset() >= end {
                         continue;
                     }
                     match message.payload().map(decode_change) {
-                        Some(Ok((user, segment, tick, entered))) if partner.segments.contains_key(&segment) => {
+                        Some(Ok((user, segment, tick, entered))) if segments.contains(&segment) => {
                             let position = Position {
                                 partition: p,
                                 offset: message.offset(),
@@ -143,12 +182,12 @@ impl KafkaChangeSource {
                         Some(Ok(_)) => {}
                         _ => self.undecodable += 1,
                     }
-                    if message.offset() + 1 >= ends.get(&p).copied().unwrap_or(0) {
+                    if message.offset() + 1 >= end {
                         remaining -= 1;
                     }
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) | None => {}
-                Some(Err(e)) => return Err(format!("backfilling {}: {e}", partner.id)),
+                Some(Err(e)) => return Err(format!("backfilling {}: {e}", self.partner)),
             }
         }
         let now = segstream_time::wall_clock_ms();
@@ -166,7 +205,7 @@ impl KafkaChangeSource {
             .collect();
         entries.sort_by_key(|c| c.position);
         self.backfill = entries.into();
-        Ok(ends)
+        Ok(())
     }
 }
 
@@ -221,7 +260,11 @@ impl ChangeSource for KafkaChangeSource {
             if ends.iter().any(|(p, end)| committed.get(p).copied().unwrap_or(0) < *end) {
                 return Ok(());
             }
+            if let Some(mapping) = &self.mapping_after_backfill {
+                self.memory.remember(&self.partner, mapping)?;
+            }
             self.backfill_ends = None;
+            self.mapping_after_backfill = None;
         }
         let mut list = TopicPartitionList::new();
         for (p, o) in offsets {

@@ -24,6 +24,7 @@ pub mod http;
 pub mod identities;
 pub mod identity;
 pub mod kafka;
+pub mod mapping;
 pub mod metrics;
 pub mod metrics_text;
 pub mod ndjson_files;

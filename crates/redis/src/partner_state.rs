@@ -1,9 +1,12 @@
-//! What each ad partner was handed: `partner:<id>:<user>` in Redis.
+//! What each ad partner was handed: `partner:<id>:<user>` in Redis, and which segments
+//! its audiences hold whole: `partner-mapping:<id>`.
 //!
 //! Contract: a hash per (partner, user), field = segment, value = the tick of the newest
 //! change handed to the partner for it; every write refreshes a TTL of `ttl_seconds`, so
 //! users who stop changing age out. [`latest`] reads many in one round trip;
 //! [`record`] writes a batch as one pipeline (retried until Redis accepts it).
+//! [`mapped_segments`] and [`set_mapped_segments`] read and write the partner's set of
+//! segments (no TTL: it lives as long as the partner's consumer group).
 
 use super::Retrying;
 
@@ -30,4 +33,29 @@ pub fn record(redis: &mut Retrying, partner: &str, changes: &[(String, String, u
         pipeline.expire(&key, ttl_seconds as i64).ignore();
     }
     redis.run(&pipeline, "partner state");
+}
+
+/// The key of the segments whose whole membership a partner was given.
+pub fn mapping_key(partner: &str) -> String {
+    format!("partner-mapping:{partner}")
+}
+
+/// The segments whose whole membership `partner` was given, if that was ever recorded.
+pub fn mapped_segments(redis: &mut Retrying, partner: &str) -> Result<Option<Vec<String>>, String> {
+    let mut pipeline = redis::pipe();
+    pipeline.smembers(mapping_key(partner)).exists(mapping_key(partner));
+    let (members, exists): (Vec<String>, bool) = redis.query(&pipeline)?;
+    Ok(exists.then_some(members))
+}
+
+/// Records `segments` as the ones whose whole membership `partner` was given (at least
+/// one; an empty set cannot be told from none in Redis).
+pub fn set_mapped_segments(redis: &mut Retrying, partner: &str, segments: &[String]) -> Result<(), String> {
+    let key = mapping_key(partner);
+    let mut pipeline = redis::pipe();
+    pipeline.atomic().del(&key).ignore();
+    if !segments.is_empty() {
+        pipeline.sadd(&key, segments).ignore();
+    }
+    redis.query::<()>(&pipeline)
 }
