@@ -383,22 +383,36 @@ fn deploy(common: &Common, lifetime: Duration, scratch: &std::path::Path) -> Res
 
 /// Waits until the changes of the published profiles and stats have arrived (the first
 /// one, then no change for 3 s; at most 3 minutes); the smallest tick among them.
-fn settle(feed: &mut dyn ChangeFeed, quiet_progress: bool, per_10k: u64) -> Result<(Option<u64>, Vec<Change>), String> {
+/// Waits until the changes that the deployment's start makes (every user's memberships
+/// from profiles and stats) have passed — the classifier's and each partner's feed quiet
+/// for 3 s after the first change — so that the run measures the steady state. Returns
+/// the first tick seen and the sampled users' changes, for the correctness check.
+fn settle(
+    feed: &mut dyn ChangeFeed,
+    partner_feeds: &mut [PartnerFeed],
+    quiet_progress: bool,
+    per_10k: u64,
+) -> Result<(Option<u64>, Vec<Change>), String> {
     let (started, mut last) = (Instant::now(), Instant::now());
     let (mut first_tick, mut seen, mut changes, mut kept) = (None::<u64>, 0u64, Vec::new(), Vec::new());
+    let mut delivered = Vec::new();
     while (seen == 0 || last.elapsed() < Duration::from_secs(3)) && started.elapsed() < Duration::from_secs(180) {
         feed.poll(&mut changes)?;
-        if !changes.is_empty() {
+        for (_, partner) in partner_feeds.iter_mut() {
+            partner.poll(&mut delivered)?;
+        }
+        if !changes.is_empty() || !delivered.is_empty() {
             last = Instant::now();
             seen += changes.len() as u64;
             first_tick = changes.iter().map(|c| c.tick_ms).chain(first_tick).min();
             kept.extend(changes.drain(..).filter(|c| sampled(&c.user, per_10k)));
+            delivered.clear();
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     if !quiet_progress {
         println!(
-            "profiles and stats published: {seen} changes in {:.1}s before the load",
+            "start-up memberships (profiles and stats): {seen} changes in {:.1}s before the load",
             started.elapsed().as_secs_f64()
         );
     }
@@ -434,13 +448,15 @@ fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<
         concurrent_sessions: common.sessions,
         ..TrafficConfig::default()
     };
-    let (warmup_tick, warmup_changes) = match common.target {
-        Target::Embedded => (None, Vec::new()),
-        Target::Http | Target::Kafka => {
-            tables::publish(&common.brokers, &common.profiles_topic, &common.stats_topic, traffic, &user_prefix)?;
-            settle(deployment.feed.as_mut(), quiet_progress, common.check_per_10k)?
-        }
-    };
+    if matches!(common.target, Target::Http | Target::Kafka) {
+        tables::publish(&common.brokers, &common.profiles_topic, &common.stats_topic, traffic, &user_prefix)?;
+    }
+    let (warmup_tick, warmup_changes) = settle(
+        deployment.feed.as_mut(),
+        &mut deployment.partner_feeds,
+        quiet_progress,
+        common.check_per_10k,
+    )?;
     let config = RunConfig {
         schedule,
         traffic,

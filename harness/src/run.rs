@@ -231,6 +231,11 @@ fn sender(
         }
         let outcome = driver.send(&batch.lines);
         let now = wall_ms();
+        if let Ok(mut matcher) = ledger.matcher.lock() {
+            for m in &batch.measured {
+                matcher.acknowledged(&m.user, sent_at.saturating_sub(m.delay_ms), now.saturating_sub(sent_at));
+            }
+        }
         ingest.record(now.saturating_sub(start_ms) / 1_000, now.saturating_sub(batch.intended_ms));
         counters.accepted.fetch_add(outcome.accepted, Ordering::Relaxed);
         counters.rejected.fetch_add(outcome.rejected, Ordering::Relaxed);
