@@ -381,12 +381,18 @@ fn deploy(common: &Common, lifetime: Duration, scratch: &std::path::Path) -> Res
     }
 }
 
-/// Waits until the changes of the published profiles and stats have arrived (the first
-/// one, then no change for 3 s; at most 3 minutes); the smallest tick among them.
+/// Longer than the classifier's idle timeout (5 s): a partition whose profiles arrived
+/// first may hold the watermark back that long before the rest of the start-up
+/// memberships come out.
+const SETTLED_AFTER: Duration = Duration::from_secs(7);
+/// The longest wait for the start-up memberships.
+const SETTLE_LIMIT: Duration = Duration::from_secs(180);
+
 /// Waits until the changes that the deployment's start makes (every user's memberships
 /// from profiles and stats) have passed — the classifier's and each partner's feed quiet
-/// for 3 s after the first change — so that the run measures the steady state. Returns
-/// the first tick seen and the sampled users' changes, for the correctness check.
+/// for [`SETTLED_AFTER`] after the first change, at most 3 minutes — so that the run
+/// measures the steady state. Returns the first tick seen and the sampled users'
+/// changes, for the correctness check.
 fn settle(
     feed: &mut dyn ChangeFeed,
     partner_feeds: &mut [PartnerFeed],
@@ -396,7 +402,7 @@ fn settle(
     let (started, mut last) = (Instant::now(), Instant::now());
     let (mut first_tick, mut seen, mut changes, mut kept) = (None::<u64>, 0u64, Vec::new(), Vec::new());
     let mut delivered = Vec::new();
-    while (seen == 0 || last.elapsed() < Duration::from_secs(3)) && started.elapsed() < Duration::from_secs(180) {
+    while (seen == 0 || last.elapsed() < SETTLED_AFTER) && started.elapsed() < SETTLE_LIMIT {
         feed.poll(&mut changes)?;
         for (_, partner) in partner_feeds.iter_mut() {
             partner.poll(&mut delivered)?;
@@ -434,7 +440,9 @@ fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<
     let sla_ms = millis(&common.sla, "sla")?;
     let tick_ms = millis(&common.tick, "tick")?;
     let drain = Duration::from_millis(millis(&common.drain, "drain")?);
-    let lifetime = Duration::from_secs_f64(schedule.duration_s) + drain + Duration::from_secs(10);
+    // The embedded demo outlives the run (it is stopped when the deployment drops):
+    // settling, the schedule, its cool-down and the drain.
+    let lifetime = Duration::from_secs_f64(schedule.duration_s) + drain + SETTLE_LIMIT + Duration::from_secs(10);
     let mut deployment = deploy(common, lifetime, &std::env::temp_dir().join("segstream-harness"))?;
     // Against a long-lived deployment every run has users of its own.
     let user_prefix = match common.target {

@@ -150,6 +150,9 @@ struct Measured {
     intended_ms: u64,
     /// The line, if the user is in the correctness sample.
     sampled_line: Option<String>,
+    /// Whether its latency is measured (not during the cool-down, whose events the
+    /// correctness check still needs: the classifier applies them).
+    timed: bool,
 }
 
 /// Where the senders note what they sent, for matching and the correctness check.
@@ -219,7 +222,7 @@ fn sender(
         let Ok(batch) = batch else { break };
         let sent_at = wall_ms();
         if let Ok(mut matcher) = ledger.matcher.lock() {
-            for m in &batch.measured {
+            for m in batch.measured.iter().filter(|m| m.timed) {
                 matcher.sent(&m.user, sent_at.saturating_sub(m.delay_ms), m.intended_ms);
             }
         }
@@ -232,7 +235,7 @@ fn sender(
         let outcome = driver.send(&batch.lines);
         let now = wall_ms();
         if let Ok(mut matcher) = ledger.matcher.lock() {
-            for m in &batch.measured {
+            for m in batch.measured.iter().filter(|m| m.timed) {
                 matcher.acknowledged(&m.user, sent_at.saturating_sub(m.delay_ms), now.saturating_sub(sent_at));
             }
         }
@@ -393,19 +396,15 @@ pub fn run(
             let intended_ms = start_ms + (instant_of(emitted) * 1_000.0) as u64;
             let line = with_prefix(traffic.next_line(intended_ms), &config.user_prefix);
             emitted += 1;
-            if emitted > total {
-                // The cool-down: sent, not measured.
-                pending_push(&mut pending, line, intended_ms);
-                if pending.lines.len() >= config.batch {
-                    dispatch(&mut pending, config.batch, &to_senders)?;
-                }
-                continue;
+            // The cool-down's events are sent and checked, not timed.
+            let timed = emitted <= total;
+            if timed {
+                *sent_per_second.entry((intended_ms - start_ms) / 1_000).or_insert(0u64) += 1;
             }
-            *sent_per_second.entry((intended_ms - start_ms) / 1_000).or_insert(0u64) += 1;
             if !seen_lines.insert(line_hash(&line)) {
-                duplicates += 1;
+                duplicates += u64::from(timed);
             } else if let Some((user, delay_ms, is_late)) = describe(&line) {
-                late += u64::from(is_late);
+                late += u64::from(is_late && timed);
                 let mut sampled_line = None;
                 if sampled(&user, per_10k) {
                     let entry = sampled_users.entry(user.clone()).or_insert_with(|| {
@@ -424,6 +423,7 @@ pub fn run(
                     delay_ms,
                     intended_ms,
                     sampled_line,
+                    timed,
                 });
             }
             pending_push(&mut pending, line, intended_ms);
