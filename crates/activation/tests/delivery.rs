@@ -1,5 +1,5 @@
 //! The activator against local mock partners (`segstream_activation::receiver`) on
-//! ephemeral ports: isolation of a partner that is down, order per (user, segment),
+//! ephemeral ports: isolation of a partner that is down, slow or throttling, order per (user, segment),
 //! dead letters with bisection and their replay, the retry budget, and a partner that
 //! answers garbage. Every wait polls for a condition, with a deadline.
 
@@ -154,39 +154,59 @@ fn net_of_receipts(lines: &[Value]) -> BTreeMap<(String, String), bool> {
 }
 
 #[test]
-fn a_partner_that_is_down_holds_back_only_itself_and_catches_up_with_nothing_lost() {
-    let h = Harness::new("isolation");
-    let (down, down_addr) = h.receiver("a");
-    let (healthy, healthy_addr) = h.receiver("b");
-    down.set_faults(Faults {
+fn a_partner_that_is_down_slow_or_throttling_holds_back_only_itself_and_catches_up_with_nothing_lost() {
+    let down = Faults {
         down: true,
         ..Faults::default()
-    });
-    let input = changes(2_000);
-    let mut activator = h.start(
-        vec![
-            webhook("a", down_addr, "concurrency = 4\n"),
-            webhook("b", healthy_addr, "concurrency = 4\n"),
-        ],
-        &input,
-    );
-    wait_until("the healthy partner to have everything", Duration::from_secs(30), || {
-        finished(&activator, 1, input.len())
-    });
-    let status = activator.status();
-    assert!(status[0].pending > 0 && status[0].delivered == 0, "{:?}", status[0]);
-    assert!(
-        status[0].retried > 0 && status[0].dead_lettered == 0,
-        "an outage within the budget dead-letters nothing"
-    );
-    assert_eq!(net_of_receipts(&receipts(&healthy.receipts("hook"))), net(&input));
-    down.set_faults(Faults::default());
-    wait_until("the recovered partner's backlog", Duration::from_secs(60), || {
-        activator.status()[0].pending == 0
-    });
-    activator.stop(Duration::from_secs(5));
-    assert_eq!(net_of_receipts(&receipts(&down.receipts("hook"))), net(&input), "nothing lost");
-    assert_eq!(activator.status()[0].dead_lettered, 0);
+    };
+    let slow = Faults {
+        latency: Duration::from_secs(10),
+        ..Faults::default()
+    };
+    let throttling = Faults {
+        throttle_rate: 1.0,
+        ..Faults::default()
+    };
+    for (name, faults) in [("down", down), ("slow", slow), ("throttling", throttling)] {
+        let h = Harness::new(&format!("isolation-{name}"));
+        let (faulty, faulty_addr) = h.receiver("a");
+        let (healthy, healthy_addr) = h.receiver("b");
+        faulty.set_faults(faults);
+        let input = changes(2_000);
+        let mut activator = h.start(
+            vec![
+                webhook("a", faulty_addr, "concurrency = 4\n"),
+                webhook("b", healthy_addr, "concurrency = 4\n"),
+            ],
+            &input,
+        );
+        wait_until(
+            &format!("the healthy partner next to a {name} one"),
+            Duration::from_secs(30),
+            || finished(&activator, 1, input.len()),
+        );
+        let status = activator.status();
+        assert!(status[0].pending > 0, "{name}: {:?}", status[0]);
+        if name != "slow" {
+            assert!(status[0].delivered == 0 && status[0].retried > 0, "{name}: {:?}", status[0]);
+        }
+        assert_eq!(net_of_receipts(&receipts(&healthy.receipts("hook"))), net(&input), "{name}");
+        faulty.set_faults(Faults::default());
+        wait_until(&format!("the {name} partner's backlog"), Duration::from_secs(60), || {
+            finished(&activator, 0, input.len())
+        });
+        activator.stop(Duration::from_secs(5));
+        assert_eq!(
+            net_of_receipts(&receipts(&faulty.receipts("hook"))),
+            net(&input),
+            "{name}: nothing lost"
+        );
+        assert_eq!(
+            activator.status()[0].dead_lettered,
+            0,
+            "{name}: a fault within the retry budget dead-letters nothing"
+        );
+    }
 }
 
 #[test]
@@ -296,7 +316,7 @@ fn refusals_dead_letter_at_once_and_outages_after_the_budget() {
     let input = changes(20);
     let mut activator = h.start(vec![unsigned, short_budget], &input);
     wait_until("both to finish", Duration::from_secs(30), || {
-        activator.status().iter().all(|s| s.pending == 0)
+        finished(&activator, 0, input.len()) && finished(&activator, 1, input.len())
     });
     activator.stop(Duration::from_secs(5));
     let status = activator.status();
