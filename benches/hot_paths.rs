@@ -142,7 +142,9 @@ fn apply(user: &mut UserState, rules: &ActiveRules, event: &Event, now: u64, tic
     };
     let specs = rules.set.features();
     for &slot in rules.features_by_type.get(event.event_type as usize).into_iter().flatten() {
-        let feature = user.features[slot].get_or_insert_with(|| Box::new(FeatureState::new(&specs[slot], rules.int_property[slot])));
+        let feature = user
+            .features
+            .get_or_insert_with(slot, || FeatureState::new(&specs[slot], rules.int_property[slot]));
         feature.add(&specs[slot], input, now, ticks);
     }
 }
@@ -167,8 +169,8 @@ fn feature_update_bench(c: &mut Criterion) {
         apply(&mut warm, &rules, &event, now, ticks);
         last = now;
     }
-    for (feature, spec) in warm.features.iter_mut().zip(rules.set.features()) {
-        if let Some(state) = feature {
+    for (slot, spec) in rules.set.features().iter().enumerate() {
+        if let Some(state) = warm.features.get_mut(slot) {
             state.expire(spec, last, ticks);
         }
     }

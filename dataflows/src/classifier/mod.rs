@@ -7,6 +7,7 @@
 pub mod active_rules;
 pub mod dedup;
 pub mod engine;
+pub mod feature_slots;
 pub mod feature_state;
 pub mod membership;
 pub mod merged_source;

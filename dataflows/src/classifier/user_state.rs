@@ -1,14 +1,17 @@
 //! Everything a worker keeps about one user.
 //!
-//! Contract: feature states are indexed by the feature slots of the
-//! active rule set, condition results and membership by its segment indices; the
-//! engine re-indexes them when the set changes. `history` holds the user's recent raw
+//! Contract: feature states are keyed by the feature slots of the active rule set
+//! (present only where the user has data, [`FeatureSlots`]), condition results and
+//! membership are bits by its segment indices (one machine word for up to 62 segments,
+//! inline); the engine re-indexes them when the set changes. `history` holds the user's recent raw
 //! events in (time, id) order, from which features of newly added rules start.
 
 use std::collections::VecDeque;
 
+use smallbitvec::SmallBitVec;
+
 use super::active_rules::ActiveRules;
-use super::feature_state::FeatureState;
+use super::feature_slots::FeatureSlots;
 use segstream_model::event::Row;
 
 /// A raw event kept for backfilling new features.
@@ -31,17 +34,17 @@ pub struct UserState {
     pub profile: Option<Row>,
     /// Current stats, if any.
     pub stats: Option<Row>,
-    /// Feature states by slot; `None` until the user has an event for the feature, and
+    /// Feature states by slot; none until the user has an event for the feature, and
     /// again once its window is empty (the value is then the slot's empty value).
-    pub features: Vec<Option<Box<FeatureState>>>,
+    pub features: FeatureSlots,
     /// Recent raw events, sorted by (time, id).
     pub history: VecDeque<HistoryEvent>,
     /// Condition results by segment index.
-    pub raw: Vec<bool>,
+    pub raw: SmallBitVec,
     /// Whether `raw[i]` has been computed since segment `i` appeared.
-    pub evaluated: Vec<bool>,
+    pub evaluated: SmallBitVec,
     /// Membership by segment index.
-    pub member: Vec<bool>,
+    pub member: SmallBitVec,
     /// The tick of this user's pending window-expiry timer.
     pub next_timer: Option<u64>,
 }
@@ -51,10 +54,9 @@ impl UserState {
     pub fn new(rules: &ActiveRules) -> UserState {
         let segments = rules.set.segments().len();
         UserState {
-            features: vec![None; rules.set.features().len()],
-            raw: vec![false; segments],
-            evaluated: vec![false; segments],
-            member: vec![false; segments],
+            raw: SmallBitVec::from_elem(segments, false),
+            evaluated: SmallBitVec::from_elem(segments, false),
+            member: SmallBitVec::from_elem(segments, false),
             ..UserState::default()
         }
     }

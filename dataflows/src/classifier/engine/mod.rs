@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use super::active_rules::ActiveRules;
 use super::dedup::Dedup;
+use super::feature_slots::FeatureSlots;
 use super::feature_state::{FeatureInput, FeatureState, Ticks};
 use super::user_state::{HistoryEvent, UserState};
 use segstream_model::event::{Event, Row};
@@ -70,6 +71,9 @@ pub struct Engine {
     /// Reused per-user buffers: which segments to evaluate, the new membership.
     scratch_evaluate: Vec<bool>,
     scratch_member: Vec<bool>,
+    scratch_raw: Vec<bool>,
+    scratch_previous: Vec<bool>,
+    scratch_due: Vec<usize>,
     scratch_values: Vec<Option<FieldValue>>,
     scratch_filled: Vec<bool>,
     /// The profile slot `age()` reads, computed once per evaluated user.
@@ -95,20 +99,15 @@ fn changed_slots(old: Option<&Row>, new: Option<&Row>, width: usize) -> Vec<usiz
 }
 
 /// The value of a feature slot of a user: its state's, or the slot's empty value.
-fn feature_value(features: &[Option<Box<FeatureState>>], rules: &ActiveRules, slot: usize) -> Option<FieldValue> {
-    match features.get(slot).and_then(Option::as_ref) {
+fn feature_value(features: &FeatureSlots, rules: &ActiveRules, slot: usize) -> Option<FieldValue> {
+    match features.get(slot) {
         Some(state) => state.value(&rules.set.features()[slot]),
         None => rules.empty_values.get(slot).cloned().flatten(),
     }
 }
 
 /// Records a slot's value before its first change at this tick.
-fn note_old_value(
-    touched: &mut Vec<(usize, Option<FieldValue>)>,
-    features: &[Option<Box<FeatureState>>],
-    rules: &ActiveRules,
-    slot: usize,
-) {
+fn note_old_value(touched: &mut Vec<(usize, Option<FieldValue>)>, features: &FeatureSlots, rules: &ActiveRules, slot: usize) {
     if !touched.iter().any(|(s, _)| *s == slot) {
         touched.push((slot, feature_value(features, rules, slot)));
     }
@@ -142,6 +141,9 @@ impl Engine {
             timers: BTreeMap::new(),
             scratch_evaluate: Vec::new(),
             scratch_member: Vec::new(),
+            scratch_raw: Vec::new(),
+            scratch_previous: Vec::new(),
+            scratch_due: Vec::new(),
             scratch_values: Vec::new(),
             scratch_filled: Vec::new(),
             birth_slot,
@@ -232,22 +234,21 @@ impl Engine {
         let specs = rules.set.features();
         let mut touched = Touched::default();
 
-        for (slot, spec) in specs.iter().enumerate() {
-            let due = state
+        let due = &mut self.scratch_due;
+        due.clear();
+        due.extend(
+            state
                 .features
-                .get(slot)
-                .and_then(Option::as_ref)
-                .and_then(|f| f.next_expiry(spec, self.ticks))
-                .is_some_and(|t| t <= now);
-            if !due {
-                continue;
-            }
+                .iter()
+                .filter(|(slot, f)| f.next_expiry(&specs[*slot], self.ticks).is_some_and(|t| t <= now))
+                .map(|(slot, _)| slot),
+        );
+        for &slot in due.iter() {
             note_old_value(&mut touched.features, &state.features, rules, slot);
-            let feature = &mut state.features[slot];
-            if let Some(f) = feature {
-                f.expire(spec, now, self.ticks);
+            if let Some(f) = state.features.get_mut(slot) {
+                f.expire(&specs[slot], now, self.ticks);
                 if f.is_empty() {
-                    *feature = None;
+                    state.features.remove(slot);
                 }
             }
         }
@@ -289,11 +290,12 @@ impl Engine {
             if let Some(slots) = rules.features_by_type.get(event.event_type as usize) {
                 for &slot in slots {
                     note_old_value(&mut touched.features, &state.features, rules, slot);
-                    let feature = &mut state.features[slot];
-                    let f = feature.get_or_insert_with(|| Box::new(FeatureState::new(&specs[slot], rules.int_property[slot])));
+                    let f = state
+                        .features
+                        .get_or_insert_with(slot, || FeatureState::new(&specs[slot], rules.int_property[slot]));
                     f.add(&specs[slot], feature_input, now, self.ticks);
                     if f.is_empty() {
-                        *feature = None;
+                        state.features.remove(slot);
                     }
                 }
             }
@@ -336,10 +338,10 @@ impl Engine {
         // The feature values the segments to evaluate read; other slots stay unset.
         let values = &mut self.scratch_values;
         values.clear();
-        values.resize(state.features.len(), None);
+        values.resize(specs.len(), None);
         let filled = &mut self.scratch_filled;
         filled.clear();
-        filled.resize(state.features.len(), false);
+        filled.resize(specs.len(), false);
         for (i, segment) in rules.set.segments().iter().enumerate() {
             if !evaluate[i] {
                 continue;
@@ -363,16 +365,20 @@ impl Engine {
         .with_age(self.birth_slot.filter(|_| !rules.now_readers.is_empty()));
         for (i, segment) in rules.set.segments().iter().enumerate() {
             if evaluate[i] {
-                state.raw[i] = segment.program.matches(&view);
-                state.evaluated[i] = true;
+                state.raw.set(i, segment.program.matches(&view));
+                state.evaluated.set(i, true);
             }
         }
-        let member = &mut self.scratch_member;
+        let (raw, previous, member) = (&mut self.scratch_raw, &mut self.scratch_previous, &mut self.scratch_member);
+        raw.clear();
+        raw.extend(state.raw.iter());
+        previous.clear();
+        previous.extend(state.member.iter());
         member.clear();
-        member.resize(state.member.len(), false);
-        rules.policy.apply(&state.raw, &state.member, member);
+        member.resize(previous.len(), false);
+        rules.policy.apply(raw, previous, member);
         for (i, segment) in rules.set.segments().iter().enumerate() {
-            if member[i] != state.member[i] {
+            if member[i] != previous[i] {
                 out.push(MembershipChange {
                     time: now,
                     user: name.to_string(),
@@ -381,13 +387,14 @@ impl Engine {
                 });
             }
         }
-        state.member.copy_from_slice(member);
+        for (i, &m) in member.iter().enumerate() {
+            state.member.set(i, m);
+        }
 
         let next = state
             .features
             .iter()
-            .zip(specs)
-            .filter_map(|(f, spec)| f.as_ref().and_then(|f| f.next_expiry(spec, self.ticks)))
+            .filter_map(|(slot, f)| f.next_expiry(&specs[slot], self.ticks))
             .min();
         if next != state.next_timer || next.is_some_and(|t| t <= now) {
             state.next_timer = next.filter(|t| *t > now);

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use smallbitvec::SmallBitVec;
+
 use super::*;
 
 impl Engine {
@@ -55,7 +57,7 @@ impl Engine {
         for (name, state) in self.users.iter_mut() {
             // Membership of removed segments ends now.
             for (i, segment) in old.set.segments().iter().enumerate() {
-                if state.member.get(i).copied().unwrap_or(false) && !new_ids.contains_key(segment.def.id.as_str()) {
+                if state.member.get(i).unwrap_or(false) && !new_ids.contains_key(segment.def.id.as_str()) {
                     out.push(MembershipChange {
                         time: now,
                         user: name.clone(),
@@ -64,27 +66,36 @@ impl Engine {
                     });
                 }
             }
-            let mut old_features = std::mem::take(&mut state.features);
+            let mut old_features: HashMap<usize, FeatureState> = state.features.take_all().into_iter().collect();
             let new_rules = &self.rules;
-            state.features = new_rules
-                .set
-                .features()
-                .iter()
-                .zip(&new_rules.int_property)
-                .zip(&kept_from)
-                .map(|((spec, int), from)| match from {
-                    Some(i) => old_features.get_mut(*i).and_then(Option::take),
-                    None => backfill(spec, *int, &state.history, now, self.ticks),
-                })
-                .collect();
+            state.features = FeatureSlots::from_entries(
+                new_rules
+                    .set
+                    .features()
+                    .iter()
+                    .zip(&new_rules.int_property)
+                    .zip(&kept_from)
+                    .enumerate()
+                    .filter_map(|(slot, ((spec, int), from))| {
+                        let state = match from {
+                            Some(i) => old_features.remove(i),
+                            None => backfill(spec, *int, &state.history, now, self.ticks),
+                        };
+                        state.map(|s| (slot, s))
+                    }),
+            );
 
             let n = new_rules.set.segments().len();
-            let (mut raw, mut evaluated, mut member) = (vec![false; n], vec![false; n], vec![false; n]);
+            let (mut raw, mut evaluated, mut member) = (
+                SmallBitVec::from_elem(n, false),
+                SmallBitVec::from_elem(n, false),
+                SmallBitVec::from_elem(n, false),
+            );
             for (i, segment) in old.set.segments().iter().enumerate() {
                 if let Some(&j) = new_ids.get(segment.def.id.as_str()) {
-                    raw[j] = state.raw.get(i).copied().unwrap_or(false);
-                    evaluated[j] = state.evaluated.get(i).copied().unwrap_or(false);
-                    member[j] = state.member.get(i).copied().unwrap_or(false);
+                    raw.set(j, state.raw.get(i).unwrap_or(false));
+                    evaluated.set(j, state.evaluated.get(i).unwrap_or(false));
+                    member.set(j, state.member.get(i).unwrap_or(false));
                 }
             }
             (state.raw, state.evaluated, state.member) = (raw, evaluated, member);
@@ -100,7 +111,7 @@ fn backfill(
     history: &std::collections::VecDeque<HistoryEvent>,
     now: u64,
     ticks: Ticks,
-) -> Option<Box<FeatureState>> {
+) -> Option<FeatureState> {
     let mut fresh = FeatureState::new(spec, int);
     for e in history {
         if spec.event_types().any(|t| t == e.event_type as usize) {
@@ -117,5 +128,5 @@ fn backfill(
             );
         }
     }
-    (!fresh.is_empty()).then(|| Box::new(fresh))
+    (!fresh.is_empty()).then_some(fresh)
 }
