@@ -337,11 +337,16 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         );
         let seconds = last.2.elapsed().as_secs_f64().max(1e-3);
         let (watermark, users, _) = metrics.totals();
-        let lag = wall_clock_ms().saturating_sub(watermark) as f64 / 1000.0;
+        // No watermark yet (nothing read, no tick complete): no lag to show.
+        let lag = if watermark == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}s", wall_clock_ms().saturating_sub(watermark) as f64 / 1000.0)
+        };
         let top = board.lock().map(|b| b.top(4)).unwrap_or_default();
         let top: Vec<String> = top.iter().map(|(s, n)| format!("{s} {n}")).collect();
         println!(
-            "t={:>4.0}s events/s={:>8.0} watermark lag={:>5.1}s late={} dup dropped={} rejected={} changes/s={:>7.0} users={} | {}",
+            "t={:>4.0}s events/s={:>8.0} watermark lag={:>6} late={} dup dropped={} rejected={} changes/s={:>7.0} users={} | {}",
             started.elapsed().as_secs_f64(),
             (read - last.0) as f64 / seconds,
             lag,

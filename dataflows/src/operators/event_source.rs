@@ -73,13 +73,7 @@ pub fn event_source<'s, S: EventSource>(
         let activator = scope.activator_for(info.address);
         let config = context.config;
         let partitions = events.partitions();
-        let mut tracker = WatermarkTracker::new(
-            &partitions,
-            config.max_out_of_order_ms,
-            config.idle_timeout_ms,
-            0,
-            (context.clock)(),
-        );
+        let mut tracker = WatermarkTracker::new(&partitions, config.max_out_of_order_ms, config.idle_timeout_ms, 0);
         let mut capability = if partitions.is_empty() && !events.may_gain_partitions() {
             None
         } else {
