@@ -120,9 +120,9 @@ pub fn evaluate(t: &Typed, view: &View<'_>, udfs: &UdfRegistry) -> Option<FieldV
         },
         TNode::StrTest(kind, a, b) => match (ev(a)?, ev(b)?) {
             (F::Str(s), F::Str(p)) => Some(F::Bool(match kind {
-                StrTest::StartsWith => s.starts_with(&p),
-                StrTest::EndsWith => s.ends_with(&p),
-                StrTest::Contains => s.contains(&p),
+                StrTest::StartsWith => s.starts_with(&*p),
+                StrTest::EndsWith => s.ends_with(&*p),
+                StrTest::Contains => s.contains(&*p),
             })),
             _ => None,
         },

@@ -7,7 +7,7 @@ impl Checker<'_, '_> {
         let (element, items) = self.list_items(items, span)?;
         let constants: Option<Vec<FieldValue>> = items.iter().map(|i| is_const(i).cloned()).collect();
         match constants {
-            Some(values) => Ok(constant(FieldValue::List(values), Type::List(Box::new(element)), span)),
+            Some(values) => Ok(constant(FieldValue::List(values.into()), Type::List(Box::new(element)), span)),
             None => Err(RuleError::new(
                 span,
                 "a list with computed elements can only be used with `in` or an index",

@@ -140,7 +140,7 @@ impl Checker<'_, '_> {
         match &e.kind {
             ExprKind::Int(i) => Ok(constant(FieldValue::Int(*i), Type::Int, span)),
             ExprKind::Double(d) => Ok(constant(FieldValue::Double(*d), Type::Double, span)),
-            ExprKind::Str(s) => Ok(constant(FieldValue::Str(s.clone()), Type::String, span)),
+            ExprKind::Str(s) => Ok(constant(FieldValue::Str(s.as_str().into()), Type::String, span)),
             ExprKind::Bool(b) => Ok(constant(FieldValue::Bool(*b), Type::Bool, span)),
             ExprKind::Null => Err(RuleError::new(
                 span,
@@ -273,7 +273,7 @@ impl Checker<'_, '_> {
                 (Type::String, Type::String) => {
                     return match (is_const(&l), is_const(&r)) {
                         (Some(FieldValue::Str(x)), Some(FieldValue::Str(y))) => {
-                            Ok(constant(FieldValue::Str(format!("{x}{y}")), Type::String, span))
+                            Ok(constant(FieldValue::Str(format!("{x}{y}").into()), Type::String, span))
                         }
                         _ => Err(RuleError::new(
                             span,
