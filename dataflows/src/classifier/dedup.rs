@@ -6,7 +6,8 @@
 //! processing tick. State is bounded by the horizon: entries older than it are dropped
 //! as time advances (amortised, a sweep every 1/16 of the horizon). Ids are keyed by a
 //! 128-bit hash (two independent SipHash-1-3 digests), so a false "duplicate" needs a
-//! 128-bit collision. Each entry costs about 24 bytes.
+//! 128-bit collision. The hash is kept as two `u64`s, not a `u128`: a `u128` key is
+//! 16-byte aligned, which padded each (key, tick) slot from 24 to 32 bytes.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -14,7 +15,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 /// Seen event ids with the tick at which each was first seen.
 #[derive(Debug, Default)]
 pub struct Dedup {
-    seen: HashMap<u128, u32>,
+    seen: HashMap<[u64; 2], u32>,
     /// Ticks are stored relative to this base, in units of the tick, to fit in 32 bits.
     base: u64,
     tick_ms: u64,
@@ -22,13 +23,13 @@ pub struct Dedup {
     next_sweep: u64,
 }
 
-fn key(user: &str, id: &str) -> u128 {
+fn key(user: &str, id: &str) -> [u64; 2] {
     let mut high = DefaultHasher::new();
     (user, id).hash(&mut high);
     let mut low = DefaultHasher::new();
     0x5e65_7374_7265_616du64.hash(&mut low);
     (user, id).hash(&mut low);
-    (u128::from(high.finish()) << 64) | u128::from(low.finish())
+    [high.finish(), low.finish()]
 }
 
 impl Dedup {

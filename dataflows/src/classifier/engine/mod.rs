@@ -63,7 +63,8 @@ pub struct Engine {
     ticks: Ticks,
     defs: BTreeMap<SegmentDef, isize>,
     rules: ActiveRules,
-    users: HashMap<String, UserState>,
+    /// Users by id (`Box<str>`: 8 bytes less per user than a `String` key).
+    users: HashMap<Box<str>, UserState>,
     dedup: Dedup,
     timers: BTreeMap<u64, Vec<String>>,
     empty_profile: Row,
@@ -186,12 +187,12 @@ impl Engine {
         inputs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
         let mut users: Vec<String> = Vec::new();
         if changed_segments.is_some() {
-            users.extend(self.users.keys().cloned());
+            users.extend(self.users.keys().map(|name| name.to_string()));
         }
         if let Some(due) = self.timers.remove(&now) {
             users.extend(
                 due.into_iter()
-                    .filter(|u| self.users.get(u).is_some_and(|s| s.next_timer == Some(now))),
+                    .filter(|u| self.users.get(u.as_str()).is_some_and(|s| s.next_timer == Some(now))),
             );
         }
         let mut processed: Vec<String> = Vec::new();
@@ -228,7 +229,7 @@ impl Engine {
     ) {
         let rules = &self.rules;
         if !self.users.contains_key(name) {
-            self.users.insert(name.to_string(), UserState::new(rules));
+            self.users.insert(name.into(), UserState::new(rules));
         }
         let Some(state) = self.users.get_mut(name) else { return };
         let specs = rules.set.features();

@@ -60,7 +60,7 @@ impl Engine {
                 if state.member.get(i).unwrap_or(false) && !new_ids.contains_key(segment.def.id.as_str()) {
                     out.push(MembershipChange {
                         time: now,
-                        user: name.clone(),
+                        user: name.to_string(),
                         segment: segment.def.id.clone(),
                         entered: false,
                     });
