@@ -41,6 +41,21 @@ pub struct Change {
     pub read_at_ms: u64,
 }
 
+impl Change {
+    /// A change decoded from the log (`(user, segment, tick, entered)`, as
+    /// `segstream_model::change::decode_change` gives it) at `position`, read now.
+    pub fn read_now((user, segment, tick, entered): (String, String, u64, bool), position: Position) -> Change {
+        Change {
+            user,
+            segment,
+            tick,
+            entered,
+            position,
+            read_at_ms: segstream_time::wall_clock_ms(),
+        }
+    }
+}
+
 /// The stable delivery id of `change` for `partner` (32 hex digits): the first half of
 /// SHA-256 of `partner \n segment \n user \n tick \n enter|exit`.
 pub fn delivery_id(partner: &str, change: &Change) -> String {

@@ -53,13 +53,12 @@ pub struct KafkaChangeSource {
     high: HashMap<i32, i64>,
     high_at: Instant,
     backfill: VecDeque<Change>,
-    /// While a backfill is unfinished: where it ends. Nothing is committed before every
-    /// partition's commit reaches its end, so a crash during a backfill starts it over
-    /// (rather than replaying raw changes the backfill had folded away).
-    backfill_ends: Option<BTreeMap<i32, i64>>,
-    /// The partner's id and the segments it holds whole once the backfill is delivered.
+    /// While a backfill is unfinished: where it ends, and the segments the partner holds
+    /// whole once it is delivered. Nothing is committed (and the segments are not
+    /// remembered) before every partition's commit reaches its end, so a crash during a
+    /// backfill starts it over (rather than replaying raw changes it had folded away).
+    unfinished_backfill: Option<(BTreeMap<i32, i64>, BTreeSet<String>)>,
     partner: String,
-    mapping_after_backfill: Option<BTreeSet<String>>,
     memory: Arc<dyn MappingMemory>,
     /// Records that could not be decoded.
     pub undecodable: u64,
@@ -95,9 +94,8 @@ impl KafkaChangeSource {
             high: HashMap::new(),
             high_at: Instant::now(),
             backfill: VecDeque::new(),
-            backfill_ends: None,
+            unfinished_backfill: None,
             partner: partner.id.clone(),
-            mapping_after_backfill: None,
             memory,
             undecodable: 0,
         };
@@ -117,8 +115,7 @@ impl KafkaChangeSource {
         };
         if !to_backfill.is_empty() {
             source.backfill(&to_backfill, &start)?;
-            source.backfill_ends = Some(start.clone());
-            source.mapping_after_backfill = Some(configured);
+            source.unfinished_backfill = Some((start.clone(), configured));
         }
         let mut assignment = TopicPartitionList::new();
         for p in 0..count {
@@ -158,38 +155,22 @@ impl KafkaChangeSource {
             .map_err(|e| format!("assigning {}: {e}", self.topic))?;
         // (user, segment) -> the latest change: (tick, entered, position).
         let mut members: HashMap<(String, String), (u64, bool, Position)> = HashMap::new();
-        let mut remaining = assignment.count();
-        let deadline = Instant::now() + Duration::from_secs(600);
-        while remaining > 0 {
-            if Instant::now() > deadline {
-                return Err(format!("backfilling {}: reading {} took over 10 minutes", self.partner, self.topic));
-            }
-            match self.consumer.poll(Duration::from_millis(100)) {
-                Some(Ok(message)) => {
-                    let p = message.partition();
-                    let end = ends.get(&p).copied().unwrap_or(0);
-                    if message.offset() >= end {
-                        continue;
-                    }
-                    match message.payload().map(decode_change) {
-                        Some(Ok((user, segment, tick, entered))) if segments.contains(&segment) => {
-                            let position = Position {
-                                partition: p,
-                                offset: message.offset(),
-                            };
-                            members.insert((user, segment), (tick, entered, position));
-                        }
-                        Some(Ok(_)) => {}
-                        _ => self.undecodable += 1,
-                    }
-                    if message.offset() + 1 >= end {
-                        remaining -= 1;
-                    }
+        let mut undecodable = 0;
+        read_to_ends(
+            &self.consumer,
+            &self.topic,
+            ends,
+            assignment.count(),
+            |position, change| match change {
+                Some((user, segment, tick, entered)) if segments.contains(&segment) => {
+                    members.insert((user, segment), (tick, entered, position));
                 }
-                Some(Err(KafkaError::PartitionEOF(_))) | None => {}
-                Some(Err(e)) => return Err(format!("backfilling {}: {e}", self.partner)),
-            }
-        }
+                Some(_) => {}
+                None => undecodable += 1,
+            },
+        )
+        .map_err(|e| format!("backfilling {}: {e}", self.partner))?;
+        self.undecodable += undecodable;
         let now = segstream_time::wall_clock_ms();
         let mut entries: Vec<Change> = members
             .into_iter()
@@ -228,14 +209,7 @@ impl ChangeSource for KafkaChangeSource {
                     };
                     self.next.insert(position.partition, position.offset + 1);
                     match message.payload().map(decode_change) {
-                        Some(Ok((user, segment, tick, entered))) => changes.push(Change {
-                            user,
-                            segment,
-                            tick,
-                            entered,
-                            position,
-                            read_at_ms: segstream_time::wall_clock_ms(),
-                        }),
+                        Some(Ok(decoded)) => changes.push(Change::read_now(decoded, position)),
                         _ => self.undecodable += 1,
                     }
                 }
@@ -255,16 +229,13 @@ impl ChangeSource for KafkaChangeSource {
     }
 
     fn commit(&mut self, offsets: &[(i32, i64)]) -> Result<(), String> {
-        if let Some(ends) = &self.backfill_ends {
+        if let Some((ends, segments)) = &self.unfinished_backfill {
             let committed: BTreeMap<i32, i64> = offsets.iter().copied().collect();
             if ends.iter().any(|(p, end)| committed.get(p).copied().unwrap_or(0) < *end) {
                 return Ok(());
             }
-            if let Some(mapping) = &self.mapping_after_backfill {
-                self.memory.remember(&self.partner, mapping)?;
-            }
-            self.backfill_ends = None;
-            self.mapping_after_backfill = None;
+            self.memory.remember(&self.partner, segments)?;
+            self.unfinished_backfill = None;
         }
         let mut list = TopicPartitionList::new();
         for (p, o) in offsets {
@@ -301,27 +272,41 @@ impl ChangeSource for KafkaChangeSource {
 pub fn changes_since(config: &DeploymentConfig, from_ms: i64) -> Result<Vec<Change>, String> {
     let topic = &config.topics.changes;
     let consumer = segstream_kafka::consumer(config, &format!("{}-activator-replay", config.kafka.group)).map_err(|e| e.to_string())?;
-    let (ends, mut remaining) = assign_from_time(&consumer, topic, from_ms)?;
+    let (ends, assigned) = assign_from_time(&consumer, topic, from_ms)?;
     let mut changes = Vec::new();
+    read_to_ends(&consumer, topic, &ends, assigned, |position, change| {
+        changes.extend(change.map(|decoded| Change::read_now(decoded, position)));
+    })?;
+    Ok(changes)
+}
+
+/// Reads the `assigned` partitions of `topic` up to `ends` (exclusive), handing each
+/// record's position and its change (`None` if it is not one) to `visit`; gives up
+/// after 10 minutes.
+fn read_to_ends(
+    consumer: &BaseConsumer,
+    topic: &str,
+    ends: &BTreeMap<i32, i64>,
+    assigned: usize,
+    mut visit: impl FnMut(Position, Option<(String, String, u64, bool)>),
+) -> Result<(), String> {
+    let mut remaining = assigned;
     let deadline = Instant::now() + Duration::from_secs(600);
-    while remaining > 0 && Instant::now() < deadline {
+    while remaining > 0 {
+        if Instant::now() > deadline {
+            return Err(format!("reading {topic} took over 10 minutes"));
+        }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => {
-                let (p, offset) = (message.partition(), message.offset());
-                let end = ends.get(&p).copied().unwrap_or(0);
+                let (partition, offset) = (message.partition(), message.offset());
+                let end = ends.get(&partition).copied().unwrap_or(0);
                 if offset >= end {
                     continue;
                 }
-                if let Some(Ok((user, segment, tick, entered))) = message.payload().map(decode_change) {
-                    changes.push(Change {
-                        user,
-                        segment,
-                        tick,
-                        entered,
-                        position: Position { partition: p, offset },
-                        read_at_ms: segstream_time::wall_clock_ms(),
-                    });
-                }
+                visit(
+                    Position { partition, offset },
+                    message.payload().map(decode_change).and_then(Result::ok),
+                );
                 if offset + 1 >= end {
                     remaining -= 1;
                 }
@@ -330,10 +315,7 @@ pub fn changes_since(config: &DeploymentConfig, from_ms: i64) -> Result<Vec<Chan
             Some(Err(e)) => return Err(format!("reading {topic}: {e}")),
         }
     }
-    if remaining > 0 {
-        return Err(format!("reading {topic} took over 10 minutes"));
-    }
-    Ok(changes)
+    Ok(())
 }
 
 /// The producer of `kafka` partners.

@@ -8,7 +8,9 @@
 //! 3. every ancestor (parent, grandparent, …) of a remaining segment is added: a parent
 //!    contains every member of its children, whatever its own condition.
 //!
-//! [`Policy::apply`] is a pure function of (raw results, previous membership).
+//! [`Policy::apply`] is a pure function of (raw results, previous membership);
+//! [`Policy::apply_with`] is the same function over any storage of them (the engine keeps
+//! them as bit sets and reads them in place).
 
 use std::collections::HashMap;
 
@@ -52,9 +54,18 @@ impl Policy {
     /// Membership from raw condition results and the previous membership (all three
     /// slices have one entry per segment).
     pub fn apply(&self, raw: &[bool], previous: &[bool], out: &mut [bool]) {
+        self.apply_with(
+            |i| raw.get(i).copied().unwrap_or(false),
+            |i| previous.get(i).copied().unwrap_or(false),
+            out,
+        );
+    }
+
+    /// [`Policy::apply`] with the raw results and the previous membership read by
+    /// segment index (`out` has one entry per segment).
+    pub fn apply_with(&self, raw: impl Fn(usize) -> bool, previous: impl Fn(usize) -> bool, out: &mut [bool]) {
         for (i, slot) in out.iter_mut().enumerate() {
-            *slot = raw.get(i).copied().unwrap_or(false)
-                || (self.sticky.get(i).copied().unwrap_or(false) && previous.get(i).copied().unwrap_or(false));
+            *slot = raw(i) || (self.sticky.get(i).copied().unwrap_or(false) && previous(i));
         }
         for group in &self.groups {
             let mut won = false;

@@ -72,8 +72,6 @@ pub struct Engine {
     /// Reused per-user buffers: which segments to evaluate, the new membership.
     scratch_evaluate: Vec<bool>,
     scratch_member: Vec<bool>,
-    scratch_raw: Vec<bool>,
-    scratch_previous: Vec<bool>,
     scratch_due: Vec<usize>,
     scratch_values: Vec<Option<FieldValue>>,
     scratch_filled: Vec<bool>,
@@ -142,8 +140,6 @@ impl Engine {
             timers: BTreeMap::new(),
             scratch_evaluate: Vec::new(),
             scratch_member: Vec::new(),
-            scratch_raw: Vec::new(),
-            scratch_previous: Vec::new(),
             scratch_due: Vec::new(),
             scratch_values: Vec::new(),
             scratch_filled: Vec::new(),
@@ -370,16 +366,15 @@ impl Engine {
                 state.evaluated.set(i, true);
             }
         }
-        let (raw, previous, member) = (&mut self.scratch_raw, &mut self.scratch_previous, &mut self.scratch_member);
-        raw.clear();
-        raw.extend(state.raw.iter());
-        previous.clear();
-        previous.extend(state.member.iter());
+        let member = &mut self.scratch_member;
         member.clear();
-        member.resize(previous.len(), false);
-        rules.policy.apply(raw, previous, member);
+        member.resize(state.member.len(), false);
+        let (raw, previous) = (&state.raw, &state.member);
+        rules
+            .policy
+            .apply_with(|i| raw.get(i).unwrap_or(false), |i| previous.get(i).unwrap_or(false), member);
         for (i, segment) in rules.set.segments().iter().enumerate() {
-            if member[i] != previous[i] {
+            if member[i] != state.member.get(i).unwrap_or(false) {
                 out.push(MembershipChange {
                     time: now,
                     user: name.to_string(),

@@ -54,6 +54,13 @@ impl Engine {
             .iter()
             .map(|spec| old.set.features().iter().position(|o| o == spec))
             .collect();
+        // And for each old slot, the new slot that keeps its state.
+        let mut moved_to: Vec<Option<usize>> = vec![None; old.set.features().len()];
+        for (new_slot, from) in kept_from.iter().enumerate() {
+            if let Some(old_slot) = from {
+                moved_to[*old_slot] = Some(new_slot);
+            }
+        }
         for (name, state) in self.users.iter_mut() {
             // Membership of removed segments ends now.
             for (i, segment) in old.set.segments().iter().enumerate() {
@@ -66,24 +73,22 @@ impl Engine {
                     });
                 }
             }
-            let mut old_features: HashMap<usize, FeatureState> = state.features.take_all().into_iter().collect();
             let new_rules = &self.rules;
-            state.features = FeatureSlots::from_entries(
-                new_rules
-                    .set
-                    .features()
-                    .iter()
-                    .zip(&new_rules.int_property)
-                    .zip(&kept_from)
-                    .enumerate()
-                    .filter_map(|(slot, ((spec, int), from))| {
-                        let state = match from {
-                            Some(i) => old_features.remove(i),
-                            None => backfill(spec, *int, &state.history, now, self.ticks),
-                        };
-                        state.map(|s| (slot, s))
-                    }),
-            );
+            let kept = state
+                .features
+                .take_all()
+                .into_iter()
+                .filter_map(|(old_slot, feature)| moved_to.get(old_slot).copied().flatten().map(|slot| (slot, feature)));
+            let backfilled = new_rules
+                .set
+                .features()
+                .iter()
+                .zip(&new_rules.int_property)
+                .zip(&kept_from)
+                .enumerate()
+                .filter(|(_, (_, from))| from.is_none())
+                .filter_map(|(slot, ((spec, int), _))| backfill(spec, *int, &state.history, now, self.ticks).map(|s| (slot, s)));
+            state.features = FeatureSlots::from_entries(kept.chain(backfilled).collect::<Vec<_>>());
 
             let n = new_rules.set.segments().len();
             let (mut raw, mut evaluated, mut member) = (
