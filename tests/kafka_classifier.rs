@@ -82,13 +82,14 @@ fn end_to_end_changes_equal_the_oracle_in_kafka_and_redis() {
     assert!(said(&d.rules, "no_such_event"), "the bad rule set: {dead:?}");
 }
 
-/// The same workload on one process of two workers and on two processes of one
-/// worker (3 partitions: one worker owns two).
+/// The same workload, late events included, on one process of two workers and on two
+/// processes of one worker (3 partitions: one worker owns two): the change streams are
+/// identical and equal the oracle's, late events judged by their partition's watermark.
 #[test]
-fn two_processes_of_one_worker_equal_one_process_of_two() {
+fn two_processes_of_one_worker_equal_one_process_of_two_late_events_included() {
     let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
     let start = past_start(120);
-    let workload = Workload::new(&format!("cluster-{start}"), start, 24, 16);
+    let workload = Workload::new(&format!("cluster-{start}"), start, 24, 16).with_late_events(3);
     let until = start + 60_000;
     let expected = workload.expected(until);
 
@@ -131,6 +132,12 @@ fn two_processes_of_one_worker_equal_one_process_of_two() {
     let (one, two) = (read(&single), read(&cluster));
     assert_eq!(one, two, "1 process × 2 workers and 2 processes × 1 worker disagree");
     assert_eq!(one, expected, "and both differ from the oracle");
+    let log = single.log("single");
+    let late: u64 = log
+        .split(", ")
+        .find_map(|part| part.strip_suffix(" late")?.parse().ok())
+        .unwrap_or_else(|| panic!("no late count in the log:\n{log}"));
+    assert!(late >= 10, "the workload's late events were late: {late}");
 }
 
 /// Produces the first half, runs the classifier until it has emitted changes, calls

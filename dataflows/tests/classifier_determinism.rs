@@ -1,11 +1,16 @@
 //! The classifier against the oracle: for random inputs within the out-of-order bound,
 //! the timely dataflow's change stream equals the brute-force oracle's exactly, for any
-//! arrival permutation, duplication, batching, partitioning and worker count (1, 2, 4).
+//! arrival permutation, duplication, batching, partitioning and worker count (1, 2, 4);
+//! with late events (some behind the dedup horizon), it equals the oracle's late-event
+//! rule — each judged by its own partition's watermark — for any batching and worker
+//! count.
 
 mod classifier_common;
 
 use classifier_common::*;
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::classifier::source::SourceRecord;
 use segstream_model::event::Event;
 use segstream_oracle::Scenario;
@@ -68,14 +73,21 @@ struct Case {
     arrivals: Vec<(u64, usize, Event)>,
 }
 
-fn case() -> impl Strategy<Value = Case> {
+/// How far behind the out-of-order bound a late event may arrive.
+const LATENESS: u64 = 150_000;
+/// The dedup horizon of the late cases: below `LATENESS`, so some late events are sidelined.
+const LATE_HORIZON: u64 = 90_000;
+
+/// Random inputs; with `late`, a fifth of the events arrive up to [`LATENESS`] late.
+fn case(late: bool) -> impl Strategy<Value = Case> {
+    let delay = proptest::option::weighted(0.2, 1_000u64..LATENESS);
     let events = proptest::collection::vec(
         (
             0usize..5,
             0usize..5,
             0u64..900_000,
             0usize..30,
-            0u64..1_000,
+            (0u64..1_000, delay),
             proptest::option::weighted(0.15, 0u64..1_000),
         ),
         0..50,
@@ -90,20 +102,22 @@ fn case() -> impl Strategy<Value = Case> {
         0..6,
     );
     let edit_at = proptest::option::weighted(0.5, 1u64..9_000);
-    (events, profiles, stats, edit_at, 1usize..5).prop_map(|(events, profiles, stats, edit_at, partitions)| {
+    (events, profiles, stats, edit_at, 1usize..5).prop_map(move |(events, profiles, stats, edit_at, partitions)| {
         let schema = schema();
         let mut arrivals = Vec::new();
         let mut all = Vec::new();
-        for (n, (user, kind, time, pick, jitter, duplicate)) in events.into_iter().enumerate() {
+        for (n, (user, kind, time, pick, (jitter, delay), duplicate)) in events.into_iter().enumerate() {
             let e = generated_event(&schema, n, user, kind, time, pick);
             let partition = (n * 7 + user) % partitions;
-            arrivals.push((time + jitter, partition, e.clone()));
+            let delay = if late { delay.unwrap_or(0) } else { 0 };
+            arrivals.push((time + jitter + delay, partition, e.clone()));
             if let Some(dup_jitter) = duplicate {
                 arrivals.push((time + dup_jitter, (partition + 1) % partitions, e.clone()));
             }
             all.push(e);
         }
-        // Arrival order: by time plus a jitter below the out-of-order bound (1 s).
+        // Arrival order: by time plus a jitter below the out-of-order bound (1 s), plus a
+        // delay for late events.
         arrivals.sort_by_key(|(key, _, e)| (*key, e.id.clone()));
         let row = |fields: Vec<Option<FieldValue>>| Some(fields);
         let profiles = profiles
@@ -135,16 +149,28 @@ fn case() -> impl Strategy<Value = Case> {
         if let Some(at) = edit_at {
             rules.push((at * 100, edited_rules()));
         }
-        Case {
-            scenario: Scenario {
-                config: config(),
-                rules,
-                profiles,
-                stats,
-                events: all,
-            },
-            arrivals,
+        let mut scenario = Scenario {
+            config: config(),
+            rules,
+            profiles,
+            stats,
+            ..Scenario::default()
+        };
+        if late {
+            scenario.config.dedup_horizon_ms = LATE_HORIZON;
+            scenario.arrivals = partitioned(&arrivals)
+                .into_iter()
+                .map(|records| {
+                    records
+                        .into_iter()
+                        .filter_map(|r| if let SourceRecord::Event(e) = r { Some(e) } else { None })
+                        .collect()
+                })
+                .collect();
+        } else {
+            scenario.events = all;
         }
+        Case { scenario, arrivals }
     })
 }
 
@@ -157,16 +183,46 @@ fn partitioned(arrivals: &[(u64, usize, Event)]) -> Vec<Vec<SourceRecord>> {
     partitions
 }
 
+fn equals_the_oracle_on_every_worker_count(case: &Case, budget: usize) -> Result<(), TestCaseError> {
+    let expected = oracle(&case.scenario);
+    let partitions = partitioned(&case.arrivals);
+    for workers in [1, 2, 4] {
+        let actual = run_dataflow(&case.scenario, partitions.clone(), workers, budget).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(&actual, &expected, "workers {}", workers);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn the_dataflow_equals_the_oracle_for_any_arrival_and_worker_count(case in case(), budget in 1usize..20) {
-        let expected = oracle(&case.scenario);
-        let partitions = partitioned(&case.arrivals);
-        for workers in [1, 2, 4] {
-            let actual = run_dataflow(&case.scenario, partitions.clone(), workers, budget).map_err(TestCaseError::fail)?;
-            prop_assert_eq!(&actual, &expected, "workers {}", workers);
-        }
+    fn the_dataflow_equals_the_oracle_for_any_arrival_and_worker_count(case in case(false), budget in 1usize..20) {
+        equals_the_oracle_on_every_worker_count(&case, budget)?;
     }
+
+    #[test]
+    fn late_events_apply_at_their_partitions_watermark_for_any_worker_count(case in case(true), budget in 1usize..20) {
+        equals_the_oracle_on_every_worker_count(&case, budget)?;
+    }
+}
+
+/// The late cases exercise what they claim: over a fixed run of cases, events are
+/// late and some are sidelined.
+#[test]
+fn the_late_cases_hold_late_and_sidelined_events() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (mut late, mut sidelined) = (0, 0);
+    for _ in 0..32 {
+        let case = case(true)
+            .new_tree(&mut runner)
+            .map(|tree| tree.current())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let shared = shared(schema(), case.scenario.config, 7);
+        let metrics = std::sync::Arc::clone(&shared.metrics);
+        run_dataflow_with(shared, &case.scenario, partitioned(&case.arrivals), 2).unwrap_or_else(|e| panic!("{e}"));
+        late += ClassifierMetrics::get(&metrics.late);
+        sidelined += ClassifierMetrics::get(&metrics.sidelined);
+    }
+    assert!(late >= 20 && sidelined >= 3, "late {late}, sidelined {sidelined}");
 }

@@ -512,3 +512,55 @@ fn undefined_input_is_an_error() {
     zero_tick.config.tick_ms = 0;
     run_err(&zero_tick);
 }
+
+/// Rule 0 by hand. Partition 0 reads bob at 11:00, then alice's late a3 (own tick
+/// 5:00): the partition's watermark is 10:59, so a3 applies at 10:59 with its true
+/// time. Partition 1 reads alice's a2 at 4:00 on time. At 10:59 the 10-minute window
+/// (0:59, 10:59] holds a2 and a3: alice enters; a2 leaves at 14:00, a3 at 15:00.
+#[test]
+fn a_late_event_applies_at_its_partitions_watermark_and_counts_in_an_open_window() {
+    let mut s = scenario(vec![(0, vec![segment("pair", r#"count("ad_watched", "10m") >= 2"#)])], vec![]);
+    s.arrivals = vec![
+        vec![ad("b1", "bob", 11 * MINUTE), ad("a3", "alice", 5 * MINUTE)],
+        vec![ad("a2", "alice", 4 * MINUTE)],
+    ];
+    assert_eq!(
+        run(&s),
+        vec![enter(11 * MINUTE - SECOND, "alice", "pair"), exit(14 * MINUTE, "alice", "pair")]
+    );
+}
+
+#[test]
+fn a_late_event_behind_a_closed_window_does_not_count_and_a_copy_counts_once() {
+    let rules = vec![(0, vec![segment("pair", r#"count("ad_watched", "1m") >= 2"#)])];
+    // The partition saw 10:00: a2 (own time 1:00) applies at 9:59, outside every
+    // 1-minute window open from then on.
+    let mut closed = scenario(rules.clone(), vec![]);
+    closed.arrivals = vec![vec![ad("a1", "alice", 10 * MINUTE), ad("a2", "alice", MINUTE)]];
+    assert_eq!(run(&closed), vec![]);
+    // The same id read from two partitions counts once.
+    let mut copies = scenario(rules, vec![]);
+    copies.arrivals = vec![vec![ad("a1", "alice", 10 * MINUTE)], vec![ad("a1", "alice", 10 * MINUTE)]];
+    assert_eq!(run(&copies), vec![]);
+}
+
+#[test]
+fn an_event_further_behind_its_partition_than_the_dedup_horizon_is_dropped() {
+    let mut s = scenario(vec![(0, vec![segment("seen", r#"count("ad_watched", "10h") >= 1"#)])], vec![]);
+    s.config.dedup_horizon_ms = HOUR;
+    s.arrivals = vec![vec![ad("b1", "bob", 3 * HOUR), ad("c1", "carol", MINUTE)]];
+    let bob = [enter(3 * HOUR, "bob", "seen"), exit(13 * HOUR, "bob", "seen")];
+    assert_eq!(run(&s), bob.to_vec(), "carol's event is sidelined; she is never known");
+    s.arrivals[0][1].time = 2 * HOUR;
+    assert_eq!(
+        run(&s),
+        sorted(
+            [
+                &bob[..],
+                &[enter(3 * HOUR - SECOND, "carol", "seen"), exit(12 * HOUR, "carol", "seen")]
+            ]
+            .concat()
+        ),
+        "within the horizon it applies at the watermark, 2:59:59, and leaves 10 h after its true time"
+    );
+}

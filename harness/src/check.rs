@@ -113,6 +113,7 @@ pub fn check(
             profiles: vec![(start_tick, user.clone(), row(&schema.profile, sampled.profile.as_ref())?)],
             stats: vec![(start_tick, user.clone(), row(&schema.stats, sampled.stats.as_ref())?)],
             events,
+            arrivals: Vec::new(),
         };
         let expected = expected_changes(schema, &udfs, &scenario)?;
         let expected = sequences(expected.iter().map(|c| (c.segment.as_str(), c.time, c.entered)), until);

@@ -1,7 +1,9 @@
 //! `segstream run --input FILE`: classify a file of events and exit when it is done.
 //!
 //! Contract: reads NDJSON events (one object per line; a line that does not decode is
-//! rejected with its line number and reason and counted, the rest is processed) and,
+//! rejected with its line number and reason and counted, the rest is processed) into
+//! `--partitions` partitions by user (a rejected line by its number), read in file
+//! order, so the changes — late events included — are the same for any `--workers`; and,
 //! optionally, profile and stats upserts (`--profiles`, `--stats`); runs the same
 //! dataflow as the demo to completion — every window expired — writes the membership
 //! changes as NDJSON, and prints a summary. Exit code 0 even when event lines were
@@ -16,6 +18,7 @@ use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::classifier::source::{SourceRecord, VecSource};
 use segstream_dataflows::dataflow::Shared;
 use segstream_model::event::decode::decode_event_line;
+use segstream_model::partitioning::partition_of;
 use segstream_rules::UdfRegistry;
 
 use super::rules_source::load_schema_and_rules;
@@ -41,7 +44,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, CommandError> {
         path: args.input.clone(),
         source,
     })?;
-    let mut partitions: Vec<Vec<SourceRecord>> = vec![Vec::new(); workers];
+    let mut partitions: Vec<Vec<SourceRecord>> = vec![Vec::new(); args.partitions as usize];
     let mut shown = 0;
     for (number, line) in std::io::BufReader::new(file).split(b'\n').enumerate() {
         let bytes = line.map_err(|source| CommandError::Read {
@@ -51,20 +54,20 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, CommandError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let record = match std::str::from_utf8(&bytes)
+        let (partition, record) = match std::str::from_utf8(&bytes)
             .map_err(|_| "not UTF-8 text".to_string())
             .and_then(|text| decode_event_line(text, &schema, config.future_tolerance_ms).map_err(|e| e.reason))
         {
-            Ok(event) => SourceRecord::Event(event),
+            Ok(event) => (partition_of(&event.user, partitions.len()), SourceRecord::Event(event)),
             Err(reason) => {
                 if shown < SHOWN_REJECTIONS {
                     eprintln!("{}:{}: rejected: {reason}", args.input.display(), number + 1);
                     shown += 1;
                 }
-                SourceRecord::Rejected(reason)
+                (number % partitions.len(), SourceRecord::Rejected(reason))
             }
         };
-        partitions[number % workers].push(record);
+        partitions[partition].push(record);
     }
     let profiles = match &args.profiles {
         Some(path) => read_upserts(path, "profile", &schema.profile, &config)?,

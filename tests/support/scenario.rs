@@ -1,6 +1,7 @@
 //! A small, exactly checkable workload for the distributed tests: rules, profiles,
 //! stats and events (with jitter inside the out-of-order bound, duplicates and a few
-//! malformed records), the oracle's changes for it, and how to put it on the broker.
+//! malformed records; optionally late events, produced to known partitions), the
+//! oracle's changes for it, and how to put it on the broker.
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
@@ -8,6 +9,7 @@ use std::collections::BTreeSet;
 use rdkafka::producer::BaseProducer;
 use segstream_dataflows::classifier::ClassifierConfig;
 use segstream_model::event::decode::decode_event_line;
+use segstream_model::partitioning::partition_of;
 use segstream_oracle::{expected_changes, Scenario};
 use segstream_rules::{load_rule_files, Limits, Schema, SourceText, UdfRegistry};
 
@@ -45,11 +47,20 @@ pub const MALFORMED: [(&str, &str); 3] = [
     ("", "empty payload"),
 ];
 
+/// One produced event record.
+pub struct Produced {
+    pub user: String,
+    pub line: String,
+    pub time: u64,
+    /// The partition it is produced to; `None`: chosen by the producer from the key.
+    pub partition: Option<i32>,
+}
+
 pub struct Workload {
     pub start: u64,
     pub users: Vec<String>,
-    /// (user, JSON line, event time) in production order, duplicates included.
-    pub events: Vec<(String, String, u64)>,
+    /// In production order, duplicates included.
+    pub events: Vec<Produced>,
     pub profiles: Vec<(u64, String, Option<String>)>,
     pub stats: Vec<(u64, String, Option<String>)>,
 }
@@ -81,9 +92,15 @@ impl Workload {
                 let time = start + 1_000 + k as u64 * 1_300 + r % 400;
                 let kind = types[(r >> 8) as usize % types.len()];
                 let line = format!("{{\"id\":\"{user}-{k}\",\"user\":\"{user}\",\"type\":\"{kind}\",\"time\":{time}}}");
-                events.push((user.clone(), line.clone(), time));
+                let produced = |line: String| Produced {
+                    user: user.clone(),
+                    line,
+                    time,
+                    partition: None,
+                };
+                events.push(produced(line.clone()));
                 if r.is_multiple_of(7) {
-                    events.push((user.clone(), line, time));
+                    events.push(produced(line));
                 }
             }
         }
@@ -113,6 +130,33 @@ impl Workload {
         }
     }
 
+    /// Adds late events — each a few seconds behind what its partition has already seen,
+    /// some still inside a rule's window when they apply, some not — and puts every event
+    /// in partition `partition_of(user, partitions)`, so the oracle knows each
+    /// partition's order and judges lateness as the classifier must.
+    pub fn with_late_events(mut self, partitions: i32) -> Workload {
+        let mut events = Vec::new();
+        for (n, mut produced) in std::mem::take(&mut self.events).into_iter().enumerate() {
+            produced.partition = Some(partition_of(&produced.user, partitions as usize) as i32);
+            let r = mix(n as u64 ^ 0x1a7e);
+            if r.is_multiple_of(6) && produced.time > self.start + 14_000 {
+                let time = produced.time - 1_500 - r % 6_000;
+                let kind = ["ad_watched", "app_opened"][(r >> 9) as usize % 2];
+                let user = produced.user.clone();
+                let line = format!("{{\"id\":\"{user}-late-{n}\",\"user\":\"{user}\",\"type\":\"{kind}\",\"time\":{time}}}");
+                events.push(Produced {
+                    user,
+                    line,
+                    time,
+                    partition: produced.partition,
+                });
+            }
+            events.push(produced);
+        }
+        self.events = events;
+        self
+    }
+
     /// Publishes the rules (at `start`), the tables, then the events and the malformed records.
     pub fn produce(&self, d: &Deployment, producer: &BaseProducer) {
         self.produce_tables(d, producer);
@@ -132,8 +176,11 @@ impl Workload {
     }
 
     pub fn produce_events(&self, d: &Deployment, producer: &BaseProducer, range: std::ops::Range<usize>) {
-        for (user, line, time) in &self.events[range.clone()] {
-            send(producer, &d.events, user, Some(line), *time);
+        for event in &self.events[range.clone()] {
+            match event.partition {
+                Some(p) => super::deployment::send_to(producer, &d.events, p, &event.user, &event.line, event.time),
+                None => send(producer, &d.events, &event.user, Some(&event.line), event.time),
+            }
         }
         if range.start == 0 {
             for (payload, _) in MALFORMED {
@@ -150,7 +197,12 @@ impl Workload {
             let user = format!("{}-sentinel-{p}", d.name);
             let line = format!("{{\"id\":\"{user}\",\"user\":\"{user}\",\"type\":\"app_closed\",\"time\":{time}}}");
             super::deployment::send_to(producer, &d.events, p, &user, &line, time);
-            self.events.push((user, line, time));
+            self.events.push(Produced {
+                user,
+                line,
+                time,
+                partition: Some(p),
+            });
         }
         flush(producer);
     }
@@ -170,8 +222,12 @@ impl Workload {
                 _ => unreachable!(),
             })
         };
-        let scenario = Scenario {
-            config: ClassifierConfig::default(),
+        let mut scenario = Scenario {
+            // As `CLASSIFIER` sets it (the dedup horizon decides what is sidelined).
+            config: ClassifierConfig {
+                dedup_horizon_ms: 3_600_000,
+                ..ClassifierConfig::default()
+            },
             rules: vec![(self.start, defs)],
             profiles: self
                 .profiles
@@ -179,12 +235,20 @@ impl Workload {
                 .map(|(t, u, j)| (*t, u.clone(), row(&schema.profile, j)))
                 .collect(),
             stats: self.stats.iter().map(|(t, u, j)| (*t, u.clone(), row(&schema.stats, j))).collect(),
-            events: self
-                .events
-                .iter()
-                .map(|(_, line, _)| decode_event_line(line, &schema, 60_000).unwrap())
-                .collect(),
+            ..Scenario::default()
         };
+        let decode = |event: &Produced| decode_event_line(&event.line, &schema, 60_000).unwrap();
+        if self.events.iter().all(|e| e.partition.is_some()) {
+            let count = self.events.iter().filter_map(|e| e.partition).max().map_or(0, |p| p as usize + 1);
+            scenario.arrivals = vec![Vec::new(); count];
+            for event in &self.events {
+                if let Some(p) = event.partition {
+                    scenario.arrivals[p as usize].push(decode(event));
+                }
+            }
+        } else {
+            scenario.events = self.events.iter().map(decode).collect();
+        }
         expected_changes(&schema, &udfs, &scenario)
             .unwrap()
             .into_iter()

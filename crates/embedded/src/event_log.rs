@@ -3,7 +3,7 @@
 //!
 //! Contract: an [`InProcessLog`] holds `partitions` queues of event lines. As the
 //! collector's [`Publisher`], it puts a record of the events topic in partition
-//! `fnv1a(key) % partitions` (one user's events stay in order) and acknowledges it once
+//! `partition_of(key, partitions)` (FNV-1a) (one user's events stay in order) and acknowledges it once
 //! queued; records of other topics (failed events) are counted and the latest 1,000
 //! kept for inspection. When more than `capacity` lines wait, publishing fails and the
 //! collector answers 503, so a classifier that falls behind pushes back on clients
@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use segstream_dataflows::classifier::source::{EventSource, Poll, SourceRecord};
 use segstream_model::event::decode::decode_event_line;
+use segstream_model::partitioning::partition_of;
 use segstream_rules::Schema;
 
 use segstream_collector::publish::{Publisher, Publishing, Record};
@@ -33,13 +34,6 @@ pub struct InProcessLog {
     capacity: u64,
     failed: Mutex<VecDeque<Record>>,
     failed_total: AtomicU64,
-}
-
-/// FNV-1a: a stable hash of the key, so a user's partition never changes.
-fn fnv1a(key: &str) -> u64 {
-    key.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 impl InProcessLog {
@@ -81,7 +75,7 @@ impl InProcessLog {
         }
         for record in records {
             if record.topic == self.events_topic {
-                let partition = (fnv1a(&record.key) % self.partitions.len() as u64) as usize;
+                let partition = partition_of(&record.key, self.partitions.len());
                 let mut queue = self.partitions[partition].lock().map_err(|_| "the log is poisoned".to_string())?;
                 queue.push_back(record.payload);
                 self.waiting.fetch_add(1, Ordering::Relaxed);

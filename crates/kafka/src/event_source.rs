@@ -13,7 +13,7 @@
 //! of its committed offset and the offset at `resume_from_ms` (the durable frontier
 //! rewound by the dedup horizon and the longest window), found by offsets-for-times.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,8 @@ const DISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
 #[derive(Default)]
 struct PartitionState {
     caught_up: bool,
+    /// Offsets polled whose emitted tick the operator has not told yet, in order.
+    polled: VecDeque<i64>,
     commits: CommitTracker,
     committed: Option<i64>,
 }
@@ -68,7 +70,6 @@ pub struct KafkaEventSource {
     topic: String,
     setup: SourceSetup,
     partitions: BTreeMap<i32, PartitionState>,
-    watermark_tick: u64,
     last_commit: Instant,
     last_discovery: Instant,
     failures: u64,
@@ -88,7 +89,6 @@ impl KafkaEventSource {
             topic,
             setup,
             partitions: BTreeMap::new(),
-            watermark_tick: 0,
             last_commit: Instant::now(),
             last_discovery: Instant::now(),
             failures: 0,
@@ -250,14 +250,10 @@ impl EventSource for KafkaEventSource {
                 None => break,
                 Some(Ok(message)) => {
                     let record = self.decode(&message);
-                    let tick = match &record {
-                        SourceRecord::Event(event) => self.setup.config.tick_of(event.time).max(self.watermark_tick),
-                        SourceRecord::Rejected(_) => self.watermark_tick,
-                    };
                     let partition = message.partition();
                     if let Some(state) = self.partitions.get_mut(&partition) {
                         state.caught_up = false;
-                        state.commits.record(message.offset(), tick);
+                        state.polled.push_back(message.offset());
                     }
                     out.push((partition as u32, record));
                 }
@@ -292,7 +288,11 @@ impl EventSource for KafkaEventSource {
         true
     }
 
-    fn on_watermark(&mut self, tick: u64) {
-        self.watermark_tick = tick;
+    fn on_emitted(&mut self, partition: u32, tick: u64) {
+        if let Some(state) = self.partitions.get_mut(&(partition as i32)) {
+            if let Some(offset) = state.polled.pop_front() {
+                state.commits.record(offset, tick);
+            }
+        }
     }
 }

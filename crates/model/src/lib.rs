@@ -6,12 +6,14 @@
 //! and its record on `segment-changes` and in NDJSON files; [`upsert`] reads profile and
 //! stats upserts from topics and files; [`classifier_config`] holds the event-time
 //! parameters every reader of these records shares (tick, out-of-order bound, dedup
-//! horizon, future tolerance). Pure computation: no I/O, no timely.
+//! horizon, future tolerance); [`partitioning`] is the stable key → partition map.
+//! Pure computation: no I/O, no timely.
 #![deny(missing_docs)]
 
 pub mod change;
 pub mod classifier_config;
 pub mod event;
+pub mod partitioning;
 pub mod upsert;
 
 pub use change::MembershipChange;

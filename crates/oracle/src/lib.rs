@@ -9,8 +9,17 @@
 //! feature of a user from all of the user's events at every tick it looks at) and is
 //! meant for inputs of a few hundred events. With `T` the tick and `τ(x) = x − x mod T`:
 //!
+//! 0. **Late events.** An event of [`Scenario::events`] applies at its own tick
+//!    `τ(time)`. An event of [`Scenario::arrivals`] (events by partition, in the order
+//!    the partition is read) is judged against its partition's watermark *at it*:
+//!    `m = max(time of the partition's earlier events) − max_out_of_order`. It applies
+//!    at `max(τ(time), τ(m))` — *late* when that is after its own tick — unless
+//!    `time + dedup_horizon < m`, when it is dropped (sidelined). Before the partition's
+//!    first event there is no `m` and nothing is late. Every event, dropped or not,
+//!    raises its partition's maximum.
 //! 1. **Dedup.** For each (user, event id) one copy is kept: the one with the smallest
-//!    `τ(time)`, ties broken by the smallest [`Event`] (its `Ord`). Its tick is `τ(time)`.
+//!    application tick, ties broken by the smallest [`Event`] (its `Ord`). An event is
+//!    *visible* at `t` once its application tick is `≤ t`; only visible events count.
 //! 2. **Rules.** The set in force at tick `t` is the snapshot with the greatest tick
 //!    `≤ t` (none: the empty set), its definitions sorted by id and compiled. A segment
 //!    *changed at `t`* if the snapshot at exactly `t` contains it and the previous
@@ -18,16 +27,17 @@
 //! 3. **Profile and stats** of a user at `t`: the upsert with the greatest tick `≤ t`;
 //!    several at that tick, the greatest `Option<Row>` wins; `None` (a delete) or no
 //!    upsert is an absent record (all fields missing).
-//! 4. A user is **known** at `t` once it has an event or any upsert with tick `≤ t`.
-//! 5. **Candidate ticks** of a user: its event ticks, its upsert ticks, every snapshot
+//! 4. A user is **known** at `t` once it has a visible event or any upsert with tick `≤ t`.
+//! 5. **Candidate ticks** of a user: its events' application ticks, its upsert ticks, every snapshot
 //!    tick, and `τ(e) + w` for each of its events `e` and each windowed feature (window
 //!    `w`) of any snapshot that reads `e`'s type. They are visited in ascending order,
 //!    those at which the user is known.
 //! 6. **At a visited tick `t`** (set `S_t`): features are computed at `t` and at `t − T`
-//!    for the features of `S_t` (at `t = 0` every previous value is absent), and so are
+//!    for the features of `S_t` from the events visible at `t` and at `t − T`
+//!    respectively (at `t = 0` every previous value is absent), and so are
 //!    profile and stats. A segment is evaluated if it has no recorded result for the
 //!    user, changed at `t`, reads a feature/profile/stats slot whose value differs
-//!    between `t − T` and `t`, or reads `now()` and the user has an event at tick `t`.
+//!    between `t − T` and `t`, or reads `now()` and the user has an event that applies at `t`.
 //!    Other segments keep their recorded result; segments not in `S_t` are forgotten.
 //!    The merge policy ([`Policy`]) turns the results and the previous membership into
 //!    the new membership; every difference is a change stamped `t`.
@@ -59,8 +69,12 @@ pub struct Scenario {
     pub profiles: Vec<(u64, String, Option<Row>)>,
     /// Stats upserts, same shape as the profile upserts.
     pub stats: Vec<(u64, String, Option<Row>)>,
-    /// Events in any order, possibly with duplicate ids.
+    /// Events in any order, possibly with duplicate ids, each applying at its own tick
+    /// (input within the out-of-order bound, however it is partitioned).
     pub events: Vec<Event>,
+    /// Events by partition, each partition in the order it is read, judged by the
+    /// late-event rule (rule 0); possibly with duplicate ids, also of `events`.
+    pub arrivals: Vec<Vec<Event>>,
 }
 
 /// One compiled rule snapshot.
@@ -88,10 +102,10 @@ pub fn expected_changes(schema: &Schema, udfs: &UdfRegistry, scenario: &Scenario
             }
         }
     }
-    let events = dedup(&scenario.events, tick_ms);
+    let events = dedup(&application_ticks(scenario));
     let users: BTreeSet<&str> = events
         .iter()
-        .map(|e| e.user.as_str())
+        .map(|(_, e)| e.user.as_str())
         .chain(scenario.profiles.iter().map(|(_, u, _)| u.as_str()))
         .chain(scenario.stats.iter().map(|(_, u, _)| u.as_str()))
         .collect();
@@ -104,7 +118,7 @@ pub fn expected_changes(schema: &Schema, udfs: &UdfRegistry, scenario: &Scenario
     let mut changes = Vec::new();
     for user in users {
         let input = UserInput {
-            events: events.iter().filter(|e| e.user == user).collect(),
+            events: events.iter().filter(|(_, e)| e.user == user).copied().collect(),
             profiles: scenario
                 .profiles
                 .iter()
@@ -124,11 +138,30 @@ pub fn expected_changes(schema: &Schema, udfs: &UdfRegistry, scenario: &Scenario
     Ok(changes)
 }
 
-/// Rule 1: one copy per (user, id), the one with the smallest (tick, event).
-fn dedup(events: &[Event], tick_ms: u64) -> Vec<Event> {
+/// Rule 0: every event with the tick it applies at; sidelined events left out.
+fn application_ticks(scenario: &Scenario) -> Vec<(u64, &Event)> {
+    let config = &scenario.config;
+    let mut applied: Vec<(u64, &Event)> = scenario.events.iter().map(|e| (tick_of(e.time, config.tick_ms), e)).collect();
+    for partition in &scenario.arrivals {
+        let mut highest: Option<u64> = None;
+        for event in partition {
+            let mark = highest.map(|h| h.saturating_sub(config.max_out_of_order_ms));
+            highest = Some(highest.map_or(event.time, |h| h.max(event.time)));
+            if mark.is_some_and(|m| event.time.saturating_add(config.dedup_horizon_ms) < m) {
+                continue;
+            }
+            let own = tick_of(event.time, config.tick_ms);
+            applied.push((own.max(mark.map_or(0, |m| tick_of(m, config.tick_ms))), event));
+        }
+    }
+    applied
+}
+
+/// Rule 1: one copy per (user, id), the one with the smallest (application tick, event).
+fn dedup<'a>(events: &[(u64, &'a Event)]) -> Vec<(u64, &'a Event)> {
     let mut kept: BTreeMap<(&str, &str), (u64, &Event)> = BTreeMap::new();
-    for event in events {
-        let key = (tick_of(event.time, tick_ms), event);
+    for &(at, event) in events {
+        let key = (at, event);
         let id = (event.user.as_str(), event.id.as_str());
         match kept.get(&id) {
             Some(current) if *current <= key => {}
@@ -137,7 +170,7 @@ fn dedup(events: &[Event], tick_ms: u64) -> Vec<Event> {
             }
         }
     }
-    kept.into_values().map(|(_, e)| e.clone()).collect()
+    kept.into_values().collect()
 }
 
 fn tick_of(time: u64, tick_ms: u64) -> u64 {
@@ -224,7 +257,8 @@ impl World<'_> {
 
 /// One user's (deduplicated) inputs.
 struct UserInput<'a> {
-    events: Vec<&'a Event>,
+    /// Each with the tick it applies at.
+    events: Vec<(u64, &'a Event)>,
     profiles: Vec<(u64, &'a Option<Row>)>,
     stats: Vec<(u64, &'a Option<Row>)>,
 }
@@ -252,19 +286,23 @@ fn any_slot_differs(slots: &[usize], now: &[Option<FieldValue>], before: &[Optio
 
 fn classify_user(world: &World<'_>, user: &str, input: &UserInput<'_>) -> Result<Vec<MembershipChange>, String> {
     let tick_ms = world.tick_ms;
-    let observed: Vec<ObservedEvent> = input
+    let observed: Vec<(u64, ObservedEvent)> = input
         .events
         .iter()
-        .map(|e| {
-            Ok(ObservedEvent {
-                event_type: e.event_type as usize,
-                time_ms: to_i64(e.time, "event time")?,
-                id: e.id.clone(),
-                properties: e.properties.clone(),
-            })
+        .map(|(at, e)| {
+            Ok((
+                *at,
+                ObservedEvent {
+                    event_type: e.event_type as usize,
+                    time_ms: to_i64(e.time, "event time")?,
+                    id: e.id.clone(),
+                    properties: e.properties.clone(),
+                },
+            ))
         })
         .collect::<Result<_, String>>()?;
-    let event_ticks: BTreeSet<u64> = input.events.iter().map(|e| tick_of(e.time, tick_ms)).collect();
+    let visible_at = |t: u64| -> Vec<ObservedEvent> { observed.iter().filter(|(at, _)| *at <= t).map(|(_, e)| e.clone()).collect() };
+    let event_ticks: BTreeSet<u64> = input.events.iter().map(|(at, _)| *at).collect();
     let upsert_ticks: BTreeSet<u64> = input.profiles.iter().chain(&input.stats).map(|(t, _)| *t).collect();
     let is_known = |t: u64| event_ticks.iter().chain(&upsert_ticks).any(|&k| k <= t);
 
@@ -276,7 +314,7 @@ fn classify_user(world: &World<'_>, user: &str, input: &UserInput<'_>) -> Result
             let Some(window) = feature.window_ms.and_then(|w| u64::try_from(w).ok()) else {
                 continue;
             };
-            for event in &input.events {
+            for (_, event) in &input.events {
                 if feature.event_types().any(|t| t == event.event_type as usize) {
                     if let Some(expiry) = tick_of(event.time, tick_ms).checked_add(window) {
                         candidates.insert(expiry);
@@ -298,14 +336,14 @@ fn classify_user(world: &World<'_>, user: &str, input: &UserInput<'_>) -> Result
         let now = to_i64(t, "tick")?;
         let tick = to_i64(tick_ms, "tick length")?;
 
-        let values_t = compute_features(world.schema, set.features(), &observed, now, tick);
+        let values_t = compute_features(world.schema, set.features(), &visible_at(t), now, tick);
         let profile_t = record_at(&input.profiles, t, profile_width);
         let stats_t = record_at(&input.stats, t, stats_width);
         let (values_prev, profile_prev, stats_prev) = if t < tick_ms {
             (vec![None; values_t.len()], vec![None; profile_width], vec![None; stats_width])
         } else {
             (
-                compute_features(world.schema, set.features(), &observed, now - tick, tick),
+                compute_features(world.schema, set.features(), &visible_at(t - tick_ms), now - tick, tick),
                 record_at(&input.profiles, t - tick_ms, profile_width),
                 record_at(&input.stats, t - tick_ms, stats_width),
             )

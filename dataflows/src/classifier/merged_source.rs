@@ -94,9 +94,11 @@ impl<A: EventSource, B: EventSource> EventSource for Merged<A, B> {
         self.first.may_gain_partitions() || self.second.may_gain_partitions()
     }
 
-    fn on_watermark(&mut self, tick: u64) {
-        self.first.on_watermark(tick);
-        self.second.on_watermark(tick);
+    fn on_emitted(&mut self, partition: u32, tick: u64) {
+        match partition.checked_sub(self.offset) {
+            Some(own) => self.second.on_emitted(own, tick),
+            None => self.first.on_emitted(partition, tick),
+        }
     }
 }
 

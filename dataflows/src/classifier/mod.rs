@@ -13,6 +13,7 @@ pub mod membership;
 pub mod merged_source;
 pub mod metrics;
 pub mod metrics_text;
+pub mod placement;
 pub mod source;
 pub mod user_state;
 pub mod watermark;

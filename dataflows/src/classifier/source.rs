@@ -45,10 +45,11 @@ pub trait EventSource: 'static {
     fn may_gain_partitions(&self) -> bool {
         false
     }
-    /// Told the tick the worker's capability moved to: events read from now on that
-    /// are behind it are emitted at this tick (a source that tracks what it has
-    /// emitted, e.g. to commit offsets, needs it).
-    fn on_watermark(&mut self, _tick: u64) {}
+    /// Told, for each record of the last poll in the order polled, the tick it went
+    /// out at (a rejected or sidelined record: the worker's capability then), so a
+    /// source that tracks what it has emitted, e.g. to commit offsets, knows when the
+    /// record's effect is durable.
+    fn on_emitted(&mut self, _partition: u32, _tick: u64) {}
 }
 
 /// Partitions held in memory; partition `p` belongs to worker `p % peers`.

@@ -52,6 +52,16 @@ impl WatermarkTracker {
         clock.last_delivery_ms = Some(now_ms);
     }
 
+    /// The watermark of `partition` alone: its highest event time so far minus
+    /// `max_out_of_order` (`None` before its first event). It depends on the
+    /// partition's records and nothing else.
+    pub fn partition_watermark(&self, partition: u32) -> Option<u64> {
+        self.partitions
+            .get(&partition)
+            .and_then(|clock| clock.max_event_time)
+            .map(|max| max.saturating_sub(self.max_out_of_order_ms))
+    }
+
     /// Records that `partition` delivered something (even a rejected record) at `now_ms`.
     pub fn touch(&mut self, partition: u32, now_ms: u64) {
         self.partitions.entry(partition).or_default().last_delivery_ms = Some(now_ms);
@@ -101,6 +111,10 @@ mod tests {
         assert_eq!(w.watermark(0, |_| false), 0, "partition 1 has no data yet and is still reading");
         w.observe(1, 8_000, 0);
         assert_eq!(w.watermark(0, |_| false), 7_000);
+        assert_eq!(
+            (w.partition_watermark(0), w.partition_watermark(1), w.partition_watermark(2)),
+            (Some(9_000), Some(7_000), None)
+        );
         w.observe(1, 20_000, 1);
         assert_eq!(w.watermark(1, |_| false), 9_000);
         assert_eq!(w.watermark(2_000, |p| p == 0), 9_000, "partition 0 caught up but not yet idle");

@@ -1,14 +1,16 @@
 //! The event source operator: reads a worker's partitions and holds event time.
 //!
-//! Contract: emits `(event, tick)` for each decoded event at its tick when that tick is not behind the
-//! worker's watermark capability; an event behind it ("late") is emitted at the
-//! capability's time with its true event time kept in the data, unless it is older than
-//! the watermark minus the dedup horizon, in which case it is sidelined (counted, not
-//! emitted). The capability follows the watermark of [`WatermarkTracker`] (rounded down
-//! to the tick) and is released when the source is finished, or at once on a worker
-//! that owns no partition (unless its source may gain partitions later: then it
-//! follows the processing clock). After each downgrade the source is told the new
-//! tick ([`EventSource::on_watermark`]). Rejected records are counted with their reason.
+//! Contract: emits `(event, tick)` for each decoded event at the tick the late-event rule
+//! ([`place`]) gives it: its own tick, or its partition's watermark tick when it is
+//! behind that ("late", true event time kept in the data); an event older than that
+//! watermark minus the dedup horizon is sidelined (counted, not emitted). The tick
+//! therefore depends on the input alone, not on which worker reads the partition. The
+//! capability follows the worker's watermark of [`WatermarkTracker`] (rounded down to
+//! the tick), which is never ahead of an active partition's, and is released when the
+//! source is finished, or at once on a worker that owns no partition (unless its
+//! source may gain partitions later: then it follows the processing clock). The source
+//! is told the tick each record went out at ([`EventSource::on_emitted`]). Rejected
+//! records are counted with their reason.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -27,7 +29,7 @@
 //!     event_source(scope, VecSource::for_worker(&records, 0, 1), context).capture()
 //! });
 //! let by_time: Vec<(u64, Vec<String>)> = captured.extract().into_iter().map(|(t, es)| (t, es.into_iter().map(|(e, _)| e.id).collect())).collect();
-//! // "late" (900) arrives after the watermark reached 3200 (tick 3200): emitted there, true time kept.
+//! // "late" (900) is read after its partition saw 5250 (watermark 3250, tick 3200): emitted there, true time kept.
 //! assert_eq!(by_time, vec![(1_000, vec!["a".to_string()]), (3_200, vec!["late".to_string()]), (5_200, vec!["b".to_string()])]);
 //! ```
 
@@ -41,6 +43,7 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::{Scope, Stream};
 
 use crate::classifier::metrics::ClassifierMetrics;
+use crate::classifier::placement::{place, Placement};
 use crate::classifier::source::{EventSource, Poll, SourceRecord};
 use crate::classifier::watermark::WatermarkTracker;
 use crate::classifier::ClassifierConfig;
@@ -93,24 +96,28 @@ pub fn event_source<'s, S: EventSource>(
                     SourceRecord::Rejected(reason) => {
                         rejected += 1;
                         tracker.touch(partition, now);
+                        events.on_emitted(partition, *cap.time());
                         if let Ok(mut last) = context.metrics.last_rejection.lock() {
                             *last = Some(reason);
                         }
                     }
                     SourceRecord::Event(event) => {
+                        let placement = place(event.time, tracker.partition_watermark(partition), *cap.time(), watermark, &config);
                         tracker.observe(partition, event.time, now);
                         context
                             .metrics
                             .max_event_time_ms
                             .fetch_max(event.time, std::sync::atomic::Ordering::Relaxed);
-                        let tick = config.tick_of(event.time);
-                        if tick >= *cap.time() {
-                            by_tick.entry(tick).or_default().push(event);
-                        } else if event.time.saturating_add(config.dedup_horizon_ms) < watermark {
-                            sidelined += 1;
-                        } else {
-                            late += 1;
-                            by_tick.entry(*cap.time()).or_default().push(event);
+                        match placement {
+                            Placement::Sidelined => {
+                                sidelined += 1;
+                                events.on_emitted(partition, *cap.time());
+                            }
+                            Placement::Applies { tick, late: is_late } => {
+                                late += u64::from(is_late);
+                                events.on_emitted(partition, tick);
+                                by_tick.entry(tick).or_default().push(event);
+                            }
                         }
                     }
                 }
@@ -134,7 +141,6 @@ pub fn event_source<'s, S: EventSource>(
             let tick = config.tick_of(mark);
             if tick > *cap.time() {
                 cap.downgrade(&tick);
-                events.on_watermark(tick);
             }
             if read > 0 {
                 activator.activate();
