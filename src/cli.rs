@@ -162,6 +162,10 @@ pub struct ClassifierFlags {
     /// Raw events kept per user, from which features of newly added rules start.
     #[arg(long, default_value = "24h")]
     pub history: String,
+    /// Evict a user with no windowed state and no membership whose last input is older
+    /// than this (its next input rebuilds it from the profile and stats); "0s": never.
+    #[arg(long, default_value = "24h")]
+    pub user_ttl: String,
 }
 
 /// `segstream demo`

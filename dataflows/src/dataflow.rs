@@ -32,6 +32,7 @@ use crate::classifier::source::EventSource;
 use crate::classifier::{ClassifierConfig, Engine, UserInput};
 use crate::operators::classify::classify;
 use crate::operators::event_source::{event_source, Clock, SourceContext};
+use crate::operators::trace_rows::RowTrace;
 use segstream_model::event::Row;
 use segstream_rules::{Schema, SegmentDef, UdfRegistry};
 
@@ -88,19 +89,23 @@ pub struct Outputs<'s> {
     pub sizes: VecCollection<'s, u64, (String, isize)>,
 }
 
+/// The upserts arranged by user: their change stream and the arrangement's trace.
 fn upserts<'s>(
     scope: Scope<'s, u64>,
     input: &mut UpsertInput,
     name: &str,
     wrap: fn(Row, isize) -> UserInput,
-) -> timely::dataflow::StreamVec<'s, u64, (String, UserInput, u64)> {
-    arrange_from_upsert::<ValBuilder<String, Row, u64, isize>, ValSpine<String, Row, u64, isize>, String, Row>(
+) -> (timely::dataflow::StreamVec<'s, u64, (String, UserInput, u64)>, RowTrace) {
+    let arranged = arrange_from_upsert::<ValBuilder<String, Row, u64, isize>, ValSpine<String, Row, u64, isize>, String, Row>(
         scope.input_from(input),
         name,
-    )
-    .as_collection(|user, row| (user.clone(), row.clone()))
-    .inner
-    .map(move |((user, row), tick, diff)| (user, wrap(row, diff), tick))
+    );
+    let trace = arranged.trace.clone();
+    let changes = arranged
+        .as_collection(|user, row| (user.clone(), row.clone()))
+        .inner
+        .map(move |((user, row), tick, diff)| (user, wrap(row, diff), tick));
+    (changes, trace)
 }
 
 /// Builds the classifier on this worker (see the module contract).
@@ -115,11 +120,18 @@ pub fn build<'s, S: EventSource>(scope: Scope<'s, u64>, source: S, shared: &Shar
     let events = event_source(scope, source, context).map(|(event, tick)| (event.user.clone(), UserInput::Event(event), tick));
     let mut profiles = InputHandle::new();
     let mut stats = InputHandle::new();
-    let profile_updates = upserts(scope, &mut profiles, "Profiles", UserInput::Profile);
-    let stats_updates = upserts(scope, &mut stats, "Stats", UserInput::Stats);
+    let (profile_updates, profile_rows) = upserts(scope, &mut profiles, "Profiles", UserInput::Profile);
+    let (stats_updates, stats_rows) = upserts(scope, &mut stats, "Stats", UserInput::Stats);
     let (rules, rule_updates) = scope.new_collection::<SegmentDef, isize>();
     let user_inputs = events.concat(profile_updates).concat(stats_updates);
-    let membership = classify(user_inputs, rule_updates.inner.broadcast(), engine, Arc::clone(&shared.metrics)).as_collection();
+    let membership = classify(
+        user_inputs,
+        rule_updates.inner.broadcast(),
+        (profile_rows, stats_rows),
+        engine,
+        Arc::clone(&shared.metrics),
+    )
+    .as_collection();
     let sizes = membership.clone().map(|(_, segment)| segment).count_total();
     Ok((Handles { rules, profiles, stats }, Outputs { membership, sizes }))
 }

@@ -207,22 +207,84 @@ proptest! {
     }
 }
 
-/// The late cases exercise what they claim: over a fixed run of cases, events are
-/// late and some are sidelined.
-#[test]
-fn the_late_cases_hold_late_and_sidelined_events() {
+/// The metrics of running `cases` cases drawn deterministically from `strategy`, summed.
+fn summed_metrics(strategy: impl Strategy<Value = Case>, cases: usize) -> ClassifierMetrics {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let (mut late, mut sidelined) = (0, 0);
-    for _ in 0..32 {
-        let case = case(true)
+    let total = ClassifierMetrics::default();
+    for _ in 0..cases {
+        let case = strategy
             .new_tree(&mut runner)
             .map(|tree| tree.current())
             .unwrap_or_else(|e| panic!("{e}"));
         let shared = shared(schema(), case.scenario.config, 7);
         let metrics = std::sync::Arc::clone(&shared.metrics);
         run_dataflow_with(shared, &case.scenario, partitioned(&case.arrivals), 2).unwrap_or_else(|e| panic!("{e}"));
-        late += ClassifierMetrics::get(&metrics.late);
-        sidelined += ClassifierMetrics::get(&metrics.sidelined);
+        for (sum, one) in [
+            (&total.late, &metrics.late),
+            (&total.sidelined, &metrics.sidelined),
+            (&total.evictions, &metrics.evictions),
+        ] {
+            ClassifierMetrics::add(sum, ClassifierMetrics::get(one));
+        }
     }
+    total
+}
+
+/// The late cases exercise what they claim: over a fixed run of cases, events are
+/// late and some are sidelined.
+#[test]
+fn the_late_cases_hold_late_and_sidelined_events() {
+    let total = summed_metrics(case(true), 32);
+    let (late, sidelined) = (ClassifierMetrics::get(&total.late), ClassifierMetrics::get(&total.sidelined));
     assert!(late >= 20 && sidelined >= 3, "late {late}, sidelined {sidelined}");
+}
+
+/// The segments of a set whose results do not depend on how long a user is
+/// remembered: no unwindowed feature (`last`, `first_seen`, `last_seen`), no `now()`.
+fn eviction_proof(defs: Vec<segstream_rules::SegmentDef>) -> Vec<segstream_rules::SegmentDef> {
+    let unwindowed = ["last(", "first_seen(", "last_seen(", "now()"];
+    defs.into_iter()
+        .filter(|d| !unwindowed.iter().any(|f| d.when.contains(f)))
+        .collect()
+}
+
+/// A short user TTL: idle users without windows or membership are evicted and rebuilt
+/// from the profile and stats arrangements — by their next input, or by a rule edit
+/// that adds segments over profile and stats alone.
+fn case_with_eviction() -> impl Strategy<Value = Case> {
+    case(false).prop_map(|mut case| {
+        case.scenario.config.user_ttl_ms = EVICTION_TTL;
+        case.scenario.rules = std::mem::take(&mut case.scenario.rules)
+            .into_iter()
+            .map(|(tick, mut defs)| {
+                if tick > 0 {
+                    // Added by the edit: reaches evicted users only through the arrangements.
+                    defs.push(segment("female", r#"profile.gender == "female""#));
+                    defs.push(segment("regular_only", "stats.isRegularPlayer"));
+                }
+                (tick, eviction_proof(defs))
+            })
+            .collect();
+        case
+    })
+}
+
+/// The user TTL of the eviction cases: shorter than the gaps between a user's inputs.
+const EVICTION_TTL: u64 = 20_000;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Eviction loses nothing a rule without unwindowed features can see: the change
+    /// stream still equals the oracle's, which never forgets a user.
+    #[test]
+    fn evicting_idle_users_changes_nothing_rules_without_unwindowed_features_see(case in case_with_eviction(), budget in 1usize..20) {
+        equals_the_oracle_on_every_worker_count(&case, budget)?;
+    }
+}
+
+#[test]
+fn the_eviction_cases_evict() {
+    let evicted = ClassifierMetrics::get(&summed_metrics(case_with_eviction(), 16).evictions);
+    assert!(evicted >= 20, "evicted {evicted}");
 }

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use segstream_dataflows::bounded::{run_bounded, SideInputs};
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
+use segstream_dataflows::classifier::side_rows::NoSideRows;
 use segstream_dataflows::classifier::source::{SourceRecord, VecSource};
 use segstream_dataflows::classifier::{ClassifierConfig, Engine, UserInput};
 use segstream_dataflows::dataflow::{build, Shared};
@@ -164,7 +165,13 @@ fn engine_alone(
     let mut engine = Engine::new(Arc::clone(schema), Arc::new(UdfRegistry::new()), *config).map_err(CommandError::Invalid)?;
     let mut changes = Vec::new();
     let clock = Instant::now();
-    engine.process_tick(base, defs.iter().map(|d| (d.clone(), 1)).collect(), inputs, &mut changes);
+    engine.process_tick(
+        base,
+        defs.iter().map(|d| (d.clone(), 1)).collect(),
+        inputs,
+        &mut NoSideRows,
+        &mut changes,
+    );
     println!(
         "engine: loaded {} users' profiles and stats and evaluated {} segments for each in {:.2} s",
         profiles.len(),
@@ -175,7 +182,7 @@ fn engine_alone(
     let mut emitted = 0u64;
     let clock = Instant::now();
     for (tick, inputs) in by_tick {
-        engine.process_tick(tick, Vec::new(), inputs, &mut changes);
+        engine.process_tick(tick, Vec::new(), inputs, &mut NoSideRows, &mut changes);
         emitted += changes.len() as u64;
         changes.clear();
     }

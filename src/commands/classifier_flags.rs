@@ -15,6 +15,7 @@ pub fn classifier_config(flags: &ClassifierFlags) -> Result<ClassifierConfig, Co
         future_tolerance: flags.future_tolerance.clone(),
         idle_timeout: flags.idle_timeout.clone(),
         history: flags.history.clone(),
+        user_ttl: flags.user_ttl.clone(),
     };
     Ok(section.resolve(|key| format!("--{}", key.replace('_', "-")))?)
 }

@@ -228,11 +228,12 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
         let (watermark, users, _) = metrics.totals();
         let durable = ClassifierMetrics::get(&metrics.durable_frontier_ms);
         println!(
-            "events/s={:>8.0} watermark lag={:>6.1}s durable lag={:>6.1}s users={} changes={} rejected={} dead letters={}",
+            "events/s={:>8.0} watermark lag={:>6.1}s durable lag={:>6.1}s users={} evicted={} changes={} rejected={} dead letters={}",
             (read - last.0) as f64 / last.1.elapsed().as_secs_f64(),
             wall_clock_ms().saturating_sub(watermark) as f64 / 1000.0,
             wall_clock_ms().saturating_sub(durable.min(wall_clock_ms())) as f64 / 1000.0,
             users,
+            ClassifierMetrics::get(&metrics.evictions),
             ClassifierMetrics::get(&metrics.changes),
             ClassifierMetrics::get(&metrics.rejected),
             ClassifierMetrics::get(&metrics.dead_letters),

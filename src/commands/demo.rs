@@ -346,7 +346,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         let top = board.lock().map(|b| b.top(4)).unwrap_or_default();
         let top: Vec<String> = top.iter().map(|(s, n)| format!("{s} {n}")).collect();
         println!(
-            "t={:>4.0}s events/s={:>8.0} watermark lag={:>6} late={} dup dropped={} rejected={} changes/s={:>7.0} users={} | {}",
+            "t={:>4.0}s events/s={:>8.0} watermark lag={:>6} late={} dup dropped={} rejected={} changes/s={:>7.0} users={} evicted={} | {}",
             started.elapsed().as_secs_f64(),
             (read - last.0) as f64 / seconds,
             lag,
@@ -355,6 +355,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
             ClassifierMetrics::get(&metrics.rejected),
             (changes - last.1) as f64 / seconds,
             users,
+            ClassifierMetrics::get(&metrics.evictions),
             top.join(" · ")
         );
         if let Some(activation) = &activation {

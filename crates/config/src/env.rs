@@ -81,6 +81,7 @@ fn kind(section: &str, key: &str) -> Option<Kind> {
                 "future_tolerance",
                 "idle_timeout",
                 "history",
+                "user_ttl",
             ],
             &[],
         ),

@@ -118,6 +118,8 @@ pub struct ClassifierSection {
     pub idle_timeout: String,
     /// Raw events kept per user for rules added later.
     pub history: String,
+    /// Idle users without windowed state or membership are evicted after this ("0s": never).
+    pub user_ttl: String,
 }
 
 impl Default for ClassifierSection {
@@ -129,6 +131,7 @@ impl Default for ClassifierSection {
             future_tolerance: "1m".into(),
             idle_timeout: "5s".into(),
             history: "24h".into(),
+            user_ttl: "24h".into(),
         }
     }
 }
@@ -182,6 +185,7 @@ impl ClassifierSection {
             future_tolerance_ms: ms("future_tolerance", &self.future_tolerance)?,
             idle_timeout_ms: ms("idle_timeout", &self.idle_timeout)?,
             history_ms: ms("history", &self.history)?,
+            user_ttl_ms: ms("user_ttl", &self.user_ttl)?,
         };
         config.validate().map_err(ConfigError::Invalid)?;
         Ok(config)

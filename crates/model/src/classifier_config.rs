@@ -26,6 +26,11 @@ pub struct ClassifierConfig {
     /// Raw events kept per user, so that features of a newly added rule start from the
     /// events of this much recent event time.
     pub history_ms: u64,
+    /// A user with no windowed state, no membership and no pending timer whose last
+    /// input is older than this is evicted; its next input rebuilds it from the profile
+    /// and stats arrangements. Unwindowed features (`last`, `first_seen`, `last_seen`)
+    /// are therefore remembered for this long after a user's last input. 0: never.
+    pub user_ttl_ms: u64,
 }
 
 impl Default for ClassifierConfig {
@@ -37,6 +42,7 @@ impl Default for ClassifierConfig {
             future_tolerance_ms: MS_PER_MINUTE as u64,
             idle_timeout_ms: 5 * MS_PER_SECOND as u64,
             history_ms: MS_PER_DAY as u64,
+            user_ttl_ms: MS_PER_DAY as u64,
         }
     }
 }

@@ -15,7 +15,7 @@ pub struct ClassifierMetrics {
     pub rejected: AtomicU64,
     /// Events older than the dedup horizon: sidelined, not applied.
     pub sidelined: AtomicU64,
-    /// Events that arrived behind the watermark and were applied at the frontier.
+    /// Events that arrived behind their partition's watermark and were applied at it.
     pub late: AtomicU64,
     /// Events dropped as duplicates.
     pub duplicates: AtomicU64,
@@ -25,6 +25,8 @@ pub struct ClassifierMetrics {
     pub changes: AtomicU64,
     /// Rule updates that did not compile.
     pub rule_errors: AtomicU64,
+    /// Users evicted for idleness (`user_ttl`).
+    pub evictions: AtomicU64,
     /// The highest event time read (ms).
     pub max_event_time_ms: AtomicU64,
     /// Every change before this event time (ms) is durably written (set by hosts with
@@ -43,7 +45,7 @@ pub struct ClassifierMetrics {
 pub struct WorkerGauges {
     /// Its source watermark (ms).
     pub watermark_ms: u64,
-    /// Users with state.
+    /// Users with state (live users; evicted ones are not counted).
     pub users: u64,
     /// Event ids remembered for dedup.
     pub dedup_entries: u64,

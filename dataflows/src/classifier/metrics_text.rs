@@ -45,6 +45,11 @@ pub fn render(metrics: &ClassifierMetrics) -> String {
             &metrics.rule_errors,
         ),
         (
+            "segstream_users_evicted_total",
+            "Users evicted after the user TTL with no windowed state and no membership.",
+            &metrics.evictions,
+        ),
+        (
             "segstream_dead_letters_total",
             "Records sent to the dead-letter topic.",
             &metrics.dead_letters,
@@ -64,7 +69,11 @@ pub fn render(metrics: &ClassifierMetrics) -> String {
             "The lowest source watermark over workers (epoch ms).",
             watermark,
         ),
-        ("segstream_users", "Users with classifier state.", users),
+        (
+            "segstream_users",
+            "Users with classifier state (live; evicted ones are not counted).",
+            users,
+        ),
         ("segstream_dedup_entries", "Event ids remembered for deduplication.", dedup),
         (
             "segstream_durable_frontier_milliseconds",

@@ -14,6 +14,7 @@ pub mod merged_source;
 pub mod metrics;
 pub mod metrics_text;
 pub mod placement;
+pub mod side_rows;
 pub mod source;
 pub mod user_state;
 pub mod watermark;

@@ -47,6 +47,9 @@ pub struct UserState {
     pub member: SmallBitVec,
     /// The tick of this user's pending window-expiry timer.
     pub next_timer: Option<u64>,
+    /// The tick of the user's last input (event or upsert); 0 for a user rebuilt only
+    /// to evaluate a rule change. Eviction measures idleness from it.
+    pub last_active: u64,
 }
 
 impl UserState {

@@ -1,7 +1,8 @@
 //! The classify operator: hosts one [`Engine`] per worker.
 //!
 //! Contract: input 1 carries `(user, UserInput, tick)` records and is exchanged by user
-//! (every input of a user reaches the same worker); input 2 carries rule updates
+//! exactly as differential exchanges the profile and stats arrangements (every input of
+//! a user reaches the worker holding its rows); input 2 carries rule updates
 //! `(SegmentDef, tick, diff)` broadcast to every worker. Inputs are stashed by tick; a
 //! tick is processed once both input frontiers have passed it, in increasing order,
 //! together with the engine's window-expiry timers at that tick. Output: membership
@@ -9,7 +10,9 @@
 //! memberships. The operator holds one capability, at the earliest pending tick
 //! (stashed input or timer), and releases it when nothing is pending. It works at most
 //! a few milliseconds per activation, so that a backlog of complete ticks does not hold
-//! back the changes of the first ones.
+//! back the changes of the first ones. It holds the profile and stats arrangements'
+//! traces, for the users the engine builds ([`TraceRows`]), and lets them compact up
+//! to the last tick processed.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -17,6 +20,10 @@
 //! use segstream_model::event::Event;
 //! use segstream_dataflows::operators::classify::classify;
 //! use segstream_rules::{Schema, SegmentDef, SegmentKind, UdfRegistry};
+//! use segstream_dataflows::operators::trace_rows::RowTrace;
+//! use differential_dataflow::operators::arrange::upsert::arrange_from_upsert;
+//! use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
+//! use segstream_model::event::Row;
 //! use timely::dataflow::operators::{capture::Extract, Capture, ToStream};
 //!
 //! let schema = Arc::new(Schema::from_toml("[events.ad_watched]\n").unwrap());
@@ -31,7 +38,11 @@
 //! let captured = timely::example(move |scope| {
 //!     let inputs = vec![watched("a", 1_000), watched("a", 1_020)].to_stream(scope).container::<Vec<_>>();
 //!     let rules = vec![(rule, 0u64, 1isize)].to_stream(scope).container::<Vec<_>>();
-//!     classify(inputs, rules, engine, Arc::new(ClassifierMetrics::default())).capture()
+//!     let no_rows = || -> RowTrace {
+//!         let upserts = Vec::<(String, Option<Row>, u64)>::new().to_stream(scope).container::<Vec<_>>();
+//!         arrange_from_upsert::<ValBuilder<String, Row, u64, isize>, ValSpine<String, Row, u64, isize>, String, Row>(upserts, "Rows").trace
+//!     };
+//!     classify(inputs, rules, (no_rows(), no_rows()), engine, Arc::new(ClassifierMetrics::default())).capture()
 //! });
 //! let updates: Vec<_> = captured.extract().into_iter().flat_map(|(_, updates)| updates).collect();
 //! // The duplicate is dropped; ann enters at the event's tick and exits when it leaves the window.
@@ -49,6 +60,11 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 
+use differential_dataflow::trace::TraceReader;
+use differential_dataflow::Hashable;
+use timely::progress::Antichain;
+
+use super::trace_rows::{RowTrace, TraceRows};
 use crate::classifier::metrics::ClassifierMetrics;
 use crate::classifier::{Engine, EngineCounters, MembershipChange, UserInput};
 use segstream_rules::SegmentDef;
@@ -62,19 +78,12 @@ pub type MembershipUpdate = ((String, String), u64, isize);
 /// A user's input at a tick.
 pub type TimedInput = (String, UserInput, u64);
 
-/// A deterministic hash of a user id, the same in every process.
-pub fn user_hash(user: &str) -> u64 {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let mut hasher = DefaultHasher::new();
-    user.hash(&mut hasher);
-    hasher.finish()
-}
-
 fn report(metrics: &ClassifierMetrics, before: &EngineCounters, after: &EngineCounters) {
     ClassifierMetrics::add(&metrics.applied, after.events_applied - before.events_applied);
     ClassifierMetrics::add(&metrics.duplicates, after.duplicates - before.duplicates);
     ClassifierMetrics::add(&metrics.changes, after.changes - before.changes);
     ClassifierMetrics::add(&metrics.rule_errors, after.rule_errors - before.rule_errors);
+    ClassifierMetrics::add(&metrics.evictions, after.evictions - before.evictions);
 }
 
 /// The earliest tick with stashed input or a timer.
@@ -89,6 +98,7 @@ fn earliest_pending<A, B>(inputs: &BTreeMap<u64, A>, rules: &BTreeMap<u64, B>, e
 pub fn classify<'s>(
     inputs: Stream<'s, u64, Vec<TimedInput>>,
     rules: Stream<'s, u64, Vec<(SegmentDef, u64, isize)>>,
+    (mut profiles, mut stats): (RowTrace, RowTrace),
     mut engine: Engine,
     metrics: Arc<ClassifierMetrics>,
 ) -> Stream<'s, u64, Vec<MembershipUpdate>> {
@@ -96,7 +106,7 @@ pub fn classify<'s>(
     let worker = scope.index();
     inputs.binary_frontier::<_, CapacityContainerBuilder<Vec<MembershipUpdate>>, _, _, _, _>(
         rules,
-        Exchange::new(|(user, _, _): &TimedInput| user_hash(user)),
+        Exchange::new(|(user, _, _): &TimedInput| user.hashed()),
         Pipeline,
         "Classify",
         move |initial: Capability<u64>, info| {
@@ -126,6 +136,7 @@ pub fn classify<'s>(
                 });
                 let before = engine.counters.clone();
                 let mut processed = false;
+                let mut rows = TraceRows::new(&mut profiles, &mut stats);
                 let started = Instant::now();
                 loop {
                     // Yield after a slice of work so downstream operators see the
@@ -142,7 +153,7 @@ pub fn classify<'s>(
                     let Some(cap) = held.as_ref() else { break };
                     let inputs = pending_inputs.remove(&tick).unwrap_or_default();
                     let rule_updates = pending_rules.remove(&tick).unwrap_or_default();
-                    engine.process_tick(tick, rule_updates, inputs, &mut changes);
+                    engine.process_tick(tick, rule_updates, inputs, &mut rows, &mut changes);
                     processed = true;
                     if !changes.is_empty() {
                         let at = cap.delayed(&tick);
@@ -151,6 +162,15 @@ pub fn classify<'s>(
                                 .drain(..)
                                 .map(|c| ((c.user, c.segment), tick, if c.entered { 1 } else { -1 })),
                         );
+                    }
+                }
+                drop(rows);
+                if let Some(done) = engine.last_tick() {
+                    // Reads come at later ticks only, and count the updates before them.
+                    let frontier = Antichain::from_elem(done);
+                    for trace in [&mut profiles, &mut stats] {
+                        trace.set_logical_compaction(frontier.borrow());
+                        trace.set_physical_compaction(frontier.borrow());
                     }
                 }
                 let next = earliest_pending(&pending_inputs, &pending_rules, &engine);

@@ -4,3 +4,4 @@
 pub mod classify;
 pub mod durable_sink;
 pub mod event_source;
+pub mod trace_rows;

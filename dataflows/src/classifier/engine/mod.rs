@@ -11,6 +11,11 @@
 //! field they read; any applied event for segments that read `now()`; a new or edited
 //! definition; or never evaluated), applies the merge policy and reports every
 //! membership change at that tick. This is the semantics the oracle specifies.
+//!
+//! A user the engine holds no state for (never seen, or evicted) is built from the
+//! profile and stats in force before the tick ([`SideRows`]); a rule change reaches the
+//! users with a profile or stats row that it does not hold as well. Users idle for the
+//! `user_ttl` with nothing that can change by itself are evicted (`eviction.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -19,12 +24,14 @@ use super::active_rules::ActiveRules;
 use super::dedup::Dedup;
 use super::feature_slots::FeatureSlots;
 use super::feature_state::{FeatureInput, FeatureState, Ticks};
+use super::side_rows::SideRows;
 use super::user_state::{HistoryEvent, UserState};
 use segstream_model::event::{Event, Row};
 use segstream_model::ClassifierConfig;
 use segstream_model::MembershipChange;
 use segstream_rules::{FieldValue, Schema, SegmentDef, UdfRegistry, View};
 
+mod eviction;
 mod rule_change;
 
 /// An input of one user at one tick.
@@ -53,6 +60,8 @@ pub struct EngineCounters {
     pub last_rule_error: Option<String>,
     /// Membership changes emitted.
     pub changes: u64,
+    /// Users evicted for idleness.
+    pub evictions: u64,
 }
 
 /// Per-worker classification state.
@@ -77,6 +86,10 @@ pub struct Engine {
     scratch_filled: Vec<bool>,
     /// The profile slot `age()` reads, computed once per evaluated user.
     birth_slot: Option<usize>,
+    /// The tick of the next eviction sweep.
+    next_eviction_sweep: u64,
+    /// The last tick processed.
+    last_tick: Option<u64>,
     /// Counters, for metrics.
     pub counters: EngineCounters,
 }
@@ -143,6 +156,8 @@ impl Engine {
             scratch_due: Vec::new(),
             scratch_values: Vec::new(),
             scratch_filled: Vec::new(),
+            next_eviction_sweep: 0,
+            last_tick: None,
             birth_slot,
             counters: EngineCounters::default(),
         })
@@ -151,6 +166,11 @@ impl Engine {
     /// The earliest tick with pending window expiries.
     pub fn next_timer(&self) -> Option<u64> {
         self.timers.keys().next().copied()
+    }
+
+    /// The last tick [`Engine::process_tick`] processed.
+    pub fn last_tick(&self) -> Option<u64> {
+        self.last_tick
     }
 
     /// Number of users with state on this worker.
@@ -163,12 +183,14 @@ impl Engine {
         self.dedup.len()
     }
 
-    /// Processes everything that happened at tick `now` (see the module contract).
+    /// Processes everything that happened at tick `now` (see the module contract);
+    /// `side` answers for users the engine holds no state for.
     pub fn process_tick(
         &mut self,
         now: u64,
         rule_updates: Vec<(SegmentDef, isize)>,
         mut inputs: Vec<(String, UserInput)>,
+        side: &mut dyn SideRows,
         out: &mut Vec<MembershipChange>,
     ) {
         let start = out.len();
@@ -184,6 +206,7 @@ impl Engine {
         let mut users: Vec<String> = Vec::new();
         if changed_segments.is_some() {
             users.extend(self.users.keys().map(|name| name.to_string()));
+            users.extend(side.users_before(now).into_iter().filter(|u| !self.users.contains_key(u.as_str())));
         }
         if let Some(due) = self.timers.remove(&now) {
             users.extend(
@@ -200,7 +223,7 @@ impl Engine {
             while let Some((_, next)) = inputs.next_if(|(u, _)| *u == user) {
                 group.push(next);
             }
-            self.process_user(now, &user, &mut group, changed_segments.as_deref().unwrap_or(&[]), out);
+            self.process_user(now, &user, &mut group, changed_segments.as_deref().unwrap_or(&[]), side, out);
             processed.push(user);
         }
         users.sort_unstable();
@@ -209,10 +232,12 @@ impl Engine {
             if processed.binary_search(&user).is_ok() {
                 continue;
             }
-            self.process_user(now, &user, &mut Vec::new(), changed_segments.as_deref().unwrap_or(&[]), out);
+            self.process_user(now, &user, &mut Vec::new(), changed_segments.as_deref().unwrap_or(&[]), side, out);
         }
         out[start..].sort_unstable();
         self.counters.changes += (out.len() - start) as u64;
+        self.evict_idle(now, changed_segments.is_some());
+        self.last_tick = Some(now);
     }
 
     fn process_user(
@@ -221,13 +246,19 @@ impl Engine {
         name: &str,
         inputs: &mut Vec<UserInput>,
         changed_segments: &[usize],
+        side: &mut dyn SideRows,
         out: &mut Vec<MembershipChange>,
     ) {
         let rules = &self.rules;
         if !self.users.contains_key(name) {
-            self.users.insert(name.into(), UserState::new(rules));
+            let mut state = UserState::new(rules);
+            (state.profile, state.stats) = side.rows_before(name, now);
+            self.users.insert(name.into(), state);
         }
         let Some(state) = self.users.get_mut(name) else { return };
+        if !inputs.is_empty() {
+            state.last_active = now;
+        }
         let specs = rules.set.features();
         let mut touched = Touched::default();
 
