@@ -104,6 +104,20 @@ pub struct BenchArgs {
     /// Seed of the traffic generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Measure the engine's memory under a churning population instead (see
+    /// docs/benchmarks.md): users arrive one after another, are active for one
+    /// session, and leave.
+    #[arg(long)]
+    pub churn: bool,
+    /// Distinct users of the churn run.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub churn_users: u64,
+    /// Event time the churn run spans, in days.
+    #[arg(long, default_value_t = 170)]
+    pub churn_days: u64,
+    /// Rows of the churn curve.
+    #[arg(long, default_value_t = 20)]
+    pub churn_samples: u64,
     /// Rule locations.
     #[arg(long = "rules", default_value = "configs/rules")]
     pub rules: Vec<PathBuf>,
@@ -162,8 +176,9 @@ pub struct ClassifierFlags {
     /// Raw events kept per user, from which features of newly added rules start.
     #[arg(long, default_value = "24h")]
     pub history: String,
-    /// Evict a user with no windowed state and no membership whose last input is older
-    /// than this (its next input rebuilds it from the profile and stats); "0s": never.
+    /// Evict a user with no windowed state whose last input is older than this, keeping
+    /// only its condition results and memberships (its next input rebuilds it from the
+    /// profile and stats); "0s": never.
     #[arg(long, default_value = "24h")]
     pub user_ttl: String,
 }

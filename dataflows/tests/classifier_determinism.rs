@@ -248,15 +248,17 @@ fn eviction_proof(defs: Vec<segstream_rules::SegmentDef>) -> Vec<segstream_rules
         .collect()
 }
 
-/// A short user TTL: idle users without windows or membership are evicted and rebuilt
-/// from the profile and stats arrangements — by their next input, or by a rule edit
-/// that adds segments over profile and stats alone.
+/// A short user TTL: idle users without windows are evicted (members keep a dormant
+/// record) and rebuilt from the profile and stats arrangements — by their next input,
+/// or by a rule edit that adds segments over profile and stats alone.
 fn case_with_eviction() -> impl Strategy<Value = Case> {
     case(false).prop_map(|mut case| {
         case.scenario.config.user_ttl_ms = EVICTION_TTL;
         case.scenario.rules = std::mem::take(&mut case.scenario.rules)
             .into_iter()
             .map(|(tick, mut defs)| {
+                // Sticky: a member stays one while evicted, and wakes as one.
+                defs.push(sticky(segment("ever_spent", r#"sum("purchase", "amount", "5m") >= 5.0"#)));
                 if tick > 0 {
                     // Added by the edit: reaches evicted users only through the arrangements.
                     defs.push(segment("female", r#"profile.gender == "female""#));
@@ -276,7 +278,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     /// Eviction loses nothing a rule without unwindowed features can see: the change
-    /// stream still equals the oracle's, which never forgets a user.
+    /// stream, sticky and exclusive memberships included, still equals the oracle's,
+    /// which never forgets a user.
     #[test]
     fn evicting_idle_users_changes_nothing_rules_without_unwindowed_features_see(case in case_with_eviction(), budget in 1usize..20) {
         equals_the_oracle_on_every_worker_count(&case, budget)?;

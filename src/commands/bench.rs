@@ -11,6 +11,9 @@
 //! 4. event→change latency of the live pipeline at `--latency-rate` events/s for
 //!    `--latency-seconds` (p50/p90/p99/p99.9/max, from the tick a change holds at to
 //!    the wall-clock instant it left the classifier).
+//!
+//! With `--churn` it measures the engine's memory under a churning population
+//! instead (`bench_churn.rs`).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -42,7 +45,7 @@ use segstream_embedded::generator_source::GeneratorSource;
 use segstream_time::wall_clock_ms;
 
 /// Resident and peak memory of this process in bytes (Linux), or zeros.
-fn memory() -> (u64, u64) {
+pub(super) fn memory() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status
@@ -56,19 +59,22 @@ fn memory() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-fn row(fields: &FieldSet, json: &serde_json::Value) -> Result<Row, CommandError> {
+pub(super) fn row(fields: &FieldSet, json: &serde_json::Value) -> Result<Row, CommandError> {
     match json {
         serde_json::Value::Object(map) => fields.read_json(map).map_err(CommandError::Invalid),
         _ => Err(CommandError::Invalid("generated record is not an object".into())),
     }
 }
 
-fn per_second(count: u64, elapsed: Duration) -> f64 {
+pub(super) fn per_second(count: u64, elapsed: Duration) -> f64 {
     count as f64 / elapsed.as_secs_f64().max(1e-9)
 }
 
 /// Runs the benchmark.
 pub fn run(args: &BenchArgs) -> Result<ExitCode, CommandError> {
+    if args.churn {
+        return super::bench_churn::run(args);
+    }
     let (schema, defs) = load_schema_and_rules(&args.schema.schema, &args.rules)?;
     let schema = Arc::new(schema);
     let config = super::classifier_flags::classifier_config(&args.classifier)?;

@@ -225,7 +225,8 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
         }
         metrics.dead_letters.store(main_dead_letters.sent(), Ordering::Relaxed);
         let read = ClassifierMetrics::get(&metrics.records_read);
-        let (watermark, users, _) = metrics.totals();
+        let totals = metrics.totals();
+        let (watermark, users) = (totals.watermark_ms, totals.users);
         let durable = ClassifierMetrics::get(&metrics.durable_frontier_ms);
         println!(
             "events/s={:>8.0} watermark lag={:>6.1}s durable lag={:>6.1}s users={} evicted={} changes={} rejected={} dead letters={}",

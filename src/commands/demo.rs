@@ -336,7 +336,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
             ClassifierMetrics::get(&metrics.changes),
         );
         let seconds = last.2.elapsed().as_secs_f64().max(1e-3);
-        let (watermark, users, _) = metrics.totals();
+        let totals = metrics.totals();
+        let (watermark, users) = (totals.watermark_ms, totals.users);
         // No watermark yet (nothing read, no tick complete): no lag to show.
         let lag = if watermark == 0 {
             "-".to_string()

@@ -2,6 +2,7 @@
 
 mod activate;
 mod bench;
+mod bench_churn;
 mod broker_bench;
 mod cache_sync;
 mod classifier_flags;

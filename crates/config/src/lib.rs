@@ -118,7 +118,8 @@ pub struct ClassifierSection {
     pub idle_timeout: String,
     /// Raw events kept per user for rules added later.
     pub history: String,
-    /// Idle users without windowed state or membership are evicted after this ("0s": never).
+    /// Idle users without windowed state are evicted after this, keeping only their
+    /// condition results and memberships ("0s": never).
     pub user_ttl: String,
 }
 

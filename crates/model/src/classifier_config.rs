@@ -26,10 +26,11 @@ pub struct ClassifierConfig {
     /// Raw events kept per user, so that features of a newly added rule start from the
     /// events of this much recent event time.
     pub history_ms: u64,
-    /// A user with no windowed state, no membership and no pending timer whose last
-    /// input is older than this is evicted; its next input rebuilds it from the profile
-    /// and stats arrangements. Unwindowed features (`last`, `first_seen`, `last_seen`)
-    /// are therefore remembered for this long after a user's last input. 0: never.
+    /// A user with no windowed state (no pending timer) whose last input is older than
+    /// this is evicted, keeping only its condition results and memberships; its next
+    /// input rebuilds it from the profile and stats arrangements. Unwindowed features
+    /// (`last`, `first_seen`, `last_seen`) are therefore remembered for this long after
+    /// a user's last input. 0: never.
     pub user_ttl_ms: u64,
 }
 

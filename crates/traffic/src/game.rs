@@ -4,8 +4,11 @@
 //! index is `p` modulo `n`, deterministically from the seed. The mix follows the game
 //! (cards, ads shown/watched/skipped/clicked, app opens, rewards, level-ups, rare
 //! purchases and push opens). Only the day's active users (`daily_active` of them, a
-//! fixed set per seed) send events, in sessions of 5–40 events (heavy users, 2 %: ten
-//! times longer); `concurrent_sessions` sessions are open at once, each event going to a
+//! fixed set per seed) send events, in sessions of `session_events` events (5–40 by
+//! default; heavy users, 2 %: ten times longer) — or, with `sequential_users`, every
+//! user of the partition in turn, one session each (a population that churns: users
+//! arrive, are active for a session, and never come back); `concurrent_sessions`
+//! sessions are open at once, each event going to a
 //! random open one, so a user's events are `concurrent_sessions / rate` seconds apart on
 //! average, and a finished session is replaced by a new one. A
 //! configurable share of events is duplicated (client retries: the same id and
@@ -39,6 +42,11 @@ pub struct TrafficConfig {
     pub daily_active: f64,
     /// Sessions open at once in one generator.
     pub concurrent_sessions: usize,
+    /// Fewest and most events of a normal user's session.
+    pub session_events: (u32, u32),
+    /// New sessions go to the partition's users in order, each once (churn), instead
+    /// of to random active users.
+    pub sequential_users: bool,
 }
 
 impl Default for TrafficConfig {
@@ -52,6 +60,8 @@ impl Default for TrafficConfig {
             skewed_device_rate: 0.03,
             daily_active: 0.3,
             concurrent_sessions: 2_000,
+            session_events: (5, 40),
+            sequential_users: false,
         }
     }
 }
@@ -109,6 +119,8 @@ pub struct Traffic {
     partition: u64,
     partitions: u64,
     sent: u64,
+    /// Sessions started (the next user, with `sequential_users`).
+    sessions_started: u64,
     recent: VecDeque<String>,
     /// Open sessions: (user, events left).
     sessions: Vec<(u64, u32)>,
@@ -124,6 +136,7 @@ impl Traffic {
             partition,
             partitions,
             sent: 0,
+            sessions_started: 0,
             recent: VecDeque::new(),
             sessions: Vec::new(),
         }
@@ -144,8 +157,13 @@ impl Traffic {
         mix(user ^ 0x4ea7).is_multiple_of(50)
     }
 
-    /// A random active user of this partition (any user if none is found quickly).
+    /// A random active user of this partition (any user if none is found quickly), or
+    /// with `sequential_users` the partition's next user (wrapping around).
     fn new_session_user(&mut self) -> u64 {
+        if self.config.sequential_users {
+            let own = self.config.users.saturating_sub(self.partition).div_ceil(self.partitions).max(1);
+            return self.partition + (self.sessions_started % own) * self.partitions;
+        }
         let own = self.config.users.saturating_sub(self.partition).div_ceil(self.partitions).max(1);
         let mut user = self.partition;
         for _ in 0..64 {
@@ -160,7 +178,9 @@ impl Traffic {
     fn pick_user(&mut self) -> u64 {
         if self.sessions.len() < self.config.concurrent_sessions.max(1) {
             let user = self.new_session_user();
-            let length = 5 + self.rng.below(36) as u32;
+            self.sessions_started += 1;
+            let (fewest, most) = self.config.session_events;
+            let length = fewest.max(1) + self.rng.below(u64::from(most.saturating_sub(fewest)) + 1) as u32;
             self.sessions.push((user, if self.heavy(user) { length * 10 } else { length }));
         }
         let at = self.rng.below(self.sessions.len() as u64) as usize;
@@ -388,6 +408,40 @@ mod tests {
         let median = gaps[gaps.len() / 2] as f64;
         // 1,000 open sessions at 1,000 events/s: about a second between a user's events.
         assert!((300.0..3_000.0).contains(&median), "median gap {median} ms");
+    }
+
+    #[test]
+    fn sequential_users_each_get_one_short_session_in_order() {
+        let config = TrafficConfig {
+            users: 1_000_000,
+            concurrent_sessions: 100,
+            session_events: (2, 4),
+            sequential_users: true,
+            duplicate_rate: 0.0,
+            malformed_rate: 0.0,
+            ..TrafficConfig::default()
+        };
+        let mut traffic = Traffic::new(config, 1, 2);
+        let mut events: BTreeMap<u64, u64> = BTreeMap::new();
+        for n in 0..20_000 {
+            let line = traffic.next_line(n);
+            let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            let user: u64 = v["user"]
+                .as_str()
+                .and_then(|u| u[1..].parse().ok())
+                .unwrap_or_else(|| panic!("{line}"));
+            *events.entry(user).or_default() += 1;
+        }
+        assert!(events.keys().all(|u| u % 2 == 1), "only partition 1's users");
+        let (first, last) = (events.keys().next().copied(), events.keys().last().copied());
+        assert_eq!(first, Some(1), "users start at the partition's first");
+        let users = events.len() as u64;
+        let opened = last.map_or(0, |l| (l - 1) / 2 + 1);
+        // Only sessions still open at the end may not have had an event yet.
+        assert!(opened - users <= 100, "{opened} users in order, {users} with events");
+        let mean = 20_000.0 / opened as f64;
+        // 2–4 events a session, a heavy user (2 %) ten times more: about 3.6.
+        assert!((3.0..4.5).contains(&mean), "mean {mean} events per user");
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct WorkerGauges {
     pub users: u64,
     /// Event ids remembered for dedup.
     pub dedup_entries: u64,
+    /// Evicted users that keep their condition results and memberships.
+    pub dormant_users: u64,
 }
 
 impl ClassifierMetrics {
@@ -62,15 +64,15 @@ impl ClassifierMetrics {
         }
     }
 
-    /// The lowest watermark and the sums of users and dedup entries over workers.
-    pub fn totals(&self) -> (u64, u64, u64) {
+    /// The gauges over all workers: the lowest watermark, the sums of the others.
+    pub fn totals(&self) -> WorkerGauges {
         let workers = self.workers.lock().map(|w| w.clone()).unwrap_or_default();
-        let watermark = workers.iter().map(|w| w.watermark_ms).min().unwrap_or(0);
-        (
-            watermark,
-            workers.iter().map(|w| w.users).sum(),
-            workers.iter().map(|w| w.dedup_entries).sum(),
-        )
+        WorkerGauges {
+            watermark_ms: workers.iter().map(|w| w.watermark_ms).min().unwrap_or(0),
+            users: workers.iter().map(|w| w.users).sum(),
+            dedup_entries: workers.iter().map(|w| w.dedup_entries).sum(),
+            dormant_users: workers.iter().map(|w| w.dormant_users).sum(),
+        }
     }
 
     /// Adds `n` to a counter.

@@ -62,19 +62,28 @@ pub fn render(metrics: &ClassifierMetrics) -> String {
             ClassifierMetrics::get(counter)
         );
     }
-    let (watermark, users, dedup) = metrics.totals();
+    let totals = metrics.totals();
     let gauges = [
         (
             "segstream_watermark_milliseconds",
             "The lowest source watermark over workers (epoch ms).",
-            watermark,
+            totals.watermark_ms,
         ),
         (
             "segstream_users",
             "Users with classifier state (live; evicted ones are not counted).",
-            users,
+            totals.users,
         ),
-        ("segstream_dedup_entries", "Event ids remembered for deduplication.", dedup),
+        (
+            "segstream_users_dormant",
+            "Evicted users that keep their condition results and memberships.",
+            totals.dormant_users,
+        ),
+        (
+            "segstream_dedup_entries",
+            "Event ids remembered for deduplication.",
+            totals.dedup_entries,
+        ),
         (
             "segstream_durable_frontier_milliseconds",
             "Every change before this event time (epoch ms) is written to all outputs.",

@@ -181,10 +181,11 @@ pub fn classify<'s>(
                 }
                 if processed {
                     report(&metrics, &before, &engine.counters);
-                    let (users, dedup) = (engine.user_count() as u64, engine.dedup_len() as u64);
+                    let (users, dedup, dormant) = (engine.user_count() as u64, engine.dedup_len() as u64, engine.dormant_count() as u64);
                     metrics.set_worker(worker, |g| {
                         g.users = users;
                         g.dedup_entries = dedup;
+                        g.dormant_users = dormant;
                     });
                 }
             }

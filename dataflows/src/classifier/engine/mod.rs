@@ -15,7 +15,8 @@
 //! A user the engine holds no state for (never seen, or evicted) is built from the
 //! profile and stats in force before the tick ([`SideRows`]); a rule change reaches the
 //! users with a profile or stats row that it does not hold as well. Users idle for the
-//! `user_ttl` with nothing that can change by itself are evicted (`eviction.rs`).
+//! `user_ttl` with no windowed state are evicted, keeping only their condition results
+//! and memberships when any is set (`eviction.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -74,6 +75,8 @@ pub struct Engine {
     rules: ActiveRules,
     /// Users by id (`Box<str>`: 8 bytes less per user than a `String` key).
     users: HashMap<Box<str>, UserState>,
+    /// What evicted users keep, by id.
+    dormant: HashMap<Box<str>, eviction::Dormant>,
     dedup: Dedup,
     timers: BTreeMap<u64, Vec<String>>,
     empty_profile: Row,
@@ -88,6 +91,8 @@ pub struct Engine {
     birth_slot: Option<usize>,
     /// The tick of the next eviction sweep.
     next_eviction_sweep: u64,
+    /// Users processed with inputs since the last sweep.
+    inputs_since_sweep: u64,
     /// The last tick processed.
     last_tick: Option<u64>,
     /// Counters, for metrics.
@@ -150,6 +155,7 @@ impl Engine {
             defs: BTreeMap::new(),
             rules,
             users: HashMap::new(),
+            dormant: HashMap::new(),
             timers: BTreeMap::new(),
             scratch_evaluate: Vec::new(),
             scratch_member: Vec::new(),
@@ -157,6 +163,7 @@ impl Engine {
             scratch_values: Vec::new(),
             scratch_filled: Vec::new(),
             next_eviction_sweep: 0,
+            inputs_since_sweep: 0,
             last_tick: None,
             birth_slot,
             counters: EngineCounters::default(),
@@ -207,6 +214,7 @@ impl Engine {
         if changed_segments.is_some() {
             users.extend(self.users.keys().map(|name| name.to_string()));
             users.extend(side.users_before(now).into_iter().filter(|u| !self.users.contains_key(u.as_str())));
+            users.extend(self.dormant.keys().map(|name| name.to_string()));
         }
         if let Some(due) = self.timers.remove(&now) {
             users.extend(
@@ -232,7 +240,11 @@ impl Engine {
             if processed.binary_search(&user).is_ok() {
                 continue;
             }
+            let rebuilt = !self.users.contains_key(user.as_str());
             self.process_user(now, &user, &mut Vec::new(), changed_segments.as_deref().unwrap_or(&[]), side, out);
+            if rebuilt {
+                self.evict_rebuilt(&user);
+            }
         }
         out[start..].sort_unstable();
         self.counters.changes += (out.len() - start) as u64;
@@ -249,15 +261,17 @@ impl Engine {
         side: &mut dyn SideRows,
         out: &mut Vec<MembershipChange>,
     ) {
-        let rules = &self.rules;
         if !self.users.contains_key(name) {
-            let mut state = UserState::new(rules);
+            let mut state = UserState::new(&self.rules);
             (state.profile, state.stats) = side.rows_before(name, now);
+            self.wake(name, &mut state);
             self.users.insert(name.into(), state);
         }
+        let rules = &self.rules;
         let Some(state) = self.users.get_mut(name) else { return };
         if !inputs.is_empty() {
             state.last_active = now;
+            self.inputs_since_sweep += 1;
         }
         let specs = rules.set.features();
         let mut touched = Touched::default();

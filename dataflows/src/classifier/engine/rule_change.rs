@@ -1,7 +1,8 @@
 //! A change of the rule set on this worker: the new set is compiled, every user's state
 //! is re-indexed to it (feature states kept where the feature is unchanged, new features
 //! started from the user's history), memberships of removed segments end, and the new
-//! or edited segments are named so that every user is re-evaluated for them.
+//! or edited segments are named so that every user is re-evaluated for them. Dormant
+//! users' bits (`eviction.rs`) are re-indexed the same way.
 
 use std::collections::HashMap;
 
@@ -61,18 +62,13 @@ impl Engine {
                 moved_to[*old_slot] = Some(new_slot);
             }
         }
+        let reindex = Reindex {
+            old: &old,
+            new_ids: &new_ids,
+            segments: self.rules.set.segments().len(),
+            now,
+        };
         for (name, state) in self.users.iter_mut() {
-            // Membership of removed segments ends now.
-            for (i, segment) in old.set.segments().iter().enumerate() {
-                if state.member.get(i).unwrap_or(false) && !new_ids.contains_key(segment.def.id.as_str()) {
-                    out.push(MembershipChange {
-                        time: now,
-                        user: name.to_string(),
-                        segment: segment.def.id.clone(),
-                        entered: false,
-                    });
-                }
-            }
             let new_rules = &self.rules;
             let kept = state
                 .features
@@ -89,23 +85,52 @@ impl Engine {
                 .filter(|(_, (_, from))| from.is_none())
                 .filter_map(|(slot, ((spec, int), _))| backfill(spec, *int, &state.history, now, self.ticks).map(|s| (slot, s)));
             state.features = FeatureSlots::from_entries(kept.chain(backfilled).collect::<Vec<_>>());
-
-            let n = new_rules.set.segments().len();
-            let (mut raw, mut evaluated, mut member) = (
-                SmallBitVec::from_elem(n, false),
-                SmallBitVec::from_elem(n, false),
-                SmallBitVec::from_elem(n, false),
-            );
-            for (i, segment) in old.set.segments().iter().enumerate() {
-                if let Some(&j) = new_ids.get(segment.def.id.as_str()) {
-                    raw.set(j, state.raw.get(i).unwrap_or(false));
-                    evaluated.set(j, state.evaluated.get(i).unwrap_or(false));
-                    member.set(j, state.member.get(i).unwrap_or(false));
-                }
-            }
-            (state.raw, state.evaluated, state.member) = (raw, evaluated, member);
+            state.raw = reindex.bits(&state.raw);
+            state.evaluated = reindex.bits(&state.evaluated);
+            state.member = reindex.membership(name, &state.member, out);
+        }
+        // Dormant users keep their bits by the new indices too (their exits are due now).
+        for (name, dormant) in self.dormant.iter_mut() {
+            dormant.raw = reindex.bits(&dormant.raw);
+            dormant.member = reindex.membership(name, &dormant.member, out);
         }
         Some(changed)
+    }
+}
+
+/// Moves per-segment bits from the old set's indices to the new set's.
+struct Reindex<'a> {
+    old: &'a ActiveRules,
+    new_ids: &'a HashMap<&'a str, usize>,
+    segments: usize,
+    now: u64,
+}
+
+impl Reindex<'_> {
+    /// `bits` by the new indices; segments new to the set get `false`.
+    fn bits(&self, bits: &SmallBitVec) -> SmallBitVec {
+        let mut moved = SmallBitVec::from_elem(self.segments, false);
+        for (i, segment) in self.old.set.segments().iter().enumerate() {
+            if let Some(&j) = self.new_ids.get(segment.def.id.as_str()) {
+                moved.set(j, bits.get(i).unwrap_or(false));
+            }
+        }
+        moved
+    }
+
+    /// A membership by the new indices, emitting the exits of removed segments.
+    fn membership(&self, user: &str, member: &SmallBitVec, out: &mut Vec<MembershipChange>) -> SmallBitVec {
+        for (i, segment) in self.old.set.segments().iter().enumerate() {
+            if member.get(i).unwrap_or(false) && !self.new_ids.contains_key(segment.def.id.as_str()) {
+                out.push(MembershipChange {
+                    time: self.now,
+                    user: user.to_string(),
+                    segment: segment.def.id.clone(),
+                    entered: false,
+                });
+            }
+        }
+        self.bits(member)
     }
 }
 
