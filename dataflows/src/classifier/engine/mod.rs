@@ -95,6 +95,8 @@ pub struct Engine {
     inputs_since_sweep: u64,
     /// The last tick processed.
     last_tick: Option<u64>,
+    /// Whether the tick being processed changed the rule set.
+    rules_changed_now: bool,
     /// Counters, for metrics.
     pub counters: EngineCounters,
 }
@@ -165,6 +167,7 @@ impl Engine {
             next_eviction_sweep: 0,
             inputs_since_sweep: 0,
             last_tick: None,
+            rules_changed_now: false,
             birth_slot,
             counters: EngineCounters::default(),
         })
@@ -206,6 +209,7 @@ impl Engine {
         } else {
             self.apply_rule_updates(now, rule_updates, out)
         };
+        self.rules_changed_now = changed_segments.is_some();
         self.dedup.advance(now);
         // Group by user; within a user, events in `Event` order (the smallest copy of a
         // duplicate within a tick wins), then profile and stats updates.
@@ -276,15 +280,21 @@ impl Engine {
         let specs = rules.set.features();
         let mut touched = Touched::default();
 
+        // `next_timer` is the earliest expiry of any feature (kept at the end of every
+        // call), so most calls need not look at the features for expiries at all.
         let due = &mut self.scratch_due;
         due.clear();
-        due.extend(
-            state
-                .features
-                .iter()
-                .filter(|(slot, f)| f.next_expiry(&specs[*slot], self.ticks).is_some_and(|t| t <= now))
-                .map(|(slot, _)| slot),
-        );
+        let was_due = state.next_timer.is_some_and(|t| t <= now);
+        if was_due {
+            due.extend(
+                state
+                    .features
+                    .iter()
+                    .filter(|(slot, f)| f.next_expiry(&specs[*slot], self.ticks).is_some_and(|t| t <= now))
+                    .map(|(slot, _)| slot),
+            );
+        }
+
         for &slot in due.iter() {
             note_old_value(&mut touched.features, &state.features, rules, slot);
             if let Some(f) = state.features.get_mut(slot) {
@@ -432,11 +442,23 @@ impl Engine {
             state.member.set(i, m);
         }
 
-        let next = state
-            .features
-            .iter()
-            .filter_map(|(slot, f)| f.next_expiry(&specs[slot], self.ticks))
-            .min();
+        // Adding events only brings a feature's expiry forward; a timer that was due (an
+        // expiry, or a feature dropped since) or a rule change (re-indexed, backfilled
+        // features) needs a look at every feature.
+        let next = if was_due || self.rules_changed_now {
+            state
+                .features
+                .iter()
+                .filter_map(|(slot, f)| f.next_expiry(&specs[slot], self.ticks))
+                .min()
+        } else {
+            touched
+                .features
+                .iter()
+                .filter_map(|(slot, _)| state.features.get(*slot).and_then(|f| f.next_expiry(&specs[*slot], self.ticks)))
+                .chain(state.next_timer)
+                .min()
+        };
         if next != state.next_timer || next.is_some_and(|t| t <= now) {
             state.next_timer = next.filter(|t| *t > now);
             if let Some(t) = state.next_timer {
