@@ -52,12 +52,14 @@ impl Engine {
         self.inputs_since_sweep = 0;
         let idle = |state: &UserState| state.next_timer.is_none() && state.last_active.saturating_add(ttl) <= now;
         let evicted: Vec<(Box<str>, UserState)> = self.users.extract_if(|_, state| idle(state)).collect();
+        self.counters.evictions += evicted.len() as u64;
         for (name, state) in evicted {
             self.keep_dormant(name, state);
         }
     }
 
-    /// Evicts `name` at once if it has no pending timer (a user a rule change rebuilt).
+    /// Evicts `name` at once if it has no pending timer (a user a rule change rebuilt;
+    /// not counted again as an eviction).
     pub(super) fn evict_rebuilt(&mut self, name: &str) {
         if self.config.user_ttl_ms == 0 || self.users.get(name).is_none_or(|s| s.next_timer.is_some()) {
             return;
@@ -68,7 +70,6 @@ impl Engine {
     }
 
     fn keep_dormant(&mut self, name: Box<str>, state: UserState) {
-        self.counters.evictions += 1;
         if state.raw.iter().any(|b| b) || state.member.iter().any(|b| b) {
             let record = Dormant {
                 raw: state.raw,
