@@ -31,6 +31,8 @@ pub struct ActiveRules {
     pub int_property: Vec<bool>,
     /// For each feature slot, its value for a user with no events for it.
     pub empty_values: Vec<Option<FieldValue>>,
+    /// The longest window of any feature (0 when none has one).
+    pub longest_window_ms: u64,
 }
 
 impl ActiveRules {
@@ -71,7 +73,14 @@ impl ActiveRules {
             .zip(&int_property)
             .map(|(spec, int)| FeatureState::new(spec, *int).value(spec))
             .collect();
+        let longest_window_ms = set
+            .features()
+            .iter()
+            .filter_map(|spec| spec.window_ms.and_then(|w| u64::try_from(w).ok()))
+            .max()
+            .unwrap_or(0);
         Ok(ActiveRules {
+            longest_window_ms,
             policy: Policy::new(&set),
             set,
             features_by_type,

@@ -97,45 +97,16 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classifier::engine::test_support::{engine, rule, watched};
     use crate::classifier::side_rows::NoSideRows;
     use segstream_rules::SegmentKind;
 
-    fn rule(id: &str, kind: SegmentKind, when: &str) -> (SegmentDef, isize) {
-        let def = SegmentDef {
-            id: id.into(),
-            name: id.into(),
-            description: String::new(),
-            kind,
-            group: None,
-            priority: None,
-            parent: None,
-            when: when.into(),
-        };
-        (def, 1)
-    }
-
-    fn watched(user: &str, id: &str, time: u64) -> (String, UserInput) {
-        let event = Event {
-            time,
-            id: id.into(),
-            user: user.into(),
-            event_type: 0,
-            properties: vec![],
-            client_time: time as i64,
-            sent_at: time as i64,
-            received_at: time as i64,
-        };
-        (user.to_string(), UserInput::Event(event))
-    }
-
     #[test]
     fn idle_users_without_windows_are_evicted_and_members_wake_with_their_membership() {
-        let schema = Arc::new(Schema::from_toml("[events.ad_watched]\n").unwrap_or_else(|e| panic!("{e:?}")));
-        let config = ClassifierConfig {
+        let mut engine = engine(ClassifierConfig {
             user_ttl_ms: 10_000,
             ..ClassifierConfig::default()
-        };
-        let mut engine = Engine::new(schema, Arc::new(UdfRegistry::new()), config).unwrap_or_else(|e| panic!("{e}"));
+        });
         let rules = vec![
             rule("busy", SegmentKind::Dynamic, r#"count("ad_watched", "1m") >= 5"#),
             rule("ever", SegmentKind::Sticky, r#"count("ad_watched", "1m") >= 2"#),

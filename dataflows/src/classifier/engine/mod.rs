@@ -34,6 +34,8 @@ use segstream_rules::{FieldValue, Schema, SegmentDef, UdfRegistry, View};
 
 mod eviction;
 mod rule_change;
+#[cfg(test)]
+mod test_support;
 
 /// An input of one user at one tick.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
@@ -272,6 +274,9 @@ impl Engine {
             self.users.insert(name.into(), state);
         }
         let rules = &self.rules;
+        // Raw history serves features that rule edits introduce; none is kept beyond the
+        // longest window of the rules in force, nor beyond the configured history.
+        let history_ms = self.config.history_ms.min(rules.longest_window_ms);
         let Some(state) = self.users.get_mut(name) else { return };
         if !inputs.is_empty() {
             state.last_active = now;
@@ -351,7 +356,7 @@ impl Engine {
                     }
                 }
             }
-            if self.config.history_ms > 0 {
+            if history_ms > 0 {
                 state.remember(HistoryEvent {
                     time: event.time,
                     id: event.id.into_boxed_str(),
@@ -360,8 +365,8 @@ impl Engine {
                 });
             }
         }
-        if self.config.history_ms > 0 {
-            state.forget_before(now, self.config.history_ms, self.config.tick_ms);
+        if history_ms > 0 {
+            state.forget_before(now, history_ms, self.config.tick_ms);
         }
 
         let evaluate = &mut self.scratch_evaluate;

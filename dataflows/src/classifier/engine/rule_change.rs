@@ -160,3 +160,55 @@ fn backfill(
     }
     (!fresh.is_empty()).then_some(fresh)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::engine::test_support::{engine, rule, watched};
+    use crate::classifier::side_rows::NoSideRows;
+    use segstream_rules::SegmentKind;
+
+    /// Two events at 0 and 10 s under rules whose longest window is 1 minute; at 2
+    /// minutes an edit adds a 10-minute rule that needs both. Whether the new rule
+    /// sees them depends on the history kept: never more than the longest window in
+    /// force (here 1 minute, so they are gone), nor more than configured.
+    fn member_after_edit(history_ms: u64) -> bool {
+        let mut engine = engine(ClassifierConfig {
+            history_ms,
+            ..ClassifierConfig::default()
+        });
+        let mut out = Vec::new();
+        let short = rule("recent", SegmentKind::Dynamic, r#"count("ad_watched", "1m") >= 5"#);
+        engine.process_tick(0, vec![short.clone()], vec![watched("ann", "a1", 0)], &mut NoSideRows, &mut out);
+        engine.process_tick(10_000, Vec::new(), vec![watched("ann", "a2", 10_000)], &mut NoSideRows, &mut out);
+        while let Some(tick) = engine.next_timer().filter(|t| *t < 120_000) {
+            engine.process_tick(tick, Vec::new(), Vec::new(), &mut NoSideRows, &mut out);
+        }
+        let long = rule("regular", SegmentKind::Dynamic, r#"count("ad_watched", "10m") >= 2"#);
+        engine.process_tick(120_000, vec![long], Vec::new(), &mut NoSideRows, &mut out);
+        out.iter().any(|c| c.segment == "regular" && c.entered)
+    }
+
+    #[test]
+    fn history_is_kept_only_as_long_as_the_longest_window_in_force() {
+        assert!(!member_after_edit(24 * 3_600_000), "the 1-minute rules did not keep the events");
+    }
+
+    #[test]
+    fn rules_with_longer_windows_keep_longer_history_up_to_the_configured_one() {
+        let mut engine = engine(ClassifierConfig::default());
+        let mut out = Vec::new();
+        let long = rule("daily", SegmentKind::Dynamic, r#"count("ad_watched", "1d") >= 5"#);
+        engine.process_tick(
+            0,
+            vec![long],
+            vec![watched("ann", "a1", 0), watched("ann", "a2", 10)],
+            &mut NoSideRows,
+            &mut out,
+        );
+        let added = rule("pair", SegmentKind::Dynamic, r#"count("ad_watched", "10m") >= 2"#);
+        engine.process_tick(120_000, vec![added], Vec::new(), &mut NoSideRows, &mut out);
+        assert!(out.iter().any(|c| c.segment == "pair" && c.entered), "{out:?}");
+        assert!(!member_after_edit(0), "no history configured: no backfill");
+    }
+}
