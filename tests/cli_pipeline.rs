@@ -4,7 +4,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::{free_port, scratch_path, segstream, try_post};
+use support::{free_port, late_count, scratch_path, segstream, try_post};
 
 fn scratch(name: &str) -> PathBuf {
     scratch_path("cli_pipeline", name)
@@ -75,10 +75,7 @@ fn generate_then_run_is_deterministic_and_independent_of_workers_late_events_inc
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         assert!(stdout.contains("records read") && stdout.contains("duplicates dropped"), "{stdout}");
-        let late: u64 = stdout
-            .split(", ")
-            .find_map(|part| part.strip_suffix(" late")?.parse().ok())
-            .unwrap_or_else(|| panic!("no late count in {stdout}"));
+        let late = late_count(&stdout);
         assert!(late > 100, "the input holds late events: {stdout}");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("rejected: "),

@@ -132,11 +132,7 @@ fn two_processes_of_one_worker_equal_one_process_of_two_late_events_included() {
     let (one, two) = (read(&single), read(&cluster));
     assert_eq!(one, two, "1 process × 2 workers and 2 processes × 1 worker disagree");
     assert_eq!(one, expected, "and both differ from the oracle");
-    let log = single.log("single");
-    let late: u64 = log
-        .split(", ")
-        .find_map(|part| part.strip_suffix(" late")?.parse().ok())
-        .unwrap_or_else(|| panic!("no late count in the log:\n{log}"));
+    let late = support::late_count(&single.log("single"));
     assert!(late >= 10, "the workload's late events were late: {late}");
 }
 

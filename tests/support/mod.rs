@@ -53,3 +53,10 @@ pub fn try_post(port: u16, path: &str, body: &str) -> std::io::Result<(String, S
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     Ok((head.to_string(), body.to_string()))
 }
+
+/// The "N late" count of a classifier summary line (`done: … N late, …`) in `text`.
+pub fn late_count(text: &str) -> u64 {
+    text.split(", ")
+        .find_map(|part| part.strip_suffix(" late")?.parse().ok())
+        .unwrap_or_else(|| panic!("no late count in:\n{text}"))
+}
