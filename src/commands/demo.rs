@@ -222,6 +222,10 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         defs.len(),
         args.out.display()
     );
+    println!(
+        "classifier: late events apply at their partition's watermark (late= below); users idle for --user-ttl ({} s) are evicted (evicted= below; segstream_users, segstream_users_dormant, segstream_users_evicted_total at /metrics)",
+        config.user_ttl_ms / 1_000
+    );
     // Rules, profiles and stats are in force from the tick the demo starts at.
     let start_tick = config.tick_of(wall_clock_ms());
     // Without a collector nothing is posted: the log has no partitions to hold the watermark.

@@ -160,11 +160,10 @@ impl Traffic {
     /// A random active user of this partition (any user if none is found quickly), or
     /// with `sequential_users` the partition's next user (wrapping around).
     fn new_session_user(&mut self) -> u64 {
+        let own = self.config.users.saturating_sub(self.partition).div_ceil(self.partitions).max(1);
         if self.config.sequential_users {
-            let own = self.config.users.saturating_sub(self.partition).div_ceil(self.partitions).max(1);
             return self.partition + (self.sessions_started % own) * self.partitions;
         }
-        let own = self.config.users.saturating_sub(self.partition).div_ceil(self.partitions).max(1);
         let mut user = self.partition;
         for _ in 0..64 {
             user = (self.partition + self.rng.below(own) * self.partitions).min(self.config.users.saturating_sub(1));

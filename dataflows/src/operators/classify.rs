@@ -165,7 +165,7 @@ pub fn classify<'s>(
                     }
                 }
                 drop(rows);
-                if let Some(done) = engine.last_tick() {
+                if let Some(done) = engine.last_tick().filter(|_| processed) {
                     // Reads come at later ticks only, and count the updates before them.
                     let frontier = Antichain::from_elem(done);
                     for trace in [&mut profiles, &mut stats] {
