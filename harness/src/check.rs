@@ -1,17 +1,18 @@
 //! The correctness check: the changes observed for a sample of users against the
 //! classifier's reference (the brute-force oracle), recomputed from what was sent.
 //!
-//! Contract: [`check`] takes, for each sampled user, the event lines the harness sent
-//! (with each event's intended send instant standing in for the collector's
-//! `received_at`) and the changes observed, and recomputes the user's changes with
-//! [`expected_changes`] from those events, the user's generated profile and stats, and
-//! the rules, all in force from `start_tick` (the deployment's start). Users with a late
-//! event are left out (the classifier applies an event behind its watermark at the
-//! current tick, which the specification does not model). Changes after `until` are
-//! ignored on both sides. For every (user, segment) the sequence of enters and exits must
-//! be equal and each observed tick within `tolerance_ms` of the oracle's: the harness
-//! does not know the collector's exact `received_at`, and the skew correction moves an
-//! event by that much. Anything lost or doubled shows as a difference.
+//! Contract: [`check`] takes, for each sampled user, the event lines the harness sent,
+//! each with the `received_at` the collector stamped on its batch and named in its
+//! reply (or the line's own, when nothing stamped it, as on the direct Kafka path), and
+//! the changes observed. It recomputes the user's changes with [`expected_changes`]
+//! from those events, the user's generated profile and stats, and the rules, all in
+//! force from `start_tick` (the deployment's start). Users with a late event are left
+//! out: a late event applies at its partition's watermark, which depends on the order
+//! of the partition's log, and the harness does not see that order. Changes after
+//! `until` are ignored on both sides. For every (user, segment) the sequence of enters
+//! and exits must be equal and each observed tick within `tolerance_ms` of the
+//! oracle's (the collector's stamp and its log order can disagree by a scheduling
+//! delay). Anything lost or doubled shows as a difference.
 
 use std::collections::BTreeMap;
 
@@ -27,8 +28,8 @@ use crate::changes::Change;
 /// What the harness knows of one sampled user.
 #[derive(Clone, Debug, Default)]
 pub struct SampledUser {
-    /// (event line, intended send instant ms), in send order.
-    pub sent: Vec<(String, u64)>,
+    /// (event line, the `received_at` ms stamped on it if any), in send order.
+    pub sent: Vec<(String, Option<u64>)>,
     /// Whether any of its events was late (then it is not checked).
     pub had_late_event: bool,
     /// The user's profile and stats records.
@@ -59,8 +60,12 @@ impl CheckResult {
     }
 }
 
-/// The classifier's view of a line the collector received at `received_ms`.
-fn with_received_at(line: &str, received_ms: u64) -> Option<String> {
+/// The classifier's view of a line the collector received at `received_ms` (the line
+/// as it is when nothing stamped it).
+fn with_received_at(line: &str, received_ms: Option<u64>) -> Option<String> {
+    let Some(received_ms) = received_ms else {
+        return Some(line.to_string());
+    };
     let mut value: Value = serde_json::from_str(line).ok()?;
     value.as_object_mut()?.insert("received_at".into(), Value::from(received_ms));
     Some(value.to_string())
@@ -167,7 +172,7 @@ mod tests {
             sent: events
                 .iter()
                 .enumerate()
-                .map(|(i, t)| (format!(r#"{{"id":"e{i}","user":"u","type":"ad_watched","time":{t}}}"#), *t))
+                .map(|(i, t)| (format!(r#"{{"id":"e{i}","user":"u","type":"ad_watched","time":{t}}}"#), Some(*t)))
                 .collect(),
             ..SampledUser::default()
         }

@@ -3,7 +3,8 @@
 //! Contract: a [`Driver`] sends one batch of event lines (segstream JSON) and says how
 //! many were accepted and rejected, or why the batch failed. [`HttpDriver`] posts them
 //! as a Segment `batch` to a collector (`/v1/batch`), over one keep-alive connection;
-//! a record that is not JSON is posted alone, as a broken client would send it.
+//! a record that is not JSON is posted alone, as a broken client would send it; the
+//! collector's reply names the `received_at` it stamped, which the correctness check uses.
 //! [`KafkaDriver`] produces them to the events topic keyed by user, waiting for the
 //! broker's acknowledgements. Each sender thread owns its driver.
 
@@ -28,6 +29,9 @@ pub struct Sent {
     pub failed: u64,
     /// The error, if any.
     pub error: Option<String>,
+    /// The `received_at` (ms) the system stamped on the accepted events, when it says
+    /// (a collector does; a broker keeps the line's own).
+    pub received_at_ms: Option<u64>,
 }
 
 /// A way to send events (see the module contract).
@@ -56,6 +60,7 @@ impl HttpDriver {
                 let accepted = reply["accepted"].as_u64().unwrap_or(0);
                 sent.accepted += accepted;
                 sent.rejected += events.saturating_sub(accepted);
+                sent.received_at_ms = reply["received_at"].as_u64().or(sent.received_at_ms);
             }
             Ok((status, answer)) => {
                 sent.failed += events;

@@ -158,8 +158,8 @@ struct Measured {
 /// Where the senders note what they sent, for matching and the correctness check.
 struct Ledger {
     matcher: Mutex<Matcher>,
-    /// Sampled users' lines with the instant they were sent.
-    sampled: Mutex<BTreeMap<String, Vec<(String, u64)>>>,
+    /// Sampled users' lines with the `received_at` the system stamped, if it said.
+    sampled: Mutex<BTreeMap<String, Vec<(String, Option<u64>)>>>,
 }
 
 /// The line with its user id prefixed (generated lines are compact JSON).
@@ -226,13 +226,17 @@ fn sender(
                 matcher.sent(&m.user, sent_at.saturating_sub(m.delay_ms), m.intended_ms);
             }
         }
-        if let Ok(mut sampled) = ledger.sampled.lock() {
-            for m in batch.measured.iter().filter(|m| m.sampled_line.is_some()) {
-                let line = m.sampled_line.clone().unwrap_or_default();
-                sampled.entry(m.user.clone()).or_default().push((line, sent_at));
+        let outcome = driver.send(&batch.lines);
+        // What the system stored is what the check recomputes from: a batch lost whole
+        // never reached it, and the collector's own `received_at` places each event.
+        if outcome.failed < batch.lines.len() as u64 {
+            if let Ok(mut sampled) = ledger.sampled.lock() {
+                for m in batch.measured.iter().filter(|m| m.sampled_line.is_some()) {
+                    let line = m.sampled_line.clone().unwrap_or_default();
+                    sampled.entry(m.user.clone()).or_default().push((line, outcome.received_at_ms));
+                }
             }
         }
-        let outcome = driver.send(&batch.lines);
         let now = wall_ms();
         if let Ok(mut matcher) = ledger.matcher.lock() {
             for m in batch.measured.iter().filter(|m| m.timed) {

@@ -4,7 +4,8 @@
 //! - `POST /v1/batch`, `/v1/track` (Segment-compatible), `/v1/events` (segstream JSON:
 //!   object, array, or NDJSON with `Content-Type: application/x-ndjson`); gzip bodies
 //!   with `Content-Encoding: gzip`. Answers:
-//!   - 200 `{"success": true, "accepted": n, "rejected": [{"index", "messageId", "reason"}]}`
+//!   - 200 `{"success": true, "accepted": n, "rejected": [{"index", "messageId", "reason"}],
+//!     "received_at": ms}` (the arrival instant stamped on every event of the request)
 //!     once every accepted event is acknowledged by the log (and every rejected one is
 //!     in `failed-events`); 400 with the same body if every event was rejected;
 //!   - 400 `{"error"}` for malformed JSON (with line and column) or a wrong shape;
@@ -220,6 +221,7 @@ async fn handle(State(state): State<AppState>, request: Request, api: Api) -> Re
     } else {
         StatusCode::OK
     };
-    let body: Value = json!({"success": accepted > 0 || rejected.is_empty(), "accepted": accepted, "rejected": rejected});
+    let body: Value = json!({"success": accepted > 0 || rejected.is_empty(), "accepted": accepted, "rejected": rejected,
+        "received_at": timestamp_ms});
     (status, Json(body)).into_response()
 }

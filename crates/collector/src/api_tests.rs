@@ -71,6 +71,10 @@ async fn a_batch_with_three_bad_events_accepts_the_other_ninety_seven() {
     assert!(body["rejected"][0]["reason"].as_str().unwrap().contains("ad_id"));
     let records = log.records();
     assert_eq!(records.iter().filter(|r| r.topic == "events").count(), 97);
+    assert!(
+        records.iter().all(|r| Some(r.timestamp_ms as u64) == body["received_at"].as_u64()),
+        "the reply names the received_at stamped on every record"
+    );
     let failed: Vec<_> = records.iter().filter(|r| r.topic == "failed-events").collect();
     assert_eq!(failed.len(), 3, "nothing rejected is silently dropped");
     let first: Value = serde_json::from_str(&failed[0].payload).unwrap();
