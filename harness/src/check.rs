@@ -25,11 +25,14 @@ use serde_json::Value;
 
 use crate::changes::Change;
 
+/// An event line as sent, with the `received_at` (ms) stamped on it if anything did.
+pub type SentLine = (String, Option<u64>);
+
 /// What the harness knows of one sampled user.
 #[derive(Clone, Debug, Default)]
 pub struct SampledUser {
     /// (event line, the `received_at` ms stamped on it if any), in send order.
-    pub sent: Vec<(String, Option<u64>)>,
+    pub sent: Vec<SentLine>,
     /// Whether any of its events was late (then it is not checked).
     pub had_late_event: bool,
     /// The user's profile and stats records.

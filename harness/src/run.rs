@@ -21,7 +21,7 @@ use segstream_time::parse_timestamp;
 use serde_json::Value;
 
 use crate::changes::{Change, ChangeFeed};
-use crate::check::SampledUser;
+use crate::check::{SampledUser, SentLine};
 use crate::drivers::Driver;
 use crate::latency::LatencyRecorder;
 use crate::matcher::Matcher;
@@ -159,7 +159,7 @@ struct Measured {
 struct Ledger {
     matcher: Mutex<Matcher>,
     /// Sampled users' lines with the `received_at` the system stamped, if it said.
-    sampled: Mutex<BTreeMap<String, Vec<(String, Option<u64>)>>>,
+    sampled: Mutex<BTreeMap<String, Vec<SentLine>>>,
 }
 
 /// The line with its user id prefixed (generated lines are compact JSON).
