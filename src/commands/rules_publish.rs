@@ -32,7 +32,11 @@ pub fn run(args: &PublishArgs) -> Result<ExitCode, CommandError> {
         })
         .collect();
     let published_at = segstream_time::wall_clock_ms();
-    let snapshot = RulesSnapshot { published_at, files };
+    let snapshot = RulesSnapshot {
+        published_at,
+        version: 0,
+        files,
+    };
     let payload = serde_json::to_string(&snapshot).map_err(|e| CommandError::Invalid(e.to_string()))?;
     let producer = segstream_kafka::producer(&config).map_err(|e| CommandError::Invalid(format!("kafka producer: {e}")))?;
     producer

@@ -1,7 +1,8 @@
 //! A published rule set: the `segment-rules` record, one whole set of rule files.
 //!
-//! Contract: `{"published_at", "files": [{"name", "text"}]}`; `published_at` is
-//! milliseconds since the epoch; the files load with [`crate::load_rule_files`] through
+//! Contract: `{"published_at", "version", "files": [{"name", "text"}]}`; `published_at`
+//! is milliseconds since the epoch; `version` is the rules repository's rule-set version
+//! (0 when published from files, which have none; absent reads as 0); the files load with [`crate::load_rule_files`] through
 //! [`RulesSnapshot::sources`]. Every publisher and every reader uses this type.
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,9 @@ use crate::SourceText;
 pub struct RulesSnapshot {
     /// When it was published (ms since the epoch).
     pub published_at: u64,
+    /// The repository's rule-set version (0: published from files).
+    #[serde(default)]
+    pub version: u64,
     /// The rule files.
     pub files: Vec<RuleFile>,
 }

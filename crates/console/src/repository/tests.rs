@@ -1,0 +1,98 @@
+//! Races between writers, on the repository directly.
+
+use std::sync::{Arc, Mutex};
+
+use segstream_rules::snapshot::RulesSnapshot;
+
+use super::{Actor, Edit, PublishItem, Repository, RepositoryError, RuleChannel};
+use crate::store::sqlite::SqliteStore;
+
+#[derive(Default)]
+struct Versions(Mutex<Vec<u64>>);
+
+impl RuleChannel for Versions {
+    fn deliver(&self, snapshot: &RulesSnapshot) -> Result<(), String> {
+        self.0.lock().map_err(|e| e.to_string())?.push(snapshot.version);
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "versions".into()
+    }
+}
+
+fn repository(channel: Arc<Versions>) -> Repository {
+    let schema = segstream_rules::Schema::from_toml("[events.ad_shown]\n").unwrap();
+    Repository::new(Arc::new(SqliteStore::in_memory().unwrap()), Arc::new(schema), channel)
+}
+
+fn text(id: &str) -> String {
+    format!("[[segment]]\nid = \"{id}\"\nname = \"{id}\"\nwhen = 'count(\"ad_shown\", \"1h\") >= 1'\n")
+}
+
+#[test]
+fn concurrent_publishes_of_different_segments_all_land_and_reach_the_channel_in_order() {
+    let channel = Arc::new(Versions::default());
+    let repository = Arc::new(repository(channel.clone()));
+    let actor = Actor { name: "t".into() };
+    let etags: Vec<String> = (0..8)
+        .map(|i| repository.create(&actor, &text(&format!("s{i}")), None, "").unwrap().etag)
+        .collect();
+    let threads: Vec<_> = etags
+        .into_iter()
+        .enumerate()
+        .map(|(i, etag)| {
+            let (repository, actor) = (repository.clone(), actor.clone());
+            std::thread::spawn(move || {
+                let item = PublishItem {
+                    segment: format!("s{i}"),
+                    version: None,
+                    etag: Some(etag),
+                };
+                repository.publish(&actor, &[item], "go").map(|_| ())
+            })
+        })
+        .collect();
+    for thread in threads {
+        assert_eq!(thread.join().unwrap(), Ok(()));
+    }
+    let delivered = channel.0.lock().unwrap().clone();
+    assert!(delivered.windows(2).all(|w| w[0] < w[1]), "in version order: {delivered:?}");
+    assert_eq!(delivered.last(), Some(&8));
+    assert_eq!(
+        repository.published_snapshot().unwrap().files[0]
+            .text
+            .matches("[[segment]]")
+            .count(),
+        8
+    );
+}
+
+#[test]
+fn concurrent_saves_of_one_segment_from_one_etag_let_exactly_one_win() {
+    let repository = Arc::new(repository(Arc::new(Versions::default())));
+    let actor = Actor { name: "t".into() };
+    let etag = repository.create(&actor, &text("a"), None, "").unwrap().etag;
+    let threads: Vec<_> = (0..6)
+        .map(|i| {
+            let (repository, actor, etag) = (repository.clone(), actor.clone(), etag.clone());
+            std::thread::spawn(move || {
+                let edited = text("a").replace(">= 1", &format!(">= {}", i + 2));
+                let edit = Edit {
+                    actor: &actor,
+                    segment: "a",
+                    if_match: Some(&etag),
+                    comment: "edit",
+                };
+                repository.save_draft(edit, &edited).map(|_| ())
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
+    assert!(outcomes
+        .iter()
+        .filter_map(|o| o.as_ref().err())
+        .all(|e| matches!(e, RepositoryError::Stale { .. })));
+    assert_eq!(repository.versions("a").unwrap().len(), 2);
+}
