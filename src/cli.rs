@@ -32,6 +32,8 @@ pub enum Command {
     Collector(CollectorArgs),
     /// Run the classifier on Kafka and Redis (one process of a cluster).
     Classify(ClassifyArgs),
+    /// Serve the rules repository and web console; published rules go to the rules topic.
+    Console(ConsoleArgs),
     /// Deliver membership changes to ad partners (`activate status`, `activate replay`, `activate check`).
     Activate(ActivateCommand),
     /// Keep the Redis user-data cache (`user:<id>:data`) in step with the profile and stats topics.
@@ -230,6 +232,42 @@ pub struct DemoArgs {
     /// Activation: the partners that receive membership changes.
     #[command(flatten)]
     pub activation: DemoActivationFlags,
+    /// The rules console.
+    #[command(flatten)]
+    pub console: ConsoleFlags,
+}
+
+/// The rules console's settings, shared by `segstream console` and `segstream demo`.
+#[derive(Debug, Args)]
+pub struct ConsoleFlags {
+    /// Serve the rules console on ADDR (`off`: don't; port 0: any free port).
+    #[arg(long = "console", default_value = "127.0.0.1:8070", value_parser = listen_or_off)]
+    pub listen: ListenOrOff,
+    /// The rules repository (SQLite); a new one is filled from the rule files and published.
+    #[arg(long = "console-db", default_value = "out/console.db")]
+    pub db: PathBuf,
+    /// Who may use the console: a TOML file of `[[token]] name, role, token` (see docs/console.md).
+    /// Without it the demo makes an admin token and prints it; `segstream console` refuses
+    /// to start unless `--insecure`.
+    #[arg(long = "console-tokens")]
+    pub tokens: Option<PathBuf>,
+    /// Let anyone in without a token, as an admin (for a console on a trusted laptop only).
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// `segstream console`
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    /// Deployment configuration (brokers, topics, schema).
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Rule files that fill a new repository (published as its first version).
+    #[arg(long = "rules", default_value = "configs/rules")]
+    pub rules: Vec<PathBuf>,
+    /// The console.
+    #[command(flatten)]
+    pub console: ConsoleFlags,
 }
 
 /// Activation in the demo.

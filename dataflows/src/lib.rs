@@ -13,3 +13,4 @@ pub mod classifier;
 pub mod dataflow;
 pub mod live;
 pub mod operators;
+pub mod rule_mailbox;

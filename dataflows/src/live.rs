@@ -3,9 +3,8 @@
 //! Contract: [`drive`] advances the worker's side inputs (rules, profiles, stats) with
 //! its source watermark, so event time can pass; steps the worker; calls `after_step`
 //! after every step (to drain outputs and apply rule edits); and once `stop` is raised
-//! closes the inputs and keeps stepping until every output is complete. [`RuleMailbox`]
-//! carries a new rule set from the thread that watches the files to worker 0, which
-//! applies the difference to the rule collection at its current event time.
+//! closes the inputs and keeps stepping until every output is complete. Rule edits reach
+//! worker 0 through a [`RuleMailbox`] (see [`crate::rule_mailbox`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,7 +12,7 @@ use std::time::Duration;
 use crate::classifier::metrics::ClassifierMetrics;
 use crate::classifier::ClassifierConfig;
 use crate::dataflow::Handles;
-use segstream_rules::SegmentDef;
+pub use crate::rule_mailbox::{RuleAcks, RuleMailbox};
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
@@ -55,37 +54,6 @@ pub fn worker_watermark(metrics: &ClassifierMetrics, index: usize) -> u64 {
         .and_then(|w| w.get(index).map(|g| g.watermark_ms))
         .unwrap_or(0)
         .min(u64::MAX / 2)
-}
-
-/// A new rule set waiting to be applied, shared between threads.
-#[derive(Default)]
-pub struct RuleMailbox {
-    pending: std::sync::Mutex<Option<Vec<SegmentDef>>>,
-}
-
-impl RuleMailbox {
-    /// Posts a new set (replacing one not yet taken).
-    pub fn post(&self, defs: Vec<SegmentDef>) {
-        if let Ok(mut pending) = self.pending.lock() {
-            *pending = Some(defs);
-        }
-    }
-
-    /// Applies a posted set as insertions and removals relative to `current`.
-    pub fn apply(&self, current: &mut Vec<SegmentDef>, handles: &mut Handles) -> bool {
-        let Some(next) = self.pending.lock().ok().and_then(|mut p| p.take()) else {
-            return false;
-        };
-        for def in current.iter().filter(|d| !next.contains(d)) {
-            handles.rules.update(def.clone(), -1);
-        }
-        for def in next.iter().filter(|d| !current.contains(d)) {
-            handles.rules.update(def.clone(), 1);
-        }
-        handles.rules.flush();
-        *current = next;
-        true
-    }
 }
 
 /// One line summarising what a run did, from its counters.

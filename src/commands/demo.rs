@@ -12,8 +12,10 @@
 //! generated ones. A collector that cannot listen is reported; the demo goes on.
 //! Membership changes are activated: every partner of `--partners` reads them from the
 //! in-process change log in a pipeline of its own, and a local partner on
-//! `--partner-receiver` records what it receives (`out/partners/`). Runs for
-//! `--duration`, or until interrupted; on exit the partners get what is in flight.
+//! `--partner-receiver` records what it receives (`out/partners/`). The rules console
+//! runs on `--console` (see [`super::demo_console`]): its repository decides the rules
+//! in force, and what is published there reaches worker 0 through the rule mailbox.
+//! Runs for `--duration`, or until interrupted; on exit the partners get what is in flight.
 
 use std::cell::RefCell;
 use std::process::ExitCode;
@@ -32,6 +34,7 @@ use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
 use super::collector::app_state;
+use super::demo_console::{self, ConsoleLink};
 use super::partners_source::{load_demo_partners, webhook_secrets};
 use super::rules_source::load_schema_and_rules;
 use crate::cli::DemoArgs;
@@ -40,14 +43,14 @@ use segstream_collector::metrics::CollectorMetrics;
 use segstream_collector::server::serve as serve_http;
 use segstream_dataflows::classifier::merged_source::Merged;
 use segstream_dataflows::classifier::metrics_text::render;
-use segstream_dataflows::live::{drive, summary, RuleMailbox};
+use segstream_dataflows::live::{drive, summary, RuleAcks, RuleMailbox};
 use segstream_embedded::activation::{ActivationSetup, EmbeddedActivation};
+use segstream_embedded::audience_board::AudienceBoard;
 use segstream_embedded::change_log::ChangeLog;
 use segstream_embedded::change_writer::ChangeWriter;
 use segstream_embedded::event_log::{InProcessLog, LogSource};
 use segstream_embedded::generator_source::GeneratorSource;
 use segstream_embedded::rule_watcher::RuleWatcher;
-use segstream_embedded::size_board::SizeBoard;
 use segstream_telemetry::metrics_http::serve;
 
 /// Updates collected on a worker between two steps.
@@ -173,7 +176,7 @@ fn serve_collector(
 
 /// Runs the demo.
 pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
-    let (schema, defs) = load_schema_and_rules(&args.schema.schema, &args.rules)?;
+    let (schema, file_defs) = load_schema_and_rules(&args.schema.schema, &args.rules)?;
     let duration = match &args.duration {
         Some(text) => Some(Duration::from_millis(
             parse_duration(text).map_err(|e| CommandError::Invalid(format!("--duration: {e}")))? as u64,
@@ -197,9 +200,16 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
             source,
         }
     })?));
-    let board = Arc::new(Mutex::new(SizeBoard::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let schema = Arc::new(schema);
+    let link = ConsoleLink {
+        mailbox: Arc::new(RuleMailbox::default()),
+        board: Arc::new(Mutex::new(AudienceBoard::default())),
+        acks: Arc::new(RuleAcks::new(workers)),
+    };
+    // With the console, the repository decides the rules in force (edits made there last).
+    let (defs, rules_version) = demo_console::start(args, &schema, &link, &stop)?.unwrap_or((file_defs, 0));
+    let (board, mailbox, acks) = (Arc::clone(&link.board), Arc::clone(&link.mailbox), Arc::clone(&link.acks));
     let traffic = TrafficConfig {
         users: args.users,
         seed: args.seed,
@@ -228,6 +238,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
     );
     // Rules, profiles and stats are in force from the tick the demo starts at.
     let start_tick = config.tick_of(wall_clock_ms());
+    acks.posted(rules_version, start_tick);
     // Without a collector nothing is posted: the log has no partitions to hold the watermark.
     let log_partitions = if args.collector.0.is_some() {
         workers * LOG_PARTITIONS_PER_WORKER
@@ -247,8 +258,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
     }
     let change_log = Arc::new(ChangeLog::new(CHANGE_LOG_CAPACITY));
     let activation = start_activation(args, &defs, traffic, &change_log)?;
-    let mailbox = Arc::new(RuleMailbox::default());
-    let worker_mailbox = Arc::clone(&mailbox);
+    let (worker_mailbox, worker_acks) = (Arc::clone(&mailbox), Arc::clone(&acks));
     let (worker_writer, worker_board, worker_stop, rate) = (Arc::clone(&writer), Arc::clone(&board), Arc::clone(&stop), args.rate);
     let worker_log = Arc::clone(&log);
     let worker_changes = Arc::clone(&change_log);
@@ -267,6 +277,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         );
         let source = Merged::new(generated, posted, POSTED_PARTITION_OFFSET);
         let probe = ProbeHandle::new();
+        let ack_probe = probe.clone();
         let changes: Buffer<MembershipUpdate> = Rc::new(RefCell::new(Vec::new()));
         let sizes: Buffer<SizeUpdate> = Rc::new(RefCell::new(Vec::new()));
         let (change_buffer, size_buffer) = (Rc::clone(&changes), Rc::clone(&sizes));
@@ -301,11 +312,24 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         let mut current_rules = defs.clone();
         let drain = |handles: Option<&mut segstream_dataflows::dataflow::Handles>| {
             if let (0, Some(handles)) = (index, handles) {
-                if worker_mailbox.apply(&mut current_rules, handles) {
-                    println!("rules: applied the edited set ({} segments)", current_rules.len());
+                if let Some((version, time)) = worker_mailbox.apply(&mut current_rules, handles) {
+                    worker_acks.posted(version, time);
+                    match version {
+                        0 => println!("rules: applied the edited set ({} segments)", current_rules.len()),
+                        v => println!("rules: rule-set v{v} from the console in force ({} segments)", current_rules.len()),
+                    }
                 }
             }
+            worker_acks.observe(index, |time| ack_probe.less_equal(&time));
             let now = wall_clock_ms();
+            if let Ok(mut board) = worker_board.lock() {
+                for ((_, segment), _, diff) in changes.borrow().iter() {
+                    board.record_change(segment, *diff > 0, now);
+                }
+                for ((segment, count), _, diff) in sizes.borrow_mut().drain(..) {
+                    board.apply_size(&segment, count, diff);
+                }
+            }
             if let Ok(mut out) = worker_writer.lock() {
                 let mut changes = changes.borrow_mut();
                 for ((user, segment), tick, diff) in changes.iter() {
@@ -318,11 +342,6 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                 );
                 // Errors are kept by the writer and reported by the progress loop.
                 let _ = out.flush_if_due();
-            }
-            if let Ok(mut board) = worker_board.lock() {
-                for ((segment, count), _, diff) in sizes.borrow_mut().drain(..) {
-                    board.apply(&segment, count, diff);
-                }
             }
         };
         drive(worker, handles, &probe, &worker_stop, &shared.metrics, &config, drain);
@@ -348,7 +367,13 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         } else {
             format!("{:.1}s", wall_clock_ms().saturating_sub(watermark) as f64 / 1000.0)
         };
-        let top = board.lock().map(|b| b.top(4)).unwrap_or_default();
+        let top = board
+            .lock()
+            .map(|mut b| {
+                b.sample();
+                b.top(4)
+            })
+            .unwrap_or_default();
         let top: Vec<String> = top.iter().map(|(s, n)| format!("{s} {n}")).collect();
         println!(
             "t={:>4.0}s events/s={:>8.0} watermark lag={:>6} late={} dup dropped={} rejected={} changes/s={:>7.0} users={} evicted={} | {}",

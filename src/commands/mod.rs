@@ -8,7 +8,10 @@ mod cache_sync;
 mod classifier_flags;
 mod classify;
 mod collector;
+mod console;
+mod console_setup;
 mod demo;
+mod demo_console;
 mod generate;
 mod partners_source;
 mod rules_check;
@@ -37,6 +40,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandError> {
         Command::Rules(RulesCommand::Publish(args)) => rules_publish::run(&args),
         Command::Classify(args) => classify::run(&args),
         Command::Collector(args) => collector::run(&args),
+        Command::Console(args) => console::run(&args),
         Command::CacheSync(args) => cache_sync::run(&args),
         Command::Activate(command) => activate::run(&command),
         Command::Topics(TopicsCommand::Create(args)) => topics::create(&args),

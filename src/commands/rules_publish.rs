@@ -2,23 +2,20 @@
 //!
 //! Contract: the files are checked exactly like `segstream rules check` (every error
 //! printed, nothing published if any); a valid set is produced as one record to the
-//! rules topic (key `rules`, so compaction keeps the latest) and the command waits for
-//! the broker's acknowledgement. Running classifiers apply the difference live.
+//! rules topic ([`segstream_kafka::rules_topic`]) and the command waits for the
+//! broker's acknowledgement. Running classifiers apply the difference live. A set
+//! published from files has rule-set version 0 (the console's repository numbers its own).
 
 use std::process::ExitCode;
 use std::time::Duration;
-
-use rdkafka::producer::{BaseRecord, Producer};
 
 use super::rules_source::load_schema_and_rules;
 use crate::cli::PublishArgs;
 use crate::error::CommandError;
 use segstream_config::DeploymentConfig;
+use segstream_kafka::rules_topic::publish_rules;
 use segstream_rules::files::read_toml_sources;
 use segstream_rules::snapshot::{RuleFile, RulesSnapshot};
-
-/// The key of rules records.
-pub const RULES_KEY: &str = "rules";
 
 /// Publishes the rules.
 pub fn run(args: &PublishArgs) -> Result<ExitCode, CommandError> {
@@ -31,25 +28,12 @@ pub fn run(args: &PublishArgs) -> Result<ExitCode, CommandError> {
             text: s.text,
         })
         .collect();
-    let published_at = segstream_time::wall_clock_ms();
     let snapshot = RulesSnapshot {
-        published_at,
+        published_at: segstream_time::wall_clock_ms(),
         version: 0,
         files,
     };
-    let payload = serde_json::to_string(&snapshot).map_err(|e| CommandError::Invalid(e.to_string()))?;
-    let producer = segstream_kafka::producer(&config).map_err(|e| CommandError::Invalid(format!("kafka producer: {e}")))?;
-    producer
-        .send(
-            BaseRecord::to(&config.topics.rules)
-                .key(RULES_KEY)
-                .payload(&payload)
-                .timestamp(published_at as i64),
-        )
-        .map_err(|(e, _)| CommandError::Invalid(format!("publishing to {}: {e}", config.topics.rules)))?;
-    producer
-        .flush(Duration::from_secs(30))
-        .map_err(|e| CommandError::Invalid(format!("publishing to {}: {e}", config.topics.rules)))?;
+    publish_rules(&config, &snapshot, Duration::from_secs(30)).map_err(CommandError::Invalid)?;
     println!("rules: published {} segments to {}", defs.len(), config.topics.rules);
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,9 @@
 
 pub mod api;
 pub mod auth;
+pub mod live;
+pub mod pages;
 pub mod repository;
 pub mod segment_text;
+pub mod server;
 pub mod store;

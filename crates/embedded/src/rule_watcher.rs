@@ -2,7 +2,7 @@
 //!
 //! Contract: [`RuleWatcher::check`] looks at the rule files' modification times; when they
 //! changed since the last look it loads and checks them against the schema and, if
-//! valid, posts the new set to the [`RuleMailbox`]; if not, it prints the errors and
+//! valid, posts the new set to the [`RuleMailbox`] (as rule-set version 0: files have none); if not, it prints the errors and
 //! posts nothing, so the set in force stays.
 
 use std::path::{Path, PathBuf};
@@ -53,7 +53,7 @@ impl RuleWatcher {
         }
         self.last = now;
         match load_rules(schema, paths) {
-            Ok(loaded) => mailbox.post(loaded.defs),
+            Ok(loaded) => mailbox.post(loaded.defs, 0),
             Err(e) => {
                 e.diagnostics().iter().for_each(|d| eprintln!("{d}\n"));
                 eprintln!("rules: the edited rules were not applied: {e}");

@@ -20,6 +20,7 @@ pub mod event_source;
 pub mod offsets;
 pub mod progress;
 pub mod records;
+pub mod rules_topic;
 pub mod side_inputs;
 pub mod writer_thread;
 

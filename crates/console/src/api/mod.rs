@@ -13,6 +13,7 @@
 
 mod rules;
 mod segments;
+mod session;
 
 use std::sync::Arc;
 
@@ -41,6 +42,8 @@ pub struct ApiState {
     pub repository: Arc<Repository>,
     /// Who may do what.
     pub tokens: Arc<Tokens>,
+    /// What the classifiers show.
+    pub live: Arc<dyn crate::live::LiveView>,
 }
 
 /// The API's routes (see the module contract).
@@ -62,6 +65,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/api/export", get(rules::export))
         .route("/api/import", post(rules::import))
         .route("/api/status", get(rules::status))
+        .route("/api/audiences", get(rules::audiences))
+        .route("/api/session", post(session::sign_in).delete(session::sign_out))
         .route(
             "/api/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),

@@ -120,9 +120,24 @@ pub async fn import(State(state): State<ApiState>, caller: Authenticated, Json(b
     Ok(Json(json!(report)))
 }
 
-/// `GET /api/status`.
+/// `GET /api/status`: the rule-set version, what the channel has, and which version
+/// each classifier worker applied.
 pub async fn status(State(state): State<ApiState>, caller: Authenticated) -> Result<Json<Value>, ApiError> {
     caller.needs(Role::Viewer)?;
     let (version, delivery) = blocking(&state, |r| Ok((r.published_snapshot()?.version, r.delivery().state()))).await?;
-    Ok(Json(json!({ "ruleset_version": version, "delivery": delivery })))
+    let applied = state.live.applied();
+    let live = applied.iter().filter(|v| **v >= version && version > 0).count();
+    Ok(Json(json!({
+        "ruleset_version": version,
+        "delivery": delivery,
+        "workers": applied,
+        "live_workers": live,
+        "caller": {"name": caller.0.name, "role": caller.0.role},
+    })))
+}
+
+/// `GET /api/audiences`: sizes, hourly moves and trends.
+pub async fn audiences(State(state): State<ApiState>, caller: Authenticated) -> Result<Json<Value>, ApiError> {
+    caller.needs(Role::Viewer)?;
+    Ok(Json(json!({ "audiences": state.live.audiences() })))
 }

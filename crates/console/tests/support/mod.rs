@@ -70,6 +70,7 @@ pub fn console_with(store: Arc<dyn RuleStore>, schema: &str) -> Console {
     let state = ApiState {
         repository,
         tokens: Arc::new(tokens(false)),
+        live: Arc::new(segstream_console::live::NoLive),
     };
     Console {
         app: app(state),

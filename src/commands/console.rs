@@ -1,0 +1,74 @@
+//! `segstream console`: the rules repository and web console of a distributed deployment.
+//!
+//! Contract: opens the repository (`--console-db`; a new one is filled from `--rules`),
+//! serves the console on `--console` until Ctrl-C or SIGTERM, and hands every published
+//! rule set to the deployment's compacted rules topic, which the classifier processes
+//! read and apply live (a failed hand-over is retried every second and shown on the
+//! console). It refuses to start without `--console-tokens` unless `--insecure`.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use segstream_config::DeploymentConfig;
+use segstream_console::api::ApiState;
+use segstream_console::live::NoLive;
+use segstream_console::repository::RuleChannel;
+use segstream_kafka::rules_topic::publish_rules;
+use segstream_rules::files::load_schema;
+use segstream_rules::snapshot::RulesSnapshot;
+
+use super::console_setup::{open_repository, serve, tokens};
+use crate::cli::ConsoleArgs;
+use crate::error::CommandError;
+
+/// How long the broker gets to acknowledge a rule set.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Published sets to the rules topic.
+struct RulesTopic {
+    config: DeploymentConfig,
+}
+
+impl RuleChannel for RulesTopic {
+    fn deliver(&self, snapshot: &RulesSnapshot) -> Result<(), String> {
+        publish_rules(&self.config, snapshot, PUBLISH_TIMEOUT)
+    }
+
+    fn describe(&self) -> String {
+        format!("topic {} on {}", self.config.topics.rules, self.config.kafka.brokers)
+    }
+}
+
+/// Runs the console.
+pub fn run(args: &ConsoleArgs) -> Result<ExitCode, CommandError> {
+    let config = DeploymentConfig::load(&args.config.config)?;
+    let schema = Arc::new(load_schema(&config.schema.path)?);
+    let (tokens, _) = tokens(&args.console, false)?;
+    let Some(listen) = args.console.listen.0 else {
+        return Err(CommandError::Invalid("--console off: there is nothing to serve".into()));
+    };
+    let channel = Arc::new(RulesTopic { config: config.clone() });
+    let repository = open_repository(&args.console.db, schema, channel, &args.rules)?;
+    let state = ApiState {
+        repository: repository.clone(),
+        tokens: Arc::new(tokens),
+        live: Arc::new(NoLive),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let bound = serve(state, listen, Arc::clone(&stop))?;
+    println!(
+        "console: http://{bound}/ (rules repository {}, published to {})",
+        args.console.db.display(),
+        repository.delivery().state().channel
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::Invalid(format!("tokio runtime: {e}")))?;
+    runtime.block_on(segstream_collector::server::interrupted_or_terminated());
+    stop.store(true, Ordering::Relaxed);
+    println!("console: stopped");
+    Ok(ExitCode::SUCCESS)
+}
