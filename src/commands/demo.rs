@@ -48,6 +48,7 @@ use segstream_embedded::activation::{ActivationSetup, EmbeddedActivation};
 use segstream_embedded::audience_board::AudienceBoard;
 use segstream_embedded::change_log::ChangeLog;
 use segstream_embedded::change_writer::ChangeWriter;
+use segstream_embedded::dry_run::DryRuns;
 use segstream_embedded::event_log::{InProcessLog, LogSource};
 use segstream_embedded::generator_source::GeneratorSource;
 use segstream_embedded::rule_watcher::RuleWatcher;
@@ -206,10 +207,17 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         mailbox: Arc::new(RuleMailbox::default()),
         board: Arc::new(Mutex::new(AudienceBoard::default())),
         acks: Arc::new(RuleAcks::new(workers)),
+        dry_runs: Arc::new(DryRuns::new(workers)),
+        metrics: Arc::clone(&metrics),
     };
     // With the console, the repository decides the rules in force (edits made there last).
     let (defs, rules_version) = demo_console::start(args, &schema, &link, &stop)?.unwrap_or((file_defs, 0));
-    let (board, mailbox, acks) = (Arc::clone(&link.board), Arc::clone(&link.mailbox), Arc::clone(&link.acks));
+    let (board, mailbox, acks, dry_runs) = (
+        Arc::clone(&link.board),
+        Arc::clone(&link.mailbox),
+        Arc::clone(&link.acks),
+        Arc::clone(&link.dry_runs),
+    );
     let traffic = TrafficConfig {
         users: args.users,
         seed: args.seed,
@@ -258,7 +266,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
     }
     let change_log = Arc::new(ChangeLog::new(CHANGE_LOG_CAPACITY));
     let activation = start_activation(args, &defs, traffic, &change_log)?;
-    let (worker_mailbox, worker_acks) = (Arc::clone(&mailbox), Arc::clone(&acks));
+    let (worker_mailbox, worker_acks, worker_dry_runs) = (Arc::clone(&mailbox), Arc::clone(&acks), Arc::clone(&dry_runs));
     let (worker_writer, worker_board, worker_stop, rate) = (Arc::clone(&writer), Arc::clone(&board), Arc::clone(&stop), args.rate);
     let worker_log = Arc::clone(&log);
     let worker_changes = Arc::clone(&change_log);
@@ -319,8 +327,26 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                         v => println!("rules: rule-set v{v} from the console in force ({} segments)", current_rules.len()),
                     }
                 }
+                // Dry runs: shadow segments in and out of the rule collection.
+                let (insert, retract) = worker_dry_runs.take_rule_updates();
+                if !insert.is_empty() || !retract.is_empty() {
+                    insert.into_iter().for_each(|d| handles.rules.update(d, 1));
+                    retract.into_iter().for_each(|d| handles.rules.update(d, -1));
+                    worker_dry_runs.inserted_at(*handles.rules.time());
+                    handles.rules.flush();
+                }
             }
             worker_acks.observe(index, |time| ack_probe.less_equal(&time));
+            // A shadow's changes go to its dry run, not to the change stream, sizes or partners.
+            changes.borrow_mut().retain(|((user, segment), tick, diff)| {
+                let shadow = DryRuns::is_shadow(segment);
+                if shadow {
+                    worker_dry_runs.record(user, segment, *tick, *diff);
+                }
+                !shadow
+            });
+            sizes.borrow_mut().retain(|((segment, _), _, _)| !DryRuns::is_shadow(segment));
+            worker_dry_runs.observe(index, |time| ack_probe.less_equal(&time));
             let now = wall_clock_ms();
             if let Ok(mut board) = worker_board.lock() {
                 for ((_, segment), _, diff) in changes.borrow().iter() {

@@ -14,9 +14,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use segstream_console::api::ApiState;
+use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::rule_mailbox::{RuleAcks, RuleMailbox};
 use segstream_embedded::audience_board::AudienceBoard;
 use segstream_embedded::console_link::{EmbeddedLive, MailboxChannel};
+use segstream_embedded::dry_run::DryRuns;
 use segstream_rules::{load_rule_files, Limits, Schema, SegmentDef, UdfRegistry};
 
 use super::console_setup::{open_repository, serve, tokens};
@@ -31,6 +33,10 @@ pub struct ConsoleLink {
     pub board: Arc<Mutex<AudienceBoard>>,
     /// Which version each worker applied.
     pub acks: Arc<RuleAcks>,
+    /// Dry runs through the classifier.
+    pub dry_runs: Arc<DryRuns>,
+    /// The classifier's counters.
+    pub metrics: Arc<ClassifierMetrics>,
 }
 
 /// Starts the console (see the module contract).
@@ -70,6 +76,8 @@ pub fn start(
         live: Arc::new(EmbeddedLive {
             board: Arc::clone(&link.board),
             acks: Arc::clone(&link.acks),
+            dry_runs: Arc::clone(&link.dry_runs),
+            metrics: Arc::clone(&link.metrics),
         }),
     };
     let bound = match serve(state, listen, Arc::clone(stop)) {

@@ -203,8 +203,8 @@ async function segmentView(id) {
     try {
       const { body, etag } = await api("PUT", "/api/segments/" + encodeURIComponent(id), { text: area.value, comment: "saved in the console" }, currentEtag);
       currentEtag = etag;
+      await route();
       say("Saved draft version " + body.latest + ".");
-      route();
     } catch (e) { alertBox(explain(e)); }
   });
   $("#dry-run").addEventListener("click", () => dryRun(area.value, segment.id));
@@ -284,8 +284,8 @@ function renderHistory(versions, segment, etag) {
         try {
           const comment = $("#rollback-comment-" + v.version, item).value.trim();
           const { body } = await api("POST", "/api/segments/" + encodeURIComponent(segment.id) + "/rollback", { version: v.version, comment }, etag());
+          await route();
           say("Rolled back: version " + body.published + " (a copy of version " + v.version + ") is in force.");
-          route();
         } catch (e) { alertBox(explain(e)); }
       });
     }
@@ -347,8 +347,8 @@ async function newView() {
     try {
       const { body } = await api("POST", "/api/segments", { text: area.value, file: $("#b-file").value.trim() || undefined, comment: "created in the console" });
       alertBox("");
-      say("Created " + body.row.id + " as a draft.");
-      location.hash = "#/segment/" + encodeURIComponent(body.row.id);
+      say("Created " + body.id + " as a draft.");
+      location.hash = "#/segment/" + encodeURIComponent(body.id);
     } catch (e) { alertBox(explain(e)); }
   });
 }

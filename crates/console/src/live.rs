@@ -6,7 +6,12 @@
 //! version it has applied (0: none from the repository yet); the console shows "live on
 //! N of M workers at vK" from it. [`NoLive`] is the view of a console that sees no
 //! classifier (it says so rather than showing zeros as sizes).
+//!
+//! `dry_run` evaluates a draft against every user's current state in the running
+//! classifier and compares it with the live version, at one event time it names; it
+//! blocks until the classifier has answered (the API runs it off the async threads).
 
+use segstream_rules::SegmentDef;
 use serde::Serialize;
 
 /// One segment's audience as the classifiers see it now.
@@ -24,12 +29,37 @@ pub struct Audience {
     pub trend: Vec<i64>,
 }
 
+/// What a dry run found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DryRun {
+    /// The event time (tick, ms since the epoch) the counts are exact at.
+    pub as_of_ms: u64,
+    /// Users the classifier held.
+    pub users: u64,
+    /// Users the draft matches.
+    pub matched: u64,
+    /// Users the draft matches and the live version does not.
+    pub entering: u64,
+    /// Users the live version matches and the draft does not.
+    pub exiting: u64,
+    /// Up to [`DRY_RUN_SAMPLE`] users the draft matches.
+    pub sample: Vec<String>,
+    /// What the counts do not model, if anything.
+    pub caveat: Option<String>,
+}
+
+/// How many matching users a dry run names.
+pub const DRY_RUN_SAMPLE: usize = 20;
+
 /// What the classifiers show (see the module contract).
 pub trait LiveView: Send + Sync {
     /// Every segment with members or recent moves.
     fn audiences(&self) -> Vec<Audience>;
     /// Per worker, the rule-set version it has applied.
     fn applied(&self) -> Vec<u64>;
+    /// Evaluates `draft` against every user now, compared with `live` (the version in
+    /// force, if any).
+    fn dry_run(&self, draft: &SegmentDef, live: Option<&SegmentDef>) -> Result<DryRun, String>;
 }
 
 /// No classifier in sight.
@@ -42,5 +72,9 @@ impl LiveView for NoLive {
 
     fn applied(&self) -> Vec<u64> {
         Vec::new()
+    }
+
+    fn dry_run(&self, _: &SegmentDef, _: Option<&SegmentDef>) -> Result<DryRun, String> {
+        Err("this console sees no running classifier to evaluate the draft against".into())
     }
 }

@@ -4,17 +4,21 @@
 //! Contract: [`MailboxChannel`] checks a published snapshot against the schema (a set
 //! that does not load is refused with the reason, and the classifier keeps its set) and
 //! posts it, with its rule-set version, to the [`RuleMailbox`]. [`EmbeddedLive`] answers
-//! the console from the demo's [`AudienceBoard`] and [`RuleAcks`].
+//! the console from the demo's [`AudienceBoard`] and [`RuleAcks`], and runs dry runs
+//! through [`DryRuns`].
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use segstream_console::live::{Audience, LiveView};
+use segstream_console::live::{Audience, DryRun, LiveView};
 use segstream_console::repository::RuleChannel;
+use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::rule_mailbox::{RuleAcks, RuleMailbox};
 use segstream_rules::snapshot::RulesSnapshot;
-use segstream_rules::{load_rule_files, Limits, Schema, UdfRegistry};
+use segstream_rules::{load_rule_files, Limits, Schema, SegmentDef, UdfRegistry};
 
 use crate::audience_board::AudienceBoard;
+use crate::dry_run::DryRuns;
 
 /// Published sets into the classifier's mailbox.
 pub struct MailboxChannel {
@@ -45,7 +49,14 @@ pub struct EmbeddedLive {
     pub board: Arc<Mutex<AudienceBoard>>,
     /// Which version each worker applied.
     pub acks: Arc<RuleAcks>,
+    /// Dry runs through the classifier.
+    pub dry_runs: Arc<DryRuns>,
+    /// The classifier's counters (users held).
+    pub metrics: Arc<ClassifierMetrics>,
 }
+
+/// How long a dry run may take before the console gives up on it.
+pub const DRY_RUN_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl LiveView for EmbeddedLive {
     fn audiences(&self) -> Vec<Audience> {
@@ -55,5 +66,11 @@ impl LiveView for EmbeddedLive {
 
     fn applied(&self) -> Vec<u64> {
         self.acks.applied()
+    }
+
+    fn dry_run(&self, draft: &SegmentDef, live: Option<&SegmentDef>) -> Result<DryRun, String> {
+        let totals = self.metrics.totals();
+        let users = totals.users + totals.dormant_users;
+        self.dry_runs.run(draft, live, users, DRY_RUN_TIMEOUT)
     }
 }

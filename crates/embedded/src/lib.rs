@@ -16,6 +16,7 @@ pub mod audience_board;
 pub mod change_log;
 pub mod change_writer;
 pub mod console_link;
+pub mod dry_run;
 pub mod event_log;
 pub mod generator_source;
 pub mod rule_watcher;

@@ -66,6 +66,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/api/import", post(rules::import))
         .route("/api/status", get(rules::status))
         .route("/api/audiences", get(rules::audiences))
+        .route("/api/dry-run", post(rules::dry_run))
         .route("/api/session", post(session::sign_in).delete(session::sign_out))
         .route(
             "/api/openapi.json",

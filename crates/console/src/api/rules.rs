@@ -141,3 +141,24 @@ pub async fn audiences(State(state): State<ApiState>, caller: Authenticated) -> 
     caller.needs(Role::Viewer)?;
     Ok(Json(json!({ "audiences": state.live.audiences() })))
 }
+
+/// `POST /api/dry-run`: the draft `text` (of segment `segment`, if it exists) against
+/// every user now, compared with the version in force. 422 if the text does not check,
+/// 503 if no classifier can answer.
+pub async fn dry_run(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Json(body): Json<ValidateBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.needs(Role::Viewer)?;
+    let live = state.live.clone();
+    let outcome = blocking(&state, move |r| {
+        let draft = r.validate(&body.text, body.segment.as_deref())?;
+        let published = r.published_def(&draft.id)?;
+        Ok(live.dry_run(&draft, published.as_ref()))
+    })
+    .await?;
+    outcome
+        .map(|run| Json(json!(run)))
+        .map_err(|e| ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, e))
+}

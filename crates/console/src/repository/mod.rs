@@ -223,6 +223,16 @@ impl Repository {
         self.view(row)
     }
 
+    /// The definition in force of segment `id`, if it exists and is published.
+    pub fn published_def(&self, id: &str) -> Result<Option<segstream_rules::SegmentDef>, RepositoryError> {
+        let Some(row) = self.store.segments()?.into_iter().find(|s| s.id == id && !s.archived) else {
+            return Ok(None);
+        };
+        let Some(published) = row.published else { return Ok(None) };
+        let text = self.text_of(id, published)?.text;
+        Ok(crate::segment_text::parse_chunk(&text).ok().map(|(def, _)| def))
+    }
+
     /// A segment's versions, oldest first.
     pub fn versions(&self, id: &str) -> Result<Vec<VersionRow>, RepositoryError> {
         self.row(id)?;

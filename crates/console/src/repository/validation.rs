@@ -36,6 +36,9 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Segment ids with this prefix are reserved for the console's dry runs.
+pub const RESERVED_PREFIX: &str = "__";
+
 /// What a text is called in problems before it has a known id.
 pub const UNNAMED: &str = "(this segment)";
 
@@ -86,15 +89,25 @@ impl Repository {
             message: e.message,
         };
         let (def, spans) = parse_chunk(text).map_err(|e| RepositoryError::Invalid(vec![located(e)]))?;
-        if let Some(expected) = expected_id.filter(|id| *id != def.id) {
+        let at_id = |message: String| {
             let at = segstream_rules::line_col(text, spans.id.start);
-            return Err(RepositoryError::Invalid(vec![Problem {
-                segment: label,
+            RepositoryError::Invalid(vec![Problem {
+                segment: label.clone(),
                 line: at.line,
                 col: at.col,
                 width: spans.id.end.saturating_sub(spans.id.start).max(1),
-                message: format!("this is segment {expected:?}; its id cannot change here (rename it instead)"),
-            }]));
+                message,
+            }])
+        };
+        if def.id.starts_with(RESERVED_PREFIX) {
+            return Err(at_id(format!(
+                "ids starting with {RESERVED_PREFIX:?} are the console's own (dry runs)"
+            )));
+        }
+        if let Some(expected) = expected_id.filter(|id| *id != def.id) {
+            return Err(at_id(format!(
+                "this is segment {expected:?}; its id cannot change here (rename it instead)"
+            )));
         }
         let mut pieces = self.workspace(&def.id)?;
         pieces.push((label.clone(), text.to_string()));
