@@ -42,11 +42,26 @@ pub fn free_port() -> u16 {
 
 /// One HTTP/1.1 POST with write key `wk`: the status line and headers, and the body.
 pub fn try_post(port: u16, path: &str, body: &str) -> std::io::Result<(String, String)> {
+    http(port, "POST", path, "wk", &[], Some(body))
+}
+
+/// One HTTP/1.1 request with bearer `token`, `extra` headers and a JSON body: the
+/// status line and headers, and the body.
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: &str,
+    extra: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<(String, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.unwrap_or("");
+    let extra: String = extra.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer wk\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut response = String::new();
