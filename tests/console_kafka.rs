@@ -1,0 +1,134 @@
+//! `segstream console` in a distributed deployment (the real broker and Redis): a new
+//! repository publishes the rule files to the rules topic, and a segment created and
+//! published through the API changes membership in a running classifier. The time from
+//! the publish answer to the first change on the changes topic is printed (recorded in
+//! docs/benchmarks.md: `cargo test --test console_kafka -- --nocapture`).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::deployment::{self, Deployment, SERVICES};
+use support::process::Running;
+use support::scenario::{Workload, CLASSIFIER, RULES};
+use support::{http, scratch_path};
+
+const TOKEN: &str = "kafka-test-editor-token-0123";
+
+fn now_ms() -> u64 {
+    segstream_time::wall_clock_ms()
+}
+
+fn call(port: u16, method: &str, path: &str, extra: &[(&str, &str)], body: Option<Value>) -> (String, Value) {
+    let body = body.map(|b| b.to_string());
+    let (head, text) = http(port, method, path, TOKEN, extra, body.as_deref()).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    (head, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_rule_published_in_the_console_changes_membership_in_a_running_deployment() {
+    let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
+    let d = Deployment::new("console", 2, CLASSIFIER);
+    let start = now_ms() - 120_000;
+    let start = start - start % 100;
+    let workload = Workload::new(&d.name, start, 8, 4);
+    workload.produce(&d, &deployment::producer());
+    let mut classifier = d.classify(&[], "run");
+    let women = |changes: &[deployment::Change]| changes.iter().filter(|c| c.1 == "women" && c.3).count();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while women(&deployment::read_changes(&d.changes)) < 4 {
+        assert!(Instant::now() < deadline, "the classifier never caught up:\n{}", d.log("run"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let rules = scratch_path(&format!("{}-rules", d.name), "test.toml");
+    std::fs::write(&rules, RULES).unwrap_or_else(|e| panic!("{e}"));
+    let tokens = scratch_path(&format!("{}-rules", d.name), "tokens.toml");
+    std::fs::write(
+        &tokens,
+        format!("[[token]]\nname = \"eve\"\nrole = \"editor\"\ntoken = \"{TOKEN}\"\n"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let db = scratch_path(&format!("{}-rules", d.name), "console.db");
+    let console = Running::start(
+        env!("CARGO_BIN_EXE_segstream"),
+        &[
+            "console",
+            "--config",
+            d.config_arg(),
+            "--rules",
+            &rules.display().to_string(),
+            "--console",
+            "127.0.0.1:0",
+            "--console-db",
+            &db.display().to_string(),
+            "--console-tokens",
+            &tokens.display().to_string(),
+        ],
+    );
+    let line = console.wait_for_line("console: http://", Duration::from_secs(60));
+    let port: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|u| u.trim_end_matches('/').rsplit(':').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    // The new repository published the files as rule-set v1 to the rules topic.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while deployment::read_all(&d.rules)
+        .iter()
+        .all(|r| !String::from_utf8_lossy(r.1.as_deref().unwrap_or_default()).contains("\"version\":1"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the console never published v1:\n{}",
+            console.lines().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let text = "[[segment]]\nid = \"in_germany\"\nname = \"In Germany\"\nwhen = 'profile.country == \"DE\"'\n";
+    let (head, created) = call(port, "POST", "/api/segments", &[], Some(json!({"text": text})));
+    assert!(head.starts_with("HTTP/1.1 201"), "{head} {created}");
+    let (head, _) = call(port, "GET", "/api/segments/in_germany", &[], None);
+    let etag = head
+        .lines()
+        .find_map(|l| l.strip_prefix("etag: "))
+        .unwrap_or_else(|| panic!("{head}"))
+        .to_string();
+    let body = json!({"segments": [{"segment": "in_germany", "etag": etag}], "comment": "launch"});
+    let (head, published) = call(port, "POST", "/api/publish", &[], Some(body));
+    let published_at = Instant::now();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head} {published}");
+    assert_eq!(published["delivery"]["delivered_version"], json!(2), "{published}");
+    let in_germany = |changes: &[deployment::Change]| changes.iter().filter(|c| c.1 == "in_germany" && c.3).count();
+    let first_change = loop {
+        let changes = deployment::read_changes(&d.changes);
+        if in_germany(&changes) > 0 {
+            break published_at.elapsed();
+        }
+        assert!(
+            published_at.elapsed() < Duration::from_secs(60),
+            "no membership change:\n{}",
+            d.log("run")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Of the workload's 8 users, one loses its country and one its profile.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while in_germany(&deployment::read_changes(&d.changes)) < 6 {
+        assert!(Instant::now() < deadline, "not every user in Germany entered:\n{}", d.log("run"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!(
+        "console publish -> first membership change on the changes topic: {} ms",
+        first_change.as_millis()
+    );
+    let _ = classifier.kill();
+    let _ = classifier.wait();
+    assert!(
+        d.log("run").contains("rules: applied a published set of 4 segments"),
+        "{}",
+        d.log("run")
+    );
+}
