@@ -12,8 +12,9 @@
 //! use segstream_dataflows::rule_mailbox::RuleAcks;
 //! let acks = RuleAcks::new(2);
 //! acks.posted(7, 1_000);
-//! acks.observe(0, |t| t < 2_000); // worker 0's probe is at 2_000: past 1_000
-//! acks.observe(1, |t| t < 900); // worker 1's is not there yet
+//! // `still_pending(t)`: the worker's probe frontier is at or before t.
+//! acks.observe(0, |t| 2_000 <= t); // worker 0's probe is at 2_000: past 1_000
+//! acks.observe(1, |t| 900 <= t); // worker 1's is at 900: not there yet
 //! assert_eq!(acks.applied(), vec![7, 0]);
 //! ```
 

@@ -301,7 +301,7 @@ async function dryRun(text, segmentId) {
     out.innerHTML = "";
     out.append(el('<div class="panel" id="dry-run-panel"><h2>Dry run</h2><p>As of event time ' + new Date(body.as_of_ms).toISOString() + " (tick " + body.as_of_ms + "), over " + body.users + " users:</p>" +
       '<div class="grid"><div>Would match now: <strong id="dry-matched">' + body.matched + '</strong></div><div>Would enter: <strong id="dry-entering">' + body.entering + '</strong></div><div>Would leave: <strong id="dry-exiting">' + body.exiting + "</strong></div></div>" +
-      "<p>Sample: " + body.sample.map((u) => '<a href="#/users/' + encodeURIComponent(u) + '">' + escapeHtml(u) + "</a>").join(", ") + "</p></div>"));
+      "<p>Sample: " + body.sample.map(escapeHtml).join(", ") + "</p>" + (body.caveat ? '<p class="muted">Not modelled: ' + escapeHtml(body.caveat) + ".</p>" : "") + "</div>"));
   } catch (e) { out.innerHTML = ""; alertBox(explain(e)); }
 }
 
@@ -353,19 +353,6 @@ async function newView() {
   });
 }
 
-async function userView(id) {
-  view().innerHTML = "";
-  const page = el('<div><h1>User lookup</h1><form id="user-form" class="row"><label for="user-id">User id</label><input id="user-id" value="' + escapeHtml(id || "") + '"><button type="submit">Look up</button></form><div id="user-result"></div></div>');
-  view().append(page);
-  $("#user-form").addEventListener("submit", (e) => { e.preventDefault(); location.hash = "#/users/" + encodeURIComponent($("#user-id").value.trim()); });
-  if (!id) return;
-  try {
-    const { body } = await api("GET", "/api/users/" + encodeURIComponent(id));
-    const rows = body.segments.map((s) => "<tr><td>" + escapeHtml(s.segment) + "</td><td>" + (s.member ? "member" : "not a member") + "</td><td>" + s.reads.map((r) => escapeHtml(r.feature) + " = " + escapeHtml(r.value)).join("<br>") + "</td></tr>");
-    $("#user-result").innerHTML = '<p>As of event time ' + new Date(body.as_of_ms).toISOString() + '.</p><table aria-label="Segments of ' + escapeHtml(id) + '"><thead><tr><th scope="col">Segment</th><th scope="col">Membership</th><th scope="col">What the rule read</th></tr></thead><tbody>' + rows.join("") + "</tbody></table>";
-  } catch (e) { $("#user-result").innerHTML = ""; alertBox(explain(e)); }
-}
-
 async function auditView() {
   const { body } = await api("GET", "/api/audit");
   const rows = body.audit.map((r) => "<tr><td>" + new Date(r.at).toLocaleString() + "</td><td>" + escapeHtml(r.actor) + "</td><td>" + escapeHtml(r.action) + "</td><td>" + escapeHtml(r.segment) + "</td><td>" + (r.from_version ?? "–") + " → " + (r.to_version ?? "–") + "</td><td>" + escapeHtml(r.comment) + "</td></tr>");
@@ -392,7 +379,6 @@ async function route() {
     view().hidden = false;
     if (page === "segment" && arg) await segmentView(arg);
     else if (page === "new") await newView();
-    else if (page === "users") await userView(arg);
     else if (page === "audit") await auditView();
     else {
       await listView();

@@ -526,3 +526,59 @@ fn rusqlite_lock(path: &std::path::Path) -> rusqlite::Connection {
         .unwrap();
     connection
 }
+
+#[tokio::test]
+async fn sessions_keep_the_token_in_an_http_only_cookie_and_refuse_unknown_tokens() {
+    let c = console();
+    let unknown = c
+        .call(
+            Method::POST,
+            "/api/session",
+            None,
+            None,
+            Some(json!({"token": "not-a-token-at-all-xx"})),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert!(!unknown.headers.contains_key(header::SET_COOKIE));
+    let signed = c
+        .call(Method::POST, "/api/session", None, None, Some(json!({"token": EDITOR})))
+        .await;
+    assert_eq!((signed.status, signed.body["role"].clone()), (StatusCode::OK, json!("editor")));
+    let cookie = signed.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_string();
+    assert!(
+        cookie.starts_with(&format!("segstream_token={EDITOR};")) && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let out = c.call(Method::DELETE, "/api/session", None, None, None).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert!(out.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().contains("Max-Age=0"));
+}
+
+#[tokio::test]
+async fn without_a_classifier_the_dry_run_says_so_and_audiences_are_empty() {
+    let c = console();
+    let draft = json!({"text": segment("a", "true")});
+    let answer = c.call(Method::POST, "/api/dry-run", Some(VIEWER), None, Some(draft)).await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(answer.body["error"].as_str().unwrap().contains("no running classifier"));
+    let typo = json!({"text": segment("a", "count(\"ad_shwn\", \"1h\") >= 1")});
+    let invalid = c.call(Method::POST, "/api/dry-run", Some(VIEWER), None, Some(typo)).await;
+    assert_eq!(
+        invalid.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a draft that does not check is not run"
+    );
+    let reserved = c
+        .call(
+            Method::POST,
+            "/api/segments",
+            Some(EDITOR),
+            None,
+            Some(json!({"text": segment("__dry_run_1", "true")})),
+        )
+        .await;
+    assert_eq!(reserved.status, StatusCode::UNPROCESSABLE_ENTITY, "the dry runs' ids are reserved");
+    assert_eq!(c.get("/api/audiences").await.body, json!({"audiences": []}));
+    assert_eq!(c.get("/api/status").await.body["workers"], json!([]));
+}

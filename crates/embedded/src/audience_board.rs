@@ -56,7 +56,7 @@ impl AudienceBoard {
     /// Appends every segment's current size to its trend.
     pub fn sample(&mut self) {
         let sizes: BTreeMap<String, isize> = self.sizes.top(usize::MAX).into_iter().collect();
-        let segments: Vec<String> = sizes.keys().chain(self.trends.keys()).cloned().collect();
+        let segments: std::collections::BTreeSet<String> = sizes.keys().chain(self.trends.keys()).cloned().collect();
         for segment in segments {
             let trend = self.trends.entry(segment.clone()).or_default();
             trend.push_back(sizes.get(&segment).copied().unwrap_or(0) as i64);
