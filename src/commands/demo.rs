@@ -318,22 +318,28 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                 .send((name, Some(row(&shared.schema.stats, &generator.stats(user))?), start_tick));
         }
         let mut current_rules = defs.clone();
+        let mut last_published_at = None;
         let drain = |handles: Option<&mut segstream_dataflows::dataflow::Handles>| {
             if let (0, Some(handles)) = (index, handles) {
-                if let Some((version, time)) = worker_mailbox.apply(&mut current_rules, handles) {
+                let published = worker_mailbox.apply(&mut current_rules, handles);
+                if let Some((version, time)) = published {
+                    last_published_at = Some(time);
                     worker_acks.posted(version, time);
                     match version {
                         0 => println!("rules: applied the edited set ({} segments)", current_rules.len()),
                         v => println!("rules: rule-set v{v} from the console in force ({} segments)", current_rules.len()),
                     }
                 }
-                // Dry runs: shadow segments in and out of the rule collection.
-                let (insert, retract) = worker_dry_runs.take_rule_updates();
-                if !insert.is_empty() || !retract.is_empty() {
-                    insert.into_iter().for_each(|d| handles.rules.update(d, 1));
-                    retract.into_iter().for_each(|d| handles.rules.update(d, -1));
-                    worker_dry_runs.inserted_at(*handles.rules.time());
-                    handles.rules.flush();
+                // Dry runs: shadow segments in and out of the rule collection, never at
+                // the time of a published set (a set that fails to compile is refused
+                // whole, and the two must not fall together).
+                if last_published_at.is_none_or(|t| t < *handles.rules.time()) {
+                    let (insert, retract) = worker_dry_runs.take_rule_updates(*handles.rules.time());
+                    if !insert.is_empty() || !retract.is_empty() {
+                        insert.into_iter().for_each(|d| handles.rules.update(d, 1));
+                        retract.into_iter().for_each(|d| handles.rules.update(d, -1));
+                        handles.rules.flush();
+                    }
                 }
             }
             worker_acks.observe(index, |time| ack_probe.less_equal(&time));

@@ -372,8 +372,8 @@ async function route() {
   clearInterval(state.refresh);
   alertBox("");
   const hash = location.hash || "#/";
-  const [, page, arg] = hash.split("/").map((p) => decodeURIComponent(p || ""));
   try {
+    const [, page, arg] = hash.split("/").map((p) => decodeURIComponent(p || ""));
     await statusLine();
     if ($("#login").hidden === false) return;
     view().hidden = false;

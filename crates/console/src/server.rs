@@ -30,10 +30,8 @@ pub async fn serve(
 pub async fn redeliver(state: ApiState, every: Duration) {
     loop {
         let repository = state.repository.clone();
-        let delivered = tokio::task::spawn_blocking(move || repository.deliver()).await;
-        if let Ok(Err(e)) = delivered {
-            eprintln!("console: delivering the rule set: {e}");
-        }
+        // A failure is kept in the delivery state, which the status line shows.
+        let _ = tokio::task::spawn_blocking(move || repository.deliver()).await;
         tokio::time::sleep(every).await;
     }
 }

@@ -132,15 +132,7 @@ async fn a_referenced_segment_cannot_be_deleted_or_renamed_and_its_dependents_ar
     c.call(Method::POST, "/api/segments", Some(EDITOR), None, Some(json!({"text": child_text})))
         .await;
     let etag = c.get("/api/segments/parent").await.etag();
-    let delete = c
-        .call(
-            Method::DELETE,
-            "/api/segments/parent",
-            Some(ADMIN),
-            Some(&etag),
-            Some(json!({"comment": "gone"})),
-        )
-        .await;
+    let delete = c.delete("parent", &etag, "gone").await;
     assert_eq!(delete.status, StatusCode::CONFLICT);
     assert_eq!(delete.body["dependents"], json!(["child"]));
     let rename = c
@@ -159,15 +151,7 @@ async fn a_referenced_segment_cannot_be_deleted_or_renamed_and_its_dependents_ar
     assert_eq!(c.get("/api/segments/parent/dependents").await.body["dependents"], json!(["child"]));
     // The child goes first; then the parent can.
     let child_etag = c.get("/api/segments/child").await.etag();
-    let child_gone = c
-        .call(
-            Method::DELETE,
-            "/api/segments/child",
-            Some(ADMIN),
-            Some(&child_etag),
-            Some(json!({"comment": "gone"})),
-        )
-        .await;
+    let child_gone = c.delete("child", &child_etag, "gone").await;
     assert_eq!(child_gone.status, StatusCode::OK);
     let renamed = c
         .call(
@@ -254,15 +238,7 @@ async fn tokens_and_roles_are_enforced_on_every_kind_of_route() {
         .oneshot_cookie("/api/segments", &format!("segstream_token={VIEWER}"))
         .await;
     assert_eq!(cookie, StatusCode::OK, "the browser's cookie is a token too");
-    let admin_delete = c
-        .call(
-            Method::DELETE,
-            "/api/segments/a",
-            Some(ADMIN),
-            Some(&etag),
-            Some(json!({"comment": "x"})),
-        )
-        .await;
+    let admin_delete = c.delete("a", &etag, "x").await;
     assert_eq!(admin_delete.status, StatusCode::OK);
     let audit = c.get("/api/audit?segment=a").await;
     let actors: Vec<&str> = audit.body["audit"]
@@ -296,13 +272,7 @@ async fn rollback_publishes_a_copy_of_an_old_version_as_the_newest() {
     let published = c.publish(&[("a", &v1)], "first").await;
     let etag = published.body["segments"][0]["etag"].as_str().unwrap().to_string();
     let saved = c
-        .call(
-            Method::PUT,
-            "/api/segments/a",
-            Some(EDITOR),
-            Some(&etag),
-            Some(json!({"text": segment("a", "count(\"ad_shown\", \"1h\") >= 5"), "comment": "stricter"})),
-        )
+        .save("a", &etag, &segment("a", "count(\"ad_shown\", \"1h\") >= 5"), "stricter")
         .await;
     let second = c.publish(&[("a", &saved.etag())], "stricter").await;
     let etag = second.body["segments"][0]["etag"].as_str().unwrap().to_string();
@@ -495,15 +465,7 @@ async fn a_locked_database_is_503_with_retry_after_and_loses_nothing() {
     let published = c.publish(&[("a", &etag)], "go").await;
     let etag = published.body["segments"][0]["etag"].as_str().unwrap().to_string();
     let other = rusqlite_lock(&path);
-    let blocked = c
-        .call(
-            Method::PUT,
-            "/api/segments/a",
-            Some(EDITOR),
-            Some(&etag),
-            Some(json!({"text": segment("a", "false"), "comment": "x"})),
-        )
-        .await;
+    let blocked = c.save("a", &etag, &segment("a", "false"), "x").await;
     assert_eq!(blocked.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", blocked.body);
     assert_eq!(blocked.headers.get(header::RETRY_AFTER).unwrap(), "1");
     drop(other);
@@ -581,4 +543,161 @@ async fn without_a_classifier_the_dry_run_says_so_and_audiences_are_empty() {
     assert_eq!(reserved.status, StatusCode::UNPROCESSABLE_ENTITY, "the dry runs' ids are reserved");
     assert_eq!(c.get("/api/audiences").await.body, json!({"audiences": []}));
     assert_eq!(c.get("/api/status").await.body["workers"], json!([]));
+}
+
+#[tokio::test]
+async fn renaming_keeps_what_is_in_force_and_old_versions_come_back_under_the_new_id() {
+    let c = console();
+    let v1 = c.create("old", "count(\"ad_shown\", \"1h\") >= 1").await;
+    let published = c.publish(&[("old", &v1)], "first").await;
+    let etag = published.body["segments"][0]["etag"].as_str().unwrap().to_string();
+    let draft = json!({"text": segment("old", "count(\"ad_shown\", \"1h\") >= 9"), "comment": "unreviewed"});
+    let saved = c
+        .call(Method::PUT, "/api/segments/old", Some(EDITOR), Some(&etag), Some(draft))
+        .await;
+    let renamed = c
+        .call(
+            Method::POST,
+            "/api/segments/old/rename",
+            Some(EDITOR),
+            Some(&saved.etag()),
+            Some(json!({"to": "new", "comment": "clearer"})),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
+    // v1 (old id), v2 draft (old id), v3 = v1 renamed and in force, v4 = v2 renamed, a draft.
+    assert_eq!(
+        (renamed.body["published"].clone(), renamed.body["latest"].clone()),
+        (json!(3), json!(4))
+    );
+    assert!(
+        renamed.body["published_text"].as_str().unwrap().contains(">= 1"),
+        "the unreviewed draft is not published"
+    );
+    assert!(
+        renamed.body["latest_text"].as_str().unwrap().contains(">= 9") && renamed.body["latest_text"].as_str().unwrap().contains("\"new\"")
+    );
+    assert_eq!(c.delivered_ids(), ["new"]);
+    let stale_id = c
+        .call(
+            Method::POST,
+            "/api/publish",
+            Some(EDITOR),
+            None,
+            Some(json!({"segments": [{"segment": "new", "version": 1, "etag": renamed.etag()}], "comment": "x"})),
+        )
+        .await;
+    assert_eq!(
+        stale_id.status,
+        StatusCode::CONFLICT,
+        "version 1 says id \"old\": {:?}",
+        stale_id.body
+    );
+    let back = c
+        .call(
+            Method::POST,
+            "/api/segments/new/rollback",
+            Some(EDITOR),
+            Some(&renamed.etag()),
+            Some(json!({"version": 1, "comment": "back"})),
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::OK, "{:?}", back.body);
+    assert!(back.body["published_text"].as_str().unwrap().contains("id = \"new\""));
+    assert_eq!(c.delivered_ids(), ["new"]);
+    let audit = c.get("/api/audit?segment=new").await.body["audit"].as_array().unwrap().len();
+    assert_eq!(audit, 5, "create, publish, save, rename and rollback all follow the segment");
+    let reserved = c
+        .call(
+            Method::POST,
+            "/api/segments/new/rename",
+            Some(EDITOR),
+            Some(&back.etag()),
+            Some(json!({"to": "__dry_run_9", "comment": "x"})),
+        )
+        .await;
+    assert_eq!(reserved.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn deleted_segments_stay_deleted_a_published_child_blocks_its_parent_and_star_is_not_an_etag() {
+    let c = console();
+    let parent = c.create("parent", "true").await;
+    let child_text = "[[segment]]\nid = \"child\"\nname = \"C\"\nparent = \"parent\"\nwhen = 'true'\n";
+    let child = c
+        .call(Method::POST, "/api/segments", Some(EDITOR), None, Some(json!({"text": child_text})))
+        .await;
+    let published = c.publish(&[("parent", &parent), ("child", &child.etag())], "both").await;
+    let child_etag = published.body["segments"][1]["etag"].as_str().unwrap().to_string();
+    // The child's draft drops its parent; the published child still names it.
+    let orphan = json!({"text": segment("child", "true"), "comment": "no parent"});
+    let saved = c
+        .call(Method::PUT, "/api/segments/child", Some(EDITOR), Some(&child_etag), Some(orphan))
+        .await;
+    assert_eq!(saved.status, StatusCode::OK);
+    let etag = c.get("/api/segments/parent").await.etag();
+    let star = c.delete("parent", "*", "x").await;
+    assert_eq!(
+        star.status,
+        StatusCode::PRECONDITION_FAILED,
+        "a write names the version it was reviewed at"
+    );
+    let blocked = c.delete("parent", &etag, "x").await;
+    assert_eq!(
+        (blocked.status, blocked.body["dependents"].clone()),
+        (StatusCode::CONFLICT, json!(["child"]))
+    );
+    let child_etag = c.get("/api/segments/child").await.etag();
+    let gone = c.delete("child", &child_etag, "x").await;
+    assert_eq!(gone.status, StatusCode::OK);
+    let revived = c.save("child", &gone.etag(), &segment("child", "true"), "x").await;
+    assert_eq!(
+        revived.status,
+        StatusCode::CONFLICT,
+        "a deleted segment is created again, not edited"
+    );
+    assert_eq!(c.delivered_ids(), ["parent"]);
+}
+
+#[tokio::test]
+async fn importing_what_is_there_keeps_every_etag() {
+    let c = console();
+    let files = json!([{"name": "a.toml", "text": format!("# a\n{}", segment("a", "true"))}]);
+    let first = c
+        .call(
+            Method::POST,
+            "/api/import",
+            Some(ADMIN),
+            None,
+            Some(json!({"files": files, "comment": "x", "publish": true})),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
+    let etag = c.get("/api/segments/a").await.etag();
+    let again = c
+        .call(
+            Method::POST,
+            "/api/import",
+            Some(ADMIN),
+            None,
+            Some(json!({"files": files, "comment": "x", "publish": true})),
+        )
+        .await;
+    assert_eq!(again.body["unchanged"], json!(["a"]));
+    assert_eq!(
+        c.get("/api/segments/a").await.etag(),
+        etag,
+        "an editor with the page open is not disturbed"
+    );
+    let reserved = json!([{"name": "r.toml", "text": segment("__dry_run_1", "true")}]);
+    let refused = c
+        .call(
+            Method::POST,
+            "/api/import",
+            Some(ADMIN),
+            None,
+            Some(json!({"files": reserved, "comment": "x"})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
 }

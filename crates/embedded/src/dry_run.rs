@@ -51,11 +51,14 @@ pub struct DryRuns {
     workers: usize,
 }
 
-fn shadow(def: &SegmentDef, id: String) -> SegmentDef {
+/// A hidden copy of `def`: in no group, and with no parent (a parent takes in its
+/// child's members, which would move a real segment).
+pub fn shadow(def: &SegmentDef, id: String) -> SegmentDef {
     SegmentDef {
         id,
         group: None,
         priority: None,
+        parent: None,
         ..def.clone()
     }
 }
@@ -127,23 +130,21 @@ impl DryRuns {
         }
     }
 
-    /// Worker 0: the shadows to insert now, and those to retract.
-    pub fn take_rule_updates(&self) -> (Vec<SegmentDef>, Vec<SegmentDef>) {
-        let Ok(mut state) = self.state.lock() else {
+    /// Worker 0: the shadows to insert now at rule-input time `time` (the run is timed
+    /// with them, under the same lock), and those to retract.
+    pub fn take_rule_updates(&self, time: u64) -> (Vec<SegmentDef>, Vec<SegmentDef>) {
+        let Ok(mut guard) = self.state.lock() else {
             return (Vec::new(), Vec::new());
         };
+        let state = &mut *guard;
         let insert = std::mem::take(&mut state.to_insert);
-        state.inserted.extend(insert.iter().cloned());
-        (insert, std::mem::take(&mut state.to_retract))
-    }
-
-    /// Worker 0: the shadows it just took went in at `time`.
-    pub fn inserted_at(&self, time: u64) {
-        if let Ok(mut state) = self.state.lock() {
-            if let Some(running) = state.running.as_mut().filter(|r| r.time.is_none()) {
+        if !insert.is_empty() {
+            if let Some(running) = state.running.as_mut() {
                 running.time = Some(time);
             }
         }
+        state.inserted.extend(insert.iter().cloned());
+        (insert, std::mem::take(&mut state.to_retract))
     }
 
     /// Any worker: a shadow's membership change.
@@ -210,7 +211,7 @@ mod tests {
             kind: SegmentKind::Dynamic,
             group: Some("g".into()),
             priority: Some(1),
-            parent: None,
+            parent: Some("p".into()),
             when: "true".into(),
         }
     }
@@ -222,14 +223,15 @@ mod tests {
         let background = Arc::clone(&runs);
         let answer = std::thread::spawn(move || background.run(&def("new"), Some(&def("old")), 9, Duration::from_secs(20)));
         let inserted = loop {
-            let (insert, _) = runs.take_rule_updates();
+            let (insert, _) = runs.take_rule_updates(100);
             if !insert.is_empty() {
                 break insert;
             }
             std::thread::yield_now();
         };
-        assert!(inserted.iter().all(|d| DryRuns::is_shadow(&d.id) && d.group.is_none()));
-        runs.inserted_at(100);
+        assert!(inserted
+            .iter()
+            .all(|d| DryRuns::is_shadow(&d.id) && d.group.is_none() && d.parent.is_none()));
         let (draft, live) = (inserted[0].id.clone(), inserted[1].id.clone());
         for (user, segment) in [("a", &draft), ("b", &draft), ("b", &live), ("c", &live)] {
             runs.record(user, segment, 100, 1);
@@ -242,7 +244,7 @@ mod tests {
         assert_eq!((result.as_of_ms, result.matched, result.entering, result.exiting), (100, 2, 1, 1));
         assert_eq!((result.users, result.sample.clone()), (9, vec!["a".to_string(), "b".to_string()]));
         assert!(result.caveat.unwrap().contains("exclusive group"));
-        let (_, retract) = runs.take_rule_updates();
+        let (_, retract) = runs.take_rule_updates(300);
         assert_eq!(retract.len(), 2, "both shadows go");
     }
 }

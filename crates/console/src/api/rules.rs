@@ -154,6 +154,7 @@ pub async fn dry_run(
     let live = state.live.clone();
     let outcome = blocking(&state, move |r| {
         let draft = r.validate(&body.text, body.segment.as_deref())?;
+        r.check_dry_run(&draft)?;
         let published = r.published_def(&draft.id)?;
         Ok(live.dry_run(&draft, published.as_ref()))
     })

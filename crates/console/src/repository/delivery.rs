@@ -3,11 +3,13 @@
 //! Contract: a [`RuleChannel`] takes a whole published set (the compacted rules topic, or
 //! the embedded classifier's rule input). [`Repository::deliver`] reads what is
 //! published now and hands it over unless the channel already has that rule-set
-//! version (or nothing was ever published); it holds one lock while reading and sending, so sets reach the channel in
-//! version order and a slow send cannot put an older set after a newer one. A failed
-//! send is remembered and shown ([`DeliveryState`]); the next call (after the next
-//! publish, or from the console's retry loop) sends again. The repository's commit is
-//! what makes a publish durable; delivery follows it.
+//! version (or nothing was ever published). One lock orders the hand-overs, so sets
+//! reach the channel in version order and a slow send cannot put an older set after a
+//! newer one; the state the status line reads ([`DeliveryState`]) has a lock of its own
+//! and is never held during a send. A failure (of the channel, or of reading the set)
+//! is remembered and shown, never returned: the repository's commit is what makes a
+//! publish durable, and the next call (after the next publish, or from the console's
+//! retry loop) sends again.
 
 use std::sync::Mutex;
 
@@ -41,6 +43,7 @@ pub struct DeliveryState {
 /// The channel and what it has (see the module contract).
 pub struct Delivery {
     channel: std::sync::Arc<dyn RuleChannel>,
+    order: Mutex<()>,
     state: Mutex<DeliveryState>,
 }
 
@@ -52,6 +55,7 @@ impl Delivery {
         };
         Delivery {
             channel,
+            order: Mutex::new(()),
             state: Mutex::new(state),
         }
     }
@@ -59,6 +63,12 @@ impl Delivery {
     /// What the channel has now.
     pub fn state(&self) -> DeliveryState {
         self.state.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn update(&self, change: impl FnOnce(&mut DeliveryState)) {
+        if let Ok(mut state) = self.state.lock() {
+            change(&mut state);
+        }
     }
 }
 
@@ -91,28 +101,34 @@ impl Repository {
 
     /// Hands the published set to the channel if it does not have it (see the module
     /// contract); whether the channel has the current version afterwards.
-    pub fn deliver(&self) -> Result<bool, RepositoryError> {
-        let mut state = self
-            .delivery
-            .state
-            .lock()
-            .map_err(|_| RepositoryError::BadRequest("delivery state poisoned".into()))?;
-        let snapshot = self.published_snapshot()?;
+    pub fn deliver(&self) -> bool {
+        let Ok(_in_order) = self.delivery.order.lock() else {
+            self.delivery
+                .update(|s| s.last_error = Some("a delivery panicked; restart the console".into()));
+            return false;
+        };
+        let snapshot = match self.published_snapshot() {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                self.delivery
+                    .update(|s| s.last_error = Some(format!("reading the published set: {e}")));
+                return false;
+            }
+        };
         // Version 0 was never published: the channel keeps what it has.
-        if snapshot.version == 0 || state.delivered_version == Some(snapshot.version) {
-            return Ok(true);
+        if snapshot.version == 0 || self.delivery.state().delivered_version == Some(snapshot.version) {
+            return true;
         }
-        match self.delivery.channel.deliver(&snapshot) {
+        let result = self.delivery.channel.deliver(&snapshot);
+        let delivered = result.is_ok();
+        self.delivery.update(|state| match result {
             Ok(()) => {
                 state.delivered_version = Some(snapshot.version);
                 state.delivered_at = Some(segstream_time::wall_clock_ms());
                 state.last_error = None;
-                Ok(true)
             }
-            Err(e) => {
-                state.last_error = Some(e);
-                Ok(false)
-            }
-        }
+            Err(e) => state.last_error = Some(e),
+        });
+        delivered
     }
 }

@@ -7,6 +7,7 @@
 
 use segstream_time::wall_clock_ms;
 
+use super::validation::RESERVED_PREFIX;
 use super::{required_comment, retrying_races, Actor, Edit, Repository, RepositoryError, SegmentView};
 use crate::segment_text::{parse_chunk, with_id};
 use crate::store::{AuditRow, ChangeSet, FileRow, SegmentRow, VersionRow, VersionState, Write};
@@ -140,13 +141,18 @@ impl Repository {
         self.get(id)
     }
 
-    /// The live segments whose newest version names `id` as parent.
+    /// The live segments whose newest or published version names `id` as parent.
     pub fn dependents(&self, id: &str) -> Result<Vec<String>, RepositoryError> {
         let mut dependents = Vec::new();
-        for (other, text) in self.workspace(id)? {
-            let names_it = parse_chunk(&text).is_ok_and(|(def, _)| def.parent.as_deref() == Some(id));
-            if names_it {
-                dependents.push(other);
+        for row in self.store.segments()?.into_iter().filter(|s| !s.archived && s.id != id) {
+            let mut versions = vec![row.latest];
+            versions.extend(row.published.filter(|p| *p != row.latest));
+            for number in versions {
+                let text = self.text_of(&row.id, number)?.text;
+                if parse_chunk(&text).is_ok_and(|(def, _)| def.parent.as_deref() == Some(id)) {
+                    dependents.push(row.id.clone());
+                    break;
+                }
             }
         }
         Ok(dependents)
@@ -173,11 +179,11 @@ impl Repository {
         let (actor, id) = (edit.actor, edit.segment);
         let comment = required_comment(edit.comment, "deleting a segment")?;
         let row = self.based_on(&edit)?;
-        if row.archived {
-            return Err(RepositoryError::Conflict(format!("segment {id:?} is already deleted")));
-        }
         let ruleset = self.store.ruleset_version()?;
         self.refuse_if_depended_on(id)?;
+        if row.published.is_some() {
+            self.check_published(&[(id.to_string(), None)])?;
+        }
         let mut writes = vec![segment_write(&row, None, row.latest, true)];
         if let Some(published) = row.published {
             writes.push(Write::VersionState {
@@ -210,9 +216,9 @@ impl Repository {
         let (actor, id) = (edit.actor, edit.segment);
         let comment = required_comment(edit.comment, "renaming a segment")?;
         let row = self.based_on(&edit)?;
-        if !segstream_rules::is_valid_id(to) {
+        if !segstream_rules::is_valid_id(to) || to.starts_with(RESERVED_PREFIX) {
             return Err(RepositoryError::BadRequest(format!(
-                "{to:?} is not a segment id ([a-z0-9_-], at most 64)"
+                "{to:?} is not a segment id ([a-z0-9_-], at most 64, not starting with {RESERVED_PREFIX:?})"
             )));
         }
         if self.store.segments()?.iter().any(|s| s.id == to) {
@@ -222,37 +228,51 @@ impl Repository {
         }
         let ruleset = self.store.ruleset_version()?;
         self.refuse_if_depended_on(id)?;
-        let latest = self.text_of(id, row.latest)?.text;
-        let renamed = with_id(&latest, to).map_err(|e| RepositoryError::BadRequest(e.to_string()))?;
-        let number = row.latest + 1;
-        let state = if row.published.is_some() {
-            VersionState::Published
-        } else {
-            VersionState::Draft
-        };
-        if row.published.is_some() {
-            self.check_published(&[(id.to_string(), None), (to.to_string(), Some(renamed.clone()))])?;
-        }
-        let mut writes = vec![Write::Rename {
-            from: id.into(),
-            to: to.into(),
-        }];
+        let rewrite = |text: &str| with_id(text, to).map_err(|e| RepositoryError::BadRequest(e.to_string()));
         let moved = SegmentRow {
             id: to.into(),
             ..row.clone()
         };
-        writes.push(segment_write(&moved, row.published.map(|_| number), number, false));
-        if let Some(published) = row.published {
+        let mut writes = vec![Write::Rename {
+            from: id.into(),
+            to: to.into(),
+        }];
+        let mut number = row.latest;
+        // What is in force stays in force under the new id; a newer draft stays a draft.
+        let mut published = None;
+        let mut entry = audit(actor, "rename", to, &format!("renamed from {id:?}: {comment}"));
+        if let Some(old) = row.published {
+            let text = self.text_of(id, old)?.text;
+            let renamed = rewrite(&text)?;
+            self.check_published(&[(id.to_string(), None), (to.to_string(), Some(renamed.clone()))])?;
+            number += 1;
+            published = Some(number);
             writes.push(Write::VersionState {
                 segment: to.into(),
-                version: published,
+                version: old,
                 state: VersionState::Archived,
             });
+            writes.push(Write::Version(version(
+                actor,
+                to,
+                number,
+                &renamed,
+                VersionState::Published,
+                &comment,
+            )));
+            (entry.before, entry.after) = (Some(text), Some(renamed));
         }
-        writes.push(Write::Version(version(actor, to, number, &renamed, state, &comment)));
-        let mut entry = audit(actor, "rename", to, &format!("renamed from {id:?}: {comment}"));
+        if row.published != Some(row.latest) {
+            let text = self.text_of(id, row.latest)?.text;
+            let renamed = rewrite(&text)?;
+            number += 1;
+            writes.push(Write::Version(version(actor, to, number, &renamed, VersionState::Draft, &comment)));
+            if entry.after.is_none() {
+                (entry.before, entry.after) = (Some(text), Some(renamed));
+            }
+        }
+        writes.insert(1, segment_write(&moved, published, number, false));
         (entry.from_version, entry.to_version) = (row.published, Some(number));
-        (entry.before, entry.after) = (Some(latest), Some(renamed));
         self.commit_and_deliver(
             &ChangeSet {
                 expect: vec![(id.into(), Some(row.revision)), (to.into(), None)],

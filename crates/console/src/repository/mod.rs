@@ -162,6 +162,12 @@ impl Repository {
     fn based_on(&self, edit: &Edit<'_>) -> Result<SegmentRow, RepositoryError> {
         let row = self.row(edit.segment)?;
         Self::check_etag(&row, edit.if_match)?;
+        if row.archived {
+            return Err(RepositoryError::Conflict(format!(
+                "segment {:?} is deleted; create it again to bring it back",
+                row.id
+            )));
+        }
         Ok(row)
     }
 
@@ -169,7 +175,7 @@ impl Repository {
     /// shows segment `shown`.
     fn commit_and_deliver(&self, change: &crate::store::ChangeSet, shown: &str) -> Result<SegmentView, RepositoryError> {
         self.store.commit(change)?;
-        self.deliver()?;
+        self.deliver();
         self.get(shown)
     }
 
@@ -177,7 +183,8 @@ impl Repository {
     fn check_etag(row: &SegmentRow, if_match: Option<&str>) -> Result<(), RepositoryError> {
         let presented = if_match.ok_or(RepositoryError::PreconditionRequired)?;
         let current = etag(row.revision);
-        let matches = presented.split(',').map(str::trim).any(|t| t == current || t == "*");
+        // `*` is not accepted: a write names the version it was reviewed at.
+        let matches = presented.split(',').map(str::trim).any(|t| t == current);
         if matches {
             Ok(())
         } else {

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::edits::{audit, segment_write, version};
 use super::{required_comment, retrying_races, Actor, Edit, Repository, RepositoryError, SegmentView};
+use crate::segment_text::{parse_chunk, with_id};
 use crate::store::{ChangeSet, SegmentRow, VersionState, Write};
 
 /// One segment of a publish.
@@ -84,6 +85,12 @@ impl Repository {
             Self::check_etag(row, item.etag.as_deref())?;
             let number = item.version.unwrap_or(row.latest);
             let chosen = self.text_of(&row.id, number)?;
+            if parse_chunk(&chosen.text).map(|(def, _)| def.id).ok().as_deref() != Some(row.id.as_str()) {
+                return Err(RepositoryError::Conflict(format!(
+                    "version {number} of {:?} was written under another id (before a rename); roll back to it to publish it under this one",
+                    row.id
+                )));
+            }
             if row.published == Some(number) {
                 return Err(RepositoryError::Conflict(format!(
                     "version {number} of {:?} is already in force",
@@ -106,7 +113,7 @@ impl Repository {
         }
         self.check_published(&texts)?;
         self.store.commit(&change)?;
-        self.deliver()?;
+        self.deliver();
         items.iter().map(|item| self.get(&item.segment)).collect()
     }
 
@@ -119,11 +126,10 @@ impl Repository {
         let (actor, id) = (edit.actor, edit.segment);
         let comment = required_comment(edit.comment, "rolling back")?;
         let row = self.based_on(&edit)?;
-        if row.archived {
-            return Err(RepositoryError::Conflict(format!("segment {id:?} is deleted; create it again")));
-        }
         let ruleset = self.store.ruleset_version()?;
-        let old = self.text_of(id, to_version)?;
+        let mut old = self.text_of(id, to_version)?;
+        // A version from before a rename carries the old id: it comes back under this one.
+        old.text = with_id(&old.text, id).map_err(|e| RepositoryError::BadRequest(e.to_string()))?;
         self.check_published(&[(id.to_string(), Some(old.text.clone()))])?;
         let number = row.latest + 1;
         let mut writes = Self::put_in_force(&row, number, number);

@@ -6,8 +6,9 @@
 //! checks every file first and writes nothing if any problem is found (all problems are
 //! listed). Each table becomes a new version of its segment unless it equals the newest
 //! one; with `publish`, every imported segment's newest version is put in force in the
-//! same transaction, checked as the whole resulting set. Segments the files do not
-//! mention are left alone (an import never deletes). An import is at most
+//! same transaction, checked as the whole resulting set. A segment the files leave as
+//! it is gets no write at all (its `ETag` holds). Segments the files do not mention are
+//! left alone (an import never deletes). An import is at most
 //! [`MAX_IMPORT_FILES`] files and [`MAX_IMPORT_BYTES`] bytes.
 
 use std::collections::BTreeSet;
@@ -16,7 +17,7 @@ use segstream_rules::snapshot::RuleFile;
 use serde::Deserialize;
 
 use super::edits::{audit, segment_write, version};
-use super::validation::Problem;
+use super::validation::{Problem, RESERVED_PREFIX};
 use super::{required_comment, retrying_races, Actor, Repository, RepositoryError};
 use crate::segment_text::{split_file, Chunk};
 use crate::store::{ChangeSet, FileRow, SegmentRow, VersionState, Write};
@@ -99,6 +100,13 @@ fn split_all(files: &[ImportedFile]) -> Result<Vec<SplitImport>, Vec<Problem>> {
                 format!("segment {:?} is defined twice in this import", chunk.def.id),
             ));
         }
+        for chunk in chunks.iter().filter(|c| c.def.id.starts_with(RESERVED_PREFIX)) {
+            let message = format!(
+                "segment ids starting with {RESERVED_PREFIX:?} are the console's own ({:?})",
+                chunk.def.id
+            );
+            problems.push(problem(name, 1, 1, message));
+        }
     }
     if problems.is_empty() {
         Ok(split)
@@ -170,7 +178,7 @@ impl Repository {
         }
         change.bumps_ruleset = !report.published.is_empty();
         report.ruleset_version = self.store.commit(&change)?;
-        self.deliver()?;
+        self.deliver();
         Ok(report)
     }
 
@@ -209,6 +217,12 @@ impl Repository {
         };
         let latest = if same { row.latest } else { row.latest + 1 };
         let published = if publish { Some(latest) } else { row.published };
+        let moved = existing.is_some_and(|s| s.file != file || s.position != position);
+        if same && !moved && published == row.published {
+            // Nothing to write: the segment keeps its revision, so open editors keep theirs.
+            report.unchanged.push(id.into());
+            return Ok(());
+        }
         change.expect.push((id.into(), existing.map(|s| s.revision)));
         change.writes.push(segment_write(&row, published, latest, false));
         if !same {

@@ -78,6 +78,40 @@ impl Repository {
         Ok(pieces)
     }
 
+    /// Checks that the engine can hold `draft` as a hidden copy (no group, no parent,
+    /// a reserved id) next to the published set, as a dry run puts it there.
+    pub fn check_dry_run(&self, draft: &SegmentDef) -> Result<(), RepositoryError> {
+        let mut defs = Vec::new();
+        for row in self.store.segments()?.into_iter().filter(|s| !s.archived) {
+            if let Some(published) = row.published {
+                let text = self.text_of(&row.id, published)?.text;
+                defs.extend(parse_chunk(&text).ok().map(|(def, _)| def));
+            }
+        }
+        defs.push(SegmentDef {
+            id: format!("{RESERVED_PREFIX}dry_run_check"),
+            group: None,
+            priority: None,
+            parent: None,
+            ..draft.clone()
+        });
+        segstream_rules::RuleSet::compile(&self.schema, &defs, &self.udfs, self.limits)
+            .map(|_| ())
+            .map_err(|errors| {
+                let problems = errors
+                    .into_iter()
+                    .map(|e| Problem {
+                        segment: draft.id.clone(),
+                        line: 1,
+                        col: 1,
+                        width: 1,
+                        message: format!("next to the published set, as a dry run holds it: {}", e.message),
+                    })
+                    .collect();
+                RepositoryError::Invalid(problems)
+            })
+    }
+
     /// Checks a segment's text (see the module contract); its definition if it checks.
     pub fn validate(&self, text: &str, expected_id: Option<&str>) -> Result<SegmentDef, RepositoryError> {
         let label = expected_id.unwrap_or(UNNAMED).to_string();

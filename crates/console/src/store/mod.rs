@@ -149,7 +149,7 @@ pub enum Write {
     },
     /// Sets a file's preamble.
     File(FileRow),
-    /// Moves a segment and its history to a new id.
+    /// Moves a segment, its versions and its audit rows to a new id.
     Rename {
         /// Old id.
         from: String,

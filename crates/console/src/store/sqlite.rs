@@ -163,6 +163,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<(), rusqlite::
         Write::Rename { from, to } => {
             tx.execute("UPDATE segments SET id = ?2 WHERE id = ?1", params![from, to])?;
             tx.execute("UPDATE versions SET segment = ?2 WHERE segment = ?1", params![from, to])?;
+            tx.execute("UPDATE audit SET segment = ?2 WHERE segment = ?1", params![from, to])?;
         }
     }
     Ok(())

@@ -148,6 +148,26 @@ impl Console {
         answer.etag()
     }
 
+    /// Deletes segment `id` as the admin, at `etag`, saying why.
+    pub async fn delete(&self, id: &str, etag: &str, comment: &str) -> Answer {
+        let path = format!("/api/segments/{id}");
+        self.call(
+            Method::DELETE,
+            &path,
+            Some(ADMIN),
+            Some(etag),
+            Some(serde_json::json!({"comment": comment})),
+        )
+        .await
+    }
+
+    /// Saves `text` as a new draft of `id` as the editor, at `etag`.
+    pub async fn save(&self, id: &str, etag: &str, text: &str, comment: &str) -> Answer {
+        let path = format!("/api/segments/{id}");
+        let body = serde_json::json!({"text": text, "comment": comment});
+        self.call(Method::PUT, &path, Some(EDITOR), Some(etag), Some(body)).await
+    }
+
     /// Publishes segments' newest versions at the ETags given; the answer.
     pub async fn publish(&self, items: &[(&str, &str)], comment: &str) -> Answer {
         let segments: Vec<Value> = items
