@@ -9,7 +9,9 @@
 //! rules in force, plus the out-of-order bound and future tolerance) or its committed
 //! offset if earlier, rebuilds state, and suppresses output already emitted (see
 //! [`segstream_kafka::changes`]). Profiles, stats and rules are read from their topics
-//! before the first event. It prints a progress line each second and runs until
+//! before the first event. Once a published rule set is applied and durable on every
+//! worker, worker 0 acknowledges its version in Redis for the console
+//! ([`super::rules_acks`]). It prints a progress line each second and runs until
 //! killed, or with `--until T` stops once every change before `T` is durable. Any stop,
 //! including `kill -9`, is safe: a restart loses nothing and emits nothing twice.
 
@@ -26,6 +28,7 @@ use segstream_time::parse_timestamp;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::ProbeHandle;
 
+use super::rules_acks::RulesAcker;
 use super::rules_source::load_schema;
 use crate::cli::ClassifyArgs;
 use crate::error::CommandError;
@@ -186,6 +189,10 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
         let mut handles = built?;
         side.bootstrap(&mut handles)?;
         let mut progress = (index == 0).then(|| ProgressWriter::new(Arc::clone(&worker_producer), &deployment, durable_start));
+        let mut acker = match index {
+            0 => Some(RulesAcker::new(&deployment.redis.url, &deployment.kafka.group, peers as u64)?),
+            _ => None,
+        };
         loop {
             handles.advance_to(config.tick_of(worker_watermark(&worker_metrics, index)));
             worker.step_or_park(Some(Duration::from_millis(1)));
@@ -196,6 +203,9 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
                 .store(frontier.min(u64::MAX / 2), Ordering::Relaxed);
             if let Some(progress) = progress.as_mut() {
                 progress.maybe_write(frontier, wall_clock_ms());
+            }
+            if let Some(acker) = acker.as_mut() {
+                acker.observe(side.rules_applied(), frontier);
             }
             if until.is_some_and(|u| frontier > u) {
                 break;

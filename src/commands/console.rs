@@ -4,20 +4,25 @@
 //! serves the console on `--console` until Ctrl-C or SIGTERM, and hands every published
 //! rule set to the deployment's compacted rules topic, which the classifier processes
 //! read and apply live (a failed hand-over is retried every second and shown on the
-//! console). It refuses to start without `--console-tokens` unless `--insecure`.
+//! console). The status line reads, from Redis, the rule-set version every classifier
+//! worker has acknowledged. It refuses to start without `--console-tokens` unless
+//! `--insecure`.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use segstream_config::DeploymentConfig;
 use segstream_console::api::ApiState;
-use segstream_console::live::NoLive;
+use segstream_console::live::{Audience, DryRun, LiveView};
 use segstream_console::repository::RuleChannel;
 use segstream_kafka::rules_topic::publish_rules;
+use segstream_redis::rules_live::read;
+use segstream_redis::Retrying;
 use segstream_rules::files::load_schema;
 use segstream_rules::snapshot::RulesSnapshot;
+use segstream_rules::SegmentDef;
 
 use super::console_setup::{open_repository, serve, tokens};
 use crate::cli::ConsoleArgs;
@@ -41,6 +46,31 @@ impl RuleChannel for RulesTopic {
     }
 }
 
+/// The deployment as the console sees it: the rule-set version every classifier worker
+/// acknowledged in Redis. Sizes and dry runs across processes are not built yet.
+struct DeploymentLive {
+    redis: Mutex<Retrying>,
+    group: String,
+}
+
+impl LiveView for DeploymentLive {
+    fn audiences(&self) -> Vec<Audience> {
+        Vec::new()
+    }
+
+    fn applied(&self) -> Vec<u64> {
+        let Ok(mut redis) = self.redis.lock() else { return Vec::new() };
+        match read(&mut redis, &self.group) {
+            Ok(Some(live)) => vec![live.version; live.workers as usize],
+            Ok(None) | Err(_) => Vec::new(),
+        }
+    }
+
+    fn dry_run(&self, _: &SegmentDef, _: Option<&SegmentDef>) -> Result<DryRun, String> {
+        Err("dry runs across classifier processes are not built yet; the demo's console runs them".into())
+    }
+}
+
 /// Runs the console.
 pub fn run(args: &ConsoleArgs) -> Result<ExitCode, CommandError> {
     let config = DeploymentConfig::load(&args.config.config)?;
@@ -54,7 +84,10 @@ pub fn run(args: &ConsoleArgs) -> Result<ExitCode, CommandError> {
     let state = ApiState {
         repository: repository.clone(),
         tokens: Arc::new(tokens),
-        live: Arc::new(NoLive),
+        live: Arc::new(DeploymentLive {
+            redis: Mutex::new(Retrying::new(&config.redis.url).map_err(CommandError::Invalid)?),
+            group: config.kafka.group.clone(),
+        }),
     };
     let stop = Arc::new(AtomicBool::new(false));
     let bound = serve(state, listen, Arc::clone(&stop))?;

@@ -14,6 +14,7 @@ mod demo;
 mod demo_console;
 mod generate;
 mod partners_source;
+mod rules_acks;
 mod rules_check;
 mod rules_eval;
 mod rules_publish;

@@ -1,10 +1,10 @@
 //! What the running classifiers tell the console: audience sizes and trends, and which
 //! rule-set version each worker has applied.
 //!
-//! Contract: a [`LiveView`] is read by the API on every request (it must answer from
-//! memory, quickly). `applied` lists, per classifier worker, the highest rule-set
-//! version it has applied (0: none from the repository yet); the console shows "live on
-//! N of M workers at vK" from it. [`NoLive`] is the view of a console that sees no
+//! Contract: a [`LiveView`] is read by the API on every request, off the async threads
+//! (it may ask a store such as Redis, briefly). `applied` lists, per classifier worker,
+//! the highest rule-set version it has applied (0: none from the repository yet); the
+//! console shows "live on N of M workers at vK" from it. [`NoLive`] is the view of a console that sees no
 //! classifier (it says so rather than showing zeros as sizes).
 //!
 //! `dry_run` evaluates a draft against every user's current state in the running

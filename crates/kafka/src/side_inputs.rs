@@ -51,6 +51,8 @@ pub struct SideInputs {
     config: ClassifierConfig,
     dead_letters: DeadLetters,
     rules: Vec<SegmentDef>,
+    /// The rule-set version last applied, and when (rule-input time).
+    applied: Option<(u64, u64)>,
     /// The end offsets at start of partitions not yet read that far.
     not_yet_at_end: HashMap<(String, i32), i64>,
 }
@@ -98,6 +100,7 @@ impl SideInputs {
             config: deployment.classifier_config().map_err(|e| e.to_string())?,
             dead_letters,
             rules: Vec::new(),
+            applied: None,
             not_yet_at_end,
         })
     }
@@ -170,7 +173,7 @@ impl SideInputs {
     }
 
     fn apply_rules(&mut self, message: &OwnedMessage, tick: u64, handles: &mut Handles) -> Result<(), String> {
-        let next = decode_rules(message.payload(), &self.schema)?;
+        let (next, version) = decode_rules(message.payload(), &self.schema)?;
         let at = tick.max(*handles.rules.time());
         for def in self.rules.iter().filter(|d| !next.contains(d)) {
             handles.rules.update_at(def.clone(), at, -1);
@@ -181,15 +184,22 @@ impl SideInputs {
         handles.rules.flush();
         eprintln!("rules: applied a published set of {} segments at {at}", next.len());
         self.rules = next;
+        self.applied = Some((version, at));
         Ok(())
+    }
+
+    /// The rule-set version this reader last applied and the rule-input time it went in
+    /// at (worker 0 reads the rules; other workers have none).
+    pub fn rules_applied(&self) -> Option<(u64, u64)> {
+        self.applied
     }
 }
 
-/// Decodes and validates a published rule set.
-pub fn decode_rules(payload: Option<&[u8]>, schema: &Schema) -> Result<Vec<SegmentDef>, String> {
+/// Decodes and validates a published rule set: its definitions and rule-set version.
+pub fn decode_rules(payload: Option<&[u8]>, schema: &Schema) -> Result<(Vec<SegmentDef>, u64), String> {
     let snapshot: RulesSnapshot = serde_json::from_slice(payload.unwrap_or_default()).map_err(|e| format!("not a rules snapshot: {e}"))?;
     load_rule_files(&snapshot.sources(), schema, &UdfRegistry::new(), Limits::default())
-        .map(|(_, defs)| defs)
+        .map(|(_, defs)| (defs, snapshot.version))
         .map_err(|diagnostics| {
             let all: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
             format!("invalid rules: {}", all.join("; "))

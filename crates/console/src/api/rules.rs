@@ -124,8 +124,11 @@ pub async fn import(State(state): State<ApiState>, caller: Authenticated, Json(b
 /// each classifier worker applied.
 pub async fn status(State(state): State<ApiState>, caller: Authenticated) -> Result<Json<Value>, ApiError> {
     caller.needs(Role::Viewer)?;
-    let (version, delivery) = blocking(&state, |r| Ok((r.published_snapshot()?.version, r.delivery().state()))).await?;
-    let applied = state.live.applied();
+    let live = state.live.clone();
+    let (version, delivery, applied) = blocking(&state, move |r| {
+        Ok((r.published_snapshot()?.version, r.delivery().state(), live.applied()))
+    })
+    .await?;
     let live = applied.iter().filter(|v| **v >= version && version > 0).count();
     Ok(Json(json!({
         "ruleset_version": version,
@@ -139,7 +142,9 @@ pub async fn status(State(state): State<ApiState>, caller: Authenticated) -> Res
 /// `GET /api/audiences`: sizes, hourly moves and trends.
 pub async fn audiences(State(state): State<ApiState>, caller: Authenticated) -> Result<Json<Value>, ApiError> {
     caller.needs(Role::Viewer)?;
-    Ok(Json(json!({ "audiences": state.live.audiences() })))
+    let live = state.live.clone();
+    let audiences = blocking(&state, move |_| Ok(live.audiences())).await?;
+    Ok(Json(json!({ "audiences": audiences })))
 }
 
 /// `POST /api/dry-run`: the draft `text` (of segment `segment`, if it exists) against
