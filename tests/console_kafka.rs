@@ -1,6 +1,7 @@
 //! `segstream console` in a distributed deployment (the real broker and Redis): a new
 //! repository publishes the rule files to the rules topic, and a segment created and
-//! published through the API changes membership in a running classifier. The time from
+//! published through the API changes membership in a running classifier, which
+//! acknowledges the rule-set version through Redis. The time from
 //! the publish answer to the first change on the changes topic is printed (recorded in
 //! docs/benchmarks.md: `cargo test --test console_kafka -- --nocapture`).
 
@@ -120,6 +121,17 @@ fn a_rule_published_in_the_console_changes_membership_in_a_running_deployment() 
         assert!(Instant::now() < deadline, "not every user in Germany entered:\n{}", d.log("run"));
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Every classifier worker acknowledges v2 (through Redis), and the console says so.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let (_, status) = call(port, "GET", "/api/status", &[], None);
+        if status["ruleset_version"] == 2 && status["live_workers"] == 1 {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "v2 never acknowledged: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status["workers"], json!([2]), "{status}");
     println!(
         "console publish -> first membership change on the changes topic: {} ms",
         first_change.as_millis()

@@ -318,10 +318,16 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                 .send((name, Some(row(&shared.schema.stats, &generator.stats(user))?), start_tick));
         }
         let mut current_rules = defs.clone();
-        let mut last_published_at = None;
+        let (mut last_published_at, mut last_shadows_at) = (None, None);
         let drain = |handles: Option<&mut segstream_dataflows::dataflow::Handles>| {
             if let (0, Some(handles)) = (index, handles) {
-                let published = worker_mailbox.apply(&mut current_rules, handles);
+                // A published set and dry-run shadows never go in at the same time (the
+                // engine refuses a batch of rule updates whole when it does not compile).
+                let now = *handles.rules.time();
+                let published = match last_shadows_at {
+                    Some(t) if t >= now => None,
+                    _ => worker_mailbox.apply(&mut current_rules, handles),
+                };
                 if let Some((version, time)) = published {
                     last_published_at = Some(time);
                     worker_acks.posted(version, time);
@@ -330,12 +336,11 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                         v => println!("rules: rule-set v{v} from the console in force ({} segments)", current_rules.len()),
                     }
                 }
-                // Dry runs: shadow segments in and out of the rule collection, never at
-                // the time of a published set (a set that fails to compile is refused
-                // whole, and the two must not fall together).
-                if last_published_at.is_none_or(|t| t < *handles.rules.time()) {
-                    let (insert, retract) = worker_dry_runs.take_rule_updates(*handles.rules.time());
+                // Dry runs: shadow segments in and out of the rule collection.
+                if last_published_at.is_none_or(|t| t < now) {
+                    let (insert, retract) = worker_dry_runs.take_rule_updates(now);
                     if !insert.is_empty() || !retract.is_empty() {
+                        last_shadows_at = Some(now);
                         insert.into_iter().for_each(|d| handles.rules.update(d, 1));
                         retract.into_iter().for_each(|d| handles.rules.update(d, -1));
                         handles.rules.flush();

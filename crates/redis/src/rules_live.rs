@@ -4,8 +4,7 @@
 //! (`version`, `workers`, `at_ms`) once the deployment's durable frontier has passed the
 //! rule-input time the set went in at. The frontier is global, so every worker of every
 //! process has then applied the set and made its changes durable. A write is tried
-//! once ([`try_write`]): the caller retries later, so a Redis outage never holds the
-//! classifier. The console reads it back with [`read`] and shows "live on N of M
+//! once ([`try_write`]); the caller (a writer thread of its own) retries. The console reads it back with [`read`] and shows "live on N of M
 //! workers at vK".
 
 use std::collections::HashMap;

@@ -102,11 +102,8 @@ impl Repository {
     /// Hands the published set to the channel if it does not have it (see the module
     /// contract); whether the channel has the current version afterwards.
     pub fn deliver(&self) -> bool {
-        let Ok(_in_order) = self.delivery.order.lock() else {
-            self.delivery
-                .update(|s| s.last_error = Some("a delivery panicked; restart the console".into()));
-            return false;
-        };
+        // The lock only orders the hand-overs: one that panicked leaves nothing to repair.
+        let _in_order = self.delivery.order.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let snapshot = match self.published_snapshot() {
             Ok(snapshot) => snapshot,
             Err(e) => {
@@ -117,6 +114,7 @@ impl Repository {
         };
         // Version 0 was never published: the channel keeps what it has.
         if snapshot.version == 0 || self.delivery.state().delivered_version == Some(snapshot.version) {
+            self.delivery.update(|s| s.last_error = None);
             return true;
         }
         let result = self.delivery.channel.deliver(&snapshot);

@@ -272,7 +272,7 @@ impl Repository {
             }
         }
         writes.insert(1, segment_write(&moved, published, number, false));
-        (entry.from_version, entry.to_version) = (row.published, Some(number));
+        (entry.from_version, entry.to_version) = (row.published, published.or(Some(number)));
         self.commit_and_deliver(
             &ChangeSet {
                 expect: vec![(id.into(), Some(row.revision)), (to.into(), None)],

@@ -128,8 +128,11 @@ impl Repository {
         let row = self.based_on(&edit)?;
         let ruleset = self.store.ruleset_version()?;
         let mut old = self.text_of(id, to_version)?;
-        // A version from before a rename carries the old id: it comes back under this one.
-        old.text = with_id(&old.text, id).map_err(|e| RepositoryError::BadRequest(e.to_string()))?;
+        // A version from before a rename carries the old id: it comes back under this one
+        // (any other is copied byte for byte).
+        if parse_chunk(&old.text).map(|(def, _)| def.id).ok().as_deref() != Some(id) {
+            old.text = with_id(&old.text, id).map_err(|e| RepositoryError::BadRequest(e.to_string()))?;
+        }
         self.check_published(&[(id.to_string(), Some(old.text.clone()))])?;
         let number = row.latest + 1;
         let mut writes = Self::put_in_force(&row, number, number);

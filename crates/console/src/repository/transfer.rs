@@ -218,12 +218,13 @@ impl Repository {
         let latest = if same { row.latest } else { row.latest + 1 };
         let published = if publish { Some(latest) } else { row.published };
         let moved = existing.is_some_and(|s| s.file != file || s.position != position);
+        // The import was checked against this revision, written or not.
+        change.expect.push((id.into(), existing.map(|s| s.revision)));
         if same && !moved && published == row.published {
             // Nothing to write: the segment keeps its revision, so open editors keep theirs.
             report.unchanged.push(id.into());
             return Ok(());
         }
-        change.expect.push((id.into(), existing.map(|s| s.revision)));
         change.writes.push(segment_write(&row, published, latest, false));
         if !same {
             change.writes.push(Write::Version(version(
