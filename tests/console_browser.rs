@@ -1,7 +1,7 @@
 //! The web console in headless Chromium (Debian's `chromium` and `chromium-driver`; no
 //! browser is downloaded): sign in, create a segment with a typo and see the inline
 //! error, fix it, dry-run it, publish it, see its size grow as the demo's traffic flows,
-//! publish an edit, and roll back to the first version. It fails, never skips, when
+//! publish an edit, roll back to the first version, and publish two drafts together. It fails, never skips, when
 //! Chromium or its driver is missing (`scripts/test` installs them).
 //!
 //! With `SEGSTREAM_SCREENSHOTS=DIR` it saves the main pages as PNG files there
@@ -270,10 +270,37 @@ async fn a_marketer_creates_checks_dry_runs_publishes_watches_and_rolls_back_a_s
     .await;
     let history = text(&client, "#history").await.unwrap_or_default();
     assert!(history.contains("too strict"), "{history}");
+    // 8. Two drafts ticked in the list and published together: one rule-set version.
+    client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const text = (id) => '[[segment]]\\nid = \"' + id + '\"\\nname = \"' + id + '\"\\nwhen = \\'count(\"ad_shown\", \"1h\") >= 1\\'\\n';
+             Promise.all(['pair_a', 'pair_b'].map((id) => api('POST', '/api/segments', { text: text(id) }))).then(() => done(true), (e) => done(String(e)));",
+            Vec::new(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("creating two drafts: {e}"));
+    client.goto(&format!("{url}#/")).await.unwrap_or_else(|e| panic!("{e}"));
+    client.refresh().await.unwrap_or_else(|e| panic!("{e}"));
+    for id in ["pair_a", "pair_b"] {
+        click(&client, &format!("tr[data-segment=\"{id}\"] input.pick")).await;
+    }
+    type_into(&client, "#drafts-comment", "launch the pair").await;
+    click(&client, "#publish-drafts").await;
+    eventually("both published under one version", || async {
+        let status = text(&client, "#status").await?;
+        let ticks = client.find_all(Locator::Css("tr[data-segment^=\"pair_\"] input.pick")).await.ok()?;
+        (status.contains("Rule set v5") && ticks.is_empty()).then_some(())
+    })
+    .await;
     client.close().await.unwrap_or_else(|e| panic!("{e}"));
     let printed = demo.lines().join("\n");
     assert!(
         printed.contains("rule-set v4 from the console in force"),
         "the demo applied the rollback:\n{printed}"
+    );
+    assert!(
+        printed.contains("rule-set v5 from the console in force (46 segments)"),
+        "and the pair, in one version:\n{printed}"
     );
 }

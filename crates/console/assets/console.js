@@ -5,7 +5,7 @@
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const view = () => $("#view");
-const state = { vocabulary: null, caller: null, refresh: null };
+const state = { vocabulary: null, caller: null, refresh: null, picked: new Map() };
 
 function escapeHtml(text) {
   return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
@@ -170,17 +170,50 @@ async function statusLine() {
   } catch (e) { /* shown by api() */ }
 }
 
+// The segment list: refreshed every 2 s in place, so ticked drafts and a half-written
+// comment survive the refresh. Ticked drafts are published together, all or nothing.
 async function listView() {
   const [{ body: list }, { body: live }] = await Promise.all([api("GET", "/api/segments"), api("GET", "/api/audiences")]);
   const sizes = new Map(live.audiences.map((a) => [a.segment, a]));
+  if (!$("#segments-body")) {
+    view().innerHTML = '<h1>Segments</h1><table aria-label="Segments"><thead><tr><th scope="col">Publish</th><th scope="col">Id</th><th scope="col">Name</th><th scope="col">Version</th><th scope="col" class="num">Members</th><th scope="col" class="num">Entered / left (1 h)</th><th scope="col">Trend</th></tr></thead><tbody id="segments-body"></tbody></table>' +
+      '<div class="panel"><h2>Publish the ticked drafts together</h2><p class="muted">All or nothing: the set they put in force is checked as a whole first.</p>' +
+      '<label for="drafts-comment">Why (required, kept in the audit)</label><textarea id="drafts-comment" rows="2" cols="60"></textarea>' +
+      '<div class="row"><button type="button" class="primary" id="publish-drafts">Publish ticked drafts</button></div></div>';
+    $("#segments-body").addEventListener("change", (event) => {
+      const box = event.target.closest("input.pick");
+      if (box && box.checked) state.picked.set(box.dataset.segment, { version: Number(box.dataset.version), etag: box.dataset.etag });
+      else if (box) state.picked.delete(box.dataset.segment);
+    });
+    $("#publish-drafts").addEventListener("click", publishPicked);
+  }
   const rows = list.segments.map((s) => {
     const a = sizes.get(s.id) || { size: 0, entered_last_hour: 0, exited_last_hour: 0, trend: [] };
-    const state = s.published === null ? '<span class="badge draft">draft v' + s.latest + "</span>"
+    const badge = s.published === null ? '<span class="badge draft">draft v' + s.latest + "</span>"
       : '<span class="badge published">v' + s.published + "</span>" + (s.latest > s.published ? ' <span class="badge draft">draft v' + s.latest + "</span>" : "");
-    return "<tr data-segment=\"" + escapeHtml(s.id) + '"><td><a href="#/segment/' + encodeURIComponent(s.id) + '">' + escapeHtml(s.id) + "</a></td><td>" + escapeHtml(s.name) + "</td><td>" + state +
+    const draft = s.published === null || s.latest > s.published;
+    const pick = draft ? '<input type="checkbox" class="pick" data-segment="' + escapeHtml(s.id) + '" data-version="' + s.latest + '" data-etag="' + escapeHtml(s.etag) + '" aria-label="Publish draft v' + s.latest + " of " + escapeHtml(s.id) + '"' + (state.picked.has(s.id) ? " checked" : "") + ">" : "";
+    return '<tr data-segment="' + escapeHtml(s.id) + '"><td>' + pick + '</td><td><a href="#/segment/' + encodeURIComponent(s.id) + '">' + escapeHtml(s.id) + "</a></td><td>" + escapeHtml(s.name) + "</td><td>" + badge +
       '</td><td class="num size">' + a.size + '</td><td class="num">+' + a.entered_last_hour + " / −" + a.exited_last_hour + "</td><td>" + sparkline(a.trend) + "</td></tr>";
   });
-  view().innerHTML = '<h1>Segments</h1><table aria-label="Segments"><thead><tr><th scope="col">Id</th><th scope="col">Name</th><th scope="col">Version</th><th scope="col" class="num">Members</th><th scope="col" class="num">Entered / left (1 h)</th><th scope="col">Trend</th></tr></thead><tbody>' + rows.join("") + "</tbody></table>";
+  $("#segments-body").innerHTML = rows.join("");
+}
+
+async function publishPicked() {
+  const comment = $("#drafts-comment").value.trim();
+  const segments = [...state.picked].map(([segment, v]) => ({ segment, version: v.version, etag: v.etag }));
+  if (!segments.length) { alertBox("Tick the drafts to publish first."); return; }
+  if (!comment) { $("#drafts-comment").setAttribute("aria-invalid", "true"); alertBox("Say why you publish these changes."); return; }
+  try {
+    const { body } = await api("POST", "/api/publish", { segments, comment });
+    state.picked.clear();
+    $("#drafts-comment").value = "";
+    $("#drafts-comment").removeAttribute("aria-invalid");
+    alertBox("");
+    await listView();
+    await statusLine();
+    say("Published " + segments.length + " segments together (" + segments.map((s) => s.segment).join(", ") + ")" + (body.delivery.last_error ? "; delivery to the classifiers is failing: " + body.delivery.last_error : "."));
+  } catch (e) { alertBox(explain(e)); }
 }
 
 async function segmentView(id) {
@@ -382,7 +415,7 @@ async function route() {
     else if (page === "audit") await auditView();
     else {
       await listView();
-      state.refresh = setInterval(() => { if (!document.hidden) { listView().catch(() => {}); statusLine(); } }, 2000);
+      state.refresh = setInterval(() => { if (!document.hidden) { listView().catch(() => {}); if (!state.picked.size) statusLine(); } }, 2000);
     }
   } catch (e) {
     if (e.status !== 401) alertBox(explain(e));
