@@ -135,15 +135,7 @@ async fn a_referenced_segment_cannot_be_deleted_or_renamed_and_its_dependents_ar
     let delete = c.delete("parent", &etag, "gone").await;
     assert_eq!(delete.status, StatusCode::CONFLICT);
     assert_eq!(delete.body["dependents"], json!(["child"]));
-    let rename = c
-        .call(
-            Method::POST,
-            "/api/segments/parent/rename",
-            Some(EDITOR),
-            Some(&etag),
-            Some(json!({"to": "p2", "comment": "x"})),
-        )
-        .await;
+    let rename = c.rename("parent", &etag, "p2", "x").await;
     assert_eq!(
         (rename.status, rename.body["dependents"].clone()),
         (StatusCode::CONFLICT, json!(["child"]))
@@ -153,15 +145,7 @@ async fn a_referenced_segment_cannot_be_deleted_or_renamed_and_its_dependents_ar
     let child_etag = c.get("/api/segments/child").await.etag();
     let child_gone = c.delete("child", &child_etag, "gone").await;
     assert_eq!(child_gone.status, StatusCode::OK);
-    let renamed = c
-        .call(
-            Method::POST,
-            "/api/segments/parent/rename",
-            Some(EDITOR),
-            Some(&etag),
-            Some(json!({"to": "p2", "comment": "clearer"})),
-        )
-        .await;
+    let renamed = c.rename("parent", &etag, "p2", "clearer").await;
     assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
     assert!(renamed.body["latest_text"].as_str().unwrap().contains("id = \"p2\""));
     assert_eq!(
@@ -286,15 +270,7 @@ async fn rollback_publishes_a_copy_of_an_old_version_as_the_newest() {
         )
         .await;
     assert_eq!(no_comment.status, StatusCode::BAD_REQUEST);
-    let back = c
-        .call(
-            Method::POST,
-            "/api/segments/a/rollback",
-            Some(EDITOR),
-            Some(&etag),
-            Some(json!({"version": 1, "comment": "too strict"})),
-        )
-        .await;
+    let back = c.rollback("a", &etag, 1, "too strict").await;
     assert_eq!(back.status, StatusCode::OK, "{:?}", back.body);
     assert_eq!(back.body["published"], json!(3));
     let versions = c.get("/api/segments/a/versions").await.body["versions"].clone();
@@ -304,15 +280,7 @@ async fn rollback_publishes_a_copy_of_an_old_version_as_the_newest() {
     let last = c.channel.received.lock().unwrap().last().cloned().unwrap();
     assert_eq!(last.version, 3);
     assert!(last.files[0].text.contains(">= 1"));
-    let missing = c
-        .call(
-            Method::POST,
-            "/api/segments/a/rollback",
-            Some(EDITOR),
-            Some(&back.etag()),
-            Some(json!({"version": 9, "comment": "x"})),
-        )
-        .await;
+    let missing = c.rollback("a", &back.etag(), 9, "x").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
@@ -555,15 +523,7 @@ async fn renaming_keeps_what_is_in_force_and_old_versions_come_back_under_the_ne
     let saved = c
         .call(Method::PUT, "/api/segments/old", Some(EDITOR), Some(&etag), Some(draft))
         .await;
-    let renamed = c
-        .call(
-            Method::POST,
-            "/api/segments/old/rename",
-            Some(EDITOR),
-            Some(&saved.etag()),
-            Some(json!({"to": "new", "comment": "clearer"})),
-        )
-        .await;
+    let renamed = c.rename("old", &saved.etag(), "new", "clearer").await;
     assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
     // v1 (old id), v2 draft (old id), v3 = v1 renamed and in force, v4 = v2 renamed, a draft.
     assert_eq!(
@@ -593,29 +553,13 @@ async fn renaming_keeps_what_is_in_force_and_old_versions_come_back_under_the_ne
         "version 1 says id \"old\": {:?}",
         stale_id.body
     );
-    let back = c
-        .call(
-            Method::POST,
-            "/api/segments/new/rollback",
-            Some(EDITOR),
-            Some(&renamed.etag()),
-            Some(json!({"version": 1, "comment": "back"})),
-        )
-        .await;
+    let back = c.rollback("new", &renamed.etag(), 1, "back").await;
     assert_eq!(back.status, StatusCode::OK, "{:?}", back.body);
     assert!(back.body["published_text"].as_str().unwrap().contains("id = \"new\""));
     assert_eq!(c.delivered_ids(), ["new"]);
     let audit = c.get("/api/audit?segment=new").await.body["audit"].as_array().unwrap().len();
     assert_eq!(audit, 5, "create, publish, save, rename and rollback all follow the segment");
-    let reserved = c
-        .call(
-            Method::POST,
-            "/api/segments/new/rename",
-            Some(EDITOR),
-            Some(&back.etag()),
-            Some(json!({"to": "__dry_run_9", "comment": "x"})),
-        )
-        .await;
+    let reserved = c.rename("new", &back.etag(), "__dry_run_9", "x").await;
     assert_eq!(reserved.status, StatusCode::BAD_REQUEST);
 }
 

@@ -168,6 +168,20 @@ impl Console {
         self.call(Method::PUT, &path, Some(EDITOR), Some(etag), Some(body)).await
     }
 
+    /// Rolls `id` back to `version` as the editor, at `etag`.
+    pub async fn rollback(&self, id: &str, etag: &str, version: u32, comment: &str) -> Answer {
+        let path = format!("/api/segments/{id}/rollback");
+        let body = serde_json::json!({"version": version, "comment": comment});
+        self.call(Method::POST, &path, Some(EDITOR), Some(etag), Some(body)).await
+    }
+
+    /// Renames `id` to `to` as the editor, at `etag`.
+    pub async fn rename(&self, id: &str, etag: &str, to: &str, comment: &str) -> Answer {
+        let path = format!("/api/segments/{id}/rename");
+        let body = serde_json::json!({"to": to, "comment": comment});
+        self.call(Method::POST, &path, Some(EDITOR), Some(etag), Some(body)).await
+    }
+
     /// Publishes segments' newest versions at the ETags given; the answer.
     pub async fn publish(&self, items: &[(&str, &str)], comment: &str) -> Answer {
         let segments: Vec<Value> = items
