@@ -1,7 +1,7 @@
 //! `segstream console` in a distributed deployment (the real broker and Redis): a new
 //! repository publishes the rule files to the rules topic, and a segment created and
 //! published through the API changes membership in a running classifier, which
-//! acknowledges the rule-set version through Redis. The time from
+//! acknowledges the rule-set version and reports segment sizes through Redis. The time from
 //! the publish answer to the first change on the changes topic is printed (recorded in
 //! docs/benchmarks.md: `cargo test --test console_kafka -- --nocapture`).
 
@@ -132,6 +132,20 @@ fn a_rule_published_in_the_console_changes_membership_in_a_running_deployment() 
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(status["workers"], json!([2]), "{status}");
+    // The workers report segment sizes through Redis, and the console lists them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = call(port, "GET", "/api/audiences", &[], None);
+        let size = body["audiences"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["segment"] == "in_germany"))
+            .map(|a| a["size"].clone());
+        if size == Some(json!(6)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the size of in_germany never showed: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     println!(
         "console publish -> first membership change on the changes topic: {} ms",
         first_change.as_millis()

@@ -11,11 +11,14 @@
 //! [`segstream_kafka::changes`]). Profiles, stats and rules are read from their topics
 //! before the first event. Once a published rule set is applied and durable on every
 //! worker, worker 0 acknowledges its version in Redis for the console
-//! ([`super::rules_acks`]). It prints a progress line each second and runs until
+//! ([`super::rules_acks`]), and every worker reports the sizes of its segments there
+//! ([`super::size_reports`]). It prints a progress line each second and runs until
 //! killed, or with `--until T` stops once every change before `T` is durable. Any stop,
 //! including `kill -9`, is safe: a restart loses nothing and emits nothing twice.
 
+use std::cell::RefCell;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,11 +28,12 @@ use segstream_dataflows::dataflow::{build, Shared};
 use segstream_dataflows::operators::durable_sink::durable_sink;
 use segstream_rules::{load_rule_files, Limits, Schema, UdfRegistry};
 use segstream_time::parse_timestamp;
-use timely::dataflow::operators::Probe;
+use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
 use super::rules_acks::RulesAcker;
 use super::rules_source::load_schema;
+use super::size_reports::SizeReporter;
 use crate::cli::ClassifyArgs;
 use crate::error::CommandError;
 use segstream_config::DeploymentConfig;
@@ -117,6 +121,9 @@ fn parse_until(text: &str) -> Result<u64, CommandError> {
     Ok(ms)
 }
 
+/// An update of the `sizes` collection.
+type SizeUpdate = ((String, isize), u64, isize);
+
 /// Runs the classifier process.
 pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
     let deployment = Arc::new(DeploymentConfig::load(&args.config.config)?);
@@ -180,12 +187,16 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
         let write_store = move |changes: &[ChangeKey]| write_changes(&mut store, changes, batch);
         let sink = ChangeSink::start(&deployment, index, Arc::clone(&suppression), write_store)?;
         let mut side = SideInputs::new(&deployment, index, peers, Arc::clone(&schema), dead_letters.clone())?;
+        let size_updates: Rc<RefCell<Vec<SizeUpdate>>> = Rc::new(RefCell::new(Vec::new()));
+        let size_buffer = Rc::clone(&size_updates);
         let built = worker.dataflow::<u64, _, _>(|scope| {
             build(scope, source, &shared).map(|(handles, outputs)| {
                 durable_sink(outputs.membership.inner, sink).probe_with(&durable);
+                outputs.sizes.inner.inspect(move |u| size_buffer.borrow_mut().push(u.clone()));
                 handles
             })
         });
+        let mut sizes = SizeReporter::new(&deployment.redis.url, &deployment.kafka.group)?;
         let mut handles = built?;
         side.bootstrap(&mut handles)?;
         let mut progress = (index == 0).then(|| ProgressWriter::new(Arc::clone(&worker_producer), &deployment, durable_start));
@@ -207,6 +218,10 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
             if let Some(acker) = acker.as_mut() {
                 acker.observe(side.rules_applied(), frontier);
             }
+            for ((segment, count), _, diff) in size_updates.borrow_mut().drain(..) {
+                sizes.apply(&segment, count, diff);
+            }
+            sizes.maybe_report();
             if until.is_some_and(|u| frontier > u) {
                 break;
             }

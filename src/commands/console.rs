@@ -5,20 +5,22 @@
 //! rule set to the deployment's compacted rules topic, which the classifier processes
 //! read and apply live (a failed hand-over is retried every second and shown on the
 //! console). The status line reads, from Redis, the rule-set version every classifier
-//! worker has acknowledged. It refuses to start without `--console-tokens` unless
+//! worker has acknowledged, and the list the segment sizes the workers report. It refuses to start without `--console-tokens` unless
 //! `--insecure`.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use segstream_config::DeploymentConfig;
 use segstream_console::api::ApiState;
-use segstream_console::live::{Audience, DryRun, LiveView};
+use segstream_console::live::{Audience, DryRun, LiveView, Trends};
 use segstream_console::repository::RuleChannel;
 use segstream_kafka::rules_topic::publish_rules;
 use segstream_redis::rules_live::read;
+use segstream_redis::segment_sizes::read as read_sizes;
 use segstream_redis::Retrying;
 use segstream_rules::files::load_schema;
 use segstream_rules::snapshot::RulesSnapshot;
@@ -46,16 +48,39 @@ impl RuleChannel for RulesTopic {
     }
 }
 
-/// The deployment as the console sees it: the rule-set version every classifier worker
-/// acknowledged in Redis. Sizes and dry runs across processes are not built yet.
+/// How often the console samples sizes for the trends.
+const TREND_EVERY: Duration = Duration::from_secs(2);
+
+/// The deployment as the console sees it, from Redis: the rule-set version every
+/// classifier worker acknowledged, and the segment sizes the workers report (trends
+/// sampled here). Hourly moves and dry runs across processes are not built yet.
 struct DeploymentLive {
     redis: Mutex<Retrying>,
     group: String,
+    trends: Mutex<(Option<Instant>, Trends)>,
 }
 
 impl LiveView for DeploymentLive {
     fn audiences(&self) -> Vec<Audience> {
-        Vec::new()
+        let sizes: BTreeMap<String, i64> = match self.redis.lock().map(|mut redis| read_sizes(&mut redis, &self.group)) {
+            Ok(Ok(sizes)) => sizes.into_iter().collect(),
+            _ => return Vec::new(),
+        };
+        let Ok(mut trends) = self.trends.lock() else { return Vec::new() };
+        if trends.0.is_none_or(|at| at.elapsed() >= TREND_EVERY) {
+            trends.1.sample(&sizes);
+            trends.0 = Some(Instant::now());
+        }
+        sizes
+            .into_iter()
+            .map(|(segment, size)| Audience {
+                trend: trends.1.of(&segment),
+                segment,
+                size,
+                entered_last_hour: None,
+                exited_last_hour: None,
+            })
+            .collect()
     }
 
     fn applied(&self) -> Vec<u64> {
@@ -87,6 +112,7 @@ pub fn run(args: &ConsoleArgs) -> Result<ExitCode, CommandError> {
         live: Arc::new(DeploymentLive {
             redis: Mutex::new(Retrying::new(&config.redis.url).map_err(CommandError::Invalid)?),
             group: config.kafka.group.clone(),
+            trends: Mutex::new((None, Trends::default())),
         }),
     };
     let stop = Arc::new(AtomicBool::new(false));

@@ -14,12 +14,14 @@ mod demo;
 mod demo_console;
 mod generate;
 mod partners_source;
+mod redis_writer;
 mod rules_acks;
 mod rules_check;
 mod rules_eval;
 mod rules_publish;
 mod rules_source;
 mod run_file;
+mod size_reports;
 mod topics;
 mod upsert_file;
 

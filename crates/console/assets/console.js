@@ -188,13 +188,14 @@ async function listView() {
     $("#publish-drafts").addEventListener("click", publishPicked);
   }
   const rows = list.segments.map((s) => {
-    const a = sizes.get(s.id) || { size: 0, entered_last_hour: 0, exited_last_hour: 0, trend: [] };
+    const a = sizes.get(s.id) || { size: 0, entered_last_hour: null, exited_last_hour: null, trend: [] };
+    const moves = a.entered_last_hour === null ? "–" : "+" + a.entered_last_hour + " / −" + a.exited_last_hour;
     const badge = s.published === null ? '<span class="badge draft">draft v' + s.latest + "</span>"
       : '<span class="badge published">v' + s.published + "</span>" + (s.latest > s.published ? ' <span class="badge draft">draft v' + s.latest + "</span>" : "");
     const draft = s.published === null || s.latest > s.published;
     const pick = draft ? '<input type="checkbox" class="pick" data-segment="' + escapeHtml(s.id) + '" data-version="' + s.latest + '" data-etag="' + escapeHtml(s.etag) + '" aria-label="Publish draft v' + s.latest + " of " + escapeHtml(s.id) + '"' + (state.picked.has(s.id) ? " checked" : "") + ">" : "";
     return '<tr data-segment="' + escapeHtml(s.id) + '"><td>' + pick + '</td><td><a href="#/segment/' + encodeURIComponent(s.id) + '">' + escapeHtml(s.id) + "</a></td><td>" + escapeHtml(s.name) + "</td><td>" + badge +
-      '</td><td class="num size">' + a.size + '</td><td class="num">+' + a.entered_last_hour + " / −" + a.exited_last_hour + "</td><td>" + sparkline(a.trend) + "</td></tr>";
+      '</td><td class="num size">' + a.size + '</td><td class="num">' + moves + "</td><td>" + sparkline(a.trend) + "</td></tr>";
   });
   $("#segments-body").innerHTML = rows.join("");
 }

@@ -21,12 +21,47 @@ pub struct Audience {
     pub segment: String,
     /// Members now.
     pub size: i64,
-    /// Users who entered in the last hour.
-    pub entered_last_hour: u64,
-    /// Users who left in the last hour.
-    pub exited_last_hour: u64,
+    /// Users who entered in the last hour (`None`: this deployment does not count them).
+    pub entered_last_hour: Option<u64>,
+    /// Users who left in the last hour (`None`: not counted).
+    pub exited_last_hour: Option<u64>,
     /// Sizes sampled at a steady pace, oldest first (for a sparkline).
     pub trend: Vec<i64>,
+}
+
+/// Trend points kept per segment.
+pub const TREND_POINTS: usize = 60;
+
+/// Size samples per segment for sparklines: each [`Trends::sample`] appends every
+/// segment's size (0 for one that had a size before and has none now), keeping the
+/// newest [`TREND_POINTS`].
+#[derive(Clone, Debug, Default)]
+pub struct Trends {
+    points: std::collections::BTreeMap<String, std::collections::VecDeque<i64>>,
+}
+
+impl Trends {
+    /// Appends the current `sizes`.
+    pub fn sample(&mut self, sizes: &std::collections::BTreeMap<String, i64>) {
+        let segments: std::collections::BTreeSet<String> = sizes.keys().chain(self.points.keys()).cloned().collect();
+        for segment in segments {
+            let trend = self.points.entry(segment.clone()).or_default();
+            trend.push_back(sizes.get(&segment).copied().unwrap_or(0));
+            if trend.len() > TREND_POINTS {
+                trend.pop_front();
+            }
+        }
+    }
+
+    /// A segment's samples, oldest first.
+    pub fn of(&self, segment: &str) -> Vec<i64> {
+        self.points.get(segment).map(|t| t.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// The segments sampled.
+    pub fn segments(&self) -> impl Iterator<Item = &String> {
+        self.points.keys()
+    }
 }
 
 /// What a dry run found.

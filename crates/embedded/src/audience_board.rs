@@ -10,12 +10,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use segstream_console::live::Audience;
+use segstream_console::live::{Audience, Trends};
 
 use crate::size_board::SizeBoard;
 
-/// Trend points kept per segment.
-pub const TREND_POINTS: usize = 60;
+pub use segstream_console::live::TREND_POINTS;
 const MINUTE_MS: u64 = 60_000;
 const BUCKETS: u64 = 60;
 
@@ -25,7 +24,7 @@ pub struct AudienceBoard {
     sizes: SizeBoard,
     /// Per segment: (minute, entered, left), oldest first.
     moves: BTreeMap<String, VecDeque<(u64, u64, u64)>>,
-    trends: BTreeMap<String, VecDeque<i64>>,
+    trends: Trends,
 }
 
 impl AudienceBoard {
@@ -55,15 +54,8 @@ impl AudienceBoard {
 
     /// Appends every segment's current size to its trend.
     pub fn sample(&mut self) {
-        let sizes: BTreeMap<String, isize> = self.sizes.top(usize::MAX).into_iter().collect();
-        let segments: std::collections::BTreeSet<String> = sizes.keys().chain(self.trends.keys()).cloned().collect();
-        for segment in segments {
-            let trend = self.trends.entry(segment.clone()).or_default();
-            trend.push_back(sizes.get(&segment).copied().unwrap_or(0) as i64);
-            if trend.len() > TREND_POINTS {
-                trend.pop_front();
-            }
-        }
+        let sizes: BTreeMap<String, i64> = self.sizes.top(usize::MAX).into_iter().map(|(s, n)| (s, n as i64)).collect();
+        self.trends.sample(&sizes);
     }
 
     /// The `n` largest segments, largest first.
@@ -74,7 +66,7 @@ impl AudienceBoard {
     /// Every segment with members, moves or a trend, as of `now_ms`.
     pub fn audiences(&self, now_ms: u64) -> Vec<Audience> {
         let sizes: BTreeMap<String, isize> = self.sizes.top(usize::MAX).into_iter().collect();
-        let mut segments: Vec<&String> = sizes.keys().chain(self.moves.keys()).chain(self.trends.keys()).collect();
+        let mut segments: Vec<&String> = sizes.keys().chain(self.moves.keys()).chain(self.trends.segments()).collect();
         segments.sort();
         segments.dedup();
         let first_minute = (now_ms / MINUTE_MS).saturating_sub(BUCKETS - 1);
@@ -86,9 +78,9 @@ impl AudienceBoard {
                 Audience {
                     segment: segment.clone(),
                     size: sizes.get(segment).copied().unwrap_or(0) as i64,
-                    entered_last_hour: entered,
-                    exited_last_hour: left,
-                    trend: self.trends.get(segment).map(|t| t.iter().copied().collect()).unwrap_or_default(),
+                    entered_last_hour: Some(entered),
+                    exited_last_hour: Some(left),
+                    trend: self.trends.of(segment),
                 }
             })
             .collect()
@@ -112,14 +104,14 @@ mod tests {
                 at(10 * hour + 40 * MINUTE_MS).entered_last_hour,
                 at(10 * hour + 40 * MINUTE_MS).exited_last_hour
             ),
-            (2, 1)
+            (Some(2), Some(1))
         );
         assert_eq!(
             at(11 * hour + 10 * MINUTE_MS).entered_last_hour,
-            1,
+            Some(1),
             "the first move is over an hour old"
         );
-        assert_eq!(at(12 * hour).entered_last_hour, 0);
+        assert_eq!(at(12 * hour).entered_last_hour, Some(0));
         board.apply_size("a", 1, 1);
         for n in 0..(TREND_POINTS as isize + 5) {
             board.apply_size("a", n + 1, -1);

@@ -11,6 +11,7 @@
 pub mod partner_state;
 pub mod profile_store;
 pub mod rules_live;
+pub mod segment_sizes;
 pub mod user_data;
 
 use std::time::Duration;
