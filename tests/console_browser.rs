@@ -43,9 +43,10 @@ async fn attribute(client: &Client, css: &str, name: &str) -> Option<String> {
     client.find(Locator::Css(css)).await.ok()?.attr(name).await.ok()?
 }
 
+/// Clicks `css` once it is there and clickable (the segment list re-renders every 2 s,
+/// so an element found a moment ago may be gone: find and click are tried together).
 async fn click(client: &Client, css: &str) {
-    let element = eventually(css, || async { client.find(Locator::Css(css)).await.ok() }).await;
-    element.click().await.unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+    eventually(css, || async { client.find(Locator::Css(css)).await.ok()?.click().await.ok() }).await;
 }
 
 async fn type_into(client: &Client, css: &str, keys: &str) {

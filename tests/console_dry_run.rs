@@ -5,11 +5,11 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::process::Running;
-use support::{free_port, http, scratch_path, try_post};
+use support::{free_port, http, poll_until, scratch_path, try_post};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -49,16 +49,13 @@ impl Console {
 
     /// Waits until every worker has applied rule-set `version`.
     fn wait_live(&self, version: u64) {
-        let deadline = Instant::now() + WAIT;
-        loop {
+        poll_until(WAIT, Duration::from_millis(100), || {
             let (_, status) = self.call("GET", "/api/status", None);
             let workers = status["workers"].as_array().map(Vec::len).unwrap_or(0);
-            if workers > 0 && status["live_workers"].as_u64() == Some(workers as u64) && status["ruleset_version"] == version {
-                return;
-            }
-            assert!(Instant::now() < deadline, "rule-set v{version} never went live: {status}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            let live = workers > 0 && status["live_workers"].as_u64() == Some(workers as u64) && status["ruleset_version"] == version;
+            live.then_some(())
+                .ok_or_else(|| format!("rule-set v{version} never went live: {status}"))
+        })
     }
 
     fn dry_run(&self, text: &str, segment: &str) -> Value {
@@ -82,14 +79,9 @@ fn post_openers(collector: u16, users: usize) {
         })
         .collect();
     let body = format!(r#"{{"batch":[{}],"sentAt":"{now}"}}"#, items.join(","));
-    let deadline = Instant::now() + WAIT;
-    let answer = loop {
-        match try_post(collector, "/v1/batch", &body) {
-            Ok(answer) => break answer,
-            Err(e) => assert!(Instant::now() < deadline, "the demo's collector never answered: {e}"),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let answer = poll_until(WAIT, Duration::from_millis(100), || {
+        try_post(collector, "/v1/batch", &body).map_err(|e| format!("the demo's collector never answered: {e}"))
+    });
     assert!(answer.0.starts_with("HTTP/1.1 200"), "{answer:?}");
 }
 
@@ -146,14 +138,12 @@ fn dry_run_equals_publishing(workers: &str) {
 
     // A new segment over the posted events: wait until the events are in, then compare.
     let openers = "[[segment]]\nid = \"openers\"\nname = \"Openers\"\nwhen = 'count(\"app_opened\", \"1h\") >= 1'\n";
-    let deadline = Instant::now() + WAIT;
-    let dry = loop {
+    let dry = poll_until(WAIT, Duration::ZERO, || {
         let dry = console.dry_run(openers, "openers");
-        if dry["matched"] == 60 {
-            break dry;
-        }
-        assert!(Instant::now() < deadline, "the posted events never showed: {dry}");
-    };
+        (dry["matched"] == 60)
+            .then(|| dry.clone())
+            .ok_or_else(|| format!("the posted events never showed: {dry}"))
+    });
     assert_eq!((dry["entering"].clone(), dry["exiting"].clone()), (json!(60), json!(0)), "{dry}");
     let (head, body) = console.call("POST", "/api/segments", Some(json!({"text": openers})));
     assert!(head.starts_with("HTTP/1.1 201"), "{head} {body}");

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use support::deployment::{self, Deployment, SERVICES};
 use support::process::Running;
 use support::scenario::{Workload, CLASSIFIER, RULES};
-use support::{http, scratch_path};
+use support::{http, poll_until, scratch_path};
 
 const TOKEN: &str = "kafka-test-editor-token-0123";
 
@@ -37,11 +37,12 @@ fn a_rule_published_in_the_console_changes_membership_in_a_running_deployment() 
     workload.produce(&d, &deployment::producer());
     let mut classifier = d.classify(&[], "run");
     let women = |changes: &[deployment::Change]| changes.iter().filter(|c| c.1 == "women" && c.3).count();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while women(&deployment::read_changes(&d.changes)) < 4 {
-        assert!(Instant::now() < deadline, "the classifier never caught up:\n{}", d.log("run"));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    poll_until(Duration::from_secs(60), Duration::from_millis(200), || {
+        let caught_up = women(&deployment::read_changes(&d.changes)) >= 4;
+        caught_up
+            .then_some(())
+            .ok_or_else(|| format!("the classifier never caught up:\n{}", d.log("run")))
+    });
 
     let rules = scratch_path(&format!("{}-rules", d.name), "test.toml");
     std::fs::write(&rules, RULES).unwrap_or_else(|e| panic!("{e}"));
@@ -75,18 +76,14 @@ fn a_rule_published_in_the_console_changes_membership_in_a_running_deployment() 
         .and_then(|u| u.trim_end_matches('/').rsplit(':').next()?.parse().ok())
         .unwrap_or_else(|| panic!("{line}"));
     // The new repository published the files as rule-set v1 to the rules topic.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while deployment::read_all(&d.rules)
-        .iter()
-        .all(|r| !String::from_utf8_lossy(r.1.as_deref().unwrap_or_default()).contains("\"version\":1"))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the console never published v1:\n{}",
-            console.lines().join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    poll_until(Duration::from_secs(30), Duration::from_millis(100), || {
+        let records = deployment::read_all(&d.rules);
+        let v1 = records
+            .iter()
+            .any(|r| String::from_utf8_lossy(r.1.as_deref().unwrap_or_default()).contains("\"version\":1"));
+        v1.then_some(())
+            .ok_or_else(|| format!("the console never published v1:\n{}", console.lines().join("\n")))
+    });
 
     let text = "[[segment]]\nid = \"in_germany\"\nname = \"In Germany\"\nwhen = 'profile.country == \"DE\"'\n";
     let (head, created) = call(port, "POST", "/api/segments", &[], Some(json!({"text": text})));
@@ -103,49 +100,37 @@ fn a_rule_published_in_the_console_changes_membership_in_a_running_deployment() 
     assert!(head.starts_with("HTTP/1.1 200"), "{head} {published}");
     assert_eq!(published["delivery"]["delivered_version"], json!(2), "{published}");
     let in_germany = |changes: &[deployment::Change]| changes.iter().filter(|c| c.1 == "in_germany" && c.3).count();
-    let first_change = loop {
-        let changes = deployment::read_changes(&d.changes);
-        if in_germany(&changes) > 0 {
-            break published_at.elapsed();
-        }
-        assert!(
-            published_at.elapsed() < Duration::from_secs(60),
-            "no membership change:\n{}",
-            d.log("run")
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let first_change = poll_until(Duration::from_secs(60), Duration::from_millis(20), || {
+        let changed = in_germany(&deployment::read_changes(&d.changes)) > 0;
+        changed
+            .then(|| published_at.elapsed())
+            .ok_or_else(|| format!("no membership change:\n{}", d.log("run")))
+    });
     // Of the workload's 8 users, one loses its country and one its profile.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while in_germany(&deployment::read_changes(&d.changes)) < 6 {
-        assert!(Instant::now() < deadline, "not every user in Germany entered:\n{}", d.log("run"));
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    poll_until(Duration::from_secs(30), Duration::from_millis(100), || {
+        let all = in_germany(&deployment::read_changes(&d.changes)) >= 6;
+        all.then_some(())
+            .ok_or_else(|| format!("not every user in Germany entered:\n{}", d.log("run")))
+    });
     // Every classifier worker acknowledges v2 (through Redis), and the console says so.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
+    let status = poll_until(Duration::from_secs(30), Duration::from_millis(100), || {
         let (_, status) = call(port, "GET", "/api/status", &[], None);
-        if status["ruleset_version"] == 2 && status["live_workers"] == 1 {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "v2 never acknowledged: {status}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        let live = status["ruleset_version"] == 2 && status["live_workers"] == 1;
+        live.then(|| status.clone())
+            .ok_or_else(|| format!("v2 never acknowledged: {status}"))
+    });
     assert_eq!(status["workers"], json!([2]), "{status}");
     // The workers report segment sizes through Redis, and the console lists them.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    poll_until(Duration::from_secs(30), Duration::from_millis(100), || {
         let (_, body) = call(port, "GET", "/api/audiences", &[], None);
         let size = body["audiences"]
             .as_array()
             .and_then(|a| a.iter().find(|a| a["segment"] == "in_germany"))
             .map(|a| a["size"].clone());
-        if size == Some(json!(6)) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the size of in_germany never showed: {body}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        (size == Some(json!(6)))
+            .then_some(())
+            .ok_or_else(|| format!("the size of in_germany never showed: {body}"))
+    });
     println!(
         "console publish -> first membership change on the changes topic: {} ms",
         first_change.as_millis()

@@ -32,6 +32,19 @@ pub fn scratch_path(dir: &str, name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// Polls `check` every `every` until it gives a value; after `within`, fails with what
+/// the last attempt said. Tests wait on conditions this way, never for a fixed time.
+pub fn poll_until<T>(within: Duration, every: Duration, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(why) => assert!(std::time::Instant::now() < deadline, "gave up after {within:?}: {why}"),
+        }
+        std::thread::sleep(every);
+    }
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     match std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {

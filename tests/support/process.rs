@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running child and the lines it printed so far (stdout and stderr).
 pub struct Running {
@@ -39,18 +39,14 @@ impl Running {
 
     /// Waits up to `within` for a line containing `marker`; the line.
     pub fn wait_for_line(&self, marker: &str, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(line) = self.lines().into_iter().find(|l| l.contains(marker)) {
-                return line;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no line with {marker:?} within {within:?}; output:\n{}",
-                self.lines().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        super::poll_until(within, Duration::from_millis(50), || {
+            let lines = self.lines();
+            lines
+                .iter()
+                .find(|l| l.contains(marker))
+                .cloned()
+                .ok_or_else(|| format!("no line with {marker:?}; output:\n{}", lines.join("\n")))
+        })
     }
 
     /// Everything printed so far.

@@ -36,7 +36,11 @@ impl AudienceBoard {
     /// Records a user entering (`true`) or leaving a segment at `at_ms`.
     pub fn record_change(&mut self, segment: &str, entered: bool, at_ms: u64) {
         let minute = at_ms / MINUTE_MS;
-        let buckets = self.moves.entry(segment.to_string()).or_default();
+        // Looked up before inserting: a change is no reason to allocate its segment's name.
+        if !self.moves.contains_key(segment) {
+            self.moves.insert(segment.to_string(), VecDeque::new());
+        }
+        let Some(buckets) = self.moves.get_mut(segment) else { return };
         if buckets.back().is_none_or(|(m, _, _)| *m < minute) {
             buckets.push_back((minute, 0, 0));
         }

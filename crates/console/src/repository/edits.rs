@@ -8,7 +8,7 @@
 use segstream_time::wall_clock_ms;
 
 use super::validation::RESERVED_PREFIX;
-use super::{required_comment, retrying_races, Actor, Edit, Repository, RepositoryError, SegmentView};
+use super::{retrying_races, Actor, Edit, Repository, RepositoryError, SegmentView};
 use crate::segment_text::{parse_chunk, with_id};
 use crate::store::{AuditRow, ChangeSet, FileRow, SegmentRow, VersionRow, VersionState, Write};
 
@@ -177,8 +177,7 @@ impl Repository {
 
     fn delete_once(&self, edit: Edit<'_>) -> Result<SegmentView, RepositoryError> {
         let (actor, id) = (edit.actor, edit.segment);
-        let comment = required_comment(edit.comment, "deleting a segment")?;
-        let row = self.based_on(&edit)?;
+        let (row, comment) = self.based_on_with_comment(&edit, "deleting a segment")?;
         let ruleset = self.store.ruleset_version()?;
         self.refuse_if_depended_on(id)?;
         if row.published.is_some() {
@@ -214,8 +213,7 @@ impl Repository {
 
     fn rename_once(&self, edit: Edit<'_>, to: &str) -> Result<SegmentView, RepositoryError> {
         let (actor, id) = (edit.actor, edit.segment);
-        let comment = required_comment(edit.comment, "renaming a segment")?;
-        let row = self.based_on(&edit)?;
+        let (row, comment) = self.based_on_with_comment(&edit, "renaming a segment")?;
         if !segstream_rules::is_valid_id(to) || to.starts_with(RESERVED_PREFIX) {
             return Err(RepositoryError::BadRequest(format!(
                 "{to:?} is not a segment id ([a-z0-9_-], at most 64, not starting with {RESERVED_PREFIX:?})"

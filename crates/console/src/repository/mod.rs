@@ -179,6 +179,12 @@ impl Repository {
         self.get(shown)
     }
 
+    /// The segment a commented edit is based on, and its comment (see [`Self::based_on`]).
+    fn based_on_with_comment(&self, edit: &Edit<'_>, action: &str) -> Result<(SegmentRow, String), RepositoryError> {
+        let comment = required_comment(edit.comment, action)?;
+        Ok((self.based_on(edit)?, comment))
+    }
+
     /// Checks the `If-Match` a write carries against the segment's revision.
     fn check_etag(row: &SegmentRow, if_match: Option<&str>) -> Result<(), RepositoryError> {
         let presented = if_match.ok_or(RepositoryError::PreconditionRequired)?;

@@ -124,8 +124,7 @@ impl Repository {
 
     fn rollback_once(&self, edit: Edit<'_>, to_version: u32) -> Result<SegmentView, RepositoryError> {
         let (actor, id) = (edit.actor, edit.segment);
-        let comment = required_comment(edit.comment, "rolling back")?;
-        let row = self.based_on(&edit)?;
+        let (row, comment) = self.based_on_with_comment(&edit, "rolling back")?;
         let ruleset = self.store.ruleset_version()?;
         let mut old = self.text_of(id, to_version)?;
         // A version from before a rename carries the old id: it comes back under this one
