@@ -1,8 +1,9 @@
 //! The web console in headless Chromium (Debian's `chromium` and `chromium-driver`; no
 //! browser is downloaded): sign in, create a segment with a typo and see the inline
 //! error, fix it, dry-run it, publish it, see its size grow as the demo's traffic flows,
-//! publish an edit, roll back to the first version, and publish two drafts together. It fails, never skips, when
-//! Chromium or its driver is missing (`scripts/test` installs them).
+//! publish an edit, roll back to the first version, publish two drafts together, and
+//! look up a member. It fails, never skips, when Chromium or its driver is missing
+//! (`scripts/test` installs them).
 //!
 //! With `SEGSTREAM_SCREENSHOTS=DIR` it saves the main pages as PNG files there
 //! (`docs/console/` holds the ones `docs/console.md` shows).
@@ -95,7 +96,7 @@ fn segment(when: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_marketer_creates_checks_dry_runs_publishes_watches_and_rolls_back_a_segment() {
+async fn a_marketer_creates_checks_dry_runs_publishes_watches_rolls_back_and_looks_up_a_user() {
     let db = scratch_path("console_browser", "console.db");
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
@@ -294,6 +295,23 @@ async fn a_marketer_creates_checks_dry_runs_publishes_watches_and_rolls_back_a_s
         (status.contains("Rule set v5") && ticks.is_empty()).then_some(())
     })
     .await;
+    // 9. User lookup: a member of browser_openers, with the value its condition reads.
+    let member = std::fs::read_to_string(&changes)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| segstream_model::change::decode_change(l.as_bytes()).ok())
+        .rfind(|(_, segment, _, entered)| segment == "browser_openers" && *entered)
+        .map(|(user, ..)| user)
+        .unwrap_or_else(|| panic!("nobody entered browser_openers"));
+    client.goto(&format!("{url}#/users")).await.unwrap_or_else(|e| panic!("{e}"));
+    type_into(&client, "#lookup-user", &member).await;
+    click(&client, "#lookup").await;
+    let row = eventually("the lookup", || async {
+        text(&client, "tr[data-segment=\"browser_openers\"]").await
+    })
+    .await;
+    assert!(row.contains("member") && row.contains("count(\"app_opened\", \"1h\")"), "{row}");
+    screenshot(&client, "user-lookup").await;
     client.close().await.unwrap_or_else(|e| panic!("{e}"));
     let printed = demo.lines().join("\n");
     assert!(

@@ -1,13 +1,17 @@
 //! The console's dry run is exact: its counts equal the membership the classifier
 //! produces once the draft is published, at 1 and 2 workers. The demo runs without
 //! generated traffic (`--rate 0`); events are posted to its collector, so the users'
-//! state holds still between the dry run and the publish.
+//! state holds still between the dry run and the publish. The user lookup is exact
+//! too: a user's segments equal the change stream folded up to the event time the
+//! lookup names, and it shows the value each condition reads.
 
 mod support;
 
 use std::time::Duration;
 
+use segstream_model::change::decode_change;
 use serde_json::{json, Value};
+use support::lookup::{members_by_changes, members_by_report, segment_of_report};
 use support::process::Running;
 use support::{free_port, http, poll_until, scratch_path, try_post};
 
@@ -64,6 +68,10 @@ impl Console {
         body
     }
 
+    fn lookup(&self, user: &str) -> (String, Value) {
+        self.call("GET", &format!("/api/users/{user}"), None)
+    }
+
     fn publish(&self, segment: &str) {
         let items = json!({"segments": [{"segment": segment, "etag": self.etag(segment)}], "comment": "test"});
         let (head, body) = self.call("POST", "/api/publish", Some(items));
@@ -85,12 +93,39 @@ fn post_openers(collector: u16, users: usize) {
     assert!(answer.0.starts_with("HTTP/1.1 200"), "{answer:?}");
 }
 
+/// A posted user's lookup agrees with the change stream and shows what `openers` reads.
+fn lookup_agrees_with_the_change_stream(console: &Console, changes: &std::path::Path) {
+    poll_until(WAIT, Duration::from_millis(100), || {
+        let (head, report) = console.lookup("u7");
+        if !head.starts_with("HTTP/1.1 200") {
+            return Err(format!("{head}\n{report}"));
+        }
+        let member_of = members_by_report(&report);
+        let as_of = report["as_of_ms"].as_u64().unwrap_or_default();
+        let text = std::fs::read_to_string(changes).unwrap_or_default();
+        let decoded = text.lines().filter_map(|l| decode_change(l.as_bytes()).ok());
+        let streamed = members_by_changes(decoded, "u7", as_of);
+        (member_of == streamed && member_of.contains(&"openers".to_string()))
+            .then_some(())
+            .ok_or_else(|| format!("lookup {member_of:?} vs change stream {streamed:?} at {as_of}: {report}"))
+    });
+    let (_, report) = console.lookup("u7");
+    assert_eq!(
+        segment_of_report(&report, "openers")["reads"],
+        json!([{"input": "count(\"app_opened\", \"1h\")", "value": 1}]),
+        "{report}"
+    );
+    assert!(console.lookup("nobody-at-all").0.starts_with("HTTP/1.1 404"));
+    assert!(console.lookup(&"x".repeat(300)).0.starts_with("HTTP/1.1 400"));
+}
+
 fn dry_run_equals_publishing(workers: &str) {
     let db = scratch_path("console_dry_run", &format!("console-{workers}.db"));
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
     let collector = free_port();
+    let changes = scratch_path("console_dry_run", &format!("changes-{workers}.ndjson"));
     let demo = Running::start(
         env!("CARGO_BIN_EXE_segstream"),
         &[
@@ -114,9 +149,7 @@ fn dry_run_equals_publishing(workers: &str) {
             "--console-db",
             &db.display().to_string(),
             "--out",
-            &scratch_path("console_dry_run", &format!("changes-{workers}.ndjson"))
-                .display()
-                .to_string(),
+            &changes.display().to_string(),
         ],
     );
     let line = demo.wait_for_line("console: http://", WAIT);
@@ -150,6 +183,7 @@ fn dry_run_equals_publishing(workers: &str) {
     console.publish("openers");
     console.wait_live(2);
     assert_eq!(console.size("openers"), Some(60), "published membership equals the dry run");
+    lookup_agrees_with_the_change_stream(&console, &changes);
 
     // An edit of a live segment: the dry run's counts move the live size to the published one.
     let live_size = console

@@ -1,7 +1,9 @@
 //! `segstream console` in a distributed deployment (the real broker and Redis): a new
 //! repository publishes the rule files to the rules topic, and a segment created and
 //! published through the API changes membership in a running classifier, which
-//! acknowledges the rule-set version and reports segment sizes through Redis. The time from
+//! acknowledges the rule-set version and reports segment sizes through Redis; a user
+//! lookup, answered by the classifier process through Redis, agrees with the changes
+//! topic and shows the profile field the new rule reads. The time from
 //! the publish answer to the first change on the changes topic is printed (recorded in
 //! docs/benchmarks.md: `cargo test --test console_kafka -- --nocapture`).
 
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::deployment::{self, Deployment, SERVICES};
+use support::lookup::{members_by_changes, members_by_report, segment_of_report};
 use support::process::Running;
 use support::scenario::{Workload, CLASSIFIER, RULES};
 use support::{http, poll_until, scratch_path};
@@ -25,6 +28,30 @@ fn call(port: u16, method: &str, path: &str, extra: &[(&str, &str)], body: Optio
     let body = body.map(|b| b.to_string());
     let (head, text) = http(port, method, path, TOKEN, extra, body.as_deref()).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
     (head, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Users 0 (in Germany) and 1 (who lost the country) looked up through the console.
+fn lookups_agree_with_the_changes_topic(port: u16, d: &Deployment) {
+    for (user, country) in [(format!("{}-u0", d.name), json!("DE")), (format!("{}-u1", d.name), Value::Null)] {
+        let report = poll_until(Duration::from_secs(30), Duration::from_millis(100), || {
+            let (head, report) = call(port, "GET", &format!("/api/users/{user}"), &[], None);
+            let members = members_by_report(&report);
+            let as_of = report["as_of_ms"].as_u64().unwrap_or_default();
+            let on_topic = members_by_changes(deployment::read_changes(&d.changes), &user, as_of);
+            (head.starts_with("HTTP/1.1 200") && members == on_topic)
+                .then(|| report.clone())
+                .ok_or_else(|| format!("{head}: lookup {members:?} vs topic {on_topic:?}: {report}"))
+        });
+        let in_germany = segment_of_report(&report, "in_germany");
+        assert_eq!(
+            in_germany["reads"],
+            json!([{"input": "profile.country", "value": country}]),
+            "{report}"
+        );
+        assert_eq!(in_germany["member"], json!(!country.is_null()), "{report}");
+    }
+    let (head, body) = call(port, "GET", "/api/users/nobody-at-all", &[], None);
+    assert!(head.starts_with("HTTP/1.1 404"), "{head} {body}");
 }
 
 #[test]
@@ -120,17 +147,33 @@ fn a_rule_published_in_the_console_changes_membership_in_a_running_deployment() 
             .ok_or_else(|| format!("v2 never acknowledged: {status}"))
     });
     assert_eq!(status["workers"], json!([2]), "{status}");
-    // The workers report segment sizes through Redis, and the console lists them.
+    // The workers report segment sizes and moves per minute through Redis, and the
+    // console lists them: the last hour's moves are every change on the topic.
+    let moves_on_topic = |segment: &str| {
+        let changes = deployment::read_changes(&d.changes);
+        let count = |entered: bool| changes.iter().filter(|c| c.1 == segment && c.3 == entered).count();
+        json!([count(true), count(false)])
+    };
     poll_until(Duration::from_secs(30), Duration::from_millis(100), || {
         let (_, body) = call(port, "GET", "/api/audiences", &[], None);
-        let size = body["audiences"]
-            .as_array()
-            .and_then(|a| a.iter().find(|a| a["segment"] == "in_germany"))
-            .map(|a| a["size"].clone());
-        (size == Some(json!(6)))
+        let audience = |segment: &str| {
+            let found = body["audiences"].as_array()?.iter().find(|a| a["segment"] == segment)?.clone();
+            Some((
+                found["size"].clone(),
+                json!([found["entered_last_hour"], found["exited_last_hour"]]),
+            ))
+        };
+        let expected = [
+            ("in_germany", Some((json!(6), json!([6, 0])))),
+            ("women", audience("women").map(|(size, _)| (size, moves_on_topic("women")))),
+        ];
+        expected
+            .iter()
+            .all(|(segment, wanted)| wanted.is_some() && audience(segment) == *wanted)
             .then_some(())
-            .ok_or_else(|| format!("the size of in_germany never showed: {body}"))
+            .ok_or_else(|| format!("sizes and moves never showed as expected {expected:?}: {body}"))
     });
+    lookups_agree_with_the_changes_topic(port, &d);
     println!(
         "console publish -> first membership change on the changes topic: {} ms",
         first_change.as_millis()

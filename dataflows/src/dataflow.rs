@@ -33,6 +33,7 @@ use crate::classifier::{ClassifierConfig, Engine, UserInput};
 use crate::operators::classify::classify;
 use crate::operators::event_source::{event_source, Clock, SourceContext};
 use crate::operators::trace_rows::RowTrace;
+use crate::user_lookup::UserLookups;
 use segstream_model::event::Row;
 use segstream_rules::{Schema, SegmentDef, UdfRegistry};
 
@@ -54,6 +55,8 @@ pub struct Shared {
     pub clock: Clock,
     /// Most source records read per activation.
     pub source_budget: usize,
+    /// Questions about single users (the console's lookup).
+    pub lookups: Arc<UserLookups>,
 }
 
 /// The live inputs of a classifier dataflow.
@@ -129,7 +132,7 @@ pub fn build<'s, S: EventSource>(scope: Scope<'s, u64>, source: S, shared: &Shar
         rule_updates.inner.broadcast(),
         (profile_rows, stats_rows),
         engine,
-        Arc::clone(&shared.metrics),
+        (Arc::clone(&shared.metrics), Arc::clone(&shared.lookups)),
     )
     .as_collection();
     let sizes = membership.clone().map(|(_, segment)| segment).count_total();

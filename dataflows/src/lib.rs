@@ -14,3 +14,4 @@ pub mod dataflow;
 pub mod live;
 pub mod operators;
 pub mod rule_mailbox;
+pub mod user_lookup;

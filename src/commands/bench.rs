@@ -234,6 +234,7 @@ fn dataflow(
         metrics: Arc::clone(&metrics),
         clock: Arc::new(|| 0),
         source_budget: 4_096,
+        lookups: Default::default(),
     };
     let side = SideInputs {
         rules: vec![(0, defs.to_vec())],
@@ -282,6 +283,7 @@ fn latency(
         metrics: Arc::clone(&metrics),
         clock,
         source_budget: 4_096,
+        lookups: Default::default(),
     };
     let start_tick = config.tick_of(wall_clock_ms());
     let warm_up = start_tick + 3_000;

@@ -12,7 +12,9 @@
 //! before the first event. Once a published rule set is applied and durable on every
 //! worker, worker 0 acknowledges its version in Redis for the console
 //! ([`super::rules_acks`]), and every worker reports the sizes of its segments there
-//! ([`super::size_reports`]). It prints a progress line each second and runs until
+//! ([`super::size_reports`]) and the users entering and leaving them per minute
+//! ([`super::move_reports`]); it answers the console's user lookups through Redis
+//! ([`super::user_lookups`]). It prints a progress line each second and runs until
 //! killed, or with `--until T` stops once every change before `T` is durable. Any stop,
 //! including `kill -9`, is safe: a restart loses nothing and emits nothing twice.
 
@@ -26,14 +28,17 @@ use std::time::{Duration, Instant};
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::dataflow::{build, Shared};
 use segstream_dataflows::operators::durable_sink::durable_sink;
+use segstream_dataflows::user_lookup::UserLookups;
 use segstream_rules::{load_rule_files, Limits, Schema, UdfRegistry};
 use segstream_time::parse_timestamp;
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
+use super::move_reports::MoveReporter;
 use super::rules_acks::RulesAcker;
 use super::rules_source::load_schema;
 use super::size_reports::SizeReporter;
+use super::user_lookups::spawn_responder;
 use crate::cli::ClassifyArgs;
 use crate::error::CommandError;
 use segstream_config::DeploymentConfig;
@@ -161,6 +166,8 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
     let stopped = Arc::new(AtomicUsize::new(0));
     metrics.durable_frontier_ms.store(durable_start, Ordering::Relaxed);
     let (worker_stopped, worker_metrics, worker_producer) = (Arc::clone(&stopped), Arc::clone(&metrics), Arc::clone(&producer));
+    let lookups = Arc::new(UserLookups::default());
+    spawn_responder(&deployment.redis.url, &deployment.kafka.group, args.process, Arc::clone(&lookups)).map_err(CommandError::Invalid)?;
     let guards = timely::execute(timely_config, move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let durable = ProbeHandle::new();
@@ -171,6 +178,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
             metrics: Arc::clone(&worker_metrics),
             clock: Arc::new(wall_clock_ms),
             source_budget: 4_096,
+            lookups: Arc::clone(&lookups),
         };
         let setup = SourceSetup {
             worker: index,
@@ -184,7 +192,12 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
         let source = KafkaEventSource::new(&deployment, setup)?;
         let mut store = Retrying::new(&deployment.redis.url)?;
         let batch = deployment.redis.batch;
-        let write_store = move |changes: &[ChangeKey]| write_changes(&mut store, changes, batch);
+        let run = format!("{index}-{}", wall_clock_ms());
+        let mut moves = MoveReporter::new(&deployment.redis.url, &deployment.kafka.group, run)?;
+        let write_store = move |changes: &[ChangeKey]| {
+            write_changes(&mut store, changes, batch);
+            moves.record(changes, wall_clock_ms());
+        };
         let sink = ChangeSink::start(&deployment, index, Arc::clone(&suppression), write_store)?;
         let mut side = SideInputs::new(&deployment, index, peers, Arc::clone(&schema), dead_letters.clone())?;
         let size_updates: Rc<RefCell<Vec<SizeUpdate>>> = Rc::new(RefCell::new(Vec::new()));

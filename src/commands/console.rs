@@ -5,7 +5,8 @@
 //! rule set to the deployment's compacted rules topic, which the classifier processes
 //! read and apply live (a failed hand-over is retried every second and shown on the
 //! console). The status line reads, from Redis, the rule-set version every classifier
-//! worker has acknowledged, and the list the segment sizes the workers report. It refuses to start without `--console-tokens` unless
+//! worker has acknowledged, and the list the segment sizes the workers report; user
+//! lookups go to the classifier processes through Redis. It refuses to start without `--console-tokens` unless
 //! `--insecure`.
 
 use std::collections::BTreeMap;
@@ -19,14 +20,18 @@ use segstream_console::api::ApiState;
 use segstream_console::live::{Audience, DryRun, LiveView, Trends};
 use segstream_console::repository::RuleChannel;
 use segstream_kafka::rules_topic::publish_rules;
+use segstream_model::user_report::UserReport;
 use segstream_redis::rules_live::read;
+use segstream_redis::segment_moves::read_last_hour;
 use segstream_redis::segment_sizes::read as read_sizes;
 use segstream_redis::Retrying;
 use segstream_rules::files::load_schema;
 use segstream_rules::snapshot::RulesSnapshot;
 use segstream_rules::SegmentDef;
+use segstream_time::wall_clock_ms;
 
 use super::console_setup::{open_repository, serve, tokens};
+use super::user_lookups::lookup;
 use crate::cli::ConsoleArgs;
 use crate::error::CommandError;
 
@@ -48,37 +53,57 @@ impl RuleChannel for RulesTopic {
     }
 }
 
+/// How long a user lookup may wait for the classifier processes.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How often the console samples sizes for the trends.
 const TREND_EVERY: Duration = Duration::from_secs(2);
 
 /// The deployment as the console sees it, from Redis: the rule-set version every
 /// classifier worker acknowledged, and the segment sizes the workers report (trends
-/// sampled here). Hourly moves and dry runs across processes are not built yet.
+/// sampled here), the users entering and leaving each segment per minute (summed over
+/// the last hour), and user lookups the classifier processes answer through Redis. Dry
+/// runs across processes are not built yet.
 struct DeploymentLive {
     redis: Mutex<Retrying>,
+    /// A connection of its own: a lookup waits for answers.
+    lookups: Mutex<Retrying>,
     group: String,
     trends: Mutex<(Option<Instant>, Trends)>,
 }
 
 impl LiveView for DeploymentLive {
     fn audiences(&self) -> Vec<Audience> {
-        let sizes: BTreeMap<String, i64> = match self.redis.lock().map(|mut redis| read_sizes(&mut redis, &self.group)) {
-            Ok(Ok(sizes)) => sizes.into_iter().collect(),
-            _ => return Vec::new(),
+        let Ok(mut redis) = self.redis.lock() else { return Vec::new() };
+        let sizes: BTreeMap<String, i64> = match read_sizes(&mut redis, &self.group) {
+            Ok(sizes) => sizes.into_iter().collect(),
+            Err(_) => return Vec::new(),
         };
+        // Moves that cannot be read show as unknown, not as zero.
+        let moves = read_last_hour(&mut redis, &self.group, wall_clock_ms() / 60_000).ok();
+        drop(redis);
         let Ok(mut trends) = self.trends.lock() else { return Vec::new() };
         if trends.0.is_none_or(|at| at.elapsed() >= TREND_EVERY) {
             trends.1.sample(&sizes);
             trends.0 = Some(Instant::now());
         }
-        sizes
+        // Every segment with members, moves or a trend (one everybody left still shows).
+        let mut segments: Vec<&String> = sizes
+            .keys()
+            .chain(moves.iter().flat_map(|m| m.keys()))
+            .chain(trends.1.segments())
+            .collect();
+        segments.sort();
+        segments.dedup();
+        let moved = |segment: &str, pick: fn(&(u64, u64)) -> u64| moves.as_ref().map(|m| m.get(segment).map_or(0, pick));
+        segments
             .into_iter()
-            .map(|(segment, size)| Audience {
-                trend: trends.1.of(&segment),
-                segment,
-                size,
-                entered_last_hour: None,
-                exited_last_hour: None,
+            .map(|segment| Audience {
+                segment: segment.clone(),
+                size: sizes.get(segment).copied().unwrap_or(0),
+                entered_last_hour: moved(segment, |c| c.0),
+                exited_last_hour: moved(segment, |c| c.1),
+                trend: trends.1.of(segment),
             })
             .collect()
     }
@@ -93,6 +118,12 @@ impl LiveView for DeploymentLive {
 
     fn dry_run(&self, _: &SegmentDef, _: Option<&SegmentDef>) -> Result<DryRun, String> {
         Err("dry runs across classifier processes are not built yet; the demo's console runs them".into())
+    }
+
+    fn lookup(&self, user: &str) -> Result<Option<UserReport>, String> {
+        let workers = self.applied().len() as u64;
+        let mut redis = self.lookups.lock().map_err(|_| "the lookup connection failed".to_string())?;
+        lookup(&mut redis, &self.group, user, (workers > 0).then_some(workers), LOOKUP_TIMEOUT)
     }
 }
 
@@ -111,6 +142,7 @@ pub fn run(args: &ConsoleArgs) -> Result<ExitCode, CommandError> {
         tokens: Arc::new(tokens),
         live: Arc::new(DeploymentLive {
             redis: Mutex::new(Retrying::new(&config.redis.url).map_err(CommandError::Invalid)?),
+            lookups: Mutex::new(Retrying::new(&config.redis.url).map_err(CommandError::Invalid)?),
             group: config.kafka.group.clone(),
             trends: Mutex::new((None, Trends::default())),
         }),

@@ -44,6 +44,7 @@ use segstream_collector::server::serve as serve_http;
 use segstream_dataflows::classifier::merged_source::Merged;
 use segstream_dataflows::classifier::metrics_text::render;
 use segstream_dataflows::live::{drive, summary, RuleAcks, RuleMailbox};
+use segstream_dataflows::user_lookup::UserLookups;
 use segstream_embedded::activation::{ActivationSetup, EmbeddedActivation};
 use segstream_embedded::audience_board::AudienceBoard;
 use segstream_embedded::change_log::ChangeLog;
@@ -209,6 +210,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         acks: Arc::new(RuleAcks::new(workers)),
         dry_runs: Arc::new(DryRuns::new(workers)),
         metrics: Arc::clone(&metrics),
+        lookups: Arc::new(UserLookups::default()),
     };
     // With the console, the repository decides the rules in force (edits made there last).
     let (defs, rules_version) = demo_console::start(args, &schema, &link, &stop)?.unwrap_or((file_defs, 0));
@@ -231,6 +233,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         metrics: Arc::clone(&metrics),
         clock: Arc::clone(&clock),
         source_budget: 4_096,
+        lookups: Arc::clone(&link.lookups),
     };
     println!(
         "segstream demo: {} users, {} events/s, {} workers, {} segments; changes -> {}",

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use segstream_console::api::ApiState;
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::rule_mailbox::{RuleAcks, RuleMailbox};
+use segstream_dataflows::user_lookup::UserLookups;
 use segstream_embedded::audience_board::AudienceBoard;
 use segstream_embedded::console_link::{EmbeddedLive, MailboxChannel};
 use segstream_embedded::dry_run::DryRuns;
@@ -37,6 +38,8 @@ pub struct ConsoleLink {
     pub dry_runs: Arc<DryRuns>,
     /// The classifier's counters.
     pub metrics: Arc<ClassifierMetrics>,
+    /// Questions about single users.
+    pub lookups: Arc<UserLookups>,
 }
 
 /// Starts the console (see the module contract).
@@ -78,6 +81,7 @@ pub fn start(
             acks: Arc::clone(&link.acks),
             dry_runs: Arc::clone(&link.dry_runs),
             metrics: Arc::clone(&link.metrics),
+            lookups: Arc::clone(&link.lookups),
         }),
     };
     let bound = match serve(state, listen, Arc::clone(stop)) {

@@ -13,6 +13,7 @@ mod console_setup;
 mod demo;
 mod demo_console;
 mod generate;
+mod move_reports;
 mod partners_source;
 mod redis_writer;
 mod rules_acks;
@@ -24,6 +25,7 @@ mod run_file;
 mod size_reports;
 mod topics;
 mod upsert_file;
+mod user_lookups;
 
 use std::process::ExitCode;
 

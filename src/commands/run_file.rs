@@ -85,6 +85,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, CommandError> {
         metrics: Arc::clone(&metrics),
         clock: Arc::new(|| 0),
         source_budget: 4_096,
+        lookups: Default::default(),
     };
     let side = SideInputs {
         rules: vec![(0, defs)],

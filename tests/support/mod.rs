@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod deployment;
+pub mod lookup;
 pub mod process;
 pub mod scenario;
 

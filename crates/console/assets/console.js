@@ -335,7 +335,7 @@ async function dryRun(text, segmentId) {
     out.innerHTML = "";
     out.append(el('<div class="panel" id="dry-run-panel"><h2>Dry run</h2><p>As of event time ' + new Date(body.as_of_ms).toISOString() + " (tick " + body.as_of_ms + "), over " + body.users + " users:</p>" +
       '<div class="grid"><div>Would match now: <strong id="dry-matched">' + body.matched + '</strong></div><div>Would enter: <strong id="dry-entering">' + body.entering + '</strong></div><div>Would leave: <strong id="dry-exiting">' + body.exiting + "</strong></div></div>" +
-      "<p>Sample: " + body.sample.map(escapeHtml).join(", ") + "</p>" + (body.caveat ? '<p class="muted">Not modelled: ' + escapeHtml(body.caveat) + ".</p>" : "") + "</div>"));
+      "<p>Sample: " + body.sample.map((u) => '<a href="#/users/' + encodeURIComponent(u) + '">' + escapeHtml(u) + "</a>").join(", ") + "</p>" + (body.caveat ? '<p class="muted">Not modelled: ' + escapeHtml(body.caveat) + ".</p>" : "") + "</div>"));
   } catch (e) { out.innerHTML = ""; alertBox(explain(e)); }
 }
 
@@ -387,6 +387,37 @@ async function newView() {
   });
 }
 
+// ---- User lookup: a user's segments, and what each condition reads.
+function renderReading(r) {
+  return "<li><code>" + escapeHtml(r.input) + "</code> = <strong>" + escapeHtml(JSON.stringify(r.value)) + "</strong></li>";
+}
+
+async function usersView(user) {
+  view().innerHTML = '<h1>User lookup</h1><form id="lookup-form" class="row"><label for="lookup-user">User id</label>' +
+    '<input id="lookup-user" name="user" size="30" required><button type="submit" class="primary" id="lookup">Look up</button></form><div id="lookup-result"></div>';
+  $("#lookup-user").value = user || "";
+  $("#lookup-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const id = $("#lookup-user").value.trim();
+    if (id) location.hash = "#/users/" + encodeURIComponent(id);
+  });
+  if (!user) { $("#lookup-user").focus(); return; }
+  const out = $("#lookup-result");
+  try {
+    const { body } = await api("GET", "/api/users/" + encodeURIComponent(user));
+    const member = body.segments.filter((s) => s.member);
+    const rows = body.segments.map((s) => '<tr data-segment="' + escapeHtml(s.segment) + '"><td><a href="#/segment/' + encodeURIComponent(s.segment) + '">' + escapeHtml(s.segment) + "</a></td><td>" +
+      (s.member ? '<span class="badge published">member</span>' : "–") + "</td><td>" + (s.condition ? "true" : "false") + '</td><td><ul class="reads">' + s.reads.map(renderReading).join("") + "</ul></td></tr>");
+    out.innerHTML = '<div class="panel" id="lookup-panel"><p>' + escapeHtml(body.user) + ": held by worker " + body.worker + " (" + escapeHtml(body.held) + "), exact at event time " + new Date(body.as_of_ms).toISOString() +
+      ': member of <strong id="lookup-count">' + member.length + "</strong> of " + body.segments.length + ' segments.</p>' +
+      '<table aria-label="Segments of ' + escapeHtml(body.user) + '"><thead><tr><th scope="col">Segment</th><th scope="col">Membership</th><th scope="col">Condition</th><th scope="col">What it reads, and the value</th></tr></thead><tbody>' + rows.join("") + "</tbody></table></div>";
+    say("Looked up " + body.user + ".");
+  } catch (e) {
+    out.innerHTML = "";
+    alertBox(e.status === 404 ? "No classifier worker holds " + user + "." : explain(e));
+  }
+}
+
 async function auditView() {
   const { body } = await api("GET", "/api/audit");
   const rows = body.audit.map((r) => "<tr><td>" + new Date(r.at).toLocaleString() + "</td><td>" + escapeHtml(r.actor) + "</td><td>" + escapeHtml(r.action) + "</td><td>" + escapeHtml(r.segment) + "</td><td>" + (r.from_version ?? "–") + " → " + (r.to_version ?? "–") + "</td><td>" + escapeHtml(r.comment) + "</td></tr>");
@@ -414,6 +445,7 @@ async function route() {
     if (page === "segment" && arg) await segmentView(arg);
     else if (page === "new") await newView();
     else if (page === "audit") await auditView();
+    else if (page === "users") await usersView(arg);
     else {
       await listView();
       state.refresh = setInterval(() => { if (!document.hidden) { listView().catch(() => {}); if (!state.picked.size) statusLine(); } }, 2000);

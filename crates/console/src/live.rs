@@ -10,7 +10,11 @@
 //! `dry_run` evaluates a draft against every user's current state in the running
 //! classifier and compares it with the live version, at one event time it names; it
 //! blocks until the classifier has answered (the API runs it off the async threads).
+//! `lookup` reports one user as the classifier worker holding them sees them (their
+//! segments, and what each condition reads), `None` when no worker holds the user; it
+//! blocks likewise.
 
+use segstream_model::user_report::UserReport;
 use segstream_rules::SegmentDef;
 use serde::Serialize;
 
@@ -95,6 +99,8 @@ pub trait LiveView: Send + Sync {
     /// Evaluates `draft` against every user now, compared with `live` (the version in
     /// force, if any).
     fn dry_run(&self, draft: &SegmentDef, live: Option<&SegmentDef>) -> Result<DryRun, String>;
+    /// One user as the worker holding them sees them now.
+    fn lookup(&self, user: &str) -> Result<Option<UserReport>, String>;
 }
 
 /// No classifier in sight.
@@ -111,5 +117,9 @@ impl LiveView for NoLive {
 
     fn dry_run(&self, _: &SegmentDef, _: Option<&SegmentDef>) -> Result<DryRun, String> {
         Err("this console sees no running classifier to evaluate the draft against".into())
+    }
+
+    fn lookup(&self, _: &str) -> Result<Option<UserReport>, String> {
+        Err("this console sees no running classifier to ask about users".into())
     }
 }

@@ -400,6 +400,7 @@ async fn the_vocabulary_lists_what_a_rule_may_use() {
         "/api/validate",
         "/api/vocabulary",
         "/api/status",
+        "/api/users/{id}",
     ] {
         assert!(openapi["paths"].get(path).is_some(), "{path} is documented");
     }
@@ -644,4 +645,19 @@ async fn importing_what_is_there_keeps_every_etag() {
         )
         .await;
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_user_lookup_needs_a_token_a_sane_id_and_a_classifier() {
+    let c = console();
+    let anonymous = c.call(Method::GET, "/api/users/ann", None, None, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    let huge = c.get(&format!("/api/users/{}", "x".repeat(300))).await;
+    assert_eq!(huge.status, StatusCode::BAD_REQUEST, "{:?}", huge.body);
+    let unanswered = c.get("/api/users/ann").await;
+    assert_eq!(unanswered.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        unanswered.body["error"],
+        json!("this console sees no running classifier to ask about users")
+    );
 }

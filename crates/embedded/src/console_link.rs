@@ -4,8 +4,8 @@
 //! Contract: [`MailboxChannel`] checks a published snapshot against the schema (a set
 //! that does not load is refused with the reason, and the classifier keeps its set) and
 //! posts it, with its rule-set version, to the [`RuleMailbox`]. [`EmbeddedLive`] answers
-//! the console from the demo's [`AudienceBoard`] and [`RuleAcks`], and runs dry runs
-//! through [`DryRuns`].
+//! the console from the demo's [`AudienceBoard`] and [`RuleAcks`], runs dry runs
+//! through [`DryRuns`] and user lookups through [`UserLookups`].
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +14,8 @@ use segstream_console::live::{Audience, DryRun, LiveView};
 use segstream_console::repository::RuleChannel;
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::rule_mailbox::{RuleAcks, RuleMailbox};
+use segstream_dataflows::user_lookup::UserLookups;
+use segstream_model::user_report::UserReport;
 use segstream_rules::snapshot::RulesSnapshot;
 use segstream_rules::{load_rule_files, Limits, Schema, SegmentDef, UdfRegistry};
 
@@ -53,10 +55,15 @@ pub struct EmbeddedLive {
     pub dry_runs: Arc<DryRuns>,
     /// The classifier's counters (users held).
     pub metrics: Arc<ClassifierMetrics>,
+    /// Questions about single users.
+    pub lookups: Arc<UserLookups>,
 }
 
 /// How long a dry run may take before the console gives up on it.
 pub const DRY_RUN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a user lookup may take before the console gives up on it.
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl LiveView for EmbeddedLive {
     fn audiences(&self) -> Vec<Audience> {
@@ -72,5 +79,9 @@ impl LiveView for EmbeddedLive {
         let totals = self.metrics.totals();
         let users = totals.users + totals.dormant_users;
         self.dry_runs.run(draft, live, users, DRY_RUN_TIMEOUT)
+    }
+
+    fn lookup(&self, user: &str) -> Result<Option<UserReport>, String> {
+        self.lookups.ask(user, LOOKUP_TIMEOUT)
     }
 }

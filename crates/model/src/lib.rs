@@ -6,7 +6,8 @@
 //! and its record on `segment-changes` and in NDJSON files; [`upsert`] reads profile and
 //! stats upserts from topics and files; [`classifier_config`] holds the event-time
 //! parameters every reader of these records shares (tick, out-of-order bound, dedup
-//! horizon, future tolerance); [`partitioning`] is the stable key → partition map.
+//! horizon, future tolerance); [`partitioning`] is the stable key → partition map;
+//! [`user_report`] is what a classifier holds about one user (the console's lookup).
 //! Pure computation: no I/O, no timely.
 #![deny(missing_docs)]
 
@@ -15,6 +16,7 @@ pub mod classifier_config;
 pub mod event;
 pub mod partitioning;
 pub mod upsert;
+pub mod user_report;
 
 pub use change::MembershipChange;
 pub use classifier_config::ClassifierConfig;

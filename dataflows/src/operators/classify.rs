@@ -12,7 +12,9 @@
 //! a few milliseconds per activation, so that a backlog of complete ticks does not hold
 //! back the changes of the first ones. It holds the profile and stats arrangements'
 //! traces, for the users the engine builds ([`TraceRows`]), and lets them compact up
-//! to the last tick processed.
+//! to the last tick processed. Between steps it answers [`UserLookups`] from the
+//! engine's state at the last tick processed (lookups wake it through a thread-safe
+//! activator).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -21,6 +23,7 @@
 //! use segstream_dataflows::operators::classify::classify;
 //! use segstream_rules::{Schema, SegmentDef, SegmentKind, UdfRegistry};
 //! use segstream_dataflows::operators::trace_rows::RowTrace;
+//! use segstream_dataflows::user_lookup::UserLookups;
 //! use differential_dataflow::operators::arrange::upsert::arrange_from_upsert;
 //! use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
 //! use segstream_model::event::Row;
@@ -42,7 +45,8 @@
 //!         let upserts = Vec::<(String, Option<Row>, u64)>::new().to_stream(scope).container::<Vec<_>>();
 //!         arrange_from_upsert::<ValBuilder<String, Row, u64, isize>, ValSpine<String, Row, u64, isize>, String, Row>(upserts, "Rows").trace
 //!     };
-//!     classify(inputs, rules, (no_rows(), no_rows()), engine, Arc::new(ClassifierMetrics::default())).capture()
+//!     let lookups = Arc::new(UserLookups::default());
+//!     classify(inputs, rules, (no_rows(), no_rows()), engine, (Arc::new(ClassifierMetrics::default()), lookups)).capture()
 //! });
 //! let updates: Vec<_> = captured.extract().into_iter().flat_map(|(_, updates)| updates).collect();
 //! // The duplicate is dropped; ann enters at the event's tick and exits when it leaves the window.
@@ -67,6 +71,7 @@ use timely::progress::Antichain;
 use super::trace_rows::{RowTrace, TraceRows};
 use crate::classifier::metrics::ClassifierMetrics;
 use crate::classifier::{Engine, EngineCounters, MembershipChange, UserInput};
+use crate::user_lookup::UserLookups;
 use segstream_rules::SegmentDef;
 
 /// The longest the operator works in one activation before yielding.
@@ -100,7 +105,7 @@ pub fn classify<'s>(
     rules: Stream<'s, u64, Vec<(SegmentDef, u64, isize)>>,
     (mut profiles, mut stats): (RowTrace, RowTrace),
     mut engine: Engine,
-    metrics: Arc<ClassifierMetrics>,
+    (metrics, lookups): (Arc<ClassifierMetrics>, Arc<UserLookups>),
 ) -> Stream<'s, u64, Vec<MembershipUpdate>> {
     let scope = inputs.scope();
     let worker = scope.index();
@@ -110,6 +115,8 @@ pub fn classify<'s>(
         Pipeline,
         "Classify",
         move |initial: Capability<u64>, info| {
+            lookups.register(worker, Some(scope.worker().sync_activator_for(info.address.to_vec())));
+            let mut lookups_seen = 0;
             let activator = scope.activator_for(info.address);
             let mut held: Option<Capability<u64>> = Some(initial);
             let mut pending_inputs: BTreeMap<u64, Vec<(String, UserInput)>> = BTreeMap::new();
@@ -164,6 +171,7 @@ pub fn classify<'s>(
                         );
                     }
                 }
+                lookups_seen = lookups.answer(worker, lookups_seen, |user| engine.inspect(user, worker, &mut rows));
                 drop(rows);
                 if let Some(done) = engine.last_tick().filter(|_| processed) {
                     // Reads come at later ticks only, and count the updates before them.

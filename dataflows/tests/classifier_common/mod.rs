@@ -167,6 +167,7 @@ pub fn shared(schema: Schema, config: ClassifierConfig, budget: usize) -> Shared
         metrics: Arc::new(ClassifierMetrics::default()),
         clock: Arc::new(|| 0),
         source_budget: budget,
+        lookups: Default::default(),
     }
 }
 

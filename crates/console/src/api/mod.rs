@@ -14,6 +14,7 @@
 mod rules;
 mod segments;
 mod session;
+mod users;
 
 use std::sync::Arc;
 
@@ -67,6 +68,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/api/status", get(rules::status))
         .route("/api/audiences", get(rules::audiences))
         .route("/api/dry-run", post(rules::dry_run))
+        .route("/api/users/{id}", get(users::lookup))
         .route("/api/session", post(session::sign_in).delete(session::sign_out))
         .route(
             "/api/openapi.json",

@@ -33,6 +33,7 @@ use segstream_model::MembershipChange;
 use segstream_rules::{FieldValue, Schema, SegmentDef, UdfRegistry, View};
 
 mod eviction;
+mod inspect;
 mod rule_change;
 #[cfg(test)]
 mod test_support;
