@@ -30,6 +30,69 @@ fn call(port: u16, method: &str, path: &str, extra: &[(&str, &str)], body: Optio
     (head, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// The `ETag` of an answer's head.
+fn etag_of(head: &str) -> String {
+    head.lines()
+        .find_map(|l| l.strip_prefix("etag: "))
+        .unwrap_or_else(|| panic!("{head}"))
+        .to_string()
+}
+
+/// The size of `segment` in the console's list.
+fn size_of(port: u16, segment: &str) -> Option<i64> {
+    let (_, body) = call(port, "GET", "/api/audiences", &[], None);
+    body["audiences"].as_array()?.iter().find(|a| a["segment"] == segment)?["size"].as_i64()
+}
+
+/// A dry run of a narrower `in_germany` (whose rule is `text`), answered by the
+/// classifier process through Redis, equals what publishing it produces; its shadows
+/// reach neither the changes topic nor the sizes.
+fn dry_run_equals_publishing(port: u16, text: &str, d: &Deployment) {
+    let narrower = text.replace(
+        "profile.country == \"DE\"",
+        "profile.country == \"DE\" && profile.gender == \"female\"",
+    );
+    assert_ne!(narrower, text);
+    let (head, dry) = call(
+        port,
+        "POST",
+        "/api/dry-run",
+        &[],
+        Some(json!({"text": narrower, "segment": "in_germany"})),
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head} {dry}");
+    let (matched, entering, exiting) = (dry["matched"].as_i64(), dry["entering"].as_i64(), dry["exiting"].as_i64());
+    assert_eq!((entering, matched.map(|m| m + exiting.unwrap_or(0))), (Some(0), Some(6)), "{dry}");
+    assert!(exiting > Some(0), "the men leave: {dry}");
+    let (head, _) = call(port, "GET", "/api/segments/in_germany", &[], None);
+    let etag = etag_of(&head);
+    let (head, saved) = call(
+        port,
+        "PUT",
+        "/api/segments/in_germany",
+        &[("If-Match", &etag)],
+        Some(json!({"text": narrower, "comment": "women only"})),
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head} {saved}");
+    let etag = etag_of(&head);
+    let body = json!({"segments": [{"segment": "in_germany", "etag": etag}], "comment": "narrower"});
+    let (head, published) = call(port, "POST", "/api/publish", &[], Some(body));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head} {published}");
+    poll_until(Duration::from_secs(30), Duration::from_millis(100), || {
+        let size = size_of(port, "in_germany");
+        (size == matched)
+            .then_some(())
+            .ok_or_else(|| format!("in_germany is {size:?}, the dry run said {matched:?}"))
+    });
+    let shadows_on_topic = deployment::read_changes(&d.changes)
+        .iter()
+        .filter(|c| c.1.starts_with("__"))
+        .count();
+    assert_eq!(shadows_on_topic, 0);
+    let (_, audiences) = call(port, "GET", "/api/audiences", &[], None);
+    assert!(!audiences.to_string().contains("__dry_run"), "{audiences}");
+}
+
 /// Users 0 (in Germany) and 1 (who lost the country) looked up through the console.
 fn lookups_agree_with_the_changes_topic(port: u16, d: &Deployment) {
     for (user, country) in [(format!("{}-u0", d.name), json!("DE")), (format!("{}-u1", d.name), Value::Null)] {
@@ -116,11 +179,7 @@ fn a_rule_published_in_the_console_changes_membership_in_a_running_deployment() 
     let (head, created) = call(port, "POST", "/api/segments", &[], Some(json!({"text": text})));
     assert!(head.starts_with("HTTP/1.1 201"), "{head} {created}");
     let (head, _) = call(port, "GET", "/api/segments/in_germany", &[], None);
-    let etag = head
-        .lines()
-        .find_map(|l| l.strip_prefix("etag: "))
-        .unwrap_or_else(|| panic!("{head}"))
-        .to_string();
+    let etag = etag_of(&head);
     let body = json!({"segments": [{"segment": "in_germany", "etag": etag}], "comment": "launch"});
     let (head, published) = call(port, "POST", "/api/publish", &[], Some(body));
     let published_at = Instant::now();
@@ -174,6 +233,7 @@ fn a_rule_published_in_the_console_changes_membership_in_a_running_deployment() 
             .ok_or_else(|| format!("sizes and moves never showed as expected {expected:?}: {body}"))
     });
     lookups_agree_with_the_changes_topic(port, &d);
+    dry_run_equals_publishing(port, text, &d);
     println!(
         "console publish -> first membership change on the changes topic: {} ms",
         first_change.as_millis()

@@ -13,8 +13,8 @@
 //! worker, worker 0 acknowledges its version in Redis for the console
 //! ([`super::rules_acks`]), and every worker reports the sizes of its segments there
 //! ([`super::size_reports`]) and the users entering and leaving them per minute
-//! ([`super::move_reports`]); it answers the console's user lookups through Redis
-//! ([`super::user_lookups`]). It prints a progress line each second and runs until
+//! ([`super::move_reports`]); it answers the console's user lookups and dry runs
+//! through Redis ([`super::user_lookups`], [`super::dry_runs`]). It prints a progress line each second and runs until
 //! killed, or with `--until T` stops once every change before `T` is durable. Any stop,
 //! including `kill -9`, is safe: a restart loses nothing and emits nothing twice.
 
@@ -26,14 +26,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
-use segstream_dataflows::dataflow::{build, Shared};
+use segstream_dataflows::dataflow::{build, Handles, Shared};
 use segstream_dataflows::operators::durable_sink::durable_sink;
 use segstream_dataflows::user_lookup::UserLookups;
 use segstream_rules::{load_rule_files, Limits, Schema, UdfRegistry};
 use segstream_time::parse_timestamp;
+use timely::dataflow::operators::vec::Filter;
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
+use super::dry_runs::{is_shadow, spawn_responder as spawn_dry_runs, DryRunHost, Shadows};
 use super::move_reports::MoveReporter;
 use super::rules_acks::RulesAcker;
 use super::rules_source::load_schema;
@@ -126,6 +128,25 @@ fn parse_until(text: &str) -> Result<u64, CommandError> {
     Ok(ms)
 }
 
+/// Worker 0: puts dry-run shadows in and out of the rule input, never at the time a
+/// published set went in at (the engine refuses a batch of rule updates whole when it
+/// does not compile), and moves the rule input past them so that no published set
+/// joins them later.
+fn insert_shadows(shadows: &Shadows, side: &SideInputs, handles: &mut Handles, tick_ms: u64) {
+    let now = *handles.rules.time();
+    if side.rules_applied().is_some_and(|(_, at)| at >= now) {
+        return;
+    }
+    let (insert, retract) = shadows.take_rule_updates(now);
+    if insert.is_empty() && retract.is_empty() {
+        return;
+    }
+    insert.into_iter().for_each(|d| handles.rules.update(d, 1));
+    retract.into_iter().for_each(|d| handles.rules.update(d, -1));
+    handles.rules.advance_to(now + tick_ms.max(1));
+    handles.rules.flush();
+}
+
 /// An update of the `sizes` collection.
 type SizeUpdate = ((String, isize), u64, isize);
 
@@ -168,6 +189,14 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
     let (worker_stopped, worker_metrics, worker_producer) = (Arc::clone(&stopped), Arc::clone(&metrics), Arc::clone(&producer));
     let lookups = Arc::new(UserLookups::default());
     spawn_responder(&deployment.redis.url, &deployment.kafka.group, args.process, Arc::clone(&lookups)).map_err(CommandError::Invalid)?;
+    let shadows = Arc::new(Shadows::default());
+    let host = DryRunHost {
+        process: args.process,
+        workers: args.workers.max(1) as u64,
+        shadows: Arc::clone(&shadows),
+        metrics: Arc::clone(&metrics),
+    };
+    spawn_dry_runs(&deployment.redis.url, &deployment.kafka.group, host).map_err(CommandError::Invalid)?;
     let guards = timely::execute(timely_config, move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let durable = ProbeHandle::new();
@@ -202,9 +231,20 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
         let mut side = SideInputs::new(&deployment, index, peers, Arc::clone(&schema), dead_letters.clone())?;
         let size_updates: Rc<RefCell<Vec<SizeUpdate>>> = Rc::new(RefCell::new(Vec::new()));
         let size_buffer = Rc::clone(&size_updates);
+        let recorder = Arc::clone(&shadows);
         let built = worker.dataflow::<u64, _, _>(|scope| {
             build(scope, source, &shared).map(|(handles, outputs)| {
-                durable_sink(outputs.membership.inner, sink).probe_with(&durable);
+                // A dry run's shadows go to their dry run, not to the topic or the store.
+                let membership = outputs
+                    .membership
+                    .inner
+                    .inspect(move |((user, segment), tick, diff)| {
+                        if is_shadow(segment) {
+                            recorder.record(user, segment, *tick, *diff);
+                        }
+                    })
+                    .filter(|((_, segment), _, _)| !is_shadow(segment));
+                durable_sink(membership, sink).probe_with(&durable);
                 outputs.sizes.inner.inspect(move |u| size_buffer.borrow_mut().push(u.clone()));
                 handles
             })
@@ -221,6 +261,9 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
             handles.advance_to(config.tick_of(worker_watermark(&worker_metrics, index)));
             worker.step_or_park(Some(Duration::from_millis(1)));
             side.poll(&mut handles, 1_000);
+            if index == 0 {
+                insert_shadows(&shadows, &side, &mut handles, config.tick_ms);
+            }
             let frontier = durable.with_frontier(|f| f.iter().next().copied().unwrap_or(u64::MAX));
             worker_metrics
                 .durable_frontier_ms
@@ -232,7 +275,9 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
                 acker.observe(side.rules_applied(), frontier);
             }
             for ((segment, count), _, diff) in size_updates.borrow_mut().drain(..) {
-                sizes.apply(&segment, count, diff);
+                if !is_shadow(&segment) {
+                    sizes.apply(&segment, count, diff);
+                }
             }
             sizes.maybe_report();
             if until.is_some_and(|u| frontier > u) {

@@ -31,6 +31,7 @@ use segstream_rules::SegmentDef;
 use segstream_time::wall_clock_ms;
 
 use super::console_setup::{open_repository, serve, tokens};
+use super::dry_runs::dry_run;
 use super::user_lookups::lookup;
 use crate::cli::ConsoleArgs;
 use crate::error::CommandError;
@@ -53,6 +54,9 @@ impl RuleChannel for RulesTopic {
     }
 }
 
+/// How long a dry run may wait for the classifier processes.
+const DRY_RUN_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// How long a user lookup may wait for the classifier processes.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -62,11 +66,11 @@ const TREND_EVERY: Duration = Duration::from_secs(2);
 /// The deployment as the console sees it, from Redis: the rule-set version every
 /// classifier worker acknowledged, and the segment sizes the workers report (trends
 /// sampled here), the users entering and leaving each segment per minute (summed over
-/// the last hour), and user lookups the classifier processes answer through Redis. Dry
-/// runs across processes are not built yet.
+/// the last hour), and the user lookups and dry runs the classifier processes answer
+/// through Redis.
 struct DeploymentLive {
     redis: Mutex<Retrying>,
-    /// A connection of its own: a lookup waits for answers.
+    /// A connection of its own for lookups and dry runs, which wait for answers.
     lookups: Mutex<Retrying>,
     group: String,
     trends: Mutex<(Option<Instant>, Trends)>,
@@ -116,8 +120,16 @@ impl LiveView for DeploymentLive {
         }
     }
 
-    fn dry_run(&self, _: &SegmentDef, _: Option<&SegmentDef>) -> Result<DryRun, String> {
-        Err("dry runs across classifier processes are not built yet; the demo's console runs them".into())
+    fn dry_run(&self, draft: &SegmentDef, live: Option<&SegmentDef>) -> Result<DryRun, String> {
+        let workers = self.applied().len() as u64;
+        let mut redis = self.lookups.lock().map_err(|_| "the question connection failed".to_string())?;
+        dry_run(
+            &mut redis,
+            &self.group,
+            (draft, live),
+            (workers > 0).then_some(workers),
+            DRY_RUN_TIMEOUT,
+        )
     }
 
     fn lookup(&self, user: &str) -> Result<Option<UserReport>, String> {

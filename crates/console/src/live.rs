@@ -69,7 +69,7 @@ impl Trends {
 }
 
 /// What a dry run found.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DryRun {
     /// The event time (tick, ms since the epoch) the counts are exact at.
     pub as_of_ms: u64,
@@ -85,6 +85,21 @@ pub struct DryRun {
     pub sample: Vec<String>,
     /// What the counts do not model, if anything.
     pub caveat: Option<String>,
+}
+
+impl DryRun {
+    /// Adds the counts of another part of the users at the same time (workers hold
+    /// disjoint users, so counts add up); the sample keeps the first users by id.
+    pub fn absorb(&mut self, part: DryRun) {
+        self.as_of_ms = self.as_of_ms.max(part.as_of_ms);
+        self.users += part.users;
+        self.matched += part.matched;
+        self.entering += part.entering;
+        self.exiting += part.exiting;
+        self.sample.extend(part.sample);
+        self.sample.sort();
+        self.sample.truncate(DRY_RUN_SAMPLE);
+    }
 }
 
 /// How many matching users a dry run names.

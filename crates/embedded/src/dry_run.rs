@@ -63,7 +63,8 @@ pub fn shadow(def: &SegmentDef, id: String) -> SegmentDef {
     }
 }
 
-fn caveat(draft: &SegmentDef, live: Option<&SegmentDef>) -> Option<String> {
+/// What a dry run of `draft` against `live` does not model, if anything.
+pub fn caveat(draft: &SegmentDef, live: Option<&SegmentDef>) -> Option<String> {
     let mut notes = Vec::new();
     if draft.group.is_some() || live.is_some_and(|l| l.group.is_some()) {
         notes.push("the exclusive group's competition is not modelled (the draft is counted alone)");
@@ -185,16 +186,20 @@ impl DryRuns {
                 .map(|m| m.iter().filter(|(_, n)| **n > 0).map(|(u, _)| u.as_str()).collect())
                 .unwrap_or_default()
         };
-        let draft = members(Some(&running.draft_id));
-        let live = members(running.live_id.as_deref());
-        DryRun {
-            as_of_ms: time,
-            matched: draft.len() as u64,
-            entering: draft.difference(&live).count() as u64,
-            exiting: live.difference(&draft).count() as u64,
-            sample: draft.iter().take(DRY_RUN_SAMPLE).map(|u| u.to_string()).collect(),
-            ..DryRun::default()
-        }
+        counts(&members(Some(&running.draft_id)), &members(running.live_id.as_deref()), time)
+    }
+}
+
+/// A dry run's counts from the members of the draft's and the live version's shadows
+/// at `time` (`users` and `caveat` left for the caller).
+pub fn counts(draft: &BTreeSet<&str>, live: &BTreeSet<&str>, time: u64) -> DryRun {
+    DryRun {
+        as_of_ms: time,
+        matched: draft.len() as u64,
+        entering: draft.difference(live).count() as u64,
+        exiting: live.difference(draft).count() as u64,
+        sample: draft.iter().take(DRY_RUN_SAMPLE).map(|u| u.to_string()).collect(),
+        ..DryRun::default()
     }
 }
 

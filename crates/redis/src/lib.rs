@@ -10,11 +10,11 @@
 
 pub mod partner_state;
 pub mod profile_store;
+pub mod questions;
 pub mod rules_live;
 pub mod segment_moves;
 pub mod segment_sizes;
 pub mod user_data;
-pub mod user_lookups;
 
 use std::time::Duration;
 
