@@ -299,7 +299,12 @@ mod tests {
         assert_eq!(shadows.inserted_at("17-0"), None);
         assert_eq!(shadows.take_rule_updates(500), (defs.clone(), Vec::new()));
         assert_eq!(shadows.inserted_at("17-0"), Some(500));
-        for (user, segment, tick, diff) in [("a", &draft, 500, 1), ("b", &draft, 500, 1), ("b", &draft, 600, -1), ("c", &live, 500, 1)] {
+        for (user, segment, tick, diff) in [
+            ("a", &draft, 500, 1),
+            ("b", &draft, 500, 1),
+            ("b", &draft, 600, -1),
+            ("c", &live, 500, 1),
+        ] {
             shadows.record(user, segment, tick, diff);
         }
         assert_eq!(shadows.members_at(&draft, 500), BTreeSet::from(["a".to_string(), "b".to_string()]));
