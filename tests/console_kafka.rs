@@ -1,4 +1,5 @@
-//! `segstream console` in a distributed deployment (the real broker and Redis): a new
+//! `segstream console` in a distributed deployment (the real broker and Redis, a
+//! classifier of two processes): a new
 //! repository publishes the rule files to the rules topic, and a segment created and
 //! published through the API changes membership in a running classifier, which
 //! acknowledges the rule-set version and reports segment sizes through Redis; a user
@@ -125,13 +126,13 @@ fn a_rule_published_in_the_console_changes_membership_in_a_running_deployment() 
     let start = start - start % 100;
     let workload = Workload::new(&d.name, start, 8, 4);
     workload.produce(&d, &deployment::producer());
-    let mut classifier = d.classify(&[], "run");
+    let mut cluster = d.classify_cluster(2, &[], "run");
     let women = |changes: &[deployment::Change]| changes.iter().filter(|c| c.1 == "women" && c.3).count();
     poll_until(Duration::from_secs(60), Duration::from_millis(200), || {
         let caught_up = women(&deployment::read_changes(&d.changes)) >= 4;
         caught_up
             .then_some(())
-            .ok_or_else(|| format!("the classifier never caught up:\n{}", d.log("run")))
+            .ok_or_else(|| format!("the classifier never caught up:\n{}", d.log("run-0")))
     });
 
     let rules = scratch_path(&format!("{}-rules", d.name), "test.toml");
@@ -190,22 +191,22 @@ fn a_rule_published_in_the_console_changes_membership_in_a_running_deployment() 
         let changed = in_germany(&deployment::read_changes(&d.changes)) > 0;
         changed
             .then(|| published_at.elapsed())
-            .ok_or_else(|| format!("no membership change:\n{}", d.log("run")))
+            .ok_or_else(|| format!("no membership change:\n{}", d.log("run-0")))
     });
     // Of the workload's 8 users, one loses its country and one its profile.
     poll_until(Duration::from_secs(30), Duration::from_millis(100), || {
         let all = in_germany(&deployment::read_changes(&d.changes)) >= 6;
         all.then_some(())
-            .ok_or_else(|| format!("not every user in Germany entered:\n{}", d.log("run")))
+            .ok_or_else(|| format!("not every user in Germany entered:\n{}", d.log("run-0")))
     });
     // Every classifier worker acknowledges v2 (through Redis), and the console says so.
     let status = poll_until(Duration::from_secs(30), Duration::from_millis(100), || {
         let (_, status) = call(port, "GET", "/api/status", &[], None);
-        let live = status["ruleset_version"] == 2 && status["live_workers"] == 1;
+        let live = status["ruleset_version"] == 2 && status["live_workers"] == 2;
         live.then(|| status.clone())
             .ok_or_else(|| format!("v2 never acknowledged: {status}"))
     });
-    assert_eq!(status["workers"], json!([2]), "{status}");
+    assert_eq!(status["workers"], json!([2, 2]), "{status}");
     // The workers report segment sizes and moves per minute through Redis, and the
     // console lists them: the last hour's moves are every change on the topic.
     let moves_on_topic = |segment: &str| {
@@ -238,11 +239,13 @@ fn a_rule_published_in_the_console_changes_membership_in_a_running_deployment() 
         "console publish -> first membership change on the changes topic: {} ms",
         first_change.as_millis()
     );
-    let _ = classifier.kill();
-    let _ = classifier.wait();
+    for process in cluster.iter_mut() {
+        let _ = process.kill();
+        let _ = process.wait();
+    }
     assert!(
-        d.log("run").contains("rules: applied a published set of 4 segments"),
+        d.log("run-0").contains("rules: applied a published set of 4 segments"),
         "{}",
-        d.log("run")
+        d.log("run-0")
     );
 }

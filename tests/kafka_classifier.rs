@@ -99,26 +99,8 @@ fn two_processes_of_one_worker_equal_one_process_of_two_late_events_included() {
 
     let cluster = Deployment::new("two-processes", 3, CLASSIFIER);
     workload.produce(&cluster, &deployment::producer());
-    let hostfile = support::scratch_path("deployments", &format!("{}-hosts.txt", cluster.name));
-    let base = 20_000 + (std::process::id() % 20_000) as u16;
-    std::fs::write(&hostfile, format!("127.0.0.1:{}\n127.0.0.1:{}\n", base, base + 1)).unwrap();
     let until_arg = until.to_string();
-    let mut processes: Vec<_> = (0..2)
-        .map(|i| {
-            let index = i.to_string();
-            let args = [
-                "--until",
-                &until_arg,
-                "--processes",
-                "2",
-                "--process",
-                &index,
-                "--hostfile",
-                hostfile.to_str().unwrap(),
-            ];
-            cluster.classify(&args, &format!("process-{i}"))
-        })
-        .collect();
+    let mut processes = cluster.classify_cluster(2, &["--until", &until_arg], "process");
     for (i, child) in processes.iter_mut().enumerate() {
         let status = deployment::wait_for(child, Duration::from_secs(120), "a cluster process");
         assert!(status.success(), "process {i} failed:\n{}", cluster.log(&format!("process-{i}")));

@@ -2,7 +2,9 @@
 //! worker that holds the user.
 //!
 //! Contract: each worker's classify operator in this process [`UserLookups::register`]s
-//! with its index and a thread-safe activator. [`UserLookups::ask`] posts a user id to
+//! with its index and a thread-safe activator; a desk made [`UserLookups::expecting`]
+//! `n` workers answers only once `n` have registered (before that, a worker not yet
+//! registered could be the one holding the user). [`UserLookups::ask`] posts a user id to
 //! every registered worker, wakes their operators and blocks until each has answered or
 //! the timeout passes (an error then: a worker is stopped or stalled). A worker
 //! answers between steps, from its engine at the last tick it processed
@@ -48,6 +50,8 @@ pub struct UserLookups {
 
 #[derive(Default)]
 struct Desk {
+    /// How many workers must register before questions are answered.
+    expected: usize,
     /// The registered workers, with what wakes each.
     workers: BTreeMap<usize, Option<SyncActivator>>,
     open: BTreeMap<u64, Question>,
@@ -61,6 +65,15 @@ struct Question {
 }
 
 impl UserLookups {
+    /// A desk for a process of `workers` workers.
+    pub fn expecting(workers: usize) -> UserLookups {
+        let lookups = UserLookups::default();
+        if let Ok(mut desk) = lookups.desk.lock() {
+            desk.expected = workers;
+        }
+        lookups
+    }
+
     /// Worker `worker` answers lookups; `activator` wakes its operator.
     pub fn register(&self, worker: usize, activator: Option<SyncActivator>) {
         if let Ok(mut desk) = self.desk.lock() {
@@ -77,8 +90,12 @@ impl UserLookups {
     pub fn ask(&self, user: &str, timeout: Duration) -> Result<Option<UserReport>, String> {
         let deadline = Instant::now() + timeout;
         let mut desk = self.desk.lock().map_err(|_| "the lookup desk failed".to_string())?;
-        if desk.workers.is_empty() {
-            return Err("no classifier worker is running".into());
+        if desk.workers.is_empty() || desk.workers.len() < desk.expected {
+            return Err(format!(
+                "the classifier is not running yet ({} of {} workers ready)",
+                desk.workers.len(),
+                desk.expected.max(1)
+            ));
         }
         let number = self.latest.fetch_add(1, Ordering::SeqCst) + 1;
         let question = Question {
@@ -164,7 +181,17 @@ mod tests {
     }
 
     #[test]
-    fn with_no_worker_there_is_no_answer() {
-        assert!(UserLookups::default().ask("ann", Duration::from_secs(1)).is_err());
+    fn no_answer_comes_before_every_expected_worker_registered() {
+        let lookups = UserLookups::expecting(2);
+        let not_yet = |lookups: &UserLookups| lookups.ask("ann", Duration::from_secs(1));
+        assert_eq!(
+            not_yet(&lookups),
+            Err("the classifier is not running yet (0 of 2 workers ready)".into())
+        );
+        lookups.register(0, None);
+        assert_eq!(
+            not_yet(&lookups),
+            Err("the classifier is not running yet (1 of 2 workers ready)".into())
+        );
     }
 }

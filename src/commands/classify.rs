@@ -187,7 +187,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
     let stopped = Arc::new(AtomicUsize::new(0));
     metrics.durable_frontier_ms.store(durable_start, Ordering::Relaxed);
     let (worker_stopped, worker_metrics, worker_producer) = (Arc::clone(&stopped), Arc::clone(&metrics), Arc::clone(&producer));
-    let lookups = Arc::new(UserLookups::default());
+    let lookups = Arc::new(UserLookups::expecting(args.workers.max(1)));
     spawn_responder(&deployment.redis.url, &deployment.kafka.group, args.process, Arc::clone(&lookups)).map_err(CommandError::Invalid)?;
     let shadows = Arc::new(Shadows::default());
     let host = DryRunHost {
@@ -265,9 +265,10 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
                 insert_shadows(&shadows, &side, &mut handles, config.tick_ms);
             }
             let frontier = durable.with_frontier(|f| f.iter().next().copied().unwrap_or(u64::MAX));
+            // Release: a dry run that sees this frontier sees the shadow changes before it.
             worker_metrics
                 .durable_frontier_ms
-                .store(frontier.min(u64::MAX / 2), Ordering::Relaxed);
+                .store(frontier.min(u64::MAX / 2), Ordering::Release);
             if let Some(progress) = progress.as_mut() {
                 progress.maybe_write(frontier, wall_clock_ms());
             }

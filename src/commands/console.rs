@@ -70,8 +70,9 @@ const TREND_EVERY: Duration = Duration::from_secs(2);
 /// through Redis.
 struct DeploymentLive {
     redis: Mutex<Retrying>,
-    /// A connection of its own for lookups and dry runs, which wait for answers.
-    lookups: Mutex<Retrying>,
+    /// Where Redis is: every lookup and dry run waits for answers on a connection of
+    /// its own, so none waits behind another.
+    url: String,
     group: String,
     trends: Mutex<(Option<Instant>, Trends)>,
 }
@@ -122,7 +123,7 @@ impl LiveView for DeploymentLive {
 
     fn dry_run(&self, draft: &SegmentDef, live: Option<&SegmentDef>) -> Result<DryRun, String> {
         let workers = self.applied().len() as u64;
-        let mut redis = self.lookups.lock().map_err(|_| "the question connection failed".to_string())?;
+        let mut redis = Retrying::new(&self.url)?;
         dry_run(
             &mut redis,
             &self.group,
@@ -134,7 +135,7 @@ impl LiveView for DeploymentLive {
 
     fn lookup(&self, user: &str) -> Result<Option<UserReport>, String> {
         let workers = self.applied().len() as u64;
-        let mut redis = self.lookups.lock().map_err(|_| "the lookup connection failed".to_string())?;
+        let mut redis = Retrying::new(&self.url)?;
         lookup(&mut redis, &self.group, user, (workers > 0).then_some(workers), LOOKUP_TIMEOUT)
     }
 }
@@ -154,7 +155,7 @@ pub fn run(args: &ConsoleArgs) -> Result<ExitCode, CommandError> {
         tokens: Arc::new(tokens),
         live: Arc::new(DeploymentLive {
             redis: Mutex::new(Retrying::new(&config.redis.url).map_err(CommandError::Invalid)?),
-            lookups: Mutex::new(Retrying::new(&config.redis.url).map_err(CommandError::Invalid)?),
+            url: config.redis.url.clone(),
             group: config.kafka.group.clone(),
             trends: Mutex::new((None, Trends::default())),
         }),

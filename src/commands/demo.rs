@@ -210,7 +210,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         acks: Arc::new(RuleAcks::new(workers)),
         dry_runs: Arc::new(DryRuns::new(workers)),
         metrics: Arc::clone(&metrics),
-        lookups: Arc::new(UserLookups::default()),
+        lookups: Arc::new(UserLookups::expecting(workers)),
     };
     // With the console, the repository decides the rules in force (edits made there last).
     let (defs, rules_version) = demo_console::start(args, &schema, &link, &stop)?.unwrap_or((file_defs, 0));

@@ -14,20 +14,20 @@
 //! cover every worker the deployment acknowledged. One dry run runs at a time per
 //! process; a failed one answers with its reason.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use segstream_console::live::DryRun;
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
-use segstream_embedded::dry_run::{caveat, counts, shadow, DryRuns, SHADOW_PREFIX};
+use segstream_embedded::dry_run::{caveat, counts, shadow, SHADOW_PREFIX};
 use segstream_redis::questions::{answer, answers};
 use segstream_redis::Retrying;
 use segstream_rules::SegmentDef;
 use serde::{Deserialize, Serialize};
 
-use super::questions::{ask_and_wait, spawn_follower, Answers, Fields};
+use super::questions::{ask_and_wait, covered, missing, parts, spawn_follower, Answers, Fields};
 
 /// The kind of question.
 const KIND: &str = "dry-runs";
@@ -57,6 +57,9 @@ pub struct Shadows {
     state: Mutex<ShadowState>,
 }
 
+/// A shadow's membership change: (user, tick, diff).
+type ShadowChange = (String, u64, isize);
+
 #[derive(Default)]
 struct ShadowState {
     /// Shadows to insert, by question.
@@ -64,11 +67,17 @@ struct ShadowState {
     /// When worker 0 inserted a question's shadows.
     inserted_at: HashMap<String, u64>,
     to_retract: Vec<SegmentDef>,
-    /// Changes of open shadows: (user, tick, diff).
-    changes: HashMap<String, Vec<(String, u64, isize)>>,
-    /// Shadows whose run is over (their later changes are dropped).
-    closed: HashSet<String>,
+    /// Changes of open shadows: when the first came, and the changes.
+    changes: HashMap<String, (Instant, Vec<ShadowChange>)>,
+    /// Shadows whose run is over (their later changes are dropped), oldest first.
+    closed: VecDeque<String>,
 }
+
+/// How many closed shadows are remembered (their retraction comes a few ticks later).
+const CLOSED_KEPT: usize = 256;
+/// How long the changes of a shadow no question here claims are kept (one this process
+/// started too late to see the question of).
+const UNCLAIMED_KEPT: Duration = Duration::from_secs(120);
 
 impl Shadows {
     /// Worker 0: the shadows to insert at rule-input time `now` and those to retract.
@@ -88,13 +97,17 @@ impl Shadows {
     /// Any worker: a shadow's membership change.
     pub fn record(&self, user: &str, segment: &str, tick: u64, diff: isize) {
         let Ok(mut state) = self.state.lock() else { return };
-        if !state.closed.contains(segment) {
-            state
-                .changes
-                .entry(segment.to_string())
-                .or_default()
-                .push((user.to_string(), tick, diff));
+        if state.closed.iter().any(|c| c == segment) {
+            return;
         }
+        if !state.changes.contains_key(segment) {
+            state.changes.retain(|_, (first, _)| first.elapsed() < UNCLAIMED_KEPT);
+        }
+        let entry = state
+            .changes
+            .entry(segment.to_string())
+            .or_insert_with(|| (Instant::now(), Vec::new()));
+        entry.1.push((user.to_string(), tick, diff));
     }
 
     fn post(&self, question: &str, defs: Vec<SegmentDef>) {
@@ -111,7 +124,7 @@ impl Shadows {
     fn members_at(&self, id: &str, time: u64) -> BTreeSet<String> {
         let Ok(state) = self.state.lock() else { return BTreeSet::new() };
         let mut counts: HashMap<&str, isize> = HashMap::new();
-        for (user, tick, diff) in state.changes.get(id).into_iter().flatten() {
+        for (user, tick, diff) in state.changes.get(id).into_iter().flat_map(|(_, changes)| changes) {
             if *tick <= time {
                 *counts.entry(user.as_str()).or_default() += diff;
             }
@@ -127,7 +140,10 @@ impl Shadows {
         let (draft, live) = shadow_ids(question);
         for id in [draft, live] {
             state.changes.remove(&id);
-            state.closed.insert(id);
+            state.closed.push_back(id);
+        }
+        while state.closed.len() > CLOSED_KEPT {
+            state.closed.pop_front();
         }
         state.to_insert.retain(|(q, _)| q != question);
         if state.inserted_at.remove(question).is_some() {
@@ -136,10 +152,7 @@ impl Shadows {
     }
 }
 
-/// Whether `segment` is a dry run's shadow.
-pub fn is_shadow(segment: &str) -> bool {
-    DryRuns::is_shadow(segment)
-}
+pub use segstream_dataflows::classifier::is_shadow;
 
 /// What a process answering dry runs works with.
 pub struct DryRunHost {
@@ -182,6 +195,7 @@ impl DryRunHost {
         let live = parse("live").transpose()?;
         let (draft_id, live_id) = shadow_ids(question);
         let deadline = Instant::now() + PROCESS_TIMEOUT;
+        let rule_errors_before = ClassifierMetrics::get(&self.metrics.rule_errors);
         let time = if self.process == 0 {
             let mut defs = vec![shadow(&draft, draft_id.clone())];
             defs.extend(live.as_ref().map(|l| shadow(l, live_id.clone())));
@@ -192,14 +206,19 @@ impl DryRunHost {
             answer(redis, group, KIND, question, "time", &time.to_string())?;
             time
         } else {
+            // A failed read is tried again until the deadline.
             wait_for(deadline, "process 0 to insert the shadows", || {
-                Ok(answers(redis, group, KIND, question)?.get("time").and_then(|t| t.parse().ok()))
+                let answers = answers(redis, group, KIND, question).unwrap_or_default();
+                Ok(answers.get("time").and_then(|t| t.parse().ok()))
             })?
         };
-        let frontier = || self.metrics.durable_frontier_ms.load(Ordering::Relaxed);
+        let frontier = || self.metrics.durable_frontier_ms.load(Ordering::Acquire);
         wait_for(deadline, "the classifier to pass the dry run's time", || {
             Ok((frontier() > time).then_some(()))
         })?;
+        if ClassifierMetrics::get(&self.metrics.rule_errors) > rule_errors_before {
+            return Err("the classifier refused the draft next to the rules in force (its log says why)".into());
+        }
         let draft_members = self.shadows.members_at(&draft_id, time);
         let live_members = match live {
             Some(_) => self.shadows.members_at(&live_id, time),
@@ -255,19 +274,15 @@ pub fn dry_run(
     let mut outcome = ask_and_wait(redis, (group, KIND), &fields, timeout, |answers| {
         let mut total = DryRun::default();
         let mut answered = 0;
-        for (process, text) in answers.iter().filter(|(field, _)| field.as_str() != "time") {
-            let part: ProcessRun =
-                serde_json::from_str(text).map_err(|e| format!("classifier process {process} answered something unreadable: {e}"))?;
+        // Every process's part is needed: one that failed fails the dry run.
+        for (process, part) in parts::<ProcessRun>(answers)? {
             total.absorb(part.run.map_err(|e| format!("classifier process {process}: {e}"))?);
             answered += part.workers;
         }
-        if workers.is_some_and(|all| answered >= all) {
-            return Ok(Answers::Complete(total));
+        match covered(answered, workers) {
+            true => Ok(Answers::Complete(total)),
+            false => Ok(Answers::Missing(missing(answered, workers, "the dry run"))),
         }
-        let all = workers.map_or_else(|| "an unknown number of".to_string(), |w| w.to_string());
-        Ok(Answers::Missing(format!(
-            "{answered} of {all} classifier workers answered the dry run"
-        )))
     })?;
     outcome.caveat = caveat(draft, live);
     Ok(outcome)

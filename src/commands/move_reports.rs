@@ -19,8 +19,8 @@ use segstream_redis::Retrying;
 
 use super::redis_writer::{spawn, Pending};
 
-/// Minutes of buckets kept.
-const KEPT_MINUTES: u64 = 60;
+/// Minutes of buckets kept (the console sums the last hour).
+const HOUR_MINUTES: u64 = 60;
 const MINUTE_MS: u64 = 60_000;
 
 /// Buckets to write, newest counts per (minute, segment).
@@ -87,7 +87,7 @@ impl MoveReporter {
             }
             touched.insert(key, *counts);
         }
-        self.buckets.retain(|(m, _), _| m + KEPT_MINUTES > minute);
+        self.buckets.retain(|(m, _), _| m + HOUR_MINUTES > minute);
         let _ = self.sender.send(MoveBuckets {
             writer: self.writer.clone(),
             buckets: touched,

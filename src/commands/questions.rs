@@ -4,12 +4,17 @@
 //! Contract: [`spawn_follower`] starts a thread in a classifier process that reads the
 //! questions of one kind asked since it started and hands each to `answer` with a
 //! connection of its own (Redis errors are reported once per outage and the read is
-//! tried again a second later; a question whose handling failed is not retried).
-//! [`ask_and_wait`] (the console) asks and reads the answers until `decide` says they
-//! are complete, or the timeout passes (an error with `decide`'s account of what is
-//! missing).
+//! tried again a second later; a question whose handling failed is not retried). A
+//! question carries the instant its asker gives up (`deadline_ms`, wall clock); one
+//! read after it is skipped, so a backlog never does dead work. [`ask_and_wait`] (the
+//! console) asks and reads the answers until `decide` says they are complete, or the
+//! timeout passes (an error with `decide`'s account of what is missing). Answers are
+//! parts, one per process (fields named by process index): [`parts`] decodes them.
 
 use std::time::{Duration, Instant};
+
+use segstream_time::wall_clock_ms;
+use serde::de::DeserializeOwned;
 
 pub use segstream_redis::questions::Fields;
 use segstream_redis::questions::{answers, ask, last_question, questions_after};
@@ -21,6 +26,35 @@ const FOLLOW_BLOCK: Duration = Duration::from_secs(1);
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How often the console looks for answers.
 const ANSWER_POLL: Duration = Duration::from_millis(25);
+
+/// The field naming when the asker gives up.
+const DEADLINE_FIELD: &str = "deadline_ms";
+
+/// Every process's part of the answers (fields named by a process index; others, such
+/// as a dry run's `time`, are not parts).
+pub fn parts<P: DeserializeOwned>(answers: &Fields) -> Result<Vec<(usize, P)>, String> {
+    answers
+        .iter()
+        .filter_map(|(field, text)| Some((field.parse::<usize>().ok()?, text)))
+        .map(|(process, text)| {
+            serde_json::from_str(text)
+                .map(|part| (process, part))
+                .map_err(|e| format!("classifier process {process} answered something unreadable: {e}"))
+        })
+        .collect()
+}
+
+/// Whether parts from `answered` workers cover all `workers` of the deployment (never,
+/// when that number is unknown).
+pub fn covered(answered: u64, workers: Option<u64>) -> bool {
+    workers.is_some_and(|all| answered >= all)
+}
+
+/// What is missing, for a timeout's message.
+pub fn missing(answered: u64, workers: Option<u64>, what: &str) -> String {
+    let all = workers.map_or_else(|| "an unknown number of".to_string(), |w| w.to_string());
+    format!("{answered} of {all} classifier workers answered {what}")
+}
 
 /// Where a question's answers stand.
 pub enum Answers<T> {
@@ -48,6 +82,10 @@ where
                 };
                 for (question, fields) in questions_after(&mut redis, &group, kind, &after, FOLLOW_BLOCK)? {
                     cursor = Some(question.clone());
+                    let deadline = fields.get(DEADLINE_FIELD).and_then(|d| d.parse::<u64>().ok());
+                    if deadline.is_some_and(|d| d < wall_clock_ms()) {
+                        continue;
+                    }
                     if let Err(e) = answer(&mut redis, &question, &fields) {
                         eprintln!("{kind}: question {question}: {e}");
                     }
@@ -81,7 +119,10 @@ pub fn ask_and_wait<T>(
     timeout: Duration,
     mut decide: impl FnMut(&Fields) -> Result<Answers<T>, String>,
 ) -> Result<T, String> {
-    let question = ask(redis, group, kind, fields)?;
+    let deadline_ms = (wall_clock_ms() + timeout.as_millis() as u64).to_string();
+    let mut with_deadline = fields.to_vec();
+    with_deadline.push((DEADLINE_FIELD, &deadline_ms));
+    let question = ask(redis, group, kind, &with_deadline)?;
     let deadline = Instant::now() + timeout;
     loop {
         match decide(&answers(redis, group, kind, &question)?)? {

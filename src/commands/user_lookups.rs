@@ -5,9 +5,10 @@
 //! ([`super::questions`], kind [`KIND`]) in a classifier process and answers each from
 //! this process's workers ([`UserLookups`]) with a [`ProcessAnswer`]: how many workers
 //! answered, the report of the one holding the user if any, or why they could not.
-//! [`lookup`] (the console) asks, and waits until a process holds the user, until
-//! answers cover all the deployment's workers (then nobody holds the user), or until
-//! the timeout (an error naming how many answered).
+//! [`lookup`] (the console) asks, and waits until a process holds the user (its report
+//! wins over other processes' failures), until answers cover all the deployment's
+//! workers (then nobody holds the user), or until the timeout (an error naming how many
+//! answered and why others could not).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use segstream_redis::questions::answer;
 use segstream_redis::Retrying;
 use serde::{Deserialize, Serialize};
 
-use super::questions::{ask_and_wait, spawn_follower, Answers};
+use super::questions::{ask_and_wait, covered, missing, parts, spawn_follower, Answers};
 
 /// The kind of question.
 const KIND: &str = "lookups";
@@ -60,22 +61,23 @@ pub fn lookup(
     timeout: Duration,
 ) -> Result<Option<UserReport>, String> {
     ask_and_wait(redis, (group, KIND), &[("user", user)], timeout, |answers| {
-        let mut answered = 0;
-        for (process, text) in answers {
-            let reply: ProcessAnswer =
-                serde_json::from_str(text).map_err(|e| format!("classifier process {process} answered something unreadable: {e}"))?;
-            if let Some(report) = reply.report {
-                return Ok(Answers::Complete(Some(report)));
-            }
-            if let Some(error) = reply.error {
-                return Err(format!("classifier process {process}: {error}"));
-            }
-            answered += reply.workers;
+        let parts: Vec<(usize, ProcessAnswer)> = parts(answers)?;
+        // The holder's report wins over any other process's failure.
+        if let Some(report) = parts.iter().find_map(|(_, part)| part.report.clone()) {
+            return Ok(Answers::Complete(Some(report)));
         }
-        if workers.is_some_and(|all| answered >= all) {
+        let answered = parts.iter().filter(|(_, p)| p.error.is_none()).map(|(_, p)| p.workers).sum();
+        if covered(answered, workers) {
             return Ok(Answers::Complete(None));
         }
-        let all = workers.map_or_else(|| "an unknown number of".to_string(), |w| w.to_string());
-        Ok(Answers::Missing(format!("{answered} of {all} classifier workers answered")))
+        let failures: Vec<String> = parts
+            .iter()
+            .filter_map(|(process, p)| p.error.as_ref().map(|e| format!("; process {process}: {e}")))
+            .collect();
+        Ok(Answers::Missing(format!(
+            "{}{}",
+            missing(answered, workers, "the lookup"),
+            failures.concat()
+        )))
     })
 }

@@ -102,6 +102,23 @@ impl Deployment {
             .unwrap()
     }
 
+    /// Starts `processes` classify processes of one worker each as one cluster (their
+    /// hostfile names free ports); process `i` logs to `{log}-{i}`.
+    pub fn classify_cluster(&self, processes: usize, extra: &[&str], log: &str) -> Vec<Child> {
+        let hostfile = super::scratch_path("deployments", &format!("{}-{log}-hosts.txt", self.name));
+        let hosts: String = (0..processes).map(|_| format!("127.0.0.1:{}\n", super::free_port())).collect();
+        std::fs::write(&hostfile, hosts).unwrap();
+        let (count, hostfile) = (processes.to_string(), hostfile.display().to_string());
+        (0..processes)
+            .map(|i| {
+                let index = i.to_string();
+                let mut args = vec!["--processes", &count, "--process", &index, "--hostfile", &hostfile];
+                args.extend_from_slice(extra);
+                self.classify(&args, &format!("{log}-{i}"))
+            })
+            .collect()
+    }
+
     pub fn log(&self, log: &str) -> String {
         std::fs::read_to_string(super::scratch_path("deployments", &format!("{}-{log}.log", self.name))).unwrap_or_default()
     }

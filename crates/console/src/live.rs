@@ -38,7 +38,8 @@ pub const TREND_POINTS: usize = 60;
 
 /// Size samples per segment for sparklines: each [`Trends::sample`] appends every
 /// segment's size (0 for one that had a size before and has none now), keeping the
-/// newest [`TREND_POINTS`].
+/// newest [`TREND_POINTS`]; a segment without a size whose kept points are all 0 is
+/// forgotten (a deleted segment does not linger).
 #[derive(Clone, Debug, Default)]
 pub struct Trends {
     points: std::collections::BTreeMap<String, std::collections::VecDeque<i64>>,
@@ -55,6 +56,8 @@ impl Trends {
                 trend.pop_front();
             }
         }
+        self.points
+            .retain(|segment, trend| sizes.contains_key(segment) || trend.iter().any(|p| *p != 0));
     }
 
     /// A segment's samples, oldest first.
@@ -136,5 +139,47 @@ impl LiveView for NoLive {
 
     fn lookup(&self, _: &str) -> Result<Option<UserReport>, String> {
         Err("this console sees no running classifier to ask about users".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn parts_of_a_dry_run_add_up_and_keep_the_first_users_as_the_sample() {
+        let part = |users: u64, matched: u64, sample: &[&str]| DryRun {
+            as_of_ms: 500,
+            users,
+            matched,
+            entering: matched,
+            exiting: 1,
+            sample: sample.iter().map(|s| s.to_string()).collect(),
+            caveat: None,
+        };
+        let mut total = DryRun::default();
+        total.absorb(part(10, 2, &["u9", "u3"]));
+        let many: Vec<String> = (10..40).map(|i| format!("v{i}")).collect();
+        total.absorb(part(20, 30, &many.iter().map(String::as_str).collect::<Vec<_>>()));
+        assert_eq!(
+            (total.as_of_ms, total.users, total.matched, total.entering, total.exiting),
+            (500, 30, 32, 32, 2)
+        );
+        assert_eq!(total.sample.len(), DRY_RUN_SAMPLE);
+        assert_eq!(&total.sample[..3], ["u3", "u9", "v10"]);
+    }
+
+    #[test]
+    fn a_segment_gone_for_a_whole_trend_is_forgotten() {
+        let mut trends = Trends::default();
+        trends.sample(&BTreeMap::from([("a".to_string(), 3)]));
+        for _ in 0..TREND_POINTS - 1 {
+            trends.sample(&BTreeMap::new());
+        }
+        assert_eq!(trends.of("a").first(), Some(&3), "one non-zero point keeps it");
+        trends.sample(&BTreeMap::new());
+        assert!(trends.of("a").is_empty());
+        assert_eq!(trends.segments().count(), 0);
     }
 }

@@ -21,8 +21,7 @@ use std::time::{Duration, Instant};
 use segstream_console::live::{DryRun, DRY_RUN_SAMPLE};
 use segstream_rules::{SegmentDef, SegmentKind};
 
-/// The id prefix of shadow segments (the console refuses ids starting with `__`).
-pub const SHADOW_PREFIX: &str = "__dry_run_";
+pub use segstream_dataflows::classifier::SHADOW_PREFIX;
 
 #[derive(Default)]
 struct Running {
@@ -88,7 +87,7 @@ impl DryRuns {
 
     /// Whether `segment` is a shadow (its changes belong here).
     pub fn is_shadow(segment: &str) -> bool {
-        segment.starts_with(SHADOW_PREFIX)
+        segstream_dataflows::classifier::is_shadow(segment)
     }
 
     /// Runs one dry run (see the module contract); `users` labels the answer.

@@ -20,6 +20,16 @@ pub mod user_state;
 pub mod watermark;
 
 pub use engine::{Engine, EngineCounters, UserInput};
+
+/// The id prefix of the hidden *shadow* segments a dry run inserts next to the rules in
+/// force (the console refuses ids starting with `__`). The engine evaluates them like
+/// any segment; hosts divert their changes, and user lookups do not show them.
+pub const SHADOW_PREFIX: &str = "__dry_run_";
+
+/// Whether `segment` is a dry run's shadow.
+pub fn is_shadow(segment: &str) -> bool {
+    segment.starts_with(SHADOW_PREFIX)
+}
 pub use membership::Policy;
 pub use segstream_model::change::MembershipChange;
 pub use segstream_model::ClassifierConfig;

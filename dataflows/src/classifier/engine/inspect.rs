@@ -1,7 +1,8 @@
 //! One user as the engine holds them, for the console's user lookup.
 //!
 //! Contract: [`Engine::inspect`] reports a user at the last tick processed, without
-//! changing anything: for every segment in force, the user's membership, the
+//! changing anything: for every segment in force (a dry run's shadows are not shown),
+//! the user's membership, the
 //! condition's last result, and each input the condition reads with the value it reads
 //! now (a [`UserReport`]). A user held in full is read from its state; a dormant one
 //! from its record (windowed features are empty by construction, rows from `side`); a
@@ -52,6 +53,7 @@ impl Engine {
             .segments()
             .iter()
             .enumerate()
+            .filter(|(_, segment)| !crate::classifier::is_shadow(&segment.def.id))
             .map(|(i, segment)| {
                 let specs = self.rules.set.features();
                 let features = segment.reads.features.iter().map(|&slot| Reading {
@@ -118,6 +120,22 @@ mod tests {
             }]
         );
         assert_eq!(engine.inspect("bob", 0, &mut NoSideRows), None, "never seen");
+    }
+
+    #[test]
+    fn a_dry_runs_shadows_are_not_shown() {
+        let mut engine = engine(ClassifierConfig::default());
+        let shadow_id = format!("{}1_draft", crate::classifier::SHADOW_PREFIX);
+        let rules = vec![
+            rule("seen", SegmentKind::Dynamic, r#"count("ad_watched", "1m") >= 1"#),
+            rule(&shadow_id, SegmentKind::Dynamic, r#"count("ad_watched", "1m") >= 1"#),
+        ];
+        let mut out = Vec::new();
+        engine.process_tick(0, rules, vec![watched("ann", "a1", 0)], &mut NoSideRows, &mut out);
+        assert_eq!(out.len(), 2, "the shadow is evaluated like any segment");
+        let report = engine.inspect("ann", 0, &mut NoSideRows).unwrap_or_else(|| panic!("ann is held"));
+        assert_eq!(report.member_of(), vec!["seen"]);
+        assert_eq!(report.segments.len(), 1);
     }
 
     #[test]
