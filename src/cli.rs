@@ -41,10 +41,40 @@ pub enum Command {
     /// Create the deployment's Kafka topics.
     #[command(subcommand)]
     Topics(TopicsCommand),
+    /// The lake: the raw event table on Delta Lake (`lake write`).
+    #[command(subcommand)]
+    Lake(LakeCommand),
     /// Offer generated events to the broker at a fixed rate and measure event→segment-changes latency.
     BrokerBench(BrokerBenchArgs),
     /// Measure classifier throughput, memory and latency (see docs/benchmarks.md).
     Bench(BenchArgs),
+}
+
+/// `segstream lake …`
+#[derive(Debug, Subcommand)]
+pub enum LakeCommand {
+    /// Write the events topic into the raw table, exactly once, until stopped.
+    Write(LakeWriteArgs),
+}
+
+/// `segstream lake write`
+#[derive(Debug, Args)]
+pub struct LakeWriteArgs {
+    /// Deployment configuration (its events topic is read).
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The raw table: a directory (created if missing) or a file:// URL.
+    #[arg(long, default_value = "out/lake/raw")]
+    pub table: String,
+    /// The longest a read record waits before it is committed.
+    #[arg(long, default_value = "1s")]
+    pub commit_every: String,
+    /// Commit sooner once this many records are waiting.
+    #[arg(long, default_value_t = 500_000)]
+    pub batch: usize,
+    /// Stop once the topic's end as it was at start is committed.
+    #[arg(long)]
+    pub once: bool,
 }
 
 /// `segstream broker-bench`

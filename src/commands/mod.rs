@@ -14,6 +14,7 @@ mod demo;
 mod demo_console;
 mod dry_runs;
 mod generate;
+mod lake_write;
 mod move_reports;
 mod partners_source;
 mod questions;
@@ -31,7 +32,7 @@ mod user_lookups;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, RulesCommand, TopicsCommand};
+use crate::cli::{Cli, Command, LakeCommand, RulesCommand, TopicsCommand};
 use crate::error::CommandError;
 
 /// Runs a command; the exit code says whether its input was valid.
@@ -51,5 +52,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandError> {
         Command::CacheSync(args) => cache_sync::run(&args),
         Command::Activate(command) => activate::run(&command),
         Command::Topics(TopicsCommand::Create(args)) => topics::create(&args),
+        Command::Lake(LakeCommand::Write(args)) => lake_write::run(&args),
     }
 }

@@ -159,6 +159,22 @@ pub fn flush(producer: &BaseProducer) {
 
 /// Every record of `topic` as (key, payload, timestamp), read to the end.
 pub fn read_all(topic: &str) -> Vec<(String, Option<Vec<u8>>, i64)> {
+    read_messages(topic, |m| {
+        (
+            String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+            m.payload().map(<[u8]>::to_vec),
+            m.timestamp().to_millis().unwrap_or(-1),
+        )
+    })
+}
+
+/// Every record of `topic` as (partition, offset), read to the end.
+pub fn coordinates(topic: &str) -> Vec<(i32, i64)> {
+    read_messages(topic, |m| (m.partition(), m.offset()))
+}
+
+/// Every record of `topic`, read to the end, as `read` makes it.
+fn read_messages<T>(topic: &str, mut read: impl FnMut(&rdkafka::message::BorrowedMessage<'_>) -> T) -> Vec<T> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", BROKERS)
         .set("group.id", "segstream-tests-reader")
@@ -185,11 +201,7 @@ pub fn read_all(topic: &str) -> Vec<(String, Option<Vec<u8>>, i64)> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while open > 0 && Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => out.push((
-                String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
-                m.payload().map(<[u8]>::to_vec),
-                m.timestamp().to_millis().unwrap_or(-1),
-            )),
+            Some(Ok(m)) => out.push(read(&m)),
             Some(Err(KafkaError::PartitionEOF(_))) => open -= 1,
             Some(Err(e)) => panic!("reading {topic}: {e}"),
             None => {}

@@ -1,0 +1,82 @@
+//! The lake writer's throughput into the raw table (Delta Lake on the local
+//! filesystem): building the Arrow batch from topic records (`to_batch`) and the whole
+//! commit (batch, Parquet with zstd, statistics and Bloom filters, files and log entry),
+//! over 100,000 records of the game's generated event mix per iteration. Reports
+//! records per second of one thread; the writer's target is 500,000 per core.
+//!
+//! Run: `cargo bench --bench lake_write` (quick check: `cargo bench --bench lake_write
+//! -- --test`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use segstream_lake::location::TableLocation;
+use segstream_lake::raw_table::RawTable;
+use segstream_lake::records::{to_batch, SourceRecord};
+use segstream_traffic::{Traffic, TrafficConfig};
+
+const RECORDS: usize = 100_000;
+const PARTITIONS: i32 = 8;
+
+fn records() -> Vec<SourceRecord> {
+    let config = TrafficConfig {
+        users: 100_000,
+        duplicate_rate: 0.0,
+        malformed_rate: 0.0,
+        ..TrafficConfig::default()
+    };
+    let mut traffic = Traffic::new(config, 0, 1);
+    let now = segstream_time::wall_clock_ms();
+    (0..RECORDS)
+        .map(|i| {
+            let line = traffic.next_line(now + i as u64);
+            SourceRecord {
+                partition: i as i32 % PARTITIONS,
+                offset: i as i64 / PARTITIONS as i64,
+                key: None,
+                payload: Some(line.into_bytes()),
+                timestamp_ms: Some(now as i64),
+            }
+        })
+        .collect()
+}
+
+fn lake_write(c: &mut Criterion) {
+    let records = records();
+    let bytes: usize = records.iter().map(|r| r.payload.as_ref().map_or(0, Vec::len)).sum();
+    let now = segstream_time::wall_clock_ms() as i64;
+    let mut group = c.benchmark_group("lake_write");
+    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    group.bench_function("to_batch", |b| b.iter(|| to_batch(&records, now)));
+    let dir = std::env::temp_dir().join(format!("segstream-lake-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let location = TableLocation::parse(&dir.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let mut table = runtime
+        .block_on(RawTable::open_or_create(&location, "events"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut next = 0i64;
+    group.bench_function("commit", |b| {
+        b.iter(|| {
+            next += RECORDS as i64;
+            let offsets: BTreeMap<i32, i64> = (0..PARTITIONS).map(|p| (p, next)).collect();
+            runtime
+                .block_on(table.commit(&records, &offsets, now))
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+    });
+    group.finish();
+    println!(
+        "lake_write: {RECORDS} records of {} bytes on average per iteration",
+        bytes / RECORDS
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, lake_write);
+criterion_main!(benches);

@@ -1,0 +1,44 @@
+//! The lake's errors, each naming what failed.
+
+/// What went wrong in the lake.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    /// The table location is not understood.
+    #[error("table location {location:?}: {reason}")]
+    Location {
+        /// The location as given.
+        location: String,
+        /// Why it is not understood.
+        reason: String,
+    },
+    /// The table (its log, or a file it names) could not be read or written.
+    #[error("delta table {location}: {source}")]
+    Table {
+        /// The table's URL.
+        location: String,
+        /// The underlying failure (boxed: it is large).
+        #[source]
+        source: Box<deltalake::DeltaTableError>,
+    },
+    /// A batch could not be built.
+    #[error("building a batch: {0}")]
+    Batch(String),
+    /// The table exists but is not a segstream raw table.
+    #[error("delta table {location} is not a segstream raw table: {reason}")]
+    NotRaw {
+        /// The table's URL.
+        location: String,
+        /// What differs.
+        reason: String,
+    },
+}
+
+impl LakeError {
+    /// The table at `location` failed with `source`.
+    pub fn table(location: impl Into<String>, source: deltalake::DeltaTableError) -> LakeError {
+        LakeError::Table {
+            location: location.into(),
+            source: Box::new(source),
+        }
+    }
+}

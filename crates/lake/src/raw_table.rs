@@ -1,0 +1,281 @@
+//! The raw table: open or create it, resume from its offsets, commit batches exactly
+//! once, and read its coordinates back.
+//!
+//! Contract: [`RawTable::open_or_create`] opens the Delta table at a location, creating
+//! it with the raw columns partitioned by the ingest hour if none is there (a table of
+//! other columns is refused). [`RawTable::commit`] writes records as Parquet (zstd,
+//! statistics, Bloom filters on `user` and `event_id`) and commits the files together
+//! with one application transaction per source partition — app id
+//! `segstream-raw-<topic>-<partition>`, version the next offset to read — in one atomic
+//! log entry: either both are in the table or neither is. Files written by a commit that
+//! never landed are not part of the table (a vacuum removes them).
+//! [`RawTable::resume_offsets`] reads the next offsets back. [`RawTable::coordinates`]
+//! lists the `(partition, offset)` of every row of the table, for checks.
+
+use std::collections::BTreeMap;
+
+use deltalake::arrow::array::{AsArray, RecordBatch};
+use deltalake::arrow::datatypes::{Int32Type, Int64Type};
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::Transaction;
+use deltalake::logstore::object_store::ObjectStoreExt;
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use deltalake::parquet::arrow::ProjectionMask;
+use deltalake::parquet::basic::{Compression, ZstdLevel};
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::schema::types::ColumnPath;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableError};
+
+use crate::location::TableLocation;
+use crate::records::{columns, to_batch, SourceRecord, PARTITION_COLUMNS};
+use crate::LakeError;
+
+/// The raw table of one topic (see the module contract).
+pub struct RawTable {
+    table: DeltaTable,
+    topic: String,
+    location: String,
+}
+
+/// Parquet settings of the raw table's files.
+fn writer_properties() -> WriterProperties {
+    let mut properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(256 * 1024));
+    for column in ["user", "event_id"] {
+        properties = properties.set_column_bloom_filter_enabled(ColumnPath::from(column), true);
+    }
+    properties.build()
+}
+
+impl RawTable {
+    /// Opens the raw table of `topic` at `location`, creating it if there is none.
+    pub async fn open_or_create(location: &TableLocation, topic: &str) -> Result<RawTable, LakeError> {
+        let name = location.url.to_string();
+        let table_error = |source: DeltaTableError| LakeError::table(&name, source);
+        let mut table = location.builder()?.build().map_err(table_error)?;
+        let table = match table.load().await {
+            Ok(()) => table,
+            Err(DeltaTableError::NotATable(_)) => table
+                .create()
+                .with_table_name(format!("raw_{topic}"))
+                .with_columns(columns())
+                .with_partition_columns(PARTITION_COLUMNS)
+                .await
+                .map_err(table_error)?,
+            Err(source) => return Err(table_error(source)),
+        };
+        let raw = RawTable {
+            table,
+            topic: topic.to_string(),
+            location: name,
+        };
+        raw.check_columns()?;
+        Ok(raw)
+    }
+
+    fn check_columns(&self) -> Result<(), LakeError> {
+        let schema = self.table.snapshot().map_err(|e| self.error(e))?.schema();
+        let found: Vec<String> = schema.fields().map(|f| f.name().to_string()).collect();
+        let wanted: Vec<String> = columns().iter().map(|f| f.name().to_string()).collect();
+        if found != wanted {
+            return Err(LakeError::NotRaw {
+                location: self.location.clone(),
+                reason: format!("its columns are {found:?}"),
+            });
+        }
+        Ok(())
+    }
+
+    fn error(&self, source: DeltaTableError) -> LakeError {
+        LakeError::table(&self.location, source)
+    }
+
+    fn app_id(&self, partition: i32) -> String {
+        format!("segstream-raw-{}-{partition}", self.topic)
+    }
+
+    /// The table's version (its number of commits after the creation).
+    pub fn version(&self) -> Option<u64> {
+        self.table.version()
+    }
+
+    /// For each of `partitions` that a commit covered, the next offset to read.
+    pub async fn resume_offsets(&self, partitions: impl IntoIterator<Item = i32>) -> Result<BTreeMap<i32, i64>, LakeError> {
+        let snapshot = self.table.snapshot().map_err(|e| self.error(e))?;
+        let log = self.table.log_store();
+        let mut offsets = BTreeMap::new();
+        for partition in partitions {
+            let version = snapshot
+                .transaction_version(log.as_ref(), self.app_id(partition))
+                .await
+                .map_err(|e| self.error(e))?;
+            offsets.extend(version.map(|next| (partition, next)));
+        }
+        Ok(offsets)
+    }
+
+    /// Commits `records` (ingested at `ingested_at_ms`) with `next_offsets`, the next
+    /// offset to read of every partition they come from; the new table version.
+    pub async fn commit(
+        &mut self,
+        records: &[SourceRecord],
+        next_offsets: &BTreeMap<i32, i64>,
+        ingested_at_ms: i64,
+    ) -> Result<u64, LakeError> {
+        let transactions: Vec<Transaction> = next_offsets
+            .iter()
+            .map(|(partition, next)| Transaction::new(self.app_id(*partition), *next))
+            .collect();
+        let properties = CommitProperties::default().with_application_transactions(transactions);
+        let mut writer = RecordBatchWriter::for_table(&self.table)
+            .map_err(|e| self.error(e))?
+            .with_writer_properties(writer_properties())
+            .with_commit_properties(properties);
+        if !records.is_empty() {
+            writer.write(to_batch(records, ingested_at_ms)?).await.map_err(|e| self.error(e))?;
+        }
+        writer.flush_and_commit(&mut self.table).await.map_err(|e| self.error(e))
+    }
+
+    /// `(partition, offset)` of every row, in file order.
+    pub async fn coordinates(&self) -> Result<Vec<(i32, i64)>, LakeError> {
+        let snapshot = self.table.snapshot().map_err(|e| self.error(e))?;
+        let store = self.table.object_store();
+        let mut out = Vec::new();
+        for file in snapshot.log_data() {
+            let path = file.object_store_path();
+            let bytes = store
+                .get(&path)
+                .await
+                .map_err(|e| self.error(e.into()))?
+                .bytes()
+                .await
+                .map_err(|e| self.error(e.into()))?;
+            let corrupt = |e: String| self.error(DeltaTableError::Generic(format!("reading {path}: {e}")));
+            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| corrupt(e.to_string()))?;
+            let mask = ProjectionMask::roots(builder.parquet_schema(), [0, 1]);
+            for batch in builder.with_projection(mask).build().map_err(|e| corrupt(e.to_string()))? {
+                let batch: RecordBatch = batch.map_err(|e| corrupt(e.to_string()))?;
+                let partitions = batch.column(0).as_primitive::<Int32Type>();
+                let offsets = batch.column(1).as_primitive::<Int64Type>();
+                out.extend(partitions.values().iter().copied().zip(offsets.values().iter().copied()));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn scratch(name: &str) -> TableLocation {
+        let dir = std::env::temp_dir().join(format!("segstream-raw-table-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        TableLocation::parse(&dir.display().to_string()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn record(partition: i32, offset: i64) -> SourceRecord {
+        let payload = format!(r#"{{"id":"e{offset}","user":"u{partition}","type":"ad_watched","time":1}}"#);
+        SourceRecord {
+            partition,
+            offset,
+            key: None,
+            payload: Some(payload.into_bytes()),
+            timestamp_ms: Some(1),
+        }
+    }
+
+    #[test]
+    fn commits_carry_their_offsets_and_a_reopened_table_resumes_from_them() {
+        let runtime = runtime();
+        let location = scratch("resume");
+        let mut table = runtime
+            .block_on(RawTable::open_or_create(&location, "events"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(runtime.block_on(table.resume_offsets([0, 1])).ok(), Some(BTreeMap::new()));
+        let first = [record(0, 0), record(0, 1), record(1, 0)];
+        runtime
+            .block_on(table.commit(&first, &BTreeMap::from([(0, 2), (1, 1)]), 1_795_971_600_000))
+            .unwrap_or_else(|e| panic!("{e}"));
+        runtime
+            .block_on(table.commit(&[record(1, 1)], &BTreeMap::from([(1, 2)]), 1_795_975_200_000))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let reopened = runtime
+            .block_on(RawTable::open_or_create(&location, "events"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            runtime.block_on(reopened.resume_offsets([0, 1, 2])).ok(),
+            Some(BTreeMap::from([(0, 2), (1, 2)]))
+        );
+        let mut rows = runtime.block_on(reopened.coordinates()).unwrap_or_else(|e| panic!("{e}"));
+        rows.sort_unstable();
+        assert_eq!(rows, vec![(0, 0), (0, 1), (1, 0), (1, 1)]);
+        let hours = std::fs::read_dir(location.url.to_file_path().unwrap_or_default().join("year=2026/month=11/day=29"))
+            .map(|d| d.count())
+            .unwrap_or_default();
+        assert_eq!(hours, 2, "one partition per ingest hour (17 and 18)");
+    }
+
+    #[test]
+    fn a_damaged_file_is_named_and_the_log_is_left_as_it_was() {
+        let runtime = runtime();
+        let location = scratch("damaged");
+        let mut table = runtime
+            .block_on(RawTable::open_or_create(&location, "events"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        runtime
+            .block_on(table.commit(&[record(0, 0)], &BTreeMap::from([(0, 1)]), 1_795_971_600_000))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let dir = location
+            .url
+            .to_file_path()
+            .unwrap_or_default()
+            .join("year=2026/month=11/day=29/hour=17");
+        let file = std::fs::read_dir(&dir)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(Result::ok)
+            .map(|e| e.path())
+            .unwrap_or_else(|| panic!("no file in {}", dir.display()));
+        std::fs::write(&file, b"not parquet").unwrap_or_else(|e| panic!("{e}"));
+        let error = runtime
+            .block_on(table.coordinates())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string();
+        assert!(error.contains(&name), "{error}");
+        assert_eq!(runtime.block_on(table.resume_offsets([0])).ok(), Some(BTreeMap::from([(0, 1)])));
+    }
+
+    #[test]
+    fn a_table_of_other_columns_is_refused() {
+        let runtime = runtime();
+        let location = scratch("other");
+        let other = runtime.block_on(async {
+            let table = location.builder()?.build().map_err(|e| LakeError::table("", e))?;
+            table
+                .create()
+                .with_columns([deltalake::kernel::StructField::new("x", deltalake::kernel::DataType::LONG, true)])
+                .await
+                .map_err(|e| LakeError::table("", e))
+        });
+        assert!(other.is_ok());
+        let refused = runtime
+            .block_on(RawTable::open_or_create(&location, "events"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(refused.contains("is not a segstream raw table"), "{refused}");
+    }
+}
