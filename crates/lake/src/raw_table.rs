@@ -55,7 +55,7 @@ fn writer_properties(rows: usize) -> WriterProperties {
     for column in ["user", "event_id"] {
         properties = properties
             .set_column_bloom_filter_enabled(ColumnPath::from(column), true)
-            .set_column_bloom_filter_ndv(ColumnPath::from(column), rows.max(1) as u64);
+            .set_column_bloom_filter_max_ndv(ColumnPath::from(column), rows.max(1) as u64);
     }
     properties.build()
 }
