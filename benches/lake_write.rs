@@ -52,10 +52,7 @@ fn lake_write(c: &mut Criterion) {
     group.bench_function("to_batch", |b| b.iter(|| to_batch(&records, now)));
     let dir = std::env::temp_dir().join(format!("segstream-lake-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let runtime = segstream_lake::runtime().unwrap_or_else(|e| panic!("{e}"));
     let location = TableLocation::parse(&dir.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
     let mut table = runtime
         .block_on(RawTable::open_or_create(&location, "events"))

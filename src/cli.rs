@@ -72,6 +72,9 @@ pub struct LakeWriteArgs {
     /// Commit sooner once this many records are waiting.
     #[arg(long, default_value_t = 500_000)]
     pub batch: usize,
+    /// Commit sooner once this many MiB of keys and payloads are waiting.
+    #[arg(long = "batch-mib", default_value_t = 256)]
+    pub batch_bytes: usize,
     /// Stop once the topic's end as it was at start is committed.
     #[arg(long)]
     pub once: bool,

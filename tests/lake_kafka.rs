@@ -78,7 +78,7 @@ fn the_raw_table_holds_every_record_of_the_topic_once_across_five_kills() {
     let last = writer(&d, &table, &["--once"]);
     last.wait_for_line("lake: caught up", Duration::from_secs(120));
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = segstream_lake::runtime().unwrap_or_else(|e| panic!("{e}"));
     let location = segstream_lake::location::TableLocation::parse(&table).unwrap_or_else(|e| panic!("{e}"));
     let raw = runtime
         .block_on(segstream_lake::raw_table::RawTable::open_or_create(&location, &d.events))
@@ -96,5 +96,4 @@ fn the_raw_table_holds_every_record_of_the_topic_once_across_five_kills() {
     println!("{produced} events produced under five kills");
     let written: Vec<(i32, i64)> = seen.keys().copied().collect();
     assert_eq!(written, expected, "the table holds exactly the topic's records");
-    assert!(raw.version() >= Some(6), "at least one commit per run: {:?}", raw.version());
 }

@@ -3,7 +3,10 @@
 //! Contract: reads every partition of the events topic from the offsets the raw table's
 //! last commit recorded (the beginning for a new table) and commits what it read to the
 //! table ([`segstream_lake::raw_table::RawTable`]) every `--commit-every`, or sooner when
-//! `--batch` records are waiting: the files and the next offsets in one atomic commit.
+//! `--batch` records or `--batch-mib` of keys and payloads are waiting: the files and
+//! the next offsets in one atomic commit. It refuses to start when a partition no
+//! longer holds the offset the table resumes at (retention removed records the lake
+//! never read, or the topic was recreated): resuming would lose or repeat records.
 //! A `kill -9` at any moment loses nothing and writes nothing twice: the restart resumes
 //! from the last commit, and the files of a commit that did not land are not in the
 //! table. Events the classifier sidelines as too late are in the topic, so they are in
@@ -18,7 +21,8 @@ use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use segstream_config::DeploymentConfig;
-use segstream_kafka::admin::partition_ends;
+use segstream_kafka::admin::partition_count;
+use segstream_kafka::REQUEST_TIMEOUT;
 use segstream_lake::location::TableLocation;
 use segstream_lake::raw_table::RawTable;
 use segstream_lake::records::SourceRecord;
@@ -34,31 +38,48 @@ pub fn run(args: &LakeWriteArgs) -> Result<ExitCode, CommandError> {
     let every = parse_duration(&args.commit_every).map_err(|e| invalid(format!("--commit-every: {e}")))?;
     let every = Duration::from_millis(every.max(1) as u64);
     let location = TableLocation::parse(&args.table).map_err(|e| invalid(e.to_string()))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| invalid(format!("tokio runtime: {e}")))?;
+    let runtime = segstream_lake::runtime().map_err(|e| invalid(e.to_string()))?;
     let topic = config.topics.events.clone();
     let mut table = runtime
         .block_on(RawTable::open_or_create(&location, &topic))
         .map_err(|e| invalid(e.to_string()))?;
     let consumer =
         segstream_kafka::consumer(&config, &format!("{}-lake", config.kafka.group)).map_err(|e| invalid(format!("kafka consumer: {e}")))?;
-    let mut ends = partition_ends(&consumer, &topic).map_err(invalid)?;
+    let partitions = partition_count(&consumer, &topic).map_err(invalid)?;
+    if partitions == 0 {
+        return Err(invalid(format!("topic {topic} does not exist (segstream topics create makes it)")));
+    }
     let resume = runtime
-        .block_on(table.resume_offsets(ends.keys().copied()))
+        .block_on(table.resume_offsets(0..partitions))
         .map_err(|e| invalid(e.to_string()))?;
     let mut assignment = TopicPartitionList::new();
-    for &partition in ends.keys() {
-        let offset = resume.get(&partition).map_or(Offset::Beginning, |next| Offset::Offset(*next));
+    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+    for partition in 0..partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(&topic, partition, REQUEST_TIMEOUT)
+            .map_err(|e| invalid(format!("{topic}/{partition}: {e}")))?;
+        let start = match resume.get(&partition) {
+            // Between the commit and now, records were removed (retention) or the
+            // topic was truncated or recreated: resuming would lose or repeat records.
+            Some(next) if *next < low || *next > high => {
+                return Err(invalid(format!(
+                    "{topic}/{partition}: the table resumes at offset {next}, but the partition now holds {low}..{high}; \
+                     records were removed before the lake read them, or the topic was recreated"
+                )));
+            }
+            Some(next) => *next,
+            None => low,
+        };
         assignment
-            .add_partition_offset(&topic, partition, offset)
+            .add_partition_offset(&topic, partition, Offset::Offset(start))
             .map_err(|e| invalid(e.to_string()))?;
+        if high > start {
+            ends.insert(partition, high);
+        }
     }
     consumer
         .assign(&assignment)
         .map_err(|e| invalid(format!("assigning {topic}: {e}")))?;
-    ends.retain(|p, end| *end > resume.get(p).copied().unwrap_or(0));
     println!(
         "lake: writing {topic} ({} partitions) into {} from {}",
         assignment.count(),
@@ -70,6 +91,8 @@ pub fn run(args: &LakeWriteArgs) -> Result<ExitCode, CommandError> {
         }
     );
     let mut records: Vec<SourceRecord> = Vec::new();
+    let mut bytes = 0usize;
+    let max_bytes = args.batch_bytes.max(1) << 20;
     let mut next_offsets: BTreeMap<i32, i64> = BTreeMap::new();
     let mut since = Instant::now();
     let mut written = 0u64;
@@ -84,6 +107,7 @@ pub fn run(args: &LakeWriteArgs) -> Result<ExitCode, CommandError> {
                     ends.remove(&partition);
                 }
                 next_offsets.insert(partition, message.offset() + 1);
+                bytes += message.payload_len() + message.key().map_or(0, <[u8]>::len);
                 records.push(SourceRecord {
                     partition,
                     offset: message.offset(),
@@ -92,10 +116,15 @@ pub fn run(args: &LakeWriteArgs) -> Result<ExitCode, CommandError> {
                     timestamp_ms: message.timestamp().to_millis(),
                 });
             }
-            Some(Err(KafkaError::PartitionEOF(_))) | None => {}
+            // At the end (its last records may be gone or be control records).
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                ends.remove(&partition);
+            }
+            None => {}
             Some(Err(e)) => eprintln!("lake: reading {topic}: {e}"),
         }
-        let due = records.len() >= args.batch.max(1) || since.elapsed() >= every || (args.once && ends.is_empty());
+        let full = records.len() >= args.batch.max(1) || bytes >= max_bytes;
+        let due = full || since.elapsed() >= every || (args.once && ends.is_empty());
         if !records.is_empty() && due {
             let started = Instant::now();
             let version = runtime
@@ -109,6 +138,7 @@ pub fn run(args: &LakeWriteArgs) -> Result<ExitCode, CommandError> {
             );
             records.clear();
             next_offsets.clear();
+            bytes = 0;
         }
         if args.once && ends.is_empty() && records.is_empty() {
             break;

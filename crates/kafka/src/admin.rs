@@ -66,18 +66,6 @@ pub fn partition_count(consumer: &BaseConsumer, topic: &str) -> Result<i32, Stri
         .map_or(0, |t| t.partitions().len() as i32))
 }
 
-/// The end (high watermark) of every partition of `topic`, as it is now.
-pub fn partition_ends(consumer: &BaseConsumer, topic: &str) -> Result<BTreeMap<i32, i64>, String> {
-    (0..partition_count(consumer, topic)?)
-        .map(|p| {
-            consumer
-                .fetch_watermarks(topic, p, REQUEST_TIMEOUT)
-                .map(|(_, high)| (p, high))
-                .map_err(|e| format!("{topic}/{p}: {e}"))
-        })
-        .collect()
-}
-
 /// Assigns `consumer` every partition of `topic` from its first record with a time at or
 /// after `from_ms` (the record timestamp) to its end as it is now. Returns each
 /// partition's end, and how many partitions were assigned (those with records to read).

@@ -1,4 +1,7 @@
-//! The lake's errors, each naming what failed.
+//! The lake's errors.
+//!
+//! Contract: every error names what failed — the location, the table or the file — and
+//! why, in words an operator can act on; none is a panic.
 
 /// What went wrong in the lake.
 #[derive(Debug, thiserror::Error)]

@@ -19,3 +19,12 @@ pub mod raw_table;
 pub mod records;
 
 pub use error::LakeError;
+
+/// The single-threaded tokio runtime the lake's async calls run on (the writer, tools
+/// and tests block on them from ordinary threads).
+pub fn runtime() -> Result<tokio::runtime::Runtime, LakeError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| LakeError::Batch(format!("starting the tokio runtime: {e}")))
+}

@@ -8,7 +8,8 @@
 //! with one application transaction per source partition — app id
 //! `segstream-raw-<topic>-<partition>`, version the next offset to read — in one atomic
 //! log entry: either both are in the table or neither is. Files written by a commit that
-//! never landed are not part of the table (a vacuum removes them).
+//! never landed are not part of the table (a vacuum would remove them; segstream does
+//! not run one yet).
 //! [`RawTable::resume_offsets`] reads the next offsets back. [`RawTable::coordinates`]
 //! lists the `(partition, offset)` of every row of the table, for checks.
 
@@ -86,17 +87,31 @@ impl RawTable {
         Ok(raw)
     }
 
+    /// Refuses a table whose columns (names, types, nullability), partitioning or name
+    /// differ from the raw table of this topic: writing into it would mix two things.
     fn check_columns(&self) -> Result<(), LakeError> {
-        let schema = self.table.snapshot().map_err(|e| self.error(e))?.schema();
-        let found: Vec<String> = schema.fields().map(|f| f.name().to_string()).collect();
-        let wanted: Vec<String> = columns().iter().map(|f| f.name().to_string()).collect();
-        if found != wanted {
-            return Err(LakeError::NotRaw {
-                location: self.location.clone(),
-                reason: format!("its columns are {found:?}"),
-            });
-        }
-        Ok(())
+        let snapshot = self.table.snapshot().map_err(|e| self.error(e))?;
+        let describe = |f: &deltalake::kernel::StructField| {
+            format!("{} {:?}{}", f.name(), f.data_type(), if f.is_nullable() { "" } else { " not null" })
+        };
+        let found: Vec<String> = snapshot.schema().fields().map(describe).collect();
+        let wanted: Vec<String> = columns().iter().map(describe).collect();
+        let metadata = snapshot.metadata();
+        let partitioned: Vec<&str> = metadata.partition_columns().iter().map(String::as_str).collect();
+        let name = metadata.name().unwrap_or_default();
+        let reason = if found != wanted {
+            format!("its columns are {found:?}")
+        } else if partitioned != PARTITION_COLUMNS {
+            format!("it is partitioned by {partitioned:?}")
+        } else if name != format!("raw_{}", self.topic) {
+            format!("it is the raw table {name:?}, not that of topic {:?}", self.topic)
+        } else {
+            return Ok(());
+        };
+        Err(LakeError::NotRaw {
+            location: self.location.clone(),
+            reason,
+        })
     }
 
     fn error(&self, source: DeltaTableError) -> LakeError {
@@ -137,7 +152,7 @@ impl RawTable {
     ) -> Result<u64, LakeError> {
         let transactions: Vec<Transaction> = next_offsets
             .iter()
-            .map(|(partition, next)| Transaction::new(self.app_id(*partition), *next))
+            .map(|(partition, next)| Transaction::new_with_last_update(self.app_id(*partition), *next, Some(ingested_at_ms)))
             .collect();
         let properties = CommitProperties::default().with_application_transactions(transactions);
         let mut writer = RecordBatchWriter::for_table(&self.table)
@@ -166,11 +181,17 @@ impl RawTable {
                 .map_err(|e| self.error(e.into()))?;
             let corrupt = |e: String| self.error(DeltaTableError::Generic(format!("reading {path}: {e}")));
             let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| corrupt(e.to_string()))?;
-            let mask = ProjectionMask::roots(builder.parquet_schema(), [0, 1]);
+            let mask = ProjectionMask::columns(builder.parquet_schema(), ["source_partition", "source_offset"]);
             for batch in builder.with_projection(mask).build().map_err(|e| corrupt(e.to_string()))? {
                 let batch: RecordBatch = batch.map_err(|e| corrupt(e.to_string()))?;
-                let partitions = batch.column(0).as_primitive::<Int32Type>();
-                let offsets = batch.column(1).as_primitive::<Int64Type>();
+                let column = |name: &str| batch.column_by_name(name).ok_or_else(|| corrupt(format!("no column {name}")));
+                let (partitions, offsets) = (column("source_partition")?, column("source_offset")?);
+                let partitions = partitions
+                    .as_primitive_opt::<Int32Type>()
+                    .ok_or_else(|| corrupt("source_partition is not an int".into()))?;
+                let offsets = offsets
+                    .as_primitive_opt::<Int64Type>()
+                    .ok_or_else(|| corrupt("source_offset is not a long".into()))?;
                 out.extend(partitions.values().iter().copied().zip(offsets.values().iter().copied()));
             }
         }
@@ -183,10 +204,7 @@ mod tests {
     use super::*;
 
     fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"))
+        crate::runtime().unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn scratch(name: &str) -> TableLocation {
@@ -238,7 +256,7 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_file_is_named_and_the_log_is_left_as_it_was() {
+    fn a_damaged_file_is_named_and_the_offsets_still_resume() {
         let runtime = runtime();
         let location = scratch("damaged");
         let mut table = runtime
@@ -267,6 +285,48 @@ mod tests {
         let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string();
         assert!(error.contains(&name), "{error}");
         assert_eq!(runtime.block_on(table.resume_offsets([0])).ok(), Some(BTreeMap::from([(0, 1)])));
+    }
+
+    #[test]
+    fn files_written_by_a_commit_that_never_landed_are_not_in_the_table() {
+        let runtime = runtime();
+        let location = scratch("unlanded");
+        let mut table = runtime
+            .block_on(RawTable::open_or_create(&location, "events"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        runtime
+            .block_on(table.commit(&[record(0, 0)], &BTreeMap::from([(0, 1)]), 1_795_971_600_000))
+            .unwrap_or_else(|e| panic!("{e}"));
+        // A writer killed between writing its files and its log entry.
+        let orphans = runtime.block_on(async {
+            let mut writer = RecordBatchWriter::for_table(&table.table).map_err(|e| table.error(e))?;
+            writer
+                .write(to_batch(&[record(0, 1), record(0, 2)], 1_795_971_600_000)?)
+                .await
+                .map_err(|e| table.error(e))?;
+            writer.flush().await.map_err(|e| table.error(e))
+        });
+        assert_eq!(orphans.map(|adds| adds.len()).ok(), Some(1), "a file was written");
+        let reopened = runtime
+            .block_on(RawTable::open_or_create(&location, "events"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(runtime.block_on(reopened.coordinates()).ok(), Some(vec![(0, 0)]));
+        assert_eq!(runtime.block_on(reopened.resume_offsets([0])).ok(), Some(BTreeMap::from([(0, 1)])));
+    }
+
+    #[test]
+    fn the_raw_table_of_another_topic_is_refused() {
+        let runtime = runtime();
+        let location = scratch("topic");
+        runtime
+            .block_on(RawTable::open_or_create(&location, "events"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let refused = runtime
+            .block_on(RawTable::open_or_create(&location, "clicks"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(refused.contains("not that of topic \"clicks\""), "{refused}");
     }
 
     #[test]

@@ -6,7 +6,11 @@
 //! instant it was ingested, the ingest hour's partition columns ([`PARTITION_COLUMNS`],
 //! UTC), and — read from the payload when it is an event object, null otherwise —
 //! `user`, `event_id`, `event_type` and `event_time_ms`. A payload that is not an event
-//! is kept as it is: the table holds every record of the topic.
+//! is kept as it is: the table holds every record of the topic. These four columns
+//! index the raw record; they are not its judgement: `event_time_ms` is the `time` the
+//! client sent (the classifier corrects it for clock skew with `received_at`), and a
+//! head with a field of the wrong type leaves all four null. The curated table will
+//! decode payloads with the classifier's own decoder.
 //!
 //! ```
 //! use segstream_lake::records::{to_batch, SourceRecord};
