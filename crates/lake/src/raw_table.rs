@@ -255,16 +255,22 @@ mod tests {
         assert_eq!(hours, 2, "one partition per ingest hour (17 and 18)");
     }
 
-    #[test]
-    fn a_damaged_file_is_named_and_the_offsets_still_resume() {
+    /// A new table at scratch location `name` with one record of partition 0 committed.
+    fn one_record_committed(name: &str) -> (tokio::runtime::Runtime, TableLocation, RawTable) {
         let runtime = runtime();
-        let location = scratch("damaged");
+        let location = scratch(name);
         let mut table = runtime
             .block_on(RawTable::open_or_create(&location, "events"))
             .unwrap_or_else(|e| panic!("{e}"));
         runtime
             .block_on(table.commit(&[record(0, 0)], &BTreeMap::from([(0, 1)]), 1_795_971_600_000))
             .unwrap_or_else(|e| panic!("{e}"));
+        (runtime, location, table)
+    }
+
+    #[test]
+    fn a_damaged_file_is_named_and_the_offsets_still_resume() {
+        let (runtime, location, table) = one_record_committed("damaged");
         let dir = location
             .url
             .to_file_path()
@@ -289,14 +295,7 @@ mod tests {
 
     #[test]
     fn files_written_by_a_commit_that_never_landed_are_not_in_the_table() {
-        let runtime = runtime();
-        let location = scratch("unlanded");
-        let mut table = runtime
-            .block_on(RawTable::open_or_create(&location, "events"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        runtime
-            .block_on(table.commit(&[record(0, 0)], &BTreeMap::from([(0, 1)]), 1_795_971_600_000))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (runtime, location, table) = one_record_committed("unlanded");
         // A writer killed between writing its files and its log entry.
         let orphans = runtime.block_on(async {
             let mut writer = RecordBatchWriter::for_table(&table.table).map_err(|e| table.error(e))?;
