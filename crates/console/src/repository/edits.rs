@@ -8,7 +8,7 @@
 use segstream_time::wall_clock_ms;
 
 use super::validation::RESERVED_PREFIX;
-use super::{retrying_races, Actor, Edit, Repository, RepositoryError, SegmentView};
+use super::{Actor, Edit, Repository, RepositoryError, SegmentView};
 use crate::segment_text::{parse_chunk, with_id};
 use crate::store::{AuditRow, ChangeSet, FileRow, SegmentRow, VersionRow, VersionState, Write};
 
@@ -117,7 +117,7 @@ impl Repository {
 
     /// Saves a new draft of the edited segment.
     pub fn save_draft(&self, edit: Edit<'_>, text: &str) -> Result<SegmentView, RepositoryError> {
-        retrying_races(|| self.save_draft_once(edit, text))
+        self.retrying_races(|| self.save_draft_once(edit, text))
     }
 
     fn save_draft_once(&self, edit: Edit<'_>, text: &str) -> Result<SegmentView, RepositoryError> {
@@ -172,7 +172,7 @@ impl Repository {
 
     /// Deletes the edited segment: withdrawn from the published set, its history kept.
     pub fn delete(&self, edit: Edit<'_>) -> Result<SegmentView, RepositoryError> {
-        retrying_races(|| self.delete_once(edit))
+        self.retrying_races(|| self.delete_once(edit))
     }
 
     fn delete_once(&self, edit: Edit<'_>) -> Result<SegmentView, RepositoryError> {
@@ -208,7 +208,7 @@ impl Repository {
     /// Renames the edited segment to `to`, history and all; a published segment is
     /// published under its new id at once.
     pub fn rename(&self, edit: Edit<'_>, to: &str) -> Result<SegmentView, RepositoryError> {
-        retrying_races(|| self.rename_once(edit, to))
+        self.retrying_races(|| self.rename_once(edit, to))
     }
 
     fn rename_once(&self, edit: Edit<'_>, to: &str) -> Result<SegmentView, RepositoryError> {

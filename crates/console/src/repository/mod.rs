@@ -17,7 +17,7 @@ mod publishing;
 mod transfer;
 mod validation;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use segstream_rules::{Limits, Schema, UdfRegistry};
 use serde::Serialize;
@@ -116,6 +116,9 @@ pub struct Repository {
     udfs: UdfRegistry,
     limits: Limits,
     delivery: Delivery,
+    /// Serialises this process's writes, so they never race each other; the store's
+    /// revision check still settles races with other processes.
+    writes: Mutex<()>,
 }
 
 /// Audit rows are read back at most this many at a time.
@@ -131,6 +134,7 @@ impl Repository {
             udfs: UdfRegistry::new(),
             limits: Limits::default(),
             delivery: Delivery::new(channel),
+            writes: Mutex::new(()),
         }
     }
 
@@ -258,19 +262,23 @@ impl Repository {
     }
 }
 
-/// How often a change whose check raced another writer is recomputed.
-const RACE_RETRIES: usize = 4;
+/// How often a change whose check raced another process's writer is recomputed.
+const RACE_RETRIES: usize = 8;
 
-/// Runs `attempt` again when the store says something it read changed meanwhile: the
-/// next attempt reads again, re-checks the caller's `ETag`s (a real conflict then shows
-/// as [`RepositoryError::Stale`]) and the whole set, so two publishes of different
-/// segments both land.
-fn retrying_races<T>(mut attempt: impl FnMut() -> Result<T, RepositoryError>) -> Result<T, RepositoryError> {
-    let mut tries = 0;
-    loop {
-        match attempt() {
-            Err(RepositoryError::Store(StoreError::Conflict(_))) if tries < RACE_RETRIES => tries += 1,
-            other => return other,
+impl Repository {
+    /// Runs `attempt` holding this process's write lock, and again when the store says
+    /// something it read changed meanwhile (another process wrote): the next attempt
+    /// reads again, re-checks the caller's `ETag`s (a real conflict then shows as
+    /// [`RepositoryError::Stale`]) and the whole set, so two publishes of different
+    /// segments both land.
+    fn retrying_races<T>(&self, mut attempt: impl FnMut() -> Result<T, RepositoryError>) -> Result<T, RepositoryError> {
+        let _serialised = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut tries = 0;
+        loop {
+            match attempt() {
+                Err(RepositoryError::Store(StoreError::Conflict(_))) if tries < RACE_RETRIES => tries += 1,
+                other => return other,
+            }
         }
     }
 }

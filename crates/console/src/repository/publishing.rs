@@ -11,7 +11,7 @@
 use serde::Deserialize;
 
 use super::edits::{audit, segment_write, version};
-use super::{required_comment, retrying_races, Actor, Edit, Repository, RepositoryError, SegmentView};
+use super::{required_comment, Actor, Edit, Repository, RepositoryError, SegmentView};
 use crate::segment_text::{parse_chunk, with_id};
 use crate::store::{ChangeSet, SegmentRow, VersionState, Write};
 
@@ -58,7 +58,7 @@ impl Repository {
 
     /// Publishes the given versions together (see the module contract).
     pub fn publish(&self, actor: &Actor, items: &[PublishItem], comment: &str) -> Result<Vec<SegmentView>, RepositoryError> {
-        retrying_races(|| self.publish_once(actor, items, comment))
+        self.retrying_races(|| self.publish_once(actor, items, comment))
     }
 
     fn publish_once(&self, actor: &Actor, items: &[PublishItem], comment: &str) -> Result<Vec<SegmentView>, RepositoryError> {
@@ -119,7 +119,7 @@ impl Repository {
 
     /// Publishes a copy of an old version of the edited segment as its newest.
     pub fn rollback(&self, edit: Edit<'_>, to_version: u32) -> Result<SegmentView, RepositoryError> {
-        retrying_races(|| self.rollback_once(edit, to_version))
+        self.retrying_races(|| self.rollback_once(edit, to_version))
     }
 
     fn rollback_once(&self, edit: Edit<'_>, to_version: u32) -> Result<SegmentView, RepositoryError> {

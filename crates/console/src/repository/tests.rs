@@ -22,8 +22,12 @@ impl RuleChannel for Versions {
 }
 
 fn repository(channel: Arc<Versions>) -> Repository {
+    repository_over(Arc::new(SqliteStore::in_memory().unwrap()), channel)
+}
+
+fn repository_over(store: Arc<SqliteStore>, channel: Arc<Versions>) -> Repository {
     let schema = segstream_rules::Schema::from_toml("[events.ad_shown]\n").unwrap();
-    Repository::new(Arc::new(SqliteStore::in_memory().unwrap()), Arc::new(schema), channel)
+    Repository::new(store, Arc::new(schema), channel)
 }
 
 fn text(id: &str) -> String {
@@ -66,6 +70,43 @@ fn concurrent_publishes_of_different_segments_all_land_and_reach_the_channel_in_
             .count(),
         8
     );
+}
+
+/// Two repositories over one store stand for two console processes: their writes are
+/// not serialised by a shared lock, so the store's revision check and the retry settle
+/// the races, and every publish still lands.
+#[test]
+fn publishes_from_two_processes_over_one_store_all_land() {
+    let store = Arc::new(SqliteStore::in_memory().unwrap());
+    let processes = [
+        Arc::new(repository_over(store.clone(), Arc::new(Versions::default()))),
+        Arc::new(repository_over(store, Arc::new(Versions::default()))),
+    ];
+    let actor = Actor { name: "t".into() };
+    let etags: Vec<String> = (0..8)
+        .map(|i| processes[0].create(&actor, &text(&format!("s{i}")), None, "").unwrap().etag)
+        .collect();
+    let threads: Vec<_> = etags
+        .into_iter()
+        .enumerate()
+        .map(|(i, etag)| {
+            let (repository, actor) = (processes[i % 2].clone(), actor.clone());
+            std::thread::spawn(move || {
+                let item = PublishItem {
+                    segment: format!("s{i}"),
+                    version: None,
+                    etag: Some(etag),
+                };
+                repository.publish(&actor, &[item], "go").map(|_| ())
+            })
+        })
+        .collect();
+    for thread in threads {
+        assert_eq!(thread.join().unwrap(), Ok(()));
+    }
+    let published = processes[1].published_snapshot().unwrap();
+    assert_eq!(published.version, 8);
+    assert_eq!(published.files[0].text.matches("[[segment]]").count(), 8);
 }
 
 #[test]

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::edits::{audit, segment_write, version};
 use super::validation::{Problem, RESERVED_PREFIX};
-use super::{required_comment, retrying_races, Actor, Repository, RepositoryError};
+use super::{required_comment, Actor, Repository, RepositoryError};
 use crate::segment_text::{split_file, Chunk};
 use crate::store::{ChangeSet, FileRow, SegmentRow, VersionState, Write};
 
@@ -123,7 +123,7 @@ impl Repository {
 
     /// Imports rule files (see the module contract).
     pub fn import(&self, actor: &Actor, files: &[ImportedFile], comment: &str, publish: bool) -> Result<ImportReport, RepositoryError> {
-        retrying_races(|| self.import_once(actor, files, comment, publish))
+        self.retrying_races(|| self.import_once(actor, files, comment, publish))
     }
 
     fn import_once(&self, actor: &Actor, files: &[ImportedFile], comment: &str, publish: bool) -> Result<ImportReport, RepositoryError> {
