@@ -34,19 +34,18 @@ fn text(id: &str) -> String {
     format!("[[segment]]\nid = \"{id}\"\nname = \"{id}\"\nwhen = 'count(\"ad_shown\", \"1h\") >= 1'\n")
 }
 
-#[test]
-fn concurrent_publishes_of_different_segments_all_land_and_reach_the_channel_in_order() {
-    let channel = Arc::new(Versions::default());
-    let repository = Arc::new(repository(channel.clone()));
+/// Creates segments `s0`..`s7` through the first repository, then publishes each from
+/// its own thread, spread over `repositories`; every publish must succeed.
+fn publish_eight_segments_concurrently(repositories: &[Arc<Repository>]) {
     let actor = Actor { name: "t".into() };
     let etags: Vec<String> = (0..8)
-        .map(|i| repository.create(&actor, &text(&format!("s{i}")), None, "").unwrap().etag)
+        .map(|i| repositories[0].create(&actor, &text(&format!("s{i}")), None, "").unwrap().etag)
         .collect();
     let threads: Vec<_> = etags
         .into_iter()
         .enumerate()
         .map(|(i, etag)| {
-            let (repository, actor) = (repository.clone(), actor.clone());
+            let (repository, actor) = (repositories[i % repositories.len()].clone(), actor.clone());
             std::thread::spawn(move || {
                 let item = PublishItem {
                     segment: format!("s{i}"),
@@ -60,6 +59,13 @@ fn concurrent_publishes_of_different_segments_all_land_and_reach_the_channel_in_
     for thread in threads {
         assert_eq!(thread.join().unwrap(), Ok(()));
     }
+}
+
+#[test]
+fn concurrent_publishes_of_different_segments_all_land_and_reach_the_channel_in_order() {
+    let channel = Arc::new(Versions::default());
+    let repository = Arc::new(repository(channel.clone()));
+    publish_eight_segments_concurrently(std::slice::from_ref(&repository));
     let delivered = channel.0.lock().unwrap().clone();
     assert!(delivered.windows(2).all(|w| w[0] < w[1]), "in version order: {delivered:?}");
     assert_eq!(delivered.last(), Some(&8));
@@ -82,28 +88,7 @@ fn publishes_from_two_processes_over_one_store_all_land() {
         Arc::new(repository_over(store.clone(), Arc::new(Versions::default()))),
         Arc::new(repository_over(store, Arc::new(Versions::default()))),
     ];
-    let actor = Actor { name: "t".into() };
-    let etags: Vec<String> = (0..8)
-        .map(|i| processes[0].create(&actor, &text(&format!("s{i}")), None, "").unwrap().etag)
-        .collect();
-    let threads: Vec<_> = etags
-        .into_iter()
-        .enumerate()
-        .map(|(i, etag)| {
-            let (repository, actor) = (processes[i % 2].clone(), actor.clone());
-            std::thread::spawn(move || {
-                let item = PublishItem {
-                    segment: format!("s{i}"),
-                    version: None,
-                    etag: Some(etag),
-                };
-                repository.publish(&actor, &[item], "go").map(|_| ())
-            })
-        })
-        .collect();
-    for thread in threads {
-        assert_eq!(thread.join().unwrap(), Ok(()));
-    }
+    publish_eight_segments_concurrently(&processes);
     let published = processes[1].published_snapshot().unwrap();
     assert_eq!(published.version, 8);
     assert_eq!(published.files[0].text.matches("[[segment]]").count(), 8);
