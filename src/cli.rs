@@ -268,6 +268,10 @@ pub struct DemoArgs {
     /// The rules console.
     #[command(flatten)]
     pub console: ConsoleFlags,
+    /// The lake's raw table, where every generated and posted line lands (a directory,
+    /// or `off`).
+    #[arg(long, default_value = "out/lake/raw")]
+    pub lake: String,
 }
 
 /// The rules console's settings, shared by `segstream console` and `segstream demo`.

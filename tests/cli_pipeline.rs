@@ -4,10 +4,51 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::{free_port, late_count, scratch_path, segstream, try_post};
+use std::time::Duration;
+
+use support::process::Running;
+use support::{free_port, http, late_count, poll_until, scratch_path, segstream, try_post};
 
 fn scratch(name: &str) -> PathBuf {
     scratch_path("cli_pipeline", name)
+}
+
+/// A lake directory of this test's own, empty.
+fn fresh_lake(name: &str) -> String {
+    let dir = scratch(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.display().to_string()
+}
+
+/// `(partition, offset)` of every row of the raw table at `lake`.
+fn lake_coordinates(lake: &str) -> Vec<(i32, i64)> {
+    use segstream_lake::{location::TableLocation, raw_table::RawTable};
+    let runtime = segstream_lake::runtime().unwrap_or_else(|e| panic!("{e}"));
+    let location = TableLocation::parse(lake).unwrap_or_else(|e| panic!("{e}"));
+    let table = runtime
+        .block_on(RawTable::open_or_create(&location, "events"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    runtime.block_on(table.coordinates()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `segstream demo` on generated traffic with two workers, no partners and no
+/// collector, its lake at `lake` and changes at `changes`, then `extra`.
+fn generated_demo<'a>(lake: &'a str, changes: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "demo",
+        "--lake",
+        lake,
+        "--out",
+        changes,
+        "--workers",
+        "2",
+        "--partners",
+        "off",
+        "--collector",
+        "off",
+    ];
+    args.extend_from_slice(extra);
+    args
 }
 
 /// Starts `segstream` with `args`, capturing its output.
@@ -108,49 +149,46 @@ fn run_reports_a_missing_file() {
 
 #[test]
 fn the_demo_runs_shows_progress_serves_metrics_and_writes_changes() {
-    let changes = scratch("demo.ndjson");
-    let child = spawn_segstream(&[
-        "demo",
-        "--partners",
-        "off",
-        "--collector",
-        "off",
-        "--console",
-        "off",
-        "--duration",
-        "5s",
-        "--users",
-        "2000",
-        "--rate",
-        "4000",
-        "--workers",
-        "2",
-        "--metrics-addr",
-        "127.0.0.1:19464",
-        "--out",
-        &changes.display().to_string(),
-    ]);
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    let scrape = {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect("127.0.0.1:19464").unwrap_or_else(|e| panic!("metrics endpoint: {e}"));
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap_or_else(|e| panic!("{e}"));
-        response
-    };
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(scrape.starts_with("HTTP/1.1 200 OK"), "{scrape}");
-    let read: u64 = scrape
-        .lines()
-        .find_map(|l| l.strip_prefix("segstream_records_read_total "))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    assert!(read > 1_000, "records read so far: {read}\n{scrape}");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let (changes, lake) = (scratch("demo.ndjson"), fresh_lake("demo-lake"));
+    let changes = changes.display().to_string();
+    let args = generated_demo(
+        &lake,
+        &changes,
+        &[
+            "--console",
+            "off",
+            "--duration",
+            "5s",
+            "--users",
+            "2000",
+            "--rate",
+            "4000",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
+    );
+    let demo = Running::start(env!("CARGO_BIN_EXE_segstream"), &args);
+    let line = demo.wait_for_line("metrics: http://", Duration::from_secs(60));
+    let port: u16 = line
+        .rsplit(':')
+        .next()
+        .and_then(|tail| tail.trim_end_matches("/metrics").parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    let scrape = poll_until(Duration::from_secs(30), Duration::from_millis(200), || {
+        let (head, body) = http(port, "GET", "/metrics", "", &[], None).map_err(|e| e.to_string())?;
+        let read: u64 = body
+            .lines()
+            .find_map(|l| l.strip_prefix("segstream_records_read_total "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        match (head.starts_with("HTTP/1.1 200"), read > 1_000) {
+            (true, true) => Ok(body),
+            _ => Err(format!("records read so far: {read}\n{head}")),
+        }
+    });
+    assert!(scrape.contains("# TYPE segstream_records_read_total counter"), "{scrape}");
+    let committed = demo.wait_for_line("records committed to", Duration::from_secs(60));
+    let stdout = demo.lines().join("\n");
     assert!(
         stdout
             .lines()
@@ -159,8 +197,25 @@ fn the_demo_runs_shows_progress_serves_metrics_and_writes_changes() {
             >= 3,
         "{stdout}"
     );
-    assert!(stdout.contains("done: "), "{stdout}");
-    let written = lines(&changes);
+    let done = demo.wait_for_line("done: ", Duration::from_secs(1));
+    let read: usize = done
+        .strip_prefix("done: ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{done}"));
+    // Every line the classifier read is in the lake, once: the demo's generator has
+    // one partition per worker, numbered on from offset 0 in a new table.
+    let mut by_partition: std::collections::BTreeMap<i32, Vec<i64>> = Default::default();
+    for (partition, offset) in lake_coordinates(&lake) {
+        by_partition.entry(partition).or_default().push(offset);
+    }
+    assert_eq!(by_partition.values().map(Vec::len).sum::<usize>(), read, "{committed}\n{stdout}");
+    for (partition, mut offsets) in by_partition {
+        assert!(partition < 2, "one generator partition per worker, not {partition}");
+        offsets.sort_unstable();
+        assert_eq!(offsets, (0..offsets.len() as i64).collect::<Vec<_>>(), "partition {partition}");
+    }
+    let written = lines(Path::new(&changes));
     assert!(written.len() > 100, "only {} changes", written.len());
     assert!(written.iter().all(|v| v["change"] == "enter" || v["change"] == "exit"));
 }
@@ -184,27 +239,24 @@ fn the_demo_applies_rule_edits_live_and_refuses_invalid_ones() {
     }
     let base = std::fs::read_to_string("configs/rules/ads.toml").unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(rules.join("ads.toml"), base).unwrap_or_else(|e| panic!("{e}"));
-    let changes = scratch("live.ndjson");
-    let child = spawn_segstream(&[
-        "demo",
-        "--partners",
+    let (changes, rules_dir) = (scratch("live.ndjson"), rules.display().to_string());
+    let changes_path = changes.display().to_string();
+    let args = generated_demo(
         "off",
-        "--collector",
-        "off",
-        "--duration",
-        "9s",
-        "--users",
-        "1000",
-        "--rate",
-        "2000",
-        "--workers",
-        "2",
-        "--watch-rules",
-        "--rules",
-        &rules.display().to_string(),
-        "--out",
-        &changes.display().to_string(),
-    ]);
+        &changes_path,
+        &[
+            "--duration",
+            "9s",
+            "--users",
+            "1000",
+            "--rate",
+            "2000",
+            "--watch-rules",
+            "--rules",
+            &rules_dir,
+        ],
+    );
+    let child = spawn_segstream(&args);
     std::thread::sleep(std::time::Duration::from_secs(3));
     let added = "[[segment]]\nid = \"openers_live\"\nname = \"Opened the app today\"\nwhen = 'count(\"app_opened\", \"1d\") >= 1'\n";
     std::fs::write(rules.join("live.toml"), added).unwrap_or_else(|e| panic!("{e}"));
@@ -323,10 +375,12 @@ fn run_takes_profiles_and_stats_and_reports_bad_lines() {
 
 #[test]
 fn the_demo_serves_the_tracking_api_and_classifies_what_is_posted() {
-    let changes = scratch("demo-posted.ndjson");
+    let (changes, lake) = (scratch("demo-posted.ndjson"), fresh_lake("demo-posted-lake"));
     let port = free_port();
     let child = spawn_segstream(&[
         "demo",
+        "--lake",
+        &lake,
         "--partners",
         "off",
         "--duration",
@@ -374,6 +428,13 @@ fn the_demo_serves_the_tracking_api_and_classifies_what_is_posted() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(stdout.contains("2 records read"), "only the posted events are read: {stdout}");
+    let mut rows = lake_coordinates(&lake);
+    rows.sort_unstable();
+    assert_eq!(rows.len(), 2, "the two accepted events are in the lake: {rows:?}");
+    assert!(
+        rows.iter().all(|(p, _)| *p >= 1 << 20),
+        "numbered after the generator's partitions: {rows:?}"
+    );
     let posted: Vec<serde_json::Value> = lines(&changes).into_iter().filter(|c| c["user"] == "posted-user").collect();
     assert!(!posted.is_empty(), "the posted user entered no segment: {stdout}");
     assert!(posted.iter().all(|c| c["change"] == "enter"));
@@ -402,6 +463,8 @@ fn the_demo_delivers_its_changes_to_its_partners() {
     std::fs::write(&partners, text).unwrap_or_else(|e| panic!("{e}"));
     let child = spawn_segstream(&[
         "demo",
+        "--lake",
+        "off",
         "--collector",
         "off",
         "--console",

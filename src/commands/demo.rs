@@ -15,6 +15,8 @@
 //! `--partner-receiver` records what it receives (`out/partners/`). The rules console
 //! runs on `--console` (see [`super::demo_console`]): its repository decides the rules
 //! in force, and what is published there reaches worker 0 through the rule mailbox.
+//! Every generated and posted line lands in the lake's raw table at `--lake` (see
+//! [`super::demo_lake`]).
 //! Runs for `--duration`, or until interrupted; on exit the partners get what is in flight.
 
 use std::cell::RefCell;
@@ -35,6 +37,7 @@ use timely::dataflow::ProbeHandle;
 
 use super::collector::app_state;
 use super::demo_console::{self, ConsoleLink};
+use super::demo_lake::DemoLake;
 use super::partners_source::{load_demo_partners, webhook_secrets};
 use super::rules_source::load_schema_and_rules;
 use crate::cli::DemoArgs;
@@ -257,6 +260,21 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         0
     };
     let log = Arc::new(InProcessLog::new(EVENTS_TOPIC, log_partitions, LOG_CAPACITY));
+    let generated_partitions = if args.rate > 0.0 { workers } else { 0 };
+    let lake_partitions: Vec<u32> = (0..generated_partitions as u32)
+        .chain((0..log_partitions as u32).map(|p| POSTED_PARTITION_OFFSET + p))
+        .collect();
+    let lake = DemoLake::start(&args.lake, &lake_partitions)?;
+    if let Some(lake) = &lake {
+        println!(
+            "lake: every generated and posted line lands in the raw table {} (Delta Lake, committed every second)",
+            lake.location()
+        );
+    }
+    let (generated_tap, posted_tap) = (
+        lake.as_ref().map(|l| l.tapped(0)),
+        lake.as_ref().map(|l| l.tapped(POSTED_PARTITION_OFFSET)),
+    );
     if let Some(listen) = args.collector.0 {
         serve_collector(
             args,
@@ -277,7 +295,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         let (index, peers) = (worker.index(), worker.peers());
         let generator = Traffic::new(traffic, index as u64, peers as u64);
         let users: Vec<u64> = generator.users().collect();
-        let generated = GeneratorSource::for_worker(generator.clone(), index, peers, rate, &shared, &worker_stop);
+        let generated =
+            GeneratorSource::for_worker(generator.clone(), index, peers, rate, &shared, &worker_stop).with_tap(generated_tap.clone());
         let posted = LogSource::for_worker(
             Arc::clone(&worker_log),
             index,
@@ -285,7 +304,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
             Arc::clone(&shared.schema),
             shared.config.future_tolerance_ms,
             Arc::clone(&worker_stop),
-        );
+        )
+        .with_tap(posted_tap.clone());
         let source = Merged::new(generated, posted, POSTED_PARTITION_OFFSET);
         let probe = ProbeHandle::new();
         let ack_probe = probe.clone();
@@ -455,6 +475,17 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         .flush()
         .map_err(CommandError::Invalid)?;
     println!("done: {}; {written} changes written to {}", summary(&metrics), args.out.display());
+    if let Some(lake) = lake {
+        let location = lake.location().to_string();
+        match lake.finish() {
+            Ok(s) => println!(
+                "lake: {} records committed to {location} (table version {})",
+                s.records,
+                s.version.map_or("-".into(), |v| v.to_string())
+            ),
+            Err(e) => println!("lake: {e}"),
+        }
+    }
     if let Some(activation) = activation {
         for s in activation.stop(ACTIVATION_DRAIN) {
             println!(

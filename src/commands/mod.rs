@@ -12,6 +12,7 @@ mod console;
 mod console_setup;
 mod demo;
 mod demo_console;
+mod demo_lake;
 mod dry_runs;
 mod generate;
 mod lake_write;

@@ -17,11 +17,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use segstream_dataflows::classifier::source::{EventSource, Poll, SourceRecord};
-use segstream_model::event::decode::decode_event_line;
 use segstream_model::partitioning::partition_of;
 use segstream_rules::Schema;
 
 use segstream_collector::publish::{Publisher, Publishing, Record};
+
+use crate::line_tap::{read_line, Tapped};
 
 /// Failed events kept for inspection.
 const FAILED_KEPT: usize = 1_000;
@@ -111,6 +112,9 @@ pub struct LogSource {
     future_tolerance_ms: u64,
     stop: Arc<AtomicBool>,
     next: usize,
+    tap: Option<Tapped>,
+    /// Lines taken from a partition's queue, read once its lock is released.
+    taken: Vec<String>,
 }
 
 impl LogSource {
@@ -133,7 +137,16 @@ impl LogSource {
             future_tolerance_ms,
             stop,
             next: 0,
+            tap: None,
+            taken: Vec::new(),
         }
+    }
+
+    /// The same reader, showing every line it reads to `tap` first (outside the
+    /// partition's lock, so a tap that blocks never blocks the collector).
+    pub fn with_tap(mut self, tap: Option<Tapped>) -> LogSource {
+        self.tap = tap;
+        self
     }
 }
 
@@ -150,18 +163,15 @@ impl EventSource for LogSource {
         for _ in 0..self.owned.len() {
             let partition = self.owned[self.next % self.owned.len()];
             self.next = self.next.wrapping_add(1);
-            let Ok(mut queue) = self.log.partitions[partition as usize].lock() else {
-                continue;
-            };
-            while taken < budget {
-                let Some(line) = queue.pop_front() else { break };
-                self.log.waiting.fetch_sub(1, Ordering::Relaxed);
-                let record = match decode_event_line(&line, &self.schema, self.future_tolerance_ms) {
-                    Ok(event) => SourceRecord::Event(event),
-                    Err(e) => SourceRecord::Rejected(e.reason),
-                };
+            if let Ok(mut queue) = self.log.partitions[partition as usize].lock() {
+                let lines = queue.len().min(budget - taken);
+                self.taken.extend(queue.drain(..lines));
+                self.log.waiting.fetch_sub(lines as u64, Ordering::Relaxed);
+                taken += lines;
+            }
+            for line in self.taken.drain(..) {
+                let record = read_line(self.tap.as_ref(), partition, &line, &self.schema, self.future_tolerance_ms);
                 out.push((partition, record));
-                taken += 1;
             }
         }
         Poll::Open

@@ -12,9 +12,10 @@ use std::time::Instant;
 
 use segstream_dataflows::classifier::source::{EventSource, Poll, SourceRecord};
 use segstream_dataflows::dataflow::Shared;
-use segstream_model::event::decode::decode_event_line;
 use segstream_rules::Schema;
 use segstream_traffic::Traffic;
+
+use crate::line_tap::{read_line, Tapped};
 
 /// Generated traffic, paced by the wall clock.
 pub struct GeneratorSource {
@@ -27,6 +28,7 @@ pub struct GeneratorSource {
     future_tolerance_ms: u64,
     clock: Arc<dyn Fn() -> u64 + Send + Sync>,
     stop: Arc<AtomicBool>,
+    tap: Option<Tapped>,
 }
 
 impl GeneratorSource {
@@ -50,7 +52,14 @@ impl GeneratorSource {
             future_tolerance_ms,
             clock,
             stop,
+            tap: None,
         }
+    }
+
+    /// The same source, showing every line it generates to `tap` first.
+    pub fn with_tap(mut self, tap: Option<Tapped>) -> GeneratorSource {
+        self.tap = tap;
+        self
     }
 
     /// The source of worker `index` of `peers`: its share of the users and of `total_rate`.
@@ -97,10 +106,7 @@ impl EventSource for GeneratorSource {
         let now = (self.clock)();
         for _ in 0..count {
             let line = self.traffic.next_line(now);
-            let record = match decode_event_line(&line, &self.schema, self.future_tolerance_ms) {
-                Ok(event) => SourceRecord::Event(event),
-                Err(e) => SourceRecord::Rejected(e.reason),
-            };
+            let record = read_line(self.tap.as_ref(), self.partition, &line, &self.schema, self.future_tolerance_ms);
             out.push((self.partition, record));
         }
         self.emitted += count;
