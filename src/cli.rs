@@ -41,7 +41,7 @@ pub enum Command {
     /// Create the deployment's Kafka topics.
     #[command(subcommand)]
     Topics(TopicsCommand),
-    /// The lake: the raw event table on Delta Lake (`lake write`).
+    /// The lake: the raw and curated event tables on Delta Lake (`lake write`, `lake compact`).
     #[command(subcommand)]
     Lake(LakeCommand),
     /// Offer generated events to the broker at a fixed rate and measure event→segment-changes latency.
@@ -55,6 +55,22 @@ pub enum Command {
 pub enum LakeCommand {
     /// Write the events topic into the raw table, exactly once, until stopped.
     Write(LakeWriteArgs),
+    /// Bring the curated table (events by event date, deduplicated) up to the raw table.
+    Compact(LakeCompactArgs),
+}
+
+/// `segstream lake compact`
+#[derive(Debug, Args)]
+pub struct LakeCompactArgs {
+    /// The raw table (it must exist).
+    #[arg(long, default_value = "out/lake/raw")]
+    pub raw: String,
+    /// The curated table (created if missing).
+    #[arg(long, default_value = "out/lake/curated")]
+    pub curated: String,
+    /// The topic whose tables these are.
+    #[arg(long, default_value = "events")]
+    pub topic: String,
 }
 
 /// `segstream lake write`
@@ -268,9 +284,9 @@ pub struct DemoArgs {
     /// The rules console.
     #[command(flatten)]
     pub console: ConsoleFlags,
-    /// The lake's raw table, where every generated and posted line lands (a directory,
-    /// or `off`).
-    #[arg(long, default_value = "out/lake/raw")]
+    /// The lake's directory (`off`: none): every generated and posted line lands in its
+    /// raw table (`raw/`), which its curated table (`curated/`) follows.
+    #[arg(long, default_value = "out/lake")]
     pub lake: String,
 }
 

@@ -20,15 +20,34 @@ fn fresh_lake(name: &str) -> String {
     dir.display().to_string()
 }
 
-/// `(partition, offset)` of every row of the raw table at `lake`.
+/// The location of `table` in the lake at `lake`.
+fn table_at(lake: &str, table: &str) -> segstream_lake::location::TableLocation {
+    let path = Path::new(lake).join(table).display().to_string();
+    segstream_lake::location::TableLocation::parse(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `(partition, offset)` of every row of the raw table of the lake at `lake`.
 fn lake_coordinates(lake: &str) -> Vec<(i32, i64)> {
-    use segstream_lake::{location::TableLocation, raw_table::RawTable};
     let runtime = segstream_lake::runtime().unwrap_or_else(|e| panic!("{e}"));
-    let location = TableLocation::parse(lake).unwrap_or_else(|e| panic!("{e}"));
     let table = runtime
-        .block_on(RawTable::open_or_create(&location, "events"))
+        .block_on(segstream_lake::raw_table::RawTable::open_existing(&table_at(lake, "raw"), "events"))
         .unwrap_or_else(|e| panic!("{e}"));
     runtime.block_on(table.coordinates()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `(user, event id, payload)` of every row of the curated table at `location`, sorted.
+fn curated_events(location: &segstream_lake::location::TableLocation) -> Vec<(String, String, Vec<u8>)> {
+    let runtime = segstream_lake::runtime().unwrap_or_else(|e| panic!("{e}"));
+    let table = runtime
+        .block_on(segstream_lake::curated::CuratedTable::open_or_create(location, "events"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rows = runtime.block_on(table.rows()).unwrap_or_else(|e| panic!("{e}"));
+    let mut events: Vec<_> = rows
+        .into_iter()
+        .map(|r| (r.user, r.event_id, r.payload.unwrap_or_default()))
+        .collect();
+    events.sort();
+    events
 }
 
 /// `segstream demo` on generated traffic with two workers, no partners and no
@@ -215,6 +234,26 @@ fn the_demo_runs_shows_progress_serves_metrics_and_writes_changes() {
         offsets.sort_unstable();
         assert_eq!(offsets, (0..offsets.len() as i64).collect::<Vec<_>>(), "partition {partition}");
     }
+    // The curated table holds each event once; a compaction of the raw table from
+    // scratch, in one run, gives the same rows as the demo's runs did.
+    let curated = curated_events(&table_at(&lake, "curated"));
+    assert!(!curated.is_empty() && curated.len() <= read, "{} curated of {read}", curated.len());
+    let keys: std::collections::BTreeSet<_> = curated.iter().map(|(u, e, _)| (u, e)).collect();
+    assert_eq!(keys.len(), curated.len(), "no event twice");
+    let again = fresh_lake("demo-lake-curated-again");
+    let raw = Path::new(&lake).join("raw").display().to_string();
+    let out = segstream(&["lake", "compact", "--raw", &raw, "--curated", &again]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("duplicates dropped"), "{out:?}");
+    assert_eq!(curated_events(&table_at(&again, "")), curated);
+    let out = segstream(&["lake", "compact", "--raw", &raw, "--curated", &again]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing to do"),
+        "idempotent: {out:?}"
+    );
+    let out = segstream(&["lake", "compact", "--raw", &fresh_lake("no-raw-table"), "--curated", &again]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no table there"), "{out:?}");
     let written = lines(Path::new(&changes));
     assert!(written.len() > 100, "only {} changes", written.len());
     assert!(written.iter().all(|v| v["change"] == "enter" || v["change"] == "exit"));

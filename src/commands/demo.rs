@@ -267,8 +267,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
     let lake = DemoLake::start(&args.lake, &lake_partitions)?;
     if let Some(lake) = &lake {
         println!(
-            "lake: every generated and posted line lands in the raw table {} (Delta Lake, committed every second)",
-            lake.location()
+            "lake: every generated and posted line lands in the raw table {} (Delta Lake, committed every second); the curated table {} follows it every 30 s",
+            lake.raw(),
+            lake.curated()
         );
     }
     let (generated_tap, posted_tap) = (
@@ -476,13 +477,18 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         .map_err(CommandError::Invalid)?;
     println!("done: {}; {written} changes written to {}", summary(&metrics), args.out.display());
     if let Some(lake) = lake {
-        let location = lake.location().to_string();
+        let raw = lake.raw().to_string();
         match lake.finish() {
-            Ok(s) => println!(
-                "lake: {} records committed to {location} (table version {})",
-                s.records,
-                s.version.map_or("-".into(), |v| v.to_string())
-            ),
+            Ok(s) => {
+                println!(
+                    "lake: {} records committed to {raw} (table version {})",
+                    s.records,
+                    s.version.map_or("-".into(), |v| v.to_string())
+                );
+                if let Some(report) = s.curated {
+                    println!("lake: {}", super::lake_compact::describe(&report));
+                }
+            }
             Err(e) => println!("lake: {e}"),
         }
     }

@@ -1,13 +1,16 @@
-//! The lake inside `segstream demo`: every input line lands in the raw table.
+//! The lake inside `segstream demo`: every input line lands in the raw table, and the
+//! curated table follows it.
 //!
-//! Contract: [`DemoLake::start`] opens (or creates) the raw table at `--lake` and
-//! returns the [`Tapped`] handles the demo's sources read through: the generator's and
+//! Contract: [`DemoLake::start`] opens (or creates) the raw table at `--lake`/`raw` and
+//! the curated table at `--lake`/`curated`, and returns the [`Tapped`] handles the demo's sources read through: the generator's and
 //! the collector's lines, valid or rejected, reach a writer thread over a bounded
 //! channel (a full channel blocks the source: the lake pushes back, it never drops). The
 //! thread commits what it holds every second, or at 500,000 records, with the same
 //! exactly-once commit as `segstream lake write`: the embedded deployment has no topic,
 //! so each source partition's lines are numbered on from the offsets the table last
 //! committed for that partition, and the table's coordinates stay unique across runs.
+//! Every [`COMPACT_EVERY`], and once more at the end, the same thread brings the
+//! curated table up to the raw one (`segstream lake compact`).
 //! [`DemoLake::finish`] commits the rest once the sources are gone and says what landed.
 //! A table that fails (disk full, not a raw table) is reported; the demo goes on
 //! without it.
@@ -19,6 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use segstream_embedded::line_tap::{LineTap, Tapped};
+use segstream_lake::curated::{CompactReport, CuratedTable, Quiet};
 use segstream_lake::location::TableLocation;
 use segstream_lake::raw_table::RawTable;
 use segstream_lake::records::SourceRecord;
@@ -32,6 +36,8 @@ const CHANNEL_CAPACITY: usize = 100_000;
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// A commit holds at most this many records.
 const BATCH: usize = 500_000;
+/// How often the curated table is brought up to the raw one.
+const COMPACT_EVERY: Duration = Duration::from_secs(30);
 
 /// The lake's end of the sources' tap.
 struct ChannelTap(SyncSender<(u32, String)>);
@@ -49,27 +55,35 @@ pub struct LakeSummary {
     pub records: u64,
     /// The table's version at the end.
     pub version: Option<u64>,
+    /// The last compaction into the curated table.
+    pub curated: Option<CompactReport>,
 }
 
 /// The demo's lake writer (see the module contract).
 pub struct DemoLake {
     tap: Arc<dyn LineTap>,
     thread: JoinHandle<Result<LakeSummary, String>>,
-    location: String,
+    raw: String,
+    curated: String,
 }
 
 impl DemoLake {
-    /// Starts the writer into the table at `location` (`off`: none), resuming the
-    /// numbering of `partitions`.
-    pub fn start(location: &str, partitions: &[u32]) -> Result<Option<DemoLake>, CommandError> {
-        if location == "off" {
+    /// Starts the writer into the lake in the directory `root` (`off`: none), resuming
+    /// the numbering of `partitions`.
+    pub fn start(root: &str, partitions: &[u32]) -> Result<Option<DemoLake>, CommandError> {
+        if root == "off" {
             return Ok(None);
         }
-        let invalid = |e: String| CommandError::Invalid(format!("--lake {location}: {e}"));
-        let parsed = TableLocation::parse(location).map_err(|e| invalid(e.to_string()))?;
+        let invalid = |e: String| CommandError::Invalid(format!("--lake {root}: {e}"));
+        let root = std::path::Path::new(root);
+        let at = |name: &str| TableLocation::parse(&root.join(name).display().to_string()).map_err(|e| invalid(e.to_string()));
+        let (raw_at, curated_at) = (at("raw")?, at("curated")?);
         let runtime = segstream_lake::runtime().map_err(|e| invalid(e.to_string()))?;
         let table = runtime
-            .block_on(RawTable::open_or_create(&parsed, "events"))
+            .block_on(RawTable::open_or_create(&raw_at, "events"))
+            .map_err(|e| invalid(e.to_string()))?;
+        let curated = runtime
+            .block_on(CuratedTable::open_or_create(&curated_at, "events"))
             .map_err(|e| invalid(e.to_string()))?;
         let next = runtime
             .block_on(table.resume_offsets(partitions.iter().map(|p| *p as i32)))
@@ -77,12 +91,13 @@ impl DemoLake {
         let (sender, receiver) = sync_channel(CHANNEL_CAPACITY);
         let thread = std::thread::Builder::new()
             .name("lake".into())
-            .spawn(move || write(&runtime, table, next, &receiver))
+            .spawn(move || write(&runtime, table, curated, next, &receiver))
             .map_err(|e| invalid(e.to_string()))?;
         Ok(Some(DemoLake {
             tap: Arc::new(ChannelTap(sender)),
             thread,
-            location: parsed.url.to_string(),
+            raw: raw_at.url.to_string(),
+            curated: curated_at.url.to_string(),
         }))
     }
 
@@ -94,9 +109,14 @@ impl DemoLake {
         }
     }
 
-    /// Where the table is.
-    pub fn location(&self) -> &str {
-        &self.location
+    /// Where the raw table is.
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+
+    /// Where the curated table is.
+    pub fn curated(&self) -> &str {
+        &self.curated
     }
 
     /// Waits for the sources to be dropped, commits the rest and says what landed.
@@ -110,12 +130,14 @@ impl DemoLake {
 fn write(
     runtime: &tokio::runtime::Runtime,
     mut table: RawTable,
+    mut curated: CuratedTable,
     mut next: BTreeMap<i32, i64>,
     lines: &Receiver<(u32, String)>,
 ) -> Result<LakeSummary, String> {
     let mut records = Vec::new();
     let mut committed = 0u64;
-    let mut since = Instant::now();
+    let (mut since, mut compacted_at) = (Instant::now(), Instant::now());
+    let mut last_compaction = None;
     loop {
         let wait = COMMIT_EVERY.saturating_sub(since.elapsed());
         let open = match lines.recv_timeout(wait) {
@@ -150,10 +172,18 @@ fn write(
         if records.is_empty() {
             since = Instant::now();
         }
+        if !open || compacted_at.elapsed() >= COMPACT_EVERY {
+            match runtime.block_on(curated.compact(&table, &Quiet)) {
+                Ok(report) => last_compaction = Some(report),
+                Err(e) => eprintln!("error: lake: compacting into the curated table: {e}"),
+            }
+            compacted_at = Instant::now();
+        }
         if !open {
             return Ok(LakeSummary {
                 records: committed,
                 version: table.version(),
+                curated: last_compaction,
             });
         }
     }

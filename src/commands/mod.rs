@@ -15,6 +15,7 @@ mod demo_console;
 mod demo_lake;
 mod dry_runs;
 mod generate;
+mod lake_compact;
 mod lake_write;
 mod move_reports;
 mod partners_source;
@@ -54,5 +55,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandError> {
         Command::Activate(command) => activate::run(&command),
         Command::Topics(TopicsCommand::Create(args)) => topics::create(&args),
         Command::Lake(LakeCommand::Write(args)) => lake_write::run(&args),
+        Command::Lake(LakeCommand::Compact(args)) => lake_compact::run(&args),
     }
 }

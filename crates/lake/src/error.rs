@@ -26,17 +26,35 @@ pub enum LakeError {
     /// A batch could not be built.
     #[error("building a batch: {0}")]
     Batch(String),
-    /// The table exists but is not a segstream raw table.
-    #[error("delta table {location} is not a segstream raw table: {reason}")]
-    NotRaw {
+    /// The table exists but is not the segstream table wanted there.
+    #[error("delta table {location} is not a segstream {kind} table: {reason}")]
+    WrongTable {
         /// The table's URL.
         location: String,
+        /// The kind wanted (raw, curated).
+        kind: &'static str,
         /// What differs.
+        reason: String,
+    },
+    /// A data file of a table is damaged or not what the table says.
+    #[error("parquet file {file}: {reason}")]
+    File {
+        /// The file.
+        file: String,
+        /// What is wrong with it.
         reason: String,
     },
 }
 
 impl LakeError {
+    /// `file` is damaged: `reason`.
+    pub fn file(file: impl Into<String>, reason: impl Into<String>) -> LakeError {
+        LakeError::File {
+            file: file.into(),
+            reason: reason.into(),
+        }
+    }
+
     /// The table at `location` failed with `source`.
     pub fn table(location: impl Into<String>, source: deltalake::DeltaTableError) -> LakeError {
         LakeError::Table {

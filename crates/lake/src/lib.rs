@@ -13,10 +13,13 @@
 //! The crate knows nothing of Kafka: the caller reads the topic.
 #![deny(missing_docs)]
 
+pub mod curated;
 pub mod error;
 pub mod location;
+pub mod parquet_file;
 pub mod raw_table;
 pub mod records;
+pub mod table_shape;
 
 pub use error::LakeError;
 

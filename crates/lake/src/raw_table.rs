@@ -15,13 +15,8 @@
 
 use std::collections::BTreeMap;
 
-use deltalake::arrow::array::{AsArray, RecordBatch};
-use deltalake::arrow::datatypes::{Int32Type, Int64Type};
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::Transaction;
-use deltalake::logstore::object_store::ObjectStoreExt;
-use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::parquet::schema::types::ColumnPath;
@@ -29,7 +24,9 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 
 use crate::location::TableLocation;
+use crate::parquet_file::{self, Columns};
 use crate::records::{columns, to_batch, SourceRecord, PARTITION_COLUMNS};
+use crate::table_shape::{self, TableShape};
 use crate::LakeError;
 
 /// The raw table of one topic (see the module contract).
@@ -45,7 +42,7 @@ pub struct RawTable {
 /// filters sized for the rows (the default, 1M distinct values, is mostly empty bits).
 /// Together these took a 100,000-record commit from 341 ms to 322 ms
 /// (`benches/lake_write.rs`).
-fn writer_properties(rows: usize) -> WriterProperties {
+pub(crate) fn writer_properties(rows: usize) -> WriterProperties {
     let level = ZstdLevel::try_new(1).unwrap_or_default();
     let mut properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
@@ -64,58 +61,50 @@ fn writer_properties(rows: usize) -> WriterProperties {
 impl RawTable {
     /// Opens the raw table of `topic` at `location`, creating it if there is none.
     pub async fn open_or_create(location: &TableLocation, topic: &str) -> Result<RawTable, LakeError> {
-        let name = location.url.to_string();
-        let table_error = |source: DeltaTableError| LakeError::table(&name, source);
-        let mut table = location.builder()?.build().map_err(table_error)?;
-        let table = match table.load().await {
-            Ok(()) => table,
-            Err(DeltaTableError::NotATable(_)) => table
-                .create()
-                .with_table_name(format!("raw_{topic}"))
-                .with_columns(columns())
-                .with_partition_columns(PARTITION_COLUMNS)
-                .await
-                .map_err(table_error)?,
-            Err(source) => return Err(table_error(source)),
-        };
-        let raw = RawTable {
-            table,
-            topic: topic.to_string(),
-            location: name,
-        };
-        raw.check_columns()?;
-        Ok(raw)
+        let table = table_shape::open_or_create(location, &Self::shape(topic)).await?;
+        Ok(Self::over(table, location, topic))
     }
 
-    /// Refuses a table whose columns (names, types, nullability), partitioning or name
-    /// differ from the raw table of this topic: writing into it would mix two things.
-    fn check_columns(&self) -> Result<(), LakeError> {
-        let snapshot = self.table.snapshot().map_err(|e| self.error(e))?;
-        let describe = |f: &deltalake::kernel::StructField| {
-            format!("{} {:?}{}", f.name(), f.data_type(), if f.is_nullable() { "" } else { " not null" })
-        };
-        let found: Vec<String> = snapshot.schema().fields().map(describe).collect();
-        let wanted: Vec<String> = columns().iter().map(describe).collect();
-        let metadata = snapshot.metadata();
-        let partitioned: Vec<&str> = metadata.partition_columns().iter().map(String::as_str).collect();
-        let name = metadata.name().unwrap_or_default();
-        let reason = if found != wanted {
-            format!("its columns are {found:?}")
-        } else if partitioned != PARTITION_COLUMNS {
-            format!("it is partitioned by {partitioned:?}")
-        } else if name != format!("raw_{}", self.topic) {
-            format!("it is the raw table {name:?}, not that of topic {:?}", self.topic)
-        } else {
-            return Ok(());
-        };
-        Err(LakeError::NotRaw {
-            location: self.location.clone(),
-            reason,
-        })
+    /// Opens the raw table of `topic` at `location`; none there is an error.
+    pub async fn open_existing(location: &TableLocation, topic: &str) -> Result<RawTable, LakeError> {
+        let table = table_shape::open_existing(location, &Self::shape(topic)).await?;
+        Ok(Self::over(table, location, topic))
+    }
+
+    fn shape(topic: &str) -> TableShape<'static> {
+        TableShape {
+            kind: "raw",
+            name: format!("raw_{topic}"),
+            columns: columns(),
+            partitions: &PARTITION_COLUMNS,
+        }
+    }
+
+    fn over(table: DeltaTable, location: &TableLocation, topic: &str) -> RawTable {
+        RawTable {
+            table,
+            topic: topic.to_string(),
+            location: location.url.to_string(),
+        }
+    }
+
+    /// The Delta table.
+    pub fn delta(&self) -> &DeltaTable {
+        &self.table
+    }
+
+    /// The table's URL.
+    pub fn location(&self) -> &str {
+        &self.location
     }
 
     fn error(&self, source: DeltaTableError) -> LakeError {
         LakeError::table(&self.location, source)
+    }
+
+    /// The topic whose records the table holds.
+    pub fn topic(&self) -> &str {
+        &self.topic
     }
 
     fn app_id(&self, partition: i32) -> String {
@@ -168,30 +157,17 @@ impl RawTable {
     /// `(partition, offset)` of every row, in file order.
     pub async fn coordinates(&self) -> Result<Vec<(i32, i64)>, LakeError> {
         let snapshot = self.table.snapshot().map_err(|e| self.error(e))?;
-        let store = self.table.object_store();
         let mut out = Vec::new();
         for file in snapshot.log_data() {
             let path = file.object_store_path();
-            let bytes = store
-                .get(&path)
-                .await
-                .map_err(|e| self.error(e.into()))?
-                .bytes()
-                .await
-                .map_err(|e| self.error(e.into()))?;
-            let corrupt = |e: String| self.error(DeltaTableError::Generic(format!("reading {path}: {e}")));
-            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| corrupt(e.to_string()))?;
-            let mask = ProjectionMask::columns(builder.parquet_schema(), ["source_partition", "source_offset"]);
-            for batch in builder.with_projection(mask).build().map_err(|e| corrupt(e.to_string()))? {
-                let batch: RecordBatch = batch.map_err(|e| corrupt(e.to_string()))?;
-                let column = |name: &str| batch.column_by_name(name).ok_or_else(|| corrupt(format!("no column {name}")));
-                let (partitions, offsets) = (column("source_partition")?, column("source_offset")?);
-                let partitions = partitions
-                    .as_primitive_opt::<Int32Type>()
-                    .ok_or_else(|| corrupt("source_partition is not an int".into()))?;
-                let offsets = offsets
-                    .as_primitive_opt::<Int64Type>()
-                    .ok_or_else(|| corrupt("source_offset is not a long".into()))?;
+            let bytes = parquet_file::fetch(&self.table, &self.location, &path).await?;
+            let name = path.to_string();
+            for batch in parquet_file::read_columns(&name, bytes, &["source_partition", "source_offset"], None)? {
+                let columns = Columns {
+                    file: &name,
+                    batch: &batch,
+                };
+                let (partitions, offsets) = (columns.ints("source_partition")?, columns.longs("source_offset")?);
                 out.extend(partitions.values().iter().copied().zip(offsets.values().iter().copied()));
             }
         }
@@ -325,7 +301,7 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(refused.contains("not that of topic \"clicks\""), "{refused}");
+        assert!(refused.contains("not \"raw_clicks\""), "{refused}");
     }
 
     #[test]

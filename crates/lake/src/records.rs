@@ -68,27 +68,40 @@ const COLUMNS: [(&str, DataType, bool); 14] = [
     ("hour", DataType::INTEGER, false),
 ];
 
-/// The raw table's Delta columns.
-pub fn columns() -> Vec<StructField> {
-    COLUMNS
-        .iter()
+/// A table's columns: (name, Delta type, nullable); the types are integers, longs,
+/// binaries and strings.
+pub(crate) type ColumnList<'a> = &'a [(&'a str, DataType, bool)];
+
+/// The Delta columns of `list`.
+pub(crate) fn delta_columns(list: ColumnList<'_>) -> Vec<StructField> {
+    list.iter()
         .map(|(name, ty, nullable)| StructField::new(*name, ty.clone(), *nullable))
         .collect()
 }
 
-/// The raw table's Arrow schema.
-pub fn arrow_schema() -> SchemaRef {
+/// The Arrow schema of `list`.
+pub(crate) fn arrow_schema_of(list: ColumnList<'_>) -> SchemaRef {
     let arrow = |ty: &DataType| match ty {
         t if *t == DataType::INTEGER => ArrowType::Int32,
         t if *t == DataType::LONG => ArrowType::Int64,
         t if *t == DataType::BINARY => ArrowType::Binary,
         _ => ArrowType::Utf8,
     };
-    let fields: Vec<Field> = COLUMNS
+    let fields: Vec<Field> = list
         .iter()
         .map(|(name, ty, nullable)| Field::new(*name, arrow(ty), *nullable))
         .collect();
     Arc::new(Schema::new(fields))
+}
+
+/// The raw table's Delta columns.
+pub fn columns() -> Vec<StructField> {
+    delta_columns(&COLUMNS)
+}
+
+/// The raw table's Arrow schema.
+pub fn arrow_schema() -> SchemaRef {
+    arrow_schema_of(&COLUMNS)
 }
 
 /// An event's time: epoch milliseconds or RFC 3339 text.

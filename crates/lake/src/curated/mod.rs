@@ -1,0 +1,354 @@
+//! The curated table: every event of the raw table once, by event date.
+//!
+//! Contract: [`CuratedTable::compact`] brings the curated table up to the raw table's
+//! current version, and is idempotent: each commit records, as the Delta application
+//! transaction `segstream-curated`, the raw version it covers, so a second run with
+//! nothing new in the raw table commits nothing, and a run killed at any point leaves
+//! the table at the last commit (its files, if any, are not in the table). A run reads
+//! only the raw files added since that version (the raw table only appends) and keeps
+//! the rows that are events ([`rows`]). Deduplication is by `(user, event_id)`: of the
+//! copies a run reads, the first ingested wins ([`rows::CuratedRow::ingest_order`]),
+//! and a copy already curated always wins over a new one — checked against the whole
+//! event-date partition it falls in, through the Bloom filters on `user` and `event_id`
+//! first, then the keys of the row groups that may clash. A retry of an event carries
+//! the event's own time, so the copies of an event share a date: deduplicating within
+//! the date is deduplicating across the whole history. (Two different events that
+//! reuse one id at different dates are both kept.) Late events merge into the past
+//! partitions of their dates. New rows land as one file per date and run, sorted by
+//! event time; a date holding [`SMALL_FILES_TO_COMPACT`] files smaller than
+//! [`SMALL_FILE_BYTES`] has them rewritten into one in the same commit (marked as no
+//! data change). [`Progress`] is told of files read and dates written.
+
+pub mod rows;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableError, Path};
+
+use crate::location::TableLocation;
+use crate::parquet_file::{self, Columns};
+use crate::raw_table::{writer_properties, RawTable};
+use crate::table_shape::{self, TableShape};
+use crate::LakeError;
+use rows::{event_date, read_rows, to_batch, CuratedRow, CURATED_PARTITIONS, ROW_COLUMNS};
+
+/// The application transaction recording the raw version the curated table covers.
+const APP_ID: &str = "segstream-curated";
+/// Files below this size count as small.
+pub const SMALL_FILE_BYTES: i64 = 32 << 20;
+/// A date with this many small files has them rewritten into one.
+pub const SMALL_FILES_TO_COMPACT: usize = 8;
+
+/// Told how a run goes (the CLI draws progress bars with it).
+pub trait Progress {
+    /// The run reads `files` raw files holding `bytes`.
+    fn reading(&self, files: u64, bytes: u64);
+    /// One raw file of `bytes` was read.
+    fn read_one(&self, bytes: u64);
+    /// The run merges into `dates` partitions.
+    fn merging(&self, dates: u64);
+    /// One date was merged.
+    fn merged_one(&self);
+}
+
+/// No progress shown.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn reading(&self, _: u64, _: u64) {}
+    fn read_one(&self, _: u64) {}
+    fn merging(&self, _: u64) {}
+    fn merged_one(&self) {}
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    /// The raw version now covered.
+    pub raw_version: u64,
+    /// The raw version covered before the run (none: the table was empty).
+    pub covered_before: Option<u64>,
+    /// Raw files read.
+    pub raw_files: usize,
+    /// Raw rows read.
+    pub raw_rows: usize,
+    /// Of those, rows that are not events (kept in the raw table only).
+    pub not_events: usize,
+    /// Of the events, copies of an event already curated or read earlier in the run.
+    pub duplicates: usize,
+    /// Events added to the curated table.
+    pub added: usize,
+    /// Dates (partitions) that got events.
+    pub dates: usize,
+    /// Small files rewritten into larger ones.
+    pub files_compacted: usize,
+    /// The curated table's version after the run (none: nothing was committed).
+    pub committed: Option<u64>,
+}
+
+/// The curated table of one topic (see the module contract).
+pub struct CuratedTable {
+    table: DeltaTable,
+    location: String,
+}
+
+/// A data file of the curated table, as the snapshot lists it.
+struct DataFile {
+    path: Path,
+    size: i64,
+    remove: deltalake::kernel::Remove,
+}
+
+impl CuratedTable {
+    /// Opens the curated table of `topic` at `location`, creating it if there is none.
+    pub async fn open_or_create(location: &TableLocation, topic: &str) -> Result<CuratedTable, LakeError> {
+        let shape = TableShape {
+            kind: "curated",
+            name: format!("curated_{topic}"),
+            columns: rows::columns(),
+            partitions: &CURATED_PARTITIONS,
+        };
+        Ok(CuratedTable {
+            table: table_shape::open_or_create(location, &shape).await?,
+            location: location.url.to_string(),
+        })
+    }
+
+    fn error(&self, source: DeltaTableError) -> LakeError {
+        LakeError::table(&self.location, source)
+    }
+
+    /// The raw version the table covers (none before the first run).
+    pub async fn covered_raw_version(&self) -> Result<Option<u64>, LakeError> {
+        let snapshot = self.table.snapshot().map_err(|e| self.error(e))?;
+        let version = snapshot
+            .transaction_version(self.table.log_store().as_ref(), APP_ID)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(version.and_then(|v| u64::try_from(v).ok()))
+    }
+
+    /// The table's version.
+    pub fn version(&self) -> Option<u64> {
+        self.table.version()
+    }
+
+    /// The data files of each date.
+    fn files_by_date(&self) -> Result<BTreeMap<String, Vec<DataFile>>, LakeError> {
+        let snapshot = self.table.snapshot().map_err(|e| self.error(e))?;
+        let mut dates: BTreeMap<String, Vec<DataFile>> = BTreeMap::new();
+        for file in snapshot.log_data() {
+            let date = file.partition_values_map().remove("event_date").flatten().unwrap_or_default();
+            dates.entry(date).or_default().push(DataFile {
+                path: file.object_store_path(),
+                size: file.size(),
+                remove: file.remove_action(false),
+            });
+        }
+        Ok(dates)
+    }
+
+    /// How many data files each date has.
+    pub fn file_counts(&self) -> Result<BTreeMap<String, usize>, LakeError> {
+        Ok(self.files_by_date()?.into_iter().map(|(d, f)| (d, f.len())).collect())
+    }
+
+    /// Every row of the table (for checks and replay of small tables).
+    pub async fn rows(&self) -> Result<Vec<CuratedRow>, LakeError> {
+        let mut out = Vec::new();
+        for file in self.files_by_date()?.into_values().flatten() {
+            out.extend(self.read_file(&file.path, None).await?);
+        }
+        Ok(out)
+    }
+
+    async fn read_file(&self, path: &Path, row_groups: Option<Vec<usize>>) -> Result<Vec<CuratedRow>, LakeError> {
+        read_events(&self.table, &self.location, path, row_groups)
+            .await
+            .map(|(rows, _)| rows)
+    }
+
+    /// Brings the table up to `raw`'s current version (see the module contract).
+    pub async fn compact(&mut self, raw: &RawTable, progress: &dyn Progress) -> Result<CompactReport, LakeError> {
+        let raw_version = raw.version().unwrap_or(0);
+        let covered_before = self.covered_raw_version().await?;
+        let mut report = CompactReport {
+            raw_version,
+            covered_before,
+            ..CompactReport::default()
+        };
+        if covered_before == Some(raw_version) {
+            return Ok(report);
+        }
+        let new_files = new_raw_files(raw, covered_before).await?;
+        progress.reading(new_files.len() as u64, new_files.iter().map(|(_, size)| *size as u64).sum());
+        let mut by_date: BTreeMap<String, Vec<CuratedRow>> = BTreeMap::new();
+        for (path, size) in &new_files {
+            let (rows, not_events) = read_events(raw.delta(), raw.location(), path, None).await?;
+            report.raw_rows += rows.len() + not_events;
+            report.not_events += not_events;
+            for row in rows {
+                by_date.entry(event_date(row.event_time_ms)).or_default().push(row);
+            }
+            progress.read_one(*size as u64);
+        }
+        report.raw_files = new_files.len();
+        let mut existing = self.files_by_date()?;
+        progress.merging(by_date.len() as u64);
+        let (mut added_rows, mut compacted_rows, mut removes) = (Vec::new(), Vec::new(), Vec::new());
+        for (date, rows) in by_date {
+            let files = existing.remove(&date).unwrap_or_default();
+            let merged = self.merge_date(rows, files).await?;
+            report.duplicates += merged.duplicates;
+            report.added += merged.added.len();
+            report.files_compacted += merged.removes.len();
+            report.dates += usize::from(!merged.added.is_empty());
+            added_rows.extend(merged.added);
+            compacted_rows.extend(merged.compacted);
+            removes.extend(merged.removes.into_iter().map(Action::Remove));
+            progress.merged_one();
+        }
+        let mut actions = self.write(&mut added_rows, true).await?;
+        actions.extend(self.write(&mut compacted_rows, false).await?);
+        actions.extend(removes);
+        report.committed = Some(self.commit(actions, raw_version).await?);
+        Ok(report)
+    }
+
+    /// Merges a date's new `rows` into its `files`: the rows to add, the small files'
+    /// rows to rewrite and the files they replace.
+    async fn merge_date(&self, mut rows: Vec<CuratedRow>, files: Vec<DataFile>) -> Result<MergedDate, LakeError> {
+        rows.sort_by_key(CuratedRow::ingest_order);
+        let read = rows.len();
+        let mut seen = HashSet::new();
+        rows.retain(|row| seen.insert((row.user.clone(), row.event_id.clone())));
+        let small = files.iter().filter(|f| f.size < SMALL_FILE_BYTES).count();
+        let compact = small + 1 >= SMALL_FILES_TO_COMPACT;
+        let (mut compacted, mut removes) = (Vec::new(), Vec::new());
+        for file in files {
+            if compact && file.size < SMALL_FILE_BYTES {
+                let kept = self.read_file(&file.path, None).await?;
+                kept.iter().for_each(|row| {
+                    seen.remove(&(row.user.clone(), row.event_id.clone()));
+                });
+                compacted.extend(kept);
+                removes.push(file.remove);
+                continue;
+            }
+            let bytes = parquet_file::fetch(&self.table, &self.location, &file.path).await?;
+            let name = file.path.to_string();
+            let groups = parquet_file::row_groups_that_may_hold(&name, bytes.clone(), ["user", "event_id"], &seen)?;
+            if groups.is_empty() {
+                continue;
+            }
+            for batch in parquet_file::read_columns(&name, bytes, &["user", "event_id"], Some(groups))? {
+                let columns = Columns {
+                    file: &name,
+                    batch: &batch,
+                };
+                let (users, ids) = (columns.strings("user")?, columns.strings("event_id")?);
+                for (user, id) in users.iter().zip(ids.iter()) {
+                    if let (Some(user), Some(id)) = (user, id) {
+                        seen.remove(&(user.to_string(), id.to_string()));
+                    }
+                }
+            }
+        }
+        rows.retain(|row| seen.contains(&(row.user.clone(), row.event_id.clone())));
+        Ok(MergedDate {
+            duplicates: read - rows.len(),
+            added: rows,
+            compacted,
+            removes,
+        })
+    }
+
+    /// Writes `rows` (sorted by event time) as files of their dates; their add actions.
+    async fn write(&self, rows: &mut [CuratedRow], data_change: bool) -> Result<Vec<Action>, LakeError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        rows.sort_by(|a, b| (a.event_time_ms, &a.user).cmp(&(b.event_time_ms, &b.user)));
+        let mut writer = RecordBatchWriter::for_table(&self.table)
+            .map_err(|e| self.error(e))?
+            .with_writer_properties(writer_properties(rows.len()));
+        writer.write(to_batch(rows)?).await.map_err(|e| self.error(e))?;
+        let adds: Vec<Add> = writer.flush().await.map_err(|e| self.error(e))?;
+        Ok(adds
+            .into_iter()
+            .map(|mut add| {
+                add.data_change = data_change;
+                Action::Add(add)
+            })
+            .collect())
+    }
+
+    /// Commits `actions` with the raw version they cover, in one log entry.
+    async fn commit(&mut self, actions: Vec<Action>, raw_version: u64) -> Result<u64, LakeError> {
+        let covered = Transaction::new_with_last_update(APP_ID, raw_version as i64, Some(segstream_time::wall_clock_ms() as i64));
+        let properties = CommitProperties::default().with_application_transaction(covered);
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(CURATED_PARTITIONS.iter().map(|c| c.to_string()).collect()),
+            predicate: None,
+        };
+        let snapshot = self.table.snapshot().map_err(|e| self.error(e))?;
+        let finalized = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(Some(snapshot), self.table.log_store(), operation)
+            .await
+            .map_err(|e| self.error(e))?;
+        let version = finalized.version();
+        self.table.update_incremental(None).await.map_err(|e| self.error(e))?;
+        Ok(version)
+    }
+}
+
+/// What merging one date produced.
+struct MergedDate {
+    duplicates: usize,
+    added: Vec<CuratedRow>,
+    compacted: Vec<CuratedRow>,
+    removes: Vec<deltalake::kernel::Remove>,
+}
+
+/// The events of one file of `table`, and how many of its rows were not events.
+async fn read_events(
+    table: &DeltaTable,
+    location: &str,
+    path: &Path,
+    row_groups: Option<Vec<usize>>,
+) -> Result<(Vec<CuratedRow>, usize), LakeError> {
+    let bytes = parquet_file::fetch(table, location, path).await?;
+    let name = path.to_string();
+    let mut out = (Vec::new(), 0);
+    for batch in parquet_file::read_columns(&name, bytes, &ROW_COLUMNS, row_groups)? {
+        let (rows, not_events) = read_rows(&name, &batch)?;
+        out.0.extend(rows);
+        out.1 += not_events;
+    }
+    Ok(out)
+}
+
+/// The raw table's files (path, size) added after version `covered` (all of them
+/// without one).
+async fn new_raw_files(raw: &RawTable, covered: Option<u64>) -> Result<Vec<(Path, i64)>, LakeError> {
+    let fail = |e: DeltaTableError| LakeError::table(raw.location(), e);
+    let listed = |table: &DeltaTable| -> Result<Vec<(Path, i64)>, LakeError> {
+        let snapshot = table.snapshot().map_err(fail)?;
+        Ok(snapshot.log_data().into_iter().map(|f| (f.object_store_path(), f.size())).collect())
+    };
+    let now = listed(raw.delta())?;
+    let Some(covered) = covered else { return Ok(now) };
+    let mut before = raw.delta().clone();
+    before.load_version(covered).await.map_err(fail)?;
+    let old: HashMap<Path, i64> = listed(&before)?.into_iter().collect();
+    Ok(now.into_iter().filter(|(path, _)| !old.contains_key(path)).collect())
+}
+
+#[cfg(test)]
+mod tests;
