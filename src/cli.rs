@@ -26,6 +26,10 @@ pub enum Command {
     Demo(Box<DemoArgs>),
     /// Classify a file of events (NDJSON) and exit when it is done.
     Run(RunArgs),
+    /// Classify the lake's curated events with the same dataflow, bounded (recovery,
+    /// new rules over history, a standby's bring-up); changes go to a file, never to
+    /// the live topic.
+    Replay(ReplayArgs),
     /// Write generated traffic to an NDJSON file.
     Generate(GenerateArgs),
     /// Serve the event tracking HTTP API (Segment-compatible) and publish to Kafka.
@@ -343,12 +347,37 @@ pub struct DemoActivationFlags {
 /// `segstream run`
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Classifier time parameters.
-    #[command(flatten)]
-    pub classifier: ClassifierFlags,
     /// The events, one JSON object per line.
     #[arg(long)]
     pub input: PathBuf,
+    /// How the events are classified.
+    #[command(flatten)]
+    pub run: BoundedRunFlags,
+}
+
+/// `segstream replay`
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The curated table to replay.
+    #[arg(long = "from", default_value = "out/lake/curated")]
+    pub from: String,
+    /// Replay events from this event time on (RFC 3339 or epoch ms).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Replay events before this event time (RFC 3339 or epoch ms).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// How the events are classified.
+    #[command(flatten)]
+    pub run: BoundedRunFlags,
+}
+
+/// A bounded classification (`run`, `replay`): rules, side inputs, workers, output.
+#[derive(Debug, Args)]
+pub struct BoundedRunFlags {
+    /// Classifier time parameters.
+    #[command(flatten)]
+    pub classifier: ClassifierFlags,
     /// Profile upserts, NDJSON: {"user", "time"?, "profile": {...} | null}.
     #[arg(long)]
     pub profiles: Option<PathBuf>,
@@ -358,9 +387,9 @@ pub struct RunArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Partitions the file is split into by user (like the events topic), whatever the
-    /// worker count; a late event is judged against its partition's watermark, so the
-    /// changes do not depend on `--workers`.
+    /// Partitions the events are split into by user (like the events topic), whatever
+    /// the worker count; a late event is judged against its partition's watermark, so
+    /// the changes do not depend on `--workers`.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub partitions: u32,
     /// Where membership changes are written (NDJSON).

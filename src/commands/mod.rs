@@ -21,6 +21,7 @@ mod move_reports;
 mod partners_source;
 mod questions;
 mod redis_writer;
+mod replay;
 mod rules_acks;
 mod rules_check;
 mod rules_eval;
@@ -44,6 +45,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandError> {
         Command::Rules(RulesCommand::Eval(args)) => rules_eval::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Run(args) => run_file::run(&args),
+        Command::Replay(args) => replay::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::BrokerBench(args) => broker_bench::run(&args),

@@ -7,7 +7,8 @@
 //! optionally, profile and stats upserts (`--profiles`, `--stats`); runs the same
 //! dataflow as the demo to completion — every window expired — writes the membership
 //! changes as NDJSON, and prints a summary. Exit code 0 even when event lines were
-//! rejected: they are reported, not fatal.
+//! rejected: they are reported, not fatal. [`classify_lines`] is that whole run over
+//! any sequence of lines (`segstream replay` gives it the lake's).
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -23,7 +24,7 @@ use segstream_rules::UdfRegistry;
 
 use super::rules_source::load_schema_and_rules;
 use super::upsert_file::read_upserts;
-use crate::cli::RunArgs;
+use crate::cli::{BoundedRunFlags, RunArgs};
 use crate::error::CommandError;
 use segstream_dataflows::live::summary;
 use segstream_embedded::change_writer::ChangeWriter;
@@ -34,23 +35,37 @@ const SHOWN_REJECTIONS: usize = 5;
 
 /// Runs the file.
 pub fn run(args: &RunArgs) -> Result<ExitCode, CommandError> {
-    let (schema, defs) = load_schema_and_rules(&args.schema.schema, &args.rules)?;
-    let workers = args
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let config = super::classifier_flags::classifier_config(&args.classifier)?;
     let file = std::fs::File::open(&args.input).map_err(|source| CommandError::Read {
         path: args.input.clone(),
         source,
     })?;
-    let mut partitions: Vec<Vec<SourceRecord>> = vec![Vec::new(); args.partitions as usize];
-    let mut shown = 0;
-    for (number, line) in std::io::BufReader::new(file).split(b'\n').enumerate() {
-        let bytes = line.map_err(|source| CommandError::Read {
+    let lines = std::io::BufReader::new(file).split(b'\n').map(|line| {
+        line.map_err(|source| CommandError::Read {
             path: args.input.clone(),
             source,
-        })?;
+        })
+    });
+    let input = args.input.display().to_string();
+    classify_lines(&args.run, lines, |number| format!("{input}:{}", number + 1))
+}
+
+/// Classifies `lines` as `segstream run` does (see the module contract); `origin` names
+/// where the line of a given index came from, for rejections.
+pub fn classify_lines(
+    flags: &BoundedRunFlags,
+    lines: impl Iterator<Item = Result<Vec<u8>, CommandError>>,
+    origin: impl Fn(usize) -> String,
+) -> Result<ExitCode, CommandError> {
+    let (schema, defs) = load_schema_and_rules(&flags.schema.schema, &flags.rules)?;
+    let workers = flags
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let config = super::classifier_flags::classifier_config(&flags.classifier)?;
+    let mut partitions: Vec<Vec<SourceRecord>> = vec![Vec::new(); flags.partitions as usize];
+    let mut shown = 0;
+    for (number, line) in lines.enumerate() {
+        let bytes = line?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -61,7 +76,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, CommandError> {
             Ok(event) => (partition_of(&event.user, partitions.len()), SourceRecord::Event(event)),
             Err(reason) => {
                 if shown < SHOWN_REJECTIONS {
-                    eprintln!("{}:{}: rejected: {reason}", args.input.display(), number + 1);
+                    eprintln!("{}: rejected: {reason}", origin(number));
                     shown += 1;
                 }
                 (number % partitions.len(), SourceRecord::Rejected(reason))
@@ -69,11 +84,11 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, CommandError> {
         };
         partitions[partition].push(record);
     }
-    let profiles = match &args.profiles {
+    let profiles = match &flags.profiles {
         Some(path) => read_upserts(path, "profile", &schema.profile, &config)?,
         None => Vec::new(),
     };
-    let stats = match &args.stats {
+    let stats = match &flags.stats {
         Some(path) => read_upserts(path, "stats", &schema.stats, &config)?,
         None => Vec::new(),
     };
@@ -97,8 +112,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, CommandError> {
         VecSource::for_worker(&partitions, index, peers)
     })
     .map_err(CommandError::Invalid)?;
-    let mut writer = ChangeWriter::create(&args.out).map_err(|source| CommandError::Read {
-        path: args.out.clone(),
+    let mut writer = ChangeWriter::create(&flags.out).map_err(|source| CommandError::Read {
+        path: flags.out.clone(),
         source,
     })?;
     let now = wall_clock_ms();
@@ -106,6 +121,6 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, CommandError> {
         writer.write(&change.user, &change.segment, change.time, if change.entered { 1 } else { -1 }, now);
     }
     let written = writer.flush().map_err(CommandError::Invalid)?;
-    println!("done: {}; {written} changes written to {}", summary(&metrics), args.out.display());
+    println!("done: {}; {written} changes written to {}", summary(&metrics), flags.out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -24,6 +24,19 @@ pub fn segstream(args: &[&str]) -> Output {
     }
 }
 
+/// Runs `segstream` with `args`, which must succeed; its standard output.
+#[allow(dead_code)] // not every test binary uses it
+pub fn segstream_ok(args: &[&str]) -> String {
+    let out = segstream(args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "segstream {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 /// A path in this test binary's scratch directory `dir`.
 pub fn scratch_path(dir: &str, name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir);

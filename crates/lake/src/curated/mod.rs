@@ -106,16 +106,27 @@ struct DataFile {
 impl CuratedTable {
     /// Opens the curated table of `topic` at `location`, creating it if there is none.
     pub async fn open_or_create(location: &TableLocation, topic: &str) -> Result<CuratedTable, LakeError> {
-        let shape = TableShape {
+        Ok(CuratedTable {
+            table: table_shape::open_or_create(location, &Self::shape(topic)).await?,
+            location: location.url.to_string(),
+        })
+    }
+
+    /// Opens the curated table of `topic` at `location`; none there is an error.
+    pub async fn open_existing(location: &TableLocation, topic: &str) -> Result<CuratedTable, LakeError> {
+        Ok(CuratedTable {
+            table: table_shape::open_existing(location, &Self::shape(topic)).await?,
+            location: location.url.to_string(),
+        })
+    }
+
+    fn shape(topic: &str) -> TableShape<'static> {
+        TableShape {
             kind: "curated",
             name: format!("curated_{topic}"),
             columns: rows::columns(),
             partitions: &CURATED_PARTITIONS,
-        };
-        Ok(CuratedTable {
-            table: table_shape::open_or_create(location, &shape).await?,
-            location: location.url.to_string(),
-        })
+        }
     }
 
     fn error(&self, source: DeltaTableError) -> LakeError {
@@ -157,11 +168,22 @@ impl CuratedTable {
         Ok(self.files_by_date()?.into_iter().map(|(d, f)| (d, f.len())).collect())
     }
 
-    /// Every row of the table (for checks and replay of small tables).
+    /// Every row of the table.
     pub async fn rows(&self) -> Result<Vec<CuratedRow>, LakeError> {
+        self.events_between(None, None).await
+    }
+
+    /// The events with `since <= event_time_ms < until` (either bound open), reading
+    /// only the dates they can fall on; in file order.
+    pub async fn events_between(&self, since: Option<i64>, until: Option<i64>) -> Result<Vec<CuratedRow>, LakeError> {
+        let (first, last) = (since.map(event_date), until.map(|t| event_date(t.saturating_sub(1))));
+        let wanted = |date: &String| first.as_ref().is_none_or(|f| date >= f) && last.as_ref().is_none_or(|l| date <= l);
+        let in_range = |row: &CuratedRow| since.is_none_or(|s| row.event_time_ms >= s) && until.is_none_or(|u| row.event_time_ms < u);
         let mut out = Vec::new();
-        for file in self.files_by_date()?.into_values().flatten() {
-            out.extend(self.read_file(&file.path, None).await?);
+        for (_, files) in self.files_by_date()?.into_iter().filter(|(date, _)| wanted(date)) {
+            for file in files {
+                out.extend(self.read_file(&file.path, None).await?.into_iter().filter(in_range));
+            }
         }
         Ok(out)
     }
