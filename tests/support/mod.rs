@@ -3,6 +3,7 @@
 
 pub mod deployment;
 pub mod lookup;
+pub mod moto;
 pub mod process;
 pub mod scenario;
 
@@ -25,7 +26,6 @@ pub fn segstream(args: &[&str]) -> Output {
 }
 
 /// Runs `segstream` with `args`, which must succeed; its standard output.
-#[allow(dead_code)] // not every test binary uses it
 pub fn segstream_ok(args: &[&str]) -> String {
     let out = segstream(args);
     assert_eq!(
