@@ -15,6 +15,7 @@
 
 pub mod curated;
 pub mod error;
+pub mod event_head;
 pub mod location;
 pub mod parquet_file;
 pub mod raw_table;

@@ -9,8 +9,9 @@
 //! is kept as it is: the table holds every record of the topic. These four columns
 //! index the raw record; they are not its judgement: `event_time_ms` is the `time` the
 //! client sent (the classifier corrects it for clock skew with `received_at`), and a
-//! head with a field of the wrong type leaves all four null. The curated table will
-//! decode payloads with the classifier's own decoder.
+//! head with a field of the wrong type leaves all four null (the head is found by
+//! [`crate::event_head::scan`]). Replay decodes payloads with the classifier's own
+//! decoder.
 //!
 //! ```
 //! use segstream_lake::records::{to_batch, SourceRecord};
@@ -22,14 +23,13 @@
 //! assert_eq!(batch.schema().field(0).name(), "source_partition");
 //! ```
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use deltalake::arrow::array::{ArrayRef, BinaryBuilder, Int32Array, Int64Builder, RecordBatch, StringBuilder};
 use deltalake::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef};
 use deltalake::kernel::{DataType, StructField};
-use serde::Deserialize;
 
+use crate::event_head::{scan, Time};
 use crate::LakeError;
 
 /// The ingest hour's partition columns, outermost first (the seed's `YYYY/MM/DD/HH`).
@@ -104,28 +104,6 @@ pub fn arrow_schema() -> SchemaRef {
     arrow_schema_of(&COLUMNS)
 }
 
-/// An event's time: epoch milliseconds or RFC 3339 text.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Time<'a> {
-    Millis(i64),
-    #[serde(borrow)]
-    Text(Cow<'a, str>),
-}
-
-/// The fields of an event object the raw table indexes (others are skipped unread).
-#[derive(Deserialize)]
-struct EventHead<'a> {
-    #[serde(borrow)]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    user: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "type")]
-    event_type: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    time: Option<Time<'a>>,
-}
-
 /// `(year, month, day, hour)` of an instant, UTC.
 pub fn ingest_hour(at_ms: i64) -> (i32, i32, i32, i32) {
     let text = segstream_time::format_timestamp(at_ms);
@@ -149,7 +127,7 @@ pub fn to_batch(records: &[SourceRecord], ingested_at_ms: i64) -> Result<RecordB
         payloads.append_option(record.payload.as_deref());
         timestamps.append_option(record.timestamp_ms);
         ingested.append_value(ingested_at_ms);
-        let head = record.payload.as_deref().and_then(|p| serde_json::from_slice::<EventHead>(p).ok());
+        let head = record.payload.as_deref().and_then(scan);
         let head = head.as_ref();
         users.append_option(head.and_then(|h| h.user.as_deref()));
         ids.append_option(head.and_then(|h| h.id.as_deref()));
