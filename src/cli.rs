@@ -350,6 +350,11 @@ pub struct RunArgs {
     /// The events, one JSON object per line.
     #[arg(long)]
     pub input: PathBuf,
+    /// Partitions the file is split into by user (like the events topic), whatever the
+    /// worker count; a late event is judged against its partition's watermark, so the
+    /// changes do not depend on `--workers`.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub partitions: u32,
     /// How the events are classified.
     #[command(flatten)]
     pub run: BoundedRunFlags,
@@ -387,11 +392,6 @@ pub struct BoundedRunFlags {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Partitions the events are split into by user (like the events topic), whatever
-    /// the worker count; a late event is judged against its partition's watermark, so
-    /// the changes do not depend on `--workers`.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub partitions: u32,
     /// Where membership changes are written (NDJSON).
     #[arg(long, default_value = "out/changes.ndjson")]
     pub out: PathBuf,

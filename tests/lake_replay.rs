@@ -10,7 +10,11 @@ use segstream_lake::curated::{CuratedTable, Quiet};
 use segstream_lake::location::TableLocation;
 use segstream_lake::raw_table::RawTable;
 use segstream_lake::records::SourceRecord;
+use segstream_model::partitioning::partition_of;
 use support::{late_count, scratch_path, segstream, segstream_ok};
+
+/// The events topic's partitions (`segstream run`'s default).
+const PARTITIONS: usize = 8;
 
 fn scratch(name: &str) -> PathBuf {
     let path = scratch_path("lake_replay", name);
@@ -34,9 +38,9 @@ fn changes(path: &Path) -> Vec<(String, String, String, String)> {
         .collect()
 }
 
-/// Lands the lines of `events` in a raw table (as four commits of one partition, in
-/// file order, as a writer reading the topic would) and compacts it into a curated
-/// table; the curated table's path.
+/// Lands the lines of `events` in a raw table as the events topic would hold them — in
+/// `PARTITIONS` partitions by user (a line without one by its number), in file order —
+/// in four commits, and compacts it into a curated table; the curated table's path.
 fn land(events: &Path, dir: &Path) -> PathBuf {
     let runtime = segstream_lake::runtime().unwrap_or_else(|e| panic!("{e}"));
     let (raw_at, curated_at) = (dir.join("raw"), dir.join("curated"));
@@ -45,22 +49,29 @@ fn land(events: &Path, dir: &Path) -> PathBuf {
         .unwrap_or_else(|e| panic!("{e}"));
     let text = std::fs::read_to_string(events).unwrap_or_else(|e| panic!("{e}"));
     let lines: Vec<&str> = text.lines().collect();
-    let mut offset = 0i64;
-    for chunk in lines.chunks(lines.len().div_ceil(4)) {
+    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+    for (chunk_index, chunk) in lines.chunks(lines.len().div_ceil(4)).enumerate() {
         let records: Vec<SourceRecord> = chunk
             .iter()
-            .map(|line| {
-                offset += 1;
+            .enumerate()
+            .map(|(i, line)| {
+                let number = chunk_index * lines.len().div_ceil(4) + i;
+                let user = serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|v| v["user"].as_str().map(str::to_string));
+                let partition = user.map_or(number % PARTITIONS, |u| partition_of(&u, PARTITIONS)) as i32;
+                let offset = next.entry(partition).or_insert(0);
+                *offset += 1;
                 SourceRecord {
-                    partition: 0,
-                    offset: offset - 1,
+                    partition,
+                    offset: *offset - 1,
                     key: None,
                     payload: Some(line.as_bytes().to_vec()),
                     timestamp_ms: None,
                 }
             })
             .collect();
-        let next = BTreeMap::from([(0, offset)]);
+        let offset = next.values().sum::<i64>();
         runtime
             .block_on(raw.commit(&records, &next, 1_800_000_000_000 + offset))
             .unwrap_or_else(|e| panic!("{e}"));

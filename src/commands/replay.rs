@@ -2,15 +2,17 @@
 //!
 //! Contract: reads the events of the curated table at `--from` whose event time is in
 //! `[--since, --until)` (only the dates they can fall on are read; all of them are held
-//! in memory, so bound a long history with the two flags), puts them in the order they
-//! were ingested — the order the live classifier read them — and classifies them
-//! exactly as `segstream run` classifies a file ([`super::run_file::classify_lines`]):
-//! same rules, side inputs, partitioning by user and dataflow, to completion. The
+//! in memory, so bound a long history with the two flags), puts each partition of the
+//! events topic back in offset order — what the live classifier read, partition by
+//! partition, each judged against its own watermark — and classifies them exactly as
+//! `segstream run` classifies a file ([`super::run_file::classify_lines`]): same rules,
+//! side inputs and dataflow, to completion. The
 //! changes go to the `--out` file: a replay never writes into the live changes topic,
 //! so it cannot double-emit; a standby or a recovery reads the file (see
 //! `docs/lake.md`). A replay from `--since` starts with empty state: windows reaching
 //! back before it are exact only once the replayed time covers them.
 
+use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use segstream_lake::curated::CuratedTable;
@@ -48,7 +50,15 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode, CommandError> {
     let mut events = runtime
         .block_on(table.events_between(since, until))
         .map_err(|e| invalid(e.to_string()))?;
-    events.sort_by_key(|row| row.ingest_order());
+    // Each partition of the topic, in offset order: the order the live classifier read
+    // it in, judged against its own watermark as live.
+    events.sort_by_key(|row| (row.source_partition, row.source_offset));
+    let topic_partitions: Vec<i32> = events
+        .iter()
+        .map(|e| e.source_partition)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     println!(
         "replay: {} events of {} ({} .. {})",
         events.len(),
@@ -57,8 +67,11 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode, CommandError> {
         until.map_or("the end".into(), segstream_time::format_timestamp),
     );
     let origins: Vec<String> = events.iter().map(|e| format!("{}/{}", e.user, e.event_id)).collect();
-    let lines = events.into_iter().map(|e| Ok(e.payload.unwrap_or_default()));
-    super::run_file::classify_lines(&args.run, lines, |n| {
+    let index = |partition: i32| topic_partitions.binary_search(&partition).unwrap_or(0);
+    let lines = events
+        .into_iter()
+        .map(|e| Ok((Some(index(e.source_partition)), e.payload.unwrap_or_default())));
+    super::run_file::classify_lines(&args.run, topic_partitions.len(), lines, |n| {
         format!("lake event {}", origins.get(n).map_or("?", String::as_str))
     })
 }

@@ -40,20 +40,25 @@ pub fn run(args: &RunArgs) -> Result<ExitCode, CommandError> {
         source,
     })?;
     let lines = std::io::BufReader::new(file).split(b'\n').map(|line| {
-        line.map_err(|source| CommandError::Read {
+        line.map(|bytes| (None, bytes)).map_err(|source| CommandError::Read {
             path: args.input.clone(),
             source,
         })
     });
     let input = args.input.display().to_string();
-    classify_lines(&args.run, lines, |number| format!("{input}:{}", number + 1))
+    classify_lines(&args.run, args.partitions as usize, lines, |number| {
+        format!("{input}:{}", number + 1)
+    })
 }
 
-/// Classifies `lines` as `segstream run` does (see the module contract); `origin` names
-/// where the line of a given index came from, for rejections.
+/// Classifies `lines` in `partitions` partitions as `segstream run` does (see the
+/// module contract): a line with a partition of its own stays in it (a replayed topic
+/// record), any other goes to its user's. `origin` names where the line of a given
+/// index came from, for rejections.
 pub fn classify_lines(
     flags: &BoundedRunFlags,
-    lines: impl Iterator<Item = Result<Vec<u8>, CommandError>>,
+    partitions: usize,
+    lines: impl Iterator<Item = Result<(Option<usize>, Vec<u8>), CommandError>>,
     origin: impl Fn(usize) -> String,
 ) -> Result<ExitCode, CommandError> {
     let (schema, defs) = load_schema_and_rules(&flags.schema.schema, &flags.rules)?;
@@ -62,10 +67,10 @@ pub fn classify_lines(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let config = super::classifier_flags::classifier_config(&flags.classifier)?;
-    let mut partitions: Vec<Vec<SourceRecord>> = vec![Vec::new(); flags.partitions as usize];
+    let mut partitions: Vec<Vec<SourceRecord>> = vec![Vec::new(); partitions.max(1)];
     let mut shown = 0;
     for (number, line) in lines.enumerate() {
-        let bytes = line?;
+        let (given, bytes) = line?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -82,6 +87,7 @@ pub fn classify_lines(
                 (number % partitions.len(), SourceRecord::Rejected(reason))
             }
         };
+        let partition = given.map_or(partition, |p| p % partitions.len());
         partitions[partition].push(record);
     }
     let profiles = match &flags.profiles {

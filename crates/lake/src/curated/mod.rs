@@ -1,12 +1,15 @@
 //! The curated table: every event of the raw table once, by event date.
 //!
 //! Contract: [`CuratedTable::compact`] brings the curated table up to the raw table's
-//! current version, and is idempotent: each commit records, as the Delta application
-//! transaction `segstream-curated`, the raw version it covers, so a second run with
-//! nothing new in the raw table commits nothing, and a run killed at any point leaves
-//! the table at the last commit (its files, if any, are not in the table). A run reads
-//! only the raw files added since that version (the raw table only appends) and keeps
-//! the rows that are events ([`rows`]). Deduplication is by `(user, event_id)`: of the
+//! current version, and is idempotent: a run's last commit records, as the Delta
+//! application transaction `segstream-curated`, the raw version it covers, so a second
+//! run with nothing new in the raw table commits nothing. A run reads only the raw
+//! files added since that version (the raw table only appends) and keeps the rows that
+//! are events ([`rows`]). It reads and commits them in chunks of [`CHUNK_BYTES`] of
+//! Parquet, so its memory is bounded by a chunk; a run killed between two chunks
+//! leaves some of the new events curated without the covered version moving, and the
+//! next run reads those files again and drops their events as duplicates of the
+//! curated copies — the same table either way. Deduplication is by `(user, event_id)`: of the
 //! copies a run reads, the first ingested wins ([`rows::CuratedRow::ingest_order`]),
 //! and a copy already curated always wins over a new one — checked against the whole
 //! event-date partition it falls in, through the Bloom filters on `user` and `event_id`
@@ -21,7 +24,7 @@
 
 pub mod rows;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, Transaction};
@@ -42,6 +45,10 @@ const APP_ID: &str = "segstream-curated";
 pub const SMALL_FILE_BYTES: i64 = 32 << 20;
 /// A date with this many small files has them rewritten into one.
 pub const SMALL_FILES_TO_COMPACT: usize = 8;
+/// A run reads and commits the new raw files in chunks of at most this many bytes of
+/// Parquet (a larger file is a chunk of its own), so its memory is bounded by the
+/// chunk, not by the backlog.
+pub const CHUNK_BYTES: i64 = 64 << 20;
 
 /// Told how a run goes (the CLI draws progress bars with it).
 pub trait Progress {
@@ -49,7 +56,7 @@ pub trait Progress {
     fn reading(&self, files: u64, bytes: u64);
     /// One raw file of `bytes` was read.
     fn read_one(&self, bytes: u64);
-    /// The run merges into `dates` partitions.
+    /// The run merges a chunk of what it read into `dates` partitions.
     fn merging(&self, dates: u64);
     /// One date was merged.
     fn merged_one(&self);
@@ -196,6 +203,18 @@ impl CuratedTable {
 
     /// Brings the table up to `raw`'s current version (see the module contract).
     pub async fn compact(&mut self, raw: &RawTable, progress: &dyn Progress) -> Result<CompactReport, LakeError> {
+        self.compact_in_chunks(raw, progress, CHUNK_BYTES, None).await
+    }
+
+    /// [`Self::compact`] with chunks of `chunk_bytes`, stopping after `stop_after`
+    /// chunks if given (as a run killed there would; for tests).
+    pub(crate) async fn compact_in_chunks(
+        &mut self,
+        raw: &RawTable,
+        progress: &dyn Progress,
+        chunk_bytes: i64,
+        stop_after: Option<usize>,
+    ) -> Result<CompactReport, LakeError> {
         let raw_version = raw.version().unwrap_or(0);
         let covered_before = self.covered_raw_version().await?;
         let mut report = CompactReport {
@@ -208,8 +227,34 @@ impl CuratedTable {
         }
         let new_files = new_raw_files(raw, covered_before).await?;
         progress.reading(new_files.len() as u64, new_files.iter().map(|(_, size)| *size as u64).sum());
+        report.raw_files = new_files.len();
+        let chunks = chunks_of(new_files, chunk_bytes);
+        let mut dates = BTreeSet::new();
+        if chunks.is_empty() {
+            report.committed = Some(self.commit(Vec::new(), Some(raw_version)).await?);
+        }
+        let last = chunks.len().saturating_sub(1);
+        for (index, chunk) in chunks.into_iter().enumerate().take(stop_after.unwrap_or(usize::MAX)) {
+            let actions = self.merge_chunk(raw, &chunk, &mut report, &mut dates, progress).await?;
+            let covered = (index == last).then_some(raw_version);
+            report.committed = Some(self.commit(actions, covered).await?);
+        }
+        report.dates = dates.len();
+        Ok(report)
+    }
+
+    /// Reads one chunk of raw files and merges its events into their dates: the
+    /// actions of the commit.
+    async fn merge_chunk(
+        &self,
+        raw: &RawTable,
+        chunk: &[(Path, i64)],
+        report: &mut CompactReport,
+        dates: &mut BTreeSet<String>,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Action>, LakeError> {
         let mut by_date: BTreeMap<String, Vec<CuratedRow>> = BTreeMap::new();
-        for (path, size) in &new_files {
+        for (path, size) in chunk {
             let (rows, not_events) = read_events(raw.delta(), raw.location(), path, None).await?;
             report.raw_rows += rows.len() + not_events;
             report.not_events += not_events;
@@ -218,7 +263,6 @@ impl CuratedTable {
             }
             progress.read_one(*size as u64);
         }
-        report.raw_files = new_files.len();
         let mut existing = self.files_by_date()?;
         progress.merging(by_date.len() as u64);
         let (mut added_rows, mut compacted_rows, mut removes) = (Vec::new(), Vec::new(), Vec::new());
@@ -228,7 +272,9 @@ impl CuratedTable {
             report.duplicates += merged.duplicates;
             report.added += merged.added.len();
             report.files_compacted += merged.removes.len();
-            report.dates += usize::from(!merged.added.is_empty());
+            if !merged.added.is_empty() {
+                dates.insert(date);
+            }
             added_rows.extend(merged.added);
             compacted_rows.extend(merged.compacted);
             removes.extend(merged.removes.into_iter().map(Action::Remove));
@@ -237,8 +283,7 @@ impl CuratedTable {
         let mut actions = self.write(&mut added_rows, true).await?;
         actions.extend(self.write(&mut compacted_rows, false).await?);
         actions.extend(removes);
-        report.committed = Some(self.commit(actions, raw_version).await?);
-        Ok(report)
+        Ok(actions)
     }
 
     /// Merges a date's new `rows` into its `files`: the rows to add, the small files'
@@ -309,10 +354,14 @@ impl CuratedTable {
             .collect())
     }
 
-    /// Commits `actions` with the raw version they cover, in one log entry.
-    async fn commit(&mut self, actions: Vec<Action>, raw_version: u64) -> Result<u64, LakeError> {
-        let covered = Transaction::new_with_last_update(APP_ID, raw_version as i64, Some(segstream_time::wall_clock_ms() as i64));
-        let properties = CommitProperties::default().with_application_transaction(covered);
+    /// Commits `actions`, with the raw version the table then covers if given, in one
+    /// log entry.
+    async fn commit(&mut self, actions: Vec<Action>, covered: Option<u64>) -> Result<u64, LakeError> {
+        let mut properties = CommitProperties::default();
+        if let Some(version) = covered {
+            let now = Some(segstream_time::wall_clock_ms() as i64);
+            properties = properties.with_application_transaction(Transaction::new_with_last_update(APP_ID, version as i64, now));
+        }
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: Some(CURATED_PARTITIONS.iter().map(|c| c.to_string()).collect()),
@@ -354,6 +403,23 @@ async fn read_events(
         out.1 += not_events;
     }
     Ok(out)
+}
+
+/// `files` in chunks of at most `bytes` (a larger file is a chunk of its own).
+fn chunks_of(files: Vec<(Path, i64)>, bytes: i64) -> Vec<Vec<(Path, i64)>> {
+    let mut chunks: Vec<Vec<(Path, i64)>> = Vec::new();
+    let mut size = 0;
+    for file in files {
+        if chunks.is_empty() || size + file.1 > bytes {
+            chunks.push(Vec::new());
+            size = 0;
+        }
+        size += file.1;
+        if let Some(chunk) = chunks.last_mut() {
+            chunk.push(file);
+        }
+    }
+    chunks
 }
 
 /// The raw table's files (path, size) added after version `covered` (all of them

@@ -163,6 +163,35 @@ fn the_curated_table_equals_an_independent_dedup_through_late_events_retries_and
 }
 
 #[test]
+fn a_run_in_chunks_killed_between_two_equals_one_run() {
+    let mut lake = Lake::new("chunks");
+    for round in 0..4u32 {
+        let mut batch = events(round * 100, 100);
+        batch.extend(events(round * 50, 20)); // retries of earlier rounds' events
+        lake.send(&batch, FIRST_DAY + 3 * DAY_MS + i64::from(round));
+    }
+    let raw = lake.raw();
+    // One file a chunk, and the run stops after two of the four.
+    let stopped = lake
+        .runtime
+        .block_on(lake.curated.compact_in_chunks(&raw, &Quiet, 1, Some(2)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stopped.committed, Some(2), "two chunk commits: {stopped:?}");
+    assert_eq!(lake.runtime.block_on(lake.curated.covered_raw_version()).ok().flatten(), None);
+    let report = lake
+        .runtime
+        .block_on(lake.curated.compact_in_chunks(&raw, &Quiet, 1, None))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.raw_files, 4, "the covered version did not move: all four are read again");
+    assert_eq!(
+        lake.runtime.block_on(lake.curated.covered_raw_version()).ok().flatten(),
+        raw.version()
+    );
+    assert_eq!(lake.curated_rows(), lake.expected());
+    assert_eq!(lake.curated_rows().len(), 400);
+}
+
+#[test]
 fn small_files_of_a_date_are_compacted_and_nothing_is_lost_or_doubled() {
     let mut lake = Lake::new("small");
     let mut compacted = 0;
@@ -181,39 +210,65 @@ fn small_files_of_a_date_are_compacted_and_nothing_is_lost_or_doubled() {
     assert!(compacted >= 14, "small files were rewritten: {compacted}");
 }
 
-#[test]
-fn a_damaged_file_of_the_raw_table_is_named_and_nothing_committed_is_lost() {
-    let mut lake = Lake::new("damaged");
+/// Commits a second batch, breaks the raw table's newest file with `break_it` (given its
+/// path on disk), and runs a compaction: its error, the broken file's name, and
+/// whether the curated table kept what it had.
+fn compact_over_a_broken_file(name: &str, break_it: impl Fn(&std::path::Path)) -> (String, String, bool) {
+    let mut lake = Lake::new(name);
     lake.send(&events(0, 50), FIRST_DAY);
     lake.compact();
     let kept = lake.curated_rows();
     lake.send(&events(50, 50), FIRST_DAY + 1);
     let raw = lake.raw();
-    let newest = {
-        let snapshot = raw.delta().snapshot().unwrap_or_else(|e| panic!("{e}"));
-        let mut files: Vec<(i64, String)> = snapshot
-            .log_data()
-            .into_iter()
-            .map(|f| (f.modification_time(), f.path().to_string()))
-            .collect();
-        files.sort();
-        files.pop().unwrap_or_else(|| panic!("no files")).1
-    };
-    let on_disk = lake
-        .raw_at
-        .url
-        .to_file_path()
-        .unwrap_or_else(|()| panic!("not a path"))
-        .join(&newest);
-    std::fs::write(&on_disk, b"PAR1 this is not parquet").unwrap_or_else(|e| panic!("{e}"));
+    let snapshot = raw.delta().snapshot().unwrap_or_else(|e| panic!("{e}"));
+    let known: BTreeSet<String> = lake
+        .runtime
+        .block_on(lake.curated.rows())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|r| r.event_id.clone())
+        .collect();
+    assert_eq!(known.len(), 50);
+    let files: Vec<String> = snapshot.log_data().into_iter().map(|f| f.path().to_string()).collect();
+    let root = lake.raw_at.url.to_file_path().unwrap_or_else(|()| panic!("not a path"));
+    // The newest file is the one whose events are not curated yet.
+    let newest = files
+        .iter()
+        .find(|path| {
+            let rows = lake
+                .runtime
+                .block_on(read_events(raw.delta(), raw.location(), &Path::from(path.as_str()), None))
+                .map(|(rows, _)| rows)
+                .unwrap_or_default();
+            rows.iter().all(|r| !known.contains(&r.event_id))
+        })
+        .unwrap_or_else(|| panic!("no new file among {files:?}"))
+        .clone();
+    break_it(&root.join(&newest));
     let error = lake
         .runtime
         .block_on(lake.curated.compact(&raw, &Quiet))
         .map(|r| format!("{r:?}"))
         .unwrap_or_else(|e| e.to_string());
-    assert!(
-        error.contains("parquet file") && error.contains(newest.rsplit('/').next().unwrap_or("?")),
-        "{error}"
-    );
-    assert_eq!(lake.curated_rows(), kept, "the curated table is as it was");
+    let file = newest.rsplit('/').next().unwrap_or("?").to_string();
+    (error, file, lake.curated_rows() == kept)
+}
+
+#[test]
+fn a_damaged_file_of_the_raw_table_is_named_and_nothing_committed_is_lost() {
+    let (error, file, kept) = compact_over_a_broken_file("damaged", |path| {
+        std::fs::write(path, b"PAR1 this is not parquet").unwrap_or_else(|e| panic!("{e}"))
+    });
+    assert!(error.contains("parquet file") && error.contains(&file), "{error}");
+    assert!(kept, "the curated table is as it was");
+}
+
+#[test]
+fn a_missing_partition_of_the_raw_table_is_named_and_nothing_committed_is_lost() {
+    let (error, file, kept) = compact_over_a_broken_file("missing", |path| {
+        let partition = path.parent().unwrap_or_else(|| panic!("no partition"));
+        std::fs::remove_dir_all(partition).unwrap_or_else(|e| panic!("{e}"))
+    });
+    assert!(error.contains(&file) && error.contains("not found"), "{error}");
+    assert!(kept, "the curated table is as it was");
 }
