@@ -9,13 +9,15 @@
 //! exactly-once commit as `segstream lake write`: the embedded deployment has no topic,
 //! so each source partition's lines are numbered on from the offsets the table last
 //! committed for that partition, and the table's coordinates stay unique across runs.
-//! Every [`COMPACT_EVERY`], and once more at the end, the same thread brings the
-//! curated table up to the raw one (`segstream lake compact`).
+//! Every [`COMPACT_EVERY`], and once more after the last commit, a thread of its own
+//! brings the curated table up to the raw one (`segstream lake compact`), so a long
+//! compaction never holds the writer, nor through it the sources, back.
 //! [`DemoLake::finish`] commits the rest once the sources are gone and says what landed.
 //! A table that fails (disk full, not a raw table) is reported; the demo goes on
 //! without it.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -59,10 +61,15 @@ pub struct LakeSummary {
     pub curated: Option<CompactReport>,
 }
 
+/// What the writer thread returns: records committed and the raw table's version.
+type Written = Result<(u64, Option<u64>), String>;
+
 /// The demo's lake writer (see the module contract).
 pub struct DemoLake {
     tap: Arc<dyn LineTap>,
-    thread: JoinHandle<Result<LakeSummary, String>>,
+    writer: JoinHandle<Written>,
+    compactor: JoinHandle<Option<CompactReport>>,
+    written: Arc<AtomicBool>,
     raw: String,
     curated: String,
 }
@@ -89,13 +96,21 @@ impl DemoLake {
             .block_on(table.resume_offsets(partitions.iter().map(|p| *p as i32)))
             .map_err(|e| invalid(e.to_string()))?;
         let (sender, receiver) = sync_channel(CHANNEL_CAPACITY);
-        let thread = std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("lake".into())
-            .spawn(move || write(&runtime, table, curated, next, &receiver))
+            .spawn(move || write(&runtime, table, next, &receiver))
+            .map_err(|e| invalid(e.to_string()))?;
+        let written = Arc::new(AtomicBool::new(false));
+        let (done, raw_location) = (Arc::clone(&written), raw_at.clone());
+        let compactor = std::thread::Builder::new()
+            .name("lake-compact".into())
+            .spawn(move || compact(curated, &raw_location, &done))
             .map_err(|e| invalid(e.to_string()))?;
         Ok(Some(DemoLake {
             tap: Arc::new(ChannelTap(sender)),
-            thread,
+            writer,
+            compactor,
+            written,
             raw: raw_at.url.to_string(),
             curated: curated_at.url.to_string(),
         }))
@@ -119,25 +134,55 @@ impl DemoLake {
         &self.curated
     }
 
-    /// Waits for the sources to be dropped, commits the rest and says what landed.
+    /// Waits for the sources to be dropped, commits the rest, brings the curated table
+    /// up to it and says what landed.
     pub fn finish(self) -> Result<LakeSummary, String> {
         drop(self.tap);
-        self.thread.join().map_err(|_| "the lake writer panicked".to_string())?
+        let written = self.writer.join().map_err(|_| "the lake writer panicked".to_string());
+        self.written.store(true, Ordering::Release);
+        let curated = self.compactor.join().map_err(|_| "the lake compactor panicked".to_string())?;
+        let (records, version) = written??;
+        Ok(LakeSummary { records, version, curated })
+    }
+}
+
+/// The compactor thread: every [`COMPACT_EVERY`] until `written` is raised, then once
+/// more; the last report.
+fn compact(mut curated: CuratedTable, raw_at: &TableLocation, written: &AtomicBool) -> Option<CompactReport> {
+    let runtime = match segstream_lake::runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: lake: the curated table is not kept: {e}");
+            return None;
+        }
+    };
+    let mut last = None;
+    let mut since = Instant::now();
+    loop {
+        let finished = written.load(Ordering::Acquire);
+        if finished || since.elapsed() >= COMPACT_EVERY {
+            let run = async {
+                let raw = RawTable::open_existing(raw_at, "events").await?;
+                curated.compact(&raw, &Quiet).await
+            };
+            match runtime.block_on(run) {
+                Ok(report) => last = Some(report),
+                Err(e) => eprintln!("error: lake: compacting into the curated table: {e}"),
+            }
+            since = Instant::now();
+        }
+        if finished {
+            return last;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 /// The writer thread: commits what the sources tapped until they are all gone.
-fn write(
-    runtime: &tokio::runtime::Runtime,
-    mut table: RawTable,
-    mut curated: CuratedTable,
-    mut next: BTreeMap<i32, i64>,
-    lines: &Receiver<(u32, String)>,
-) -> Result<LakeSummary, String> {
+fn write(runtime: &tokio::runtime::Runtime, mut table: RawTable, mut next: BTreeMap<i32, i64>, lines: &Receiver<(u32, String)>) -> Written {
     let mut records = Vec::new();
     let mut committed = 0u64;
-    let (mut since, mut compacted_at) = (Instant::now(), Instant::now());
-    let mut last_compaction = None;
+    let mut since = Instant::now();
     loop {
         let wait = COMMIT_EVERY.saturating_sub(since.elapsed());
         let open = match lines.recv_timeout(wait) {
@@ -172,19 +217,8 @@ fn write(
         if records.is_empty() {
             since = Instant::now();
         }
-        if !open || compacted_at.elapsed() >= COMPACT_EVERY {
-            match runtime.block_on(curated.compact(&table, &Quiet)) {
-                Ok(report) => last_compaction = Some(report),
-                Err(e) => eprintln!("error: lake: compacting into the curated table: {e}"),
-            }
-            compacted_at = Instant::now();
-        }
         if !open {
-            return Ok(LakeSummary {
-                records: committed,
-                version: table.version(),
-                curated: last_compaction,
-            });
+            return Ok((committed, table.version()));
         }
     }
 }
