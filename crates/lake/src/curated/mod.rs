@@ -48,8 +48,9 @@ pub const SMALL_FILES_TO_COMPACT: usize = 8;
 /// A run reads and commits the new raw files in chunks of at most this many bytes of
 /// Parquet (a larger file is a chunk of its own), so its memory is bounded by the
 /// chunk, not by the backlog. The game's events compress to about 28 bytes a row and
-/// take about 1 KB a row once read, so a chunk holds about 600,000 events in about
-/// 600 MB (a 64 MiB chunk took 2.6 GB on the demo's lake).
+/// take about 1 KB a row once read, so a chunk holds about 600,000 events: compacting
+/// the demo's 2.5M-row lake took 0.81 GB at most with these chunks, 2.6 GB with 64 MiB
+/// ones (`docs/benchmarks.md`).
 pub const CHUNK_BYTES: i64 = 16 << 20;
 
 /// Told how a run goes (the CLI draws progress bars with it).
