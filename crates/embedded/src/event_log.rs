@@ -9,7 +9,8 @@
 //! collector answers 503, so a classifier that falls behind pushes back on clients
 //! instead of growing memory. A [`LogSource`] is one worker's [`EventSource`] over the
 //! partitions it owns (`p % peers == index`), decoding each line with the classifier's
-//! decoder; lines are released once read. The log lives in memory only: the embedded
+//! decoder; lines are released once read. Once stopped, a source still reads what its
+//! partitions hold, and finishes when they are empty. The log lives in memory only: the embedded
 //! deployment trades durability for needing no services (a restart starts empty).
 
 use std::collections::VecDeque;
@@ -156,7 +157,9 @@ impl EventSource for LogSource {
     }
 
     fn poll(&mut self, budget: usize, out: &mut Vec<(u32, SourceRecord)>) -> Poll {
-        if self.stop.load(Ordering::Relaxed) {
+        // Once stopped, what the collector acknowledged is still read (and tapped) to
+        // the end; the source finishes when its partitions are empty.
+        if self.stop.load(Ordering::Relaxed) && self.owned.iter().all(|p| self.caught_up(*p)) {
             return Poll::Finished;
         }
         let mut taken = 0;

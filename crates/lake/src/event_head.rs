@@ -158,7 +158,12 @@ impl<'a> Scanner<'a> {
                 let start = self.at;
                 self.skip_number()?;
                 let text = std::str::from_utf8(&self.bytes[start..self.at]).map_err(|_| Stop::Malformed)?;
-                // Fractions, exponents and numbers beyond i64: serde_json's rules decide.
+                // Leading zeros, `-0` (a float to serde_json), fractions, exponents and
+                // numbers beyond i64: serde_json's rules decide.
+                let digits = text.strip_prefix('-').unwrap_or(text);
+                if digits.len() > 1 && digits.starts_with('0') || text == "-0" {
+                    return Err(Stop::AskSerde);
+                }
                 head.time = Some(Time::Millis(text.parse().map_err(|_| Stop::AskSerde)?));
             }
             _ => return Err(Stop::Malformed),
@@ -348,13 +353,16 @@ mod tests {
     }
 
     #[test]
-    fn truncated_and_repeated_heads_have_none() {
+    fn truncated_and_repeated_heads_and_odd_numbers_have_none() {
         for payload in [
             &br#"{"id":"e1","user":"u1""#[..],
             br#"{"id":"e1","id":"e2"}"#,
             br#"{"id":"e1"} x"#,
             b"",
             b"nul",
+            br#"{"time":-0}"#,
+            br#"{"time":01}"#,
+            br#"{"time":-01}"#,
         ] {
             assert_eq!(scan(payload), by_serde(payload), "{}", String::from_utf8_lossy(payload));
             assert!(scan(payload).is_none());

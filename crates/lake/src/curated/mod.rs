@@ -17,14 +17,16 @@
 //! the event's own time, so the copies of an event share a date: deduplicating within
 //! the date is deduplicating across the whole history. (Two different events that
 //! reuse one id at different dates are both kept.) Late events merge into the past
-//! partitions of their dates. New rows land as one file per date and run, sorted by
-//! event time; a date holding [`SMALL_FILES_TO_COMPACT`] files smaller than
-//! [`SMALL_FILE_BYTES`] has them rewritten into one in the same commit (marked as no
-//! data change). [`Progress`] is told of files read and dates written.
+//! partitions of their dates. New rows land as one file per date and chunk, sorted by
+//! event time; when a date would reach [`SMALL_FILES_TO_COMPACT`] files smaller than
+//! [`SMALL_FILE_BYTES`], its old small files are rewritten into one in the same commit
+//! (marked as no data change). New raw files are read oldest first. Every commit
+//! carries the application transaction, so two compactors at once conflict instead of
+//! both adding the same events. [`Progress`] is told of files read and dates written.
 
 pub mod rows;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, Transaction};
@@ -37,12 +39,13 @@ use crate::parquet_file::{self, Columns};
 use crate::raw_table::{writer_properties, RawTable};
 use crate::table_shape::{self, TableShape};
 use crate::LakeError;
-use rows::{event_date, read_rows, to_batch, CuratedRow, CURATED_PARTITIONS, ROW_COLUMNS};
+use rows::{event_date, read_rows, to_batch, CuratedRow, CURATED_PARTITIONS, LAST_TIME_MS, ROW_COLUMNS};
 
 /// The application transaction recording the raw version the curated table covers.
 const APP_ID: &str = "segstream-curated";
-/// Files below this size count as small.
-pub const SMALL_FILE_BYTES: i64 = 32 << 20;
+/// Files below this size count as small (about 75,000 of the game's events: rewriting
+/// seven of them holds about half a million rows in memory).
+pub const SMALL_FILE_BYTES: i64 = 2 << 20;
 /// A date with this many small files has them rewritten into one.
 pub const SMALL_FILES_TO_COMPACT: usize = 8;
 /// A run reads and commits the new raw files in chunks of at most this many bytes of
@@ -186,6 +189,13 @@ impl CuratedTable {
     /// The events with `since <= event_time_ms < until` (either bound open), reading
     /// only the dates they can fall on; in file order.
     pub async fn events_between(&self, since: Option<i64>, until: Option<i64>) -> Result<Vec<CuratedRow>, LakeError> {
+        // Event times outside years 1970–9999 are not curated: bounds beyond them select
+        // everything on that side (and keep the dates comparable as text).
+        let since = since.map(|s| s.clamp(0, LAST_TIME_MS + 1));
+        let until = until.map(|u| u.clamp(0, LAST_TIME_MS + 1));
+        if until == Some(0) {
+            return Ok(Vec::new());
+        }
         let (first, last) = (since.map(event_date), until.map(|t| event_date(t.saturating_sub(1))));
         let wanted = |date: &String| first.as_ref().is_none_or(|f| date >= f) && last.as_ref().is_none_or(|l| date <= l);
         let in_range = |row: &CuratedRow| since.is_none_or(|s| row.event_time_ms >= s) && until.is_none_or(|u| row.event_time_ms < u);
@@ -239,7 +249,10 @@ impl CuratedTable {
         let last = chunks.len().saturating_sub(1);
         for (index, chunk) in chunks.into_iter().enumerate().take(stop_after.unwrap_or(usize::MAX)) {
             let actions = self.merge_chunk(raw, &chunk, &mut report, &mut dates, progress).await?;
-            let covered = (index == last).then_some(raw_version);
+            // Every commit carries the transaction (the version it covered so far until
+            // the last), so two compactors running at once conflict instead of both
+            // adding the same events.
+            let covered = if index == last { Some(raw_version) } else { covered_before };
             report.committed = Some(self.commit(actions, covered).await?);
         }
         report.dates = dates.len();
@@ -357,14 +370,12 @@ impl CuratedTable {
             .collect())
     }
 
-    /// Commits `actions`, with the raw version the table then covers if given, in one
-    /// log entry.
+    /// Commits `actions` with the raw version the table then covers (none yet: -1),
+    /// in one log entry.
     async fn commit(&mut self, actions: Vec<Action>, covered: Option<u64>) -> Result<u64, LakeError> {
-        let mut properties = CommitProperties::default();
-        if let Some(version) = covered {
-            let now = Some(segstream_time::wall_clock_ms() as i64);
-            properties = properties.with_application_transaction(Transaction::new_with_last_update(APP_ID, version as i64, now));
-        }
+        let version = covered.map_or(-1, |v| v as i64);
+        let now = Some(segstream_time::wall_clock_ms() as i64);
+        let properties = CommitProperties::default().with_application_transaction(Transaction::new_with_last_update(APP_ID, version, now));
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: Some(CURATED_PARTITIONS.iter().map(|c| c.to_string()).collect()),
@@ -426,19 +437,27 @@ fn chunks_of(files: Vec<(Path, i64)>, bytes: i64) -> Vec<Vec<(Path, i64)>> {
 }
 
 /// The raw table's files (path, size) added after version `covered` (all of them
-/// without one).
+/// without one), oldest first (by the time each was written, then path), so that
+/// across chunks too the first ingested copy of an event is read first.
 async fn new_raw_files(raw: &RawTable, covered: Option<u64>) -> Result<Vec<(Path, i64)>, LakeError> {
     let fail = |e: DeltaTableError| LakeError::table(raw.location(), e);
-    let listed = |table: &DeltaTable| -> Result<Vec<(Path, i64)>, LakeError> {
+    let listed = |table: &DeltaTable| -> Result<Vec<(i64, Path, i64)>, LakeError> {
         let snapshot = table.snapshot().map_err(fail)?;
-        Ok(snapshot.log_data().into_iter().map(|f| (f.object_store_path(), f.size())).collect())
+        Ok(snapshot
+            .log_data()
+            .into_iter()
+            .map(|f| (f.modification_time(), f.object_store_path(), f.size()))
+            .collect())
     };
-    let now = listed(raw.delta())?;
-    let Some(covered) = covered else { return Ok(now) };
-    let mut before = raw.delta().clone();
-    before.load_version(covered).await.map_err(fail)?;
-    let old: HashMap<Path, i64> = listed(&before)?.into_iter().collect();
-    Ok(now.into_iter().filter(|(path, _)| !old.contains_key(path)).collect())
+    let mut now = listed(raw.delta())?;
+    if let Some(covered) = covered {
+        let mut before = raw.delta().clone();
+        before.load_version(covered).await.map_err(fail)?;
+        let old: HashSet<Path> = listed(&before)?.into_iter().map(|(_, path, _)| path).collect();
+        now.retain(|(_, path, _)| !old.contains(path));
+    }
+    now.sort();
+    Ok(now.into_iter().map(|(_, path, size)| (path, size)).collect())
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use crate::LakeError;
 pub const CURATED_PARTITIONS: [&str; 1] = ["event_date"];
 
 /// The latest event time the lake files (the last instant of year 9999).
-const LAST_TIME_MS: i64 = 253_402_300_799_999;
+pub(crate) const LAST_TIME_MS: i64 = 253_402_300_799_999;
 
 /// One event (see the module contract).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -167,7 +167,13 @@ fn a_run_in_chunks_killed_between_two_equals_one_run() {
     let mut lake = Lake::new("chunks");
     for round in 0..4u32 {
         let mut batch = events(round * 100, 100);
-        batch.extend(events(round * 50, 20)); // retries of earlier rounds' events
+        // Retries of earlier rounds' events, whose payloads differ from the originals
+        // (a resend stamps its own sent_at): the original must win.
+        batch.extend(events(round * 50, 20).into_iter().map(|mut payload| {
+            payload.pop();
+            payload.extend_from_slice(br#","sent_at":"resent"}"#);
+            payload
+        }));
         lake.send(&batch, FIRST_DAY + 3 * DAY_MS + i64::from(round));
     }
     let raw = lake.raw();
