@@ -66,12 +66,15 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode, CommandError> {
         since.map_or("the beginning".into(), segstream_time::format_timestamp),
         until.map_or("the end".into(), segstream_time::format_timestamp),
     );
-    let origins: Vec<String> = events.iter().map(|e| format!("{}/{}", e.user, e.event_id)).collect();
+    // Where each line came from, named only for the few rejections shown.
+    let origins: Vec<(i32, i64)> = events.iter().map(|e| (e.source_partition, e.source_offset)).collect();
     let index = |partition: i32| topic_partitions.binary_search(&partition).unwrap_or(0);
     let lines = events
         .into_iter()
         .map(|e| Ok((Some(index(e.source_partition)), e.payload.unwrap_or_default())));
     super::run_file::classify_lines(&args.run, topic_partitions.len(), lines, |n| {
-        format!("lake event {}", origins.get(n).map_or("?", String::as_str))
+        origins.get(n).map_or("lake event ?".into(), |(partition, offset)| {
+            format!("lake event at {partition}/{offset}")
+        })
     })
 }
