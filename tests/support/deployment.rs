@@ -79,7 +79,12 @@ impl Deployment {
         );
         std::fs::write(&d.config, text).unwrap();
         let out = super::segstream(&["topics", "create", "--config", d.config.to_str().unwrap()]);
-        assert!(out.status.success(), "topics create: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "topics create: {}\nthe end of the broker's log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            broker_log_tail()
+        );
         d
     }
 
@@ -286,5 +291,24 @@ pub fn wait_for_durable(d: &Deployment, until: u64, child: &mut Child, limit: Du
             "the durable frontier {frontier} did not pass {until} within {limit:?}"
         );
         std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The last lines of the test broker's log (written by `scripts/services`), to say why
+/// a broker stopped answering.
+fn broker_log_tail() -> String {
+    let dir = std::env::var("SEGSTREAM_SERVICES_DIR").unwrap_or_else(|_| "target/services".into());
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir).join("tansu/broker.log");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => text
+            .lines()
+            .rev()
+            .take(20)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(e) => format!("({}: {e})", path.display()),
     }
 }
