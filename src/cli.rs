@@ -48,6 +48,9 @@ pub enum Command {
     /// The lake: the raw and curated event tables on Delta Lake (`lake write`, `lake compact`).
     #[command(subcommand)]
     Lake(LakeCommand),
+    /// Compute each user's historical stats from the lake (DataFusion over daily tiles)
+    /// and publish the users whose stats changed; once (for cron) or `--every` interval.
+    Stats(StatsArgs),
     /// Offer generated events to the broker at a fixed rate and measure event→segment-changes latency.
     BrokerBench(BrokerBenchArgs),
     /// Measure classifier throughput, memory and latency (see docs/benchmarks.md).
@@ -75,6 +78,41 @@ pub struct LakeCompactArgs {
     /// The topic whose tables these are.
     #[arg(long, default_value = "events")]
     pub topic: String,
+}
+
+/// `segstream stats`
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The curated table (it must exist).
+    #[arg(long, default_value = "out/lake/curated")]
+    pub curated: String,
+    /// The daily tile table (created if missing).
+    #[arg(long, default_value = "out/lake/stats_tiles")]
+    pub tiles: String,
+    /// The topic whose curated table this is.
+    #[arg(long, default_value = "events")]
+    pub topic: String,
+    /// The day (YYYY-MM-DD, UTC) the stats are as of; today at each run if not given.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Run again at this interval ("1h") until stopped; without it, run once (for cron).
+    #[arg(long)]
+    pub every: Option<String>,
+    /// Append the changed users' upserts to this NDJSON file (`segstream run --stats` reads it).
+    #[arg(long, conflicts_with = "config")]
+    pub out: Option<PathBuf>,
+    /// Publish them to this deployment's stats topic instead (keyed by user).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The schema whose `[stats]` fields are published (with --out; --config names its own).
+    #[arg(long, default_value = "configs/schema.toml")]
+    pub schema: PathBuf,
+    /// The most memory the query engine holds; beyond it, operators spill to disk.
+    #[arg(long, default_value = "1GiB")]
+    pub memory_limit: String,
+    /// Where they spill (the system's temporary directory if not given).
+    #[arg(long)]
+    pub spill_dir: Option<PathBuf>,
 }
 
 /// `segstream lake write`

@@ -254,6 +254,49 @@ fn the_demo_runs_shows_progress_serves_metrics_and_writes_changes() {
     let out = segstream(&["lake", "compact", "--raw", &fresh_lake("no-raw-table"), "--curated", &again]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("there is no table there"), "{out:?}");
+    // The stats job over the demo's curated table: one upsert per user, each valid for
+    // the schema's [stats]; a second run as of the same day publishes nobody.
+    let tiles = fresh_lake("demo-lake-tiles");
+    let upserts = Path::new(&fresh_lake("demo-lake-stats")).with_extension("ndjson");
+    let _ = std::fs::remove_file(&upserts);
+    let curated_at = Path::new(&lake).join("curated").display().to_string();
+    // As of a day after every event (the generator skews some clocks into the future).
+    let today = "2999-01-01".to_string();
+    let stats = |extra: &[&str]| {
+        let out_path = upserts.display().to_string();
+        let mut args = vec![
+            "stats",
+            "--curated",
+            &curated_at,
+            "--tiles",
+            &tiles,
+            "--out",
+            &out_path,
+            "--as-of",
+            &today,
+        ];
+        args.extend_from_slice(extra);
+        segstream(&args)
+    };
+    let out = stats(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let schema = segstream_rules::files::load_schema(Path::new("configs/schema.toml")).unwrap_or_else(|e| panic!("{e:?}"));
+    let text = std::fs::read_to_string(&upserts).unwrap_or_default();
+    let mut published = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let (_, user, row) =
+            segstream_model::upsert::decode_upsert_line(line, "stats", &schema.stats).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(row.is_some());
+        assert!(published.insert(user), "one upsert per user: {line}");
+    }
+    let users: std::collections::BTreeSet<&String> = curated.iter().map(|(u, _, _)| u).collect();
+    assert_eq!(published.iter().collect::<std::collections::BTreeSet<_>>(), users);
+    let out = stats(&[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(", 0 published"), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&upserts).unwrap_or_default(), text);
+    let out = stats(&["--memory-limit", "lots"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--memory-limit"), "{out:?}");
     let written = lines(Path::new(&changes));
     assert!(written.len() > 100, "only {} changes", written.len());
     assert!(written.iter().all(|v| v["change"] == "enter" || v["change"] == "exit"));

@@ -29,6 +29,7 @@ mod rules_publish;
 mod rules_source;
 mod run_file;
 mod size_reports;
+mod stats;
 mod topics;
 mod upsert_file;
 mod user_lookups;
@@ -58,5 +59,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, CommandError> {
         Command::Topics(TopicsCommand::Create(args)) => topics::create(&args),
         Command::Lake(LakeCommand::Write(args)) => lake_write::run(&args),
         Command::Lake(LakeCommand::Compact(args)) => lake_compact::run(&args),
+        Command::Stats(args) => stats::run(&args),
     }
 }

@@ -36,6 +36,17 @@ pub enum LakeError {
         /// What differs.
         reason: String,
     },
+    /// A query of the stats job failed.
+    #[error("{what}: {reason}")]
+    Query {
+        /// What the query was for.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// Publishing a result failed.
+    #[error("publishing stats: {0}")]
+    Publish(String),
     /// A data file of a table is damaged or not what the table says.
     #[error("parquet file {file}: {reason}")]
     File {

@@ -20,7 +20,10 @@ pub mod location;
 pub mod parquet_file;
 pub mod raw_table;
 pub mod records;
+pub mod stats;
 pub mod table_shape;
+#[cfg(test)]
+mod test_lake;
 
 pub use error::LakeError;
 

@@ -156,6 +156,16 @@ impl CuratedTable {
         Ok(version.and_then(|v| u64::try_from(v).ok()))
     }
 
+    /// The Delta table.
+    pub fn delta(&self) -> &DeltaTable {
+        &self.table
+    }
+
+    /// Its URL.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
     /// The table's version.
     pub fn version(&self) -> Option<u64> {
         self.table.version()

@@ -3,83 +3,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::records::SourceRecord;
+use crate::test_lake::Lake;
 
 const DAY_MS: i64 = 86_400_000;
 /// 2026-11-27T00:00:00Z.
 const FIRST_DAY: i64 = 1_795_737_600_000;
 
-fn runtime() -> tokio::runtime::Runtime {
-    crate::runtime().unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn scratch(name: &str) -> TableLocation {
-    let dir = std::env::temp_dir().join(format!("segstream-curated-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    TableLocation::parse(&dir.display().to_string()).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// A raw table and a curated table, and what was sent to the raw one, in order.
-struct Lake {
-    runtime: tokio::runtime::Runtime,
-    raw_at: TableLocation,
-    curated: CuratedTable,
-    sent: Vec<Vec<u8>>,
-    next_offset: i64,
-}
-
 impl Lake {
-    fn new(name: &str) -> Lake {
-        let runtime = runtime();
-        let (raw_at, curated_at) = (scratch(&format!("{name}-raw")), scratch(&format!("{name}-curated")));
-        let curated = runtime
-            .block_on(CuratedTable::open_or_create(&curated_at, "events"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        Lake {
-            runtime,
-            raw_at,
-            curated,
-            sent: Vec::new(),
-            next_offset: 0,
-        }
-    }
-
-    fn raw(&self) -> RawTable {
-        self.runtime
-            .block_on(RawTable::open_or_create(&self.raw_at, "events"))
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// Commits `payloads` to the raw table, ingested at `at`.
-    fn send(&mut self, payloads: &[Vec<u8>], at: i64) {
-        let mut raw = self.raw();
-        let records: Vec<SourceRecord> = payloads
-            .iter()
-            .map(|payload| {
-                self.next_offset += 1;
-                SourceRecord {
-                    partition: 0,
-                    offset: self.next_offset - 1,
-                    key: None,
-                    payload: Some(payload.clone()),
-                    timestamp_ms: None,
-                }
-            })
-            .collect();
-        let next = BTreeMap::from([(0, self.next_offset)]);
-        self.runtime
-            .block_on(raw.commit(&records, &next, at))
-            .unwrap_or_else(|e| panic!("{e}"));
-        self.sent.extend(payloads.iter().cloned());
-    }
-
-    fn compact(&mut self) -> CompactReport {
-        let raw = self.raw();
-        self.runtime
-            .block_on(self.curated.compact(&raw, &Quiet))
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
-
     /// `(user, id, time, payload)` of every curated row, sorted.
     fn curated_rows(&self) -> Vec<(String, String, i64, Vec<u8>)> {
         let rows = self.runtime.block_on(self.curated.rows()).unwrap_or_else(|e| panic!("{e}"));
