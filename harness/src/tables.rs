@@ -7,13 +7,13 @@
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use segstream_traffic::tables::{upserts, Table};
 use segstream_traffic::TrafficConfig;
 
 /// Publishes every user's profile and stats; returns the records produced.
 pub fn publish(brokers: &str, profiles_topic: &str, stats_topic: &str, traffic: TrafficConfig, prefix: &str) -> Result<u64, String> {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+    let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
         .set("linger.ms", "20")
@@ -25,17 +25,9 @@ pub fn publish(brokers: &str, profiles_topic: &str, stats_topic: &str, traffic: 
             Table::Profiles => profiles_topic,
             Table::Stats => stats_topic,
         };
-        let mut record = BaseRecord::to(topic).key(&key).payload(&payload);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err((e, _)) => return Err(format!("producing to {topic}: {e}")),
-            }
-        }
+        segstream_kafka::send_waiting(&producer, BaseRecord::to(topic).key(&key).payload(&payload))
+            .map_err(|e| format!("producing to {topic}: {e}"))?;
+        producer.poll(Duration::ZERO);
         produced += 1;
     }
     producer

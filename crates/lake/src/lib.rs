@@ -13,6 +13,7 @@
 //! The crate knows nothing of Kafka: the caller reads the topic.
 #![deny(missing_docs)]
 
+mod added_files;
 pub mod curated;
 pub mod error;
 pub mod event_head;

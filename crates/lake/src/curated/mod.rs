@@ -34,6 +34,7 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError, Path};
 
+use crate::added_files;
 use crate::location::TableLocation;
 use crate::parquet_file::{self, Columns};
 use crate::raw_table::{writer_properties, RawTable};
@@ -450,24 +451,12 @@ fn chunks_of(files: Vec<(Path, i64)>, bytes: i64) -> Vec<Vec<(Path, i64)>> {
 /// without one), oldest first (by the time each was written, then path), so that
 /// across chunks too the first ingested copy of an event is read first.
 async fn new_raw_files(raw: &RawTable, covered: Option<u64>) -> Result<Vec<(Path, i64)>, LakeError> {
-    let fail = |e: DeltaTableError| LakeError::table(raw.location(), e);
-    let listed = |table: &DeltaTable| -> Result<Vec<(i64, Path, i64)>, LakeError> {
-        let snapshot = table.snapshot().map_err(fail)?;
-        Ok(snapshot
-            .log_data()
-            .into_iter()
-            .map(|f| (f.modification_time(), f.object_store_path(), f.size()))
-            .collect())
-    };
-    let mut now = listed(raw.delta())?;
-    if let Some(covered) = covered {
-        let mut before = raw.delta().clone();
-        before.load_version(covered).await.map_err(fail)?;
-        let old: HashSet<Path> = listed(&before)?.into_iter().map(|(_, path, _)| path).collect();
-        now.retain(|(_, path, _)| !old.contains(path));
-    }
-    now.sort();
-    Ok(now.into_iter().map(|(_, path, size)| (path, size)).collect())
+    let mut files = added_files::added_since(raw.delta(), raw.location(), covered, |f| {
+        (f.modification_time(), f.object_store_path(), f.size())
+    })
+    .await?;
+    files.sort();
+    Ok(files.into_iter().map(|(_, path, size)| (path, size)).collect())
 }
 
 #[cfg(test)]
