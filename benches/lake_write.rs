@@ -17,32 +17,24 @@ use segstream_lake::curated::{CuratedTable, Quiet};
 use segstream_lake::location::TableLocation;
 use segstream_lake::raw_table::RawTable;
 use segstream_lake::records::{to_batch, SourceRecord};
-use segstream_traffic::{Traffic, TrafficConfig};
+
+#[path = "support/generated_records.rs"]
+mod generated_records;
+use generated_records::generated_records;
+use segstream_traffic::TrafficConfig;
 
 const RECORDS: usize = 100_000;
 const PARTITIONS: i32 = 8;
 
 fn records() -> Vec<SourceRecord> {
-    let config = TrafficConfig {
-        users: 100_000,
-        duplicate_rate: 0.0,
-        malformed_rate: 0.0,
-        ..TrafficConfig::default()
-    };
-    let mut traffic = Traffic::new(config, 0, 1);
-    let now = segstream_time::wall_clock_ms();
-    (0..RECORDS)
-        .map(|i| {
-            let line = traffic.next_line(now + i as u64);
-            SourceRecord {
-                partition: i as i32 % PARTITIONS,
-                offset: i as i64 / PARTITIONS as i64,
-                key: None,
-                payload: Some(line.into_bytes()),
-                timestamp_ms: Some(now as i64),
-            }
-        })
-        .collect()
+    generated_records(
+        TrafficConfig::default().seed,
+        RECORDS,
+        100_000,
+        segstream_time::wall_clock_ms(),
+        1.0,
+        PARTITIONS,
+    )
 }
 
 fn lake_write(c: &mut Criterion) {
