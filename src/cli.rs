@@ -113,6 +113,10 @@ pub struct StatsArgs {
     /// Where they spill (the system's temporary directory if not given).
     #[arg(long)]
     pub spill_dir: Option<PathBuf>,
+    /// Publish every user's stats, not only those changed since the last run (for a new
+    /// classifier or an empty stats store); with --every, the first run only.
+    #[arg(long)]
+    pub republish_all: bool,
 }
 
 /// `segstream lake write`
@@ -327,9 +331,14 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub console: ConsoleFlags,
     /// The lake's directory (`off`: none): every generated and posted line lands in its
-    /// raw table (`raw/`), which its curated table (`curated/`) follows.
+    /// raw table (`raw/`), which its curated table (`curated/`) follows; the stats job
+    /// computes the users' `[stats]` from it into daily tiles (`stats_tiles/`) and the
+    /// classifier takes what changed.
     #[arg(long, default_value = "out/lake")]
     pub lake: String,
+    /// How often the curated table and the stats follow the raw table.
+    #[arg(long, default_value = "30s")]
+    pub lake_every: String,
 }
 
 /// The rules console's settings, shared by `segstream console` and `segstream demo`.

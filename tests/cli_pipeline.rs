@@ -177,13 +177,15 @@ fn the_demo_runs_shows_progress_serves_metrics_and_writes_changes() {
             "--console",
             "off",
             "--duration",
-            "5s",
+            "8s",
             "--users",
             "2000",
             "--rate",
             "4000",
             "--metrics-addr",
             "127.0.0.1:0",
+            "--lake-every",
+            "1s",
         ],
     );
     let demo = Running::start(env!("CARGO_BIN_EXE_segstream"), &args);
@@ -206,6 +208,23 @@ fn the_demo_runs_shows_progress_serves_metrics_and_writes_changes() {
         }
     });
     assert!(scrape.contains("# TYPE segstream_records_read_total counter"), "{scrape}");
+    // The stats job runs after each compaction and gives the classifier the users whose
+    // stats changed.
+    let stats_run = poll_until(Duration::from_secs(60), Duration::from_millis(100), || {
+        let lines = demo.lines();
+        lines
+            .iter()
+            .find(|l| l.starts_with("stats: tiles brought to curated") && !l.contains(" 0 published"))
+            .cloned()
+            .ok_or_else(|| format!("no stats run published anyone:\n{}", lines.join("\n")))
+    });
+    let upserted = demo.wait_for_line("users' stats from the lake upserted into the classifier", Duration::from_secs(60));
+    let upserted: u64 = upserted
+        .strip_prefix("stats: ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(upserted > 0, "{stats_run}");
     let committed = demo.wait_for_line("records committed to", Duration::from_secs(60));
     let stdout = demo.lines().join("\n");
     assert!(

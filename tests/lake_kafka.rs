@@ -95,3 +95,74 @@ fn the_raw_table_holds_every_record_of_the_topic_once_across_five_kills() {
     let written: Vec<(i32, i64)> = seen.keys().copied().collect();
     assert_eq!(written, expected, "the table holds exactly the topic's records");
 }
+
+/// `segstream stats --config`: the changed users' stats go to the deployment's stats
+/// topic keyed by user, each a row of the schema's `[stats]`; a rerun publishes nobody,
+/// and `--republish-all` everybody again.
+#[test]
+fn the_stats_job_publishes_changed_users_to_the_stats_topic() {
+    let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
+    let d = Deployment::new("stats", 1, CLASSIFIER);
+    let producer = deployment::producer();
+    let start = segstream_time::wall_clock_ms();
+    let users: std::collections::BTreeSet<String> = (0..40).map(|u| format!("u{u}")).collect();
+    for i in 0..400u64 {
+        let user = format!("u{}", i % 40);
+        let (kind, properties) = match i % 4 {
+            0 => ("session_started", "{}".to_string()),
+            1 => ("purchase", format!(r#"{{"amount": {}.5, "item": "gems_{i}"}}"#, i % 7)),
+            _ => ("ad_watched", format!(r#"{{"ad_id": "ad_{}"}}"#, i % 3)),
+        };
+        let line = format!(
+            r#"{{"id":"e{i}","user":"{user}","type":"{kind}","time":{},"properties":{properties}}}"#,
+            start + i
+        );
+        deployment::send(&producer, &d.events, &user, Some(&line), start + i);
+    }
+    deployment::flush(&producer);
+    let (raw, curated, tiles) = (
+        scratch_path("lake", &format!("{}-raw", d.name)).display().to_string(),
+        scratch_path("lake", &format!("{}-curated", d.name)).display().to_string(),
+        scratch_path("lake", &format!("{}-tiles", d.name)).display().to_string(),
+    );
+    writer(&d, &raw, &["--once"]).wait_for_line("lake: caught up", Duration::from_secs(120));
+    let topic = d.events.clone();
+    support::segstream_ok(&["lake", "compact", "--raw", &raw, "--curated", &curated, "--topic", &topic]);
+    let stats = |extra: &[&str]| {
+        let mut args = vec![
+            "stats",
+            "--curated",
+            &curated,
+            "--topic",
+            &topic,
+            "--tiles",
+            &tiles,
+            "--config",
+            d.config_arg(),
+        ];
+        args.extend_from_slice(extra);
+        support::segstream_ok(&args)
+    };
+    let schema = segstream_rules::files::load_schema(std::path::Path::new("configs/schema.toml")).unwrap_or_else(|e| panic!("{e:?}"));
+    let published = || -> Vec<String> {
+        deployment::read_all(&d.stats)
+            .into_iter()
+            .map(|(user, payload, _)| {
+                let row = segstream_model::upsert::decode_row(payload.as_deref(), &schema.stats).unwrap_or_else(|e| panic!("{user}: {e}"));
+                assert!(row.is_some(), "{user}: a row, not a deletion");
+                user
+            })
+            .collect()
+    };
+    let out = stats(&[]);
+    assert!(out.contains("40 published"), "{out}");
+    let first = published();
+    assert_eq!(first.iter().cloned().collect::<std::collections::BTreeSet<_>>(), users);
+    assert_eq!(first.len(), users.len(), "one upsert per user");
+    let out = stats(&[]);
+    assert!(out.contains(", 0 published"), "{out}");
+    assert_eq!(published().len(), users.len(), "a rerun publishes nobody");
+    let out = stats(&["--republish-all"]);
+    assert!(out.contains("40 published"), "{out}");
+    assert_eq!(published().len(), 2 * users.len(), "--republish-all publishes everybody again");
+}

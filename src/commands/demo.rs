@@ -16,7 +16,8 @@
 //! runs on `--console` (see [`super::demo_console`]): its repository decides the rules
 //! in force, and what is published there reaches worker 0 through the rule mailbox.
 //! Every generated and posted line lands in the lake's raw table at `--lake` (see
-//! [`super::demo_lake`]).
+//! [`super::demo_lake`]); the stats job computes the users' `[stats]` from it and worker
+//! 0 upserts the changed ones into the classifier (see [`super::demo_stats`]).
 //! Runs for `--duration`, or until interrupted; on exit the partners get what is in flight.
 
 use std::cell::RefCell;
@@ -38,6 +39,7 @@ use timely::dataflow::ProbeHandle;
 use super::collector::app_state;
 use super::demo_console::{self, ConsoleLink};
 use super::demo_lake::DemoLake;
+use super::demo_stats;
 use super::partners_source::{load_demo_partners, webhook_secrets};
 use super::rules_source::load_schema_and_rules;
 use crate::cli::DemoArgs;
@@ -264,14 +266,22 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
     let lake_partitions: Vec<u32> = (0..generated_partitions as u32)
         .chain((0..log_partitions as u32).map(|p| POSTED_PARTITION_OFFSET + p))
         .collect();
-    let lake = DemoLake::start(&args.lake, &lake_partitions)?;
+    let lake_every = parse_duration(&args.lake_every).map_err(|e| CommandError::Invalid(format!("--lake-every: {e}")))?;
+    let lake_every = Duration::from_millis(lake_every.max(0) as u64);
+    let lake = DemoLake::start(&args.lake, &lake_partitions, lake_every, &schema)?;
     if let Some(lake) = &lake {
         println!(
-            "lake: every generated and posted line lands in the raw table {} (Delta Lake, committed every second); the curated table {} follows it every 30 s",
+            "lake: every generated and posted line lands in the raw table {} (Delta Lake, committed every second); the curated table {} follows it every {} s",
             lake.raw(),
-            lake.curated()
+            lake.curated(),
+            lake_every.as_secs_f64()
+        );
+        println!(
+            "stats: after each compaction the stats job computes the users' [stats] from the lake (daily tiles in {}); the classifier takes the changed ones, in place of the generated history",
+            lake.tiles()
         );
     }
+    let stats_inbox = lake.as_ref().map(DemoLake::stats_inbox);
     let (generated_tap, posted_tap) = (
         lake.as_ref().map(|l| l.tapped(0)),
         lake.as_ref().map(|l| l.tapped(POSTED_PARTITION_OFFSET)),
@@ -291,10 +301,12 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
     let (worker_mailbox, worker_acks, worker_dry_runs) = (Arc::clone(&mailbox), Arc::clone(&acks), Arc::clone(&dry_runs));
     let (worker_writer, worker_board, worker_stop, rate) = (Arc::clone(&writer), Arc::clone(&board), Arc::clone(&stop), args.rate);
     let worker_log = Arc::clone(&log);
+    let worker_stats_inbox = stats_inbox.clone();
     let worker_changes = Arc::clone(&change_log);
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let generator = Traffic::new(traffic, index as u64, peers as u64);
+        let stats_inbox = worker_stats_inbox.clone();
         let users: Vec<u64> = generator.users().collect();
         let generated =
             GeneratorSource::for_worker(generator.clone(), index, peers, rate, &shared, &worker_stop).with_tap(generated_tap.clone());
@@ -359,6 +371,10 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                         0 => println!("rules: applied the edited set ({} segments)", current_rules.len()),
                         v => println!("rules: rule-set v{v} from the console in force ({} segments)", current_rules.len()),
                     }
+                }
+                if let Some(inbox) = &stats_inbox {
+                    let tick = shared.config.tick_of(wall_clock_ms());
+                    demo_stats::apply(inbox, handles, &shared.schema, &generator, tick);
                 }
                 // Dry runs: shadow segments in and out of the rule collection.
                 if last_published_at.is_none_or(|t| t < now) {
@@ -476,6 +492,12 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         .flush()
         .map_err(CommandError::Invalid)?;
     println!("done: {}; {written} changes written to {}", summary(&metrics), args.out.display());
+    if let Some(inbox) = &stats_inbox {
+        println!(
+            "stats: {} users' stats from the lake upserted into the classifier",
+            inbox.upserted()
+        );
+    }
     if let Some(lake) = lake {
         let raw = lake.raw().to_string();
         match lake.finish() {

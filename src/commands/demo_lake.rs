@@ -9,9 +9,11 @@
 //! exactly-once commit as `segstream lake write`: the embedded deployment has no topic,
 //! so each source partition's lines are numbered on from the offsets the table last
 //! committed for that partition, and the table's coordinates stay unique across runs.
-//! Every [`COMPACT_EVERY`], and once more after the last commit, a thread of its own
+//! Every `--lake-every`, and once more after the last commit, a thread of its own
 //! brings the curated table up to the raw one (`segstream lake compact`), so a long
-//! compaction never holds the writer, nor through it the sources, back.
+//! compaction never holds the writer, nor through it the sources, back; while the
+//! sources run, the stats job follows each compaction on that thread
+//! ([`super::demo_stats`], tiles at `--lake`/`stats_tiles`).
 //! [`DemoLake::finish`] commits the rest once the sources are gone and says what landed.
 //! A table that fails (disk full, not a raw table) is reported; the demo goes on
 //! without it.
@@ -28,8 +30,10 @@ use segstream_lake::curated::{CompactReport, CuratedTable, Quiet};
 use segstream_lake::location::TableLocation;
 use segstream_lake::raw_table::RawTable;
 use segstream_lake::records::SourceRecord;
+use segstream_rules::Schema;
 use segstream_time::wall_clock_ms;
 
+use super::demo_stats::{DemoStats, StatsInbox};
 use crate::error::CommandError;
 
 /// Lines waiting for the writer before the sources block.
@@ -38,8 +42,6 @@ const CHANNEL_CAPACITY: usize = 100_000;
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// A commit holds at most this many records.
 const BATCH: usize = 500_000;
-/// How often the curated table is brought up to the raw one.
-const COMPACT_EVERY: Duration = Duration::from_secs(30);
 
 /// The lake's end of the sources' tap.
 struct ChannelTap(SyncSender<(u32, String)>);
@@ -72,19 +74,22 @@ pub struct DemoLake {
     written: Arc<AtomicBool>,
     raw: String,
     curated: String,
+    tiles: String,
+    stats_inbox: Arc<StatsInbox>,
 }
 
 impl DemoLake {
     /// Starts the writer into the lake in the directory `root` (`off`: none), resuming
-    /// the numbering of `partitions`.
-    pub fn start(root: &str, partitions: &[u32]) -> Result<Option<DemoLake>, CommandError> {
+    /// the numbering of `partitions`; the curated table and `schema`'s stats follow the
+    /// raw table `every` so long.
+    pub fn start(root: &str, partitions: &[u32], every: Duration, schema: &Schema) -> Result<Option<DemoLake>, CommandError> {
         if root == "off" {
             return Ok(None);
         }
         let invalid = |e: String| CommandError::Invalid(format!("--lake {root}: {e}"));
         let root = std::path::Path::new(root);
         let at = |name: &str| TableLocation::parse(&root.join(name).display().to_string()).map_err(|e| invalid(e.to_string()));
-        let (raw_at, curated_at) = (at("raw")?, at("curated")?);
+        let (raw_at, curated_at, tiles_at) = (at("raw")?, at("curated")?, at("stats_tiles")?);
         let runtime = segstream_lake::runtime().map_err(|e| invalid(e.to_string()))?;
         let table = runtime
             .block_on(RawTable::open_or_create(&raw_at, "events"))
@@ -101,10 +106,13 @@ impl DemoLake {
             .spawn(move || write(&runtime, table, next, &receiver))
             .map_err(|e| invalid(e.to_string()))?;
         let written = Arc::new(AtomicBool::new(false));
+        let stats_inbox = Arc::new(StatsInbox::default());
+        let tiles = tiles_at.url.to_string();
+        let stats = DemoStats::new(tiles_at, schema, Arc::clone(&stats_inbox));
         let (done, raw_location) = (Arc::clone(&written), raw_at.clone());
         let compactor = std::thread::Builder::new()
             .name("lake-compact".into())
-            .spawn(move || compact(curated, &raw_location, &done))
+            .spawn(move || compact(curated, stats, &raw_location, every, &done))
             .map_err(|e| invalid(e.to_string()))?;
         Ok(Some(DemoLake {
             tap: Arc::new(ChannelTap(sender)),
@@ -113,6 +121,8 @@ impl DemoLake {
             written,
             raw: raw_at.url.to_string(),
             curated: curated_at.url.to_string(),
+            tiles,
+            stats_inbox,
         }))
     }
 
@@ -134,6 +144,16 @@ impl DemoLake {
         &self.curated
     }
 
+    /// Where the stats job's tile table is.
+    pub fn tiles(&self) -> &str {
+        &self.tiles
+    }
+
+    /// Where the stats job leaves the changed users' stats for the classifier.
+    pub fn stats_inbox(&self) -> Arc<StatsInbox> {
+        Arc::clone(&self.stats_inbox)
+    }
+
     /// Waits for the sources to be dropped, commits the rest, brings the curated table
     /// up to it and says what landed.
     pub fn finish(self) -> Result<LakeSummary, String> {
@@ -146,9 +166,15 @@ impl DemoLake {
     }
 }
 
-/// The compactor thread: every [`COMPACT_EVERY`] until `written` is raised, then once
-/// more; the last report.
-fn compact(mut curated: CuratedTable, raw_at: &TableLocation, written: &AtomicBool) -> Option<CompactReport> {
+/// The compactor thread: every `every` until `written` is raised, each compaction
+/// followed by the stats job, then one more compaction; the last report.
+fn compact(
+    mut curated: CuratedTable,
+    mut stats: Option<DemoStats>,
+    raw_at: &TableLocation,
+    every: Duration,
+    written: &AtomicBool,
+) -> Option<CompactReport> {
     let runtime = match segstream_lake::runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -160,7 +186,7 @@ fn compact(mut curated: CuratedTable, raw_at: &TableLocation, written: &AtomicBo
     let mut since = Instant::now();
     loop {
         let finished = written.load(Ordering::Acquire);
-        if finished || since.elapsed() >= COMPACT_EVERY {
+        if finished || since.elapsed() >= every {
             let run = async {
                 let raw = RawTable::open_existing(raw_at, "events").await?;
                 curated.compact(&raw, &Quiet).await
@@ -168,6 +194,9 @@ fn compact(mut curated: CuratedTable, raw_at: &TableLocation, written: &AtomicBo
             match runtime.block_on(run) {
                 Ok(report) => last = Some(report),
                 Err(e) => eprintln!("error: lake: compacting into the curated table: {e}"),
+            }
+            if let (false, Some(stats)) = (finished, stats.as_mut()) {
+                stats.refresh(&runtime, &curated);
             }
             since = Instant::now();
         }

@@ -13,6 +13,7 @@ mod console_setup;
 mod demo;
 mod demo_console;
 mod demo_lake;
+mod demo_stats;
 mod dry_runs;
 mod generate;
 mod lake_compact;

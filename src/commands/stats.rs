@@ -6,7 +6,9 @@
 //! JSON object of fields, as `cache-sync` and the classifier read it) or appended to an
 //! NDJSON file of upserts (`--out`; `segstream run --stats` reads it). Only the fields
 //! the schema's `[stats]` declares are published; a declared field of another type than
-//! the job computes is refused before anything runs. With `--every`, it runs again at
+//! the job computes is refused before anything runs. `--republish-all` publishes every
+//! user, not only the changed ones (for a new classifier or an empty stats store; with
+//! `--every`, at the first run). With `--every`, it runs again at
 //! that interval until stopped; a run that fails is reported and retried at the next
 //! one (nothing half-published is marked published).
 
@@ -14,12 +16,12 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use segstream_config::DeploymentConfig;
 use segstream_lake::curated::CuratedTable;
 use segstream_lake::location::TableLocation;
 use segstream_lake::stats::merge::{FieldKind, FIELDS};
-use segstream_lake::stats::{SessionLimits, StatsReport, StatsRow};
+use segstream_lake::stats::{Baseline, SessionLimits, StatsReport, StatsRow};
 use segstream_rules::{Schema, Type};
 use segstream_time::{format_timestamp, parse_duration, wall_clock_ms};
 
@@ -29,10 +31,7 @@ use crate::error::CommandError;
 /// Where changed users go.
 enum Sink {
     File(std::fs::File),
-    Topic {
-        producer: ThreadedProducer<DefaultProducerContext>,
-        topic: String,
-    },
+    Topic { producer: BaseProducer, topic: String },
 }
 
 impl Sink {
@@ -54,17 +53,9 @@ impl Sink {
             Sink::Topic { producer, topic } => {
                 for (user, stats) in rows {
                     let payload = serde_json::Value::Object(stats).to_string();
-                    let mut record = BaseRecord::to(topic.as_str()).key(&user).payload(&payload);
-                    loop {
-                        match producer.send(record) {
-                            Ok(()) => break,
-                            Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
-                                record = back;
-                                producer.poll(Duration::from_millis(10));
-                            }
-                            Err((e, _)) => return Err(format!("producing to {topic}: {e}")),
-                        }
-                    }
+                    segstream_kafka::send_waiting(producer, BaseRecord::to(topic.as_str()).key(&user).payload(&payload))
+                        .map_err(|e| format!("producing to {topic}: {e}"))?;
+                    producer.poll(Duration::ZERO);
                 }
                 producer
                     .flush(Duration::from_secs(60))
@@ -144,7 +135,7 @@ fn sink(args: &StatsArgs) -> Result<(Sink, Schema), CommandError> {
         }
         (None, Some(config)) => {
             let config = DeploymentConfig::load(config)?;
-            let producer = segstream_kafka::threaded_producer(&config).map_err(|e| invalid(format!("kafka producer: {e}")))?;
+            let producer = segstream_kafka::producer(&config).map_err(|e| invalid(format!("kafka producer: {e}")))?;
             let schema = crate::commands::rules_source::load_schema(&config.schema.path)?;
             Ok((
                 Sink::Topic {
@@ -165,22 +156,49 @@ pub fn today() -> String {
     segstream_lake::curated::rows::event_date(wall_clock_ms() as i64)
 }
 
-/// Runs the job once into `publish`.
-pub fn run_once(
+/// The job's inputs and limits, as one run takes them.
+pub struct JobPlan<'a> {
+    /// The tile table.
+    pub tiles_at: &'a TableLocation,
+    /// The day the stats are as of.
+    pub as_of: &'a str,
+    /// What the consumer already holds.
+    pub baseline: Baseline,
+    /// The query engine's memory.
+    pub limits: &'a SessionLimits,
+}
+
+/// Runs the job once over `curated` into `publish`.
+pub fn run_job(
     runtime: &tokio::runtime::Runtime,
-    curated_at: &TableLocation,
-    tiles_at: &TableLocation,
-    topic: &str,
-    as_of: &str,
-    limits: &SessionLimits,
+    curated: &CuratedTable,
+    plan: &JobPlan,
     publish: &mut dyn FnMut(Vec<StatsRow>) -> Result<(), String>,
 ) -> Result<StatsReport, String> {
-    runtime.block_on(async {
-        let curated = CuratedTable::open_existing(curated_at, topic).await.map_err(|e| e.to_string())?;
-        segstream_lake::stats::run(&curated, tiles_at, as_of, limits, publish)
-            .await
-            .map_err(|e| e.to_string())
-    })
+    runtime
+        .block_on(segstream_lake::stats::run(
+            curated,
+            plan.tiles_at,
+            plan.as_of,
+            plan.baseline,
+            plan.limits,
+            publish,
+        ))
+        .map_err(|e| e.to_string())
+}
+
+/// Runs the job once over the curated table at `curated_at` into `publish`.
+fn run_once(
+    runtime: &tokio::runtime::Runtime,
+    curated_at: &TableLocation,
+    topic: &str,
+    plan: &JobPlan,
+    publish: &mut dyn FnMut(Vec<StatsRow>) -> Result<(), String>,
+) -> Result<StatsReport, String> {
+    let curated = runtime
+        .block_on(CuratedTable::open_existing(curated_at, topic))
+        .map_err(|e| e.to_string())?;
+    run_job(runtime, &curated, plan, publish)
 }
 
 /// Runs the command (see the module contract).
@@ -205,14 +223,28 @@ pub fn run(args: &StatsArgs) -> Result<ExitCode, CommandError> {
         .enable_all()
         .build()
         .map_err(|e| invalid(format!("starting the tokio runtime: {e}")))?;
+    let mut baseline = if args.republish_all {
+        Baseline::Nothing
+    } else {
+        Baseline::LastPublished
+    };
     loop {
         let started = Instant::now();
         let as_of = args.as_of.clone().unwrap_or_else(today);
-        let outcome = run_once(&runtime, &curated_at, &tiles_at, &args.topic, &as_of, &limits, &mut |rows| {
+        let plan = JobPlan {
+            tiles_at: &tiles_at,
+            as_of: &as_of,
+            baseline,
+            limits: &limits,
+        };
+        let outcome = run_once(&runtime, &curated_at, &args.topic, &plan, &mut |rows| {
             sink.publish(only(&fields, rows))
         });
         match (outcome, every) {
-            (Ok(report), _) => println!("stats: {} ({:.1} s)", describe(&report), started.elapsed().as_secs_f64()),
+            (Ok(report), _) => {
+                baseline = Baseline::LastPublished;
+                println!("stats: {} ({:.1} s)", describe(&report), started.elapsed().as_secs_f64())
+            }
             (Err(e), None) => return Err(invalid(format!("stats: {e}"))),
             (Err(e), Some(_)) => eprintln!("stats: this run failed, the next one retries: {e}"),
         }

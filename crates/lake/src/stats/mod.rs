@@ -21,7 +21,8 @@
 //!    the tile version and the day) records what was published. A crash before the
 //!    marker publishes the same rows again: upserts are idempotent.
 //!
-//! The first run publishes every user. One job runs per tile table (two at once
+//! The first run publishes every user, and so does a run whose consumer holds nothing
+//! ([`Baseline::Nothing`]: a new classifier or stats store). One job runs per tile table (two at once
 //! conflict on the tile commit and one fails). Memory is bounded by [`SessionLimits`];
 //! operators spill beyond it.
 
@@ -34,16 +35,17 @@ pub mod tiles;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use deltalake::datafusion::prelude::{DataFrame, SessionContext};
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::Transaction;
 use deltalake::protocol::SaveMode;
-use deltalake::{DeltaTable, DeltaTableError};
+use deltalake::DeltaTable;
 use futures::StreamExt;
 
+use crate::added_files;
 use crate::curated::CuratedTable;
 use crate::location::TableLocation;
 use crate::table_shape::{self, TableShape};
@@ -74,13 +76,24 @@ pub struct StatsReport {
     pub as_of: String,
 }
 
+/// What the consumer of the published stats already holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Baseline {
+    /// What this tile table last published (its marker): only users whose stats changed
+    /// since are published.
+    LastPublished,
+    /// Nothing (a new classifier, an empty stats store): every user is published.
+    Nothing,
+}
+
 /// Runs the job once (see the module contract): tiles from `curated` into the tile
 /// table at `tiles_location` (created if missing), stats as of the day `as_of`
-/// (`YYYY-MM-DD`, UTC), changed rows handed to `publish`.
+/// (`YYYY-MM-DD`, UTC), the rows that differ from `baseline` handed to `publish`.
 pub async fn run(
     curated: &CuratedTable,
     tiles_location: &TableLocation,
     as_of: &str,
+    baseline: Baseline,
     limits: &SessionLimits,
     publish: &mut dyn FnMut(Vec<StatsRow>) -> Result<(), String>,
 ) -> Result<StatsReport, LakeError> {
@@ -98,7 +111,10 @@ pub async fn run(
         tiles = rebuild_tiles(&context, curated, tiles, &url, &mut report).await?;
     }
     let now_version = tiles.version().unwrap_or(0);
-    let last = published::read(&tiles, &url).await?;
+    let last = match baseline {
+        Baseline::LastPublished => published::read(&tiles, &url).await?,
+        Baseline::Nothing => None,
+    };
     if last.as_ref().is_some_and(|p| p.tiles_version == now_version && p.as_of == as_of) {
         return Ok(report);
     }
@@ -140,30 +156,14 @@ async fn covered_version(tiles: &DeltaTable, url: &str) -> Result<Option<u64>, L
     Ok(version.and_then(|v| u64::try_from(v).ok()))
 }
 
-/// The files of `table` now that it did not have at `since` (all of them if none), with
-/// the value of the partition column `partition` of each.
+/// The files of `table` not in its version `since` (all of them if none), with the
+/// value of the partition column `partition` of each.
 async fn files_added_since(table: &DeltaTable, url: &str, since: Option<u64>, partition: &str) -> Result<Vec<(String, String)>, LakeError> {
-    let fail = |e: DeltaTableError| LakeError::table(url, e);
-    let listed = |table: &DeltaTable| -> Result<Vec<(String, String)>, LakeError> {
-        Ok(table
-            .snapshot()
-            .map_err(fail)?
-            .log_data()
-            .into_iter()
-            .map(|f| {
-                let value = f.partition_values_map().remove(partition).flatten().unwrap_or_default();
-                (f.object_store_path().to_string(), value)
-            })
-            .collect())
-    };
-    let mut now = listed(table)?;
-    if let Some(since) = since {
-        let mut before = table.clone();
-        before.load_version(since).await.map_err(fail)?;
-        let old: HashSet<String> = listed(&before)?.into_iter().map(|(path, _)| path).collect();
-        now.retain(|(path, _)| !old.contains(path));
-    }
-    Ok(now)
+    added_files::added_since(table, url, since, |f| {
+        let value = f.partition_values_map().remove(partition).flatten().unwrap_or_default();
+        (f.object_store_path().to_string(), value)
+    })
+    .await
 }
 
 async fn register_table(

@@ -226,6 +226,11 @@ impl StatsLake {
 
     /// Runs the job as of `as_of`; the users it published, in order.
     fn run(&mut self, as_of: &str) -> (StatsReport, Vec<String>) {
+        self.run_against(as_of, Baseline::LastPublished)
+    }
+
+    /// Runs the job as of `as_of` against `baseline`; the users it published, in order.
+    fn run_against(&mut self, as_of: &str, baseline: Baseline) -> (StatsReport, Vec<String>) {
         let mut users = Vec::new();
         let mut publish = |rows: Vec<StatsRow>| -> Result<(), String> {
             for (user, stats) in rows {
@@ -241,6 +246,7 @@ impl StatsLake {
                 &self.lake.curated,
                 &self.tiles_at,
                 as_of,
+                baseline,
                 &SessionLimits::default(),
                 &mut publish,
             ))
@@ -334,6 +340,15 @@ fn the_stats_equal_an_independent_computation_through_late_events_and_a_sliding_
     assert!(!changed.is_empty());
     assert_eq!(users, changed);
     assert_equal_to_oracle(&lake.published, &after);
+
+    // A consumer that holds nothing gets every user, and a rerun against the marker then
+    // publishes nobody.
+    lake.published.clear();
+    let (_, users) = lake.run_against(&next, Baseline::Nothing);
+    assert_eq!(users, after.keys().cloned().collect::<Vec<_>>());
+    assert_equal_to_oracle(&lake.published, &after);
+    let (_, users) = lake.run(&next);
+    assert!(users.is_empty(), "{users:?}");
 }
 
 #[test]
@@ -348,13 +363,17 @@ fn a_memory_limit_too_small_fails_clearly_and_loses_nothing() {
         spill_dir: Some(std::env::temp_dir()),
     };
     let mut published = 0;
-    let outcome = lake
-        .lake
-        .runtime
-        .block_on(run(&lake.lake.curated, &lake.tiles_at, &as_of, &limits, &mut |rows| {
+    let outcome = lake.lake.runtime.block_on(run(
+        &lake.lake.curated,
+        &lake.tiles_at,
+        &as_of,
+        Baseline::LastPublished,
+        &limits,
+        &mut |rows| {
             published += rows.len();
             Ok(())
-        }));
+        },
+    ));
     let error = outcome.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(error.contains("Resources exhausted") && error.contains("memory pool"), "{error}");
     assert_eq!(published, 0);
