@@ -167,6 +167,22 @@ impl Activator {
     }
 }
 
+/// Submits `change`, giving up once `finish` is raised: a partner whose queues are full
+/// (down, or slower than its changes) must not hold the shutdown. Whether it was
+/// submitted; one given up was never finished, so its offset is not committed and it is
+/// read again at the next start.
+async fn submit_unless_finished(pipeline: &Pipeline, change: Change, finish: &AtomicBool) -> bool {
+    let mut submit = std::pin::pin!(pipeline.submit(change));
+    loop {
+        if tokio::time::timeout(Duration::from_millis(100), &mut submit).await.is_ok() {
+            return true;
+        }
+        if finish.load(Ordering::Relaxed) {
+            return false;
+        }
+    }
+}
+
 /// A partner's reader loop (see the module contract).
 fn read(mut source: Box<dyn ChangeSource>, pipeline: &Pipeline, tracker: &OffsetTracker, flags: &Flags, runtime: &Handle) {
     let (stop, finish) = (&flags.stop_reading, &flags.finish);
@@ -189,7 +205,9 @@ fn read(mut source: Box<dyn ChangeSource>, pipeline: &Pipeline, tracker: &Offset
         match source.poll(POLL_MAX, Duration::from_millis(100)) {
             Ok(changes) => runtime.block_on(async {
                 for change in changes {
-                    pipeline.submit(change).await;
+                    if !submit_unless_finished(pipeline, change, finish).await {
+                        break;
+                    }
                 }
             }),
             Err(e) => {

@@ -408,3 +408,26 @@ fn a_replay_never_hands_a_partner_an_older_change_after_a_newer_one() {
         .collect();
     assert_eq!(changes, vec!["\"exit\"@20", "\"exit\"@20"], "never the enter after the exit");
 }
+
+#[test]
+fn stopping_never_waits_on_a_partner_that_takes_nothing() {
+    let h = Harness::new("stop-down");
+    let (receiver, addr) = h.receiver("a");
+    receiver.set_faults(Faults {
+        down: true,
+        ..Faults::default()
+    });
+    let input = changes(60_000);
+    let mut activator = h.start(vec![webhook("a", addr, "concurrency = 1\n")], &input);
+    // The reader fills the worker's queue and waits on it.
+    wait_until("a full queue", Duration::from_secs(30), || activator.status()[0].read > 16_384);
+    let (done, stopped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        activator.stop(Duration::from_millis(200));
+        let _ = done.send(activator.status());
+    });
+    let status = stopped
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("stop waited on the partner that is down"));
+    assert!(status[0].pending > 0 && status[0].delivered == 0, "{:?}", status[0]);
+}
