@@ -538,9 +538,13 @@ pub struct CollectorArgs {
 /// The tracking API's settings, shared by `segstream collector` and `segstream demo --collector`.
 #[derive(Debug, Args)]
 pub struct CollectorHttpFlags {
-    /// An accepted write key (repeat for several; none: no authentication, for local runs).
+    /// An accepted write key (repeat for several). Without one, `segstream collector`
+    /// refuses to start and the demo makes one and prints it.
     #[arg(long = "write-key")]
     pub write_keys: Vec<String>,
+    /// Accept events from anyone, with no write key (local experiments only).
+    #[arg(long, conflicts_with = "write_keys")]
+    pub insecure_no_auth: bool,
     /// This collector's node id (default: the listen address).
     #[arg(long)]
     pub node: Option<String>,

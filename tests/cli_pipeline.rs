@@ -635,3 +635,65 @@ fn the_demo_delivers_its_changes_to_its_partners() {
         "SHA-256 hex ids"
     );
 }
+
+#[test]
+fn the_collector_fails_closed_without_a_write_key() {
+    let out = segstream(&["collector", "--config", "configs/kafka.toml", "--listen", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no --write-key given") && stderr.contains("--insecure-no-auth"),
+        "{stderr}"
+    );
+    let out = segstream(&["collector", "--write-key", "k", "--insecure-no-auth"]);
+    assert_eq!(out.status.code(), Some(2), "a key and no authentication at once: {out:?}");
+}
+
+#[test]
+fn the_demo_makes_a_write_key_for_its_collector_and_refuses_requests_without_it() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let demo = Running::start(
+        env!("CARGO_BIN_EXE_segstream"),
+        &[
+            "demo",
+            "--rate",
+            "0",
+            "--users",
+            "100",
+            "--workers",
+            "1",
+            "--collector",
+            &listen,
+            "--console",
+            "off",
+            "--partners",
+            "off",
+            "--lake",
+            "off",
+            "--duration",
+            "20s",
+            "--out",
+            &scratch("made-key.ndjson").display().to_string(),
+        ],
+    );
+    let line = demo.wait_for_line("collector: tracking API on", Duration::from_secs(60));
+    let key = line
+        .split("write key ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no key in {line:?}"))
+        .to_string();
+    assert!(key.len() >= 32, "{key}");
+    let now = segstream_time::format_timestamp(segstream_time::wall_clock_ms() as i64);
+    let body = format!(
+        r#"{{"messageId":"made-key-1","userId":"u1","event":"app_opened","properties":{{"os":"iOS","app_version":"5.2.0"}},"originalTimestamp":"{now}"}}"#
+    );
+    let body = body.as_str();
+    let answer = poll_until(Duration::from_secs(30), Duration::from_millis(100), || {
+        http(port, "POST", "/v1/track", &key, &[], Some(body)).map_err(|e| e.to_string())
+    });
+    assert!(answer.0.starts_with("HTTP/1.1 200"), "the made key is accepted: {answer:?}");
+    let refused = http(port, "POST", "/v1/track", "wk", &[], Some(body)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(refused.0.starts_with("HTTP/1.1 401"), "another key is refused: {refused:?}");
+}

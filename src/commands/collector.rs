@@ -8,7 +8,9 @@
 //! failing is the request answered 503. The spool is recovered at start. On Ctrl-C or
 //! SIGTERM it
 //! stops accepting connections, finishes the requests in flight, flushes the producer
-//! and exits (what is still spooled stays on disk for the next start).
+//! and exits (what is still spooled stays on disk for the next start). It fails closed:
+//! without a `--write-key` it refuses to start, unless `--insecure-no-auth` opens the
+//! API to anyone.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -33,6 +35,7 @@ use segstream_config::DeploymentConfig;
 
 /// Runs the collector until Ctrl-C.
 pub fn run(args: &CollectorArgs) -> Result<ExitCode, CommandError> {
+    let (keys, _) = write_keys(&args.http, MissingKey::Refuse)?;
     let config = DeploymentConfig::load(&args.config.config)?;
     let schema = Arc::new(load_schema(&config.schema.path)?);
     let timeout = parse_duration(&args.publish_timeout).map_err(|e| CommandError::Invalid(format!("--publish-timeout: {e}")))?;
@@ -54,7 +57,7 @@ pub fn run(args: &CollectorArgs) -> Result<ExitCode, CommandError> {
     let failover = Failover::new(Arc::clone(&primary), Arc::clone(&spool), Arc::clone(&metrics))
         .map_err(|e| CommandError::Invalid(format!("starting the spool writer: {e}")))?;
     let state = app_state(
-        &args.http,
+        (&args.http, keys),
         args.listen,
         schema,
         Arc::new(failover),
@@ -79,9 +82,39 @@ pub fn run(args: &CollectorArgs) -> Result<ExitCode, CommandError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The handlers' shared state from the tracking API's flags.
+/// The accepted write keys. Fails closed: with none given, `made` says what to do —
+/// make one (returned, to be shown to the user), or refuse to start — unless
+/// `--insecure-no-auth` opens the API to anyone.
+pub(super) fn write_keys(http: &CollectorHttpFlags, made: MissingKey) -> Result<(WriteKeys, Option<String>), CommandError> {
+    if http.insecure_no_auth {
+        eprintln!("collector: --insecure-no-auth: accepting events from anyone");
+        return Ok((WriteKeys::new(&[]), None));
+    }
+    if !http.write_keys.is_empty() {
+        return Ok((WriteKeys::new(&http.write_keys), None));
+    }
+    match made {
+        MissingKey::Refuse => Err(CommandError::Invalid(
+            "no --write-key given: the collector does not accept events from anyone without one (give --write-key KEY, repeatable, or --insecure-no-auth for a local experiment)".into(),
+        )),
+        MissingKey::Make => {
+            let key = super::console_setup::random_token().map_err(|e| CommandError::Invalid(format!("making a write key: {e}")))?;
+            Ok((WriteKeys::new(std::slice::from_ref(&key)), Some(key)))
+        }
+    }
+}
+
+/// What [`write_keys`] does when none is given.
+pub(super) enum MissingKey {
+    /// Refuse to start (`segstream collector`).
+    Refuse,
+    /// Make one (the demo, which prints it).
+    Make,
+}
+
+/// The handlers' shared state from the tracking API's flags and its `keys`.
 pub(super) fn app_state(
-    http: &CollectorHttpFlags,
+    (http, keys): (&CollectorHttpFlags, WriteKeys),
     listen: SocketAddr,
     schema: Arc<Schema>,
     publisher: Arc<dyn Publisher>,
@@ -89,10 +122,6 @@ pub(super) fn app_state(
     future_tolerance_ms: u64,
     metrics: Arc<CollectorMetrics>,
 ) -> AppState {
-    let keys = WriteKeys::new(&http.write_keys);
-    if !keys.enabled() {
-        eprintln!("collector: no --write-key given: accepting events from anyone");
-    }
     AppState {
         schema,
         keys,

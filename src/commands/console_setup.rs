@@ -87,12 +87,17 @@ pub fn tokens(flags: &ConsoleFlags, make_admin: bool) -> Result<(Tokens, Option<
         let tokens = Tokens::new(Vec::new(), flags.insecure).map_err(|e| CommandError::Invalid(e.to_string()))?;
         return Ok((tokens, None));
     }
-    let mut bytes = [0u8; 18];
-    getrandom::fill(&mut bytes).map_err(|e| CommandError::Invalid(format!("making a console token: {e}")))?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = random_token().map_err(|e| CommandError::Invalid(format!("making a console token: {e}")))?;
     let tokens =
         Tokens::new(vec![("demo-admin".into(), Role::Admin, token.clone())], false).map_err(|e| CommandError::Invalid(e.to_string()))?;
     Ok((tokens, Some(token)))
+}
+
+/// 144 random bits from the operating system, in hex: a console token or a write key.
+pub fn random_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 18];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Serves the console on `listen` until `stop` (see the module contract).

@@ -36,7 +36,7 @@ use segstream_traffic::{Traffic, TrafficConfig};
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
-use super::collector::app_state;
+use super::collector::{app_state, write_keys, MissingKey};
 use super::demo_console::{self, ConsoleLink};
 use super::demo_lake::DemoLake;
 use super::demo_stats;
@@ -151,8 +151,15 @@ fn serve_collector(
     future_tolerance_ms: u64,
     stop: Arc<AtomicBool>,
 ) -> Result<(), CommandError> {
+    let (keys, made) = write_keys(&args.http, MissingKey::Make)?;
+    let key = match (&made, args.http.write_keys.first()) {
+        (Some(made), _) => format!("write key {made} (made for this run; --write-key sets one)"),
+        (None, Some(_)) => "the --write-key given".to_string(),
+        (None, None) => "no write key (--insecure-no-auth)".to_string(),
+    };
+    println!("collector: tracking API on http://{listen} (POST /v1/batch, /v1/track, /v1/events; Authorization: Bearer KEY), {key}");
     let state = app_state(
-        &args.http,
+        (&args.http, keys),
         listen,
         schema,
         log,
