@@ -91,7 +91,11 @@ async fn ready(State(state): State<AppState>) -> Response {
     if state.publisher.healthy() {
         "ready".into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "the event log is not acknowledging").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "events cannot be taken: the event log is not acknowledging and the spool (if any) is full or failing",
+        )
+            .into_response()
     }
 }
 

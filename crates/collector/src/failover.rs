@@ -9,6 +9,9 @@
 //! the primary and deletes it once every batch in it is acknowledged; [`drain`] does so
 //! forever, backing off while the primary fails. A crash between republishing and
 //! deleting repeats a segment: duplicates, never loss (the classifier deduplicates).
+//! It is healthy (the collector's `/ready`) while the broker acknowledges or the spool
+//! can take more; with the broker down and the spool full or failing it is not, so a
+//! load balancer sends the traffic to another collector.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,13 +27,19 @@ use super::spool::Spool;
 pub struct Failover {
     primary: Arc<dyn Publisher>,
     spool: Arc<GroupCommit>,
+    spool_room: Arc<Spool>,
 }
 
 impl Failover {
     /// Fails over from `primary` to `spool`, written with group commit.
     pub fn new(primary: Arc<dyn Publisher>, spool: Arc<Spool>, metrics: Arc<CollectorMetrics>) -> std::io::Result<Failover> {
+        let spool_room = Arc::clone(&spool);
         let spool = Arc::new(GroupCommit::start(spool, 256, metrics)?);
-        Ok(Failover { primary, spool })
+        Ok(Failover {
+            primary,
+            spool,
+            spool_room,
+        })
     }
 }
 
@@ -53,8 +62,9 @@ impl Publisher for Failover {
         })
     }
 
+    /// Events can be taken: the broker acknowledges, or the spool can take more.
     fn healthy(&self) -> bool {
-        true
+        self.primary.healthy() || self.spool_room.can_take_more()
     }
 }
 
@@ -105,5 +115,36 @@ pub async fn drain(primary: Arc<dyn Publisher>, spool: Arc<Spool>, metrics: Arc<
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::publish::MemoryLog;
+    use crate::spool::tests::{dir, record};
+
+    #[test]
+    fn healthy_while_the_broker_or_the_spool_can_take_events() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let broker = Arc::new(MemoryLog::default());
+        let (spool, _) = Spool::open(&dir("failover-ready"), 8 << 10, 1 << 10).unwrap_or_else(|e| panic!("{e}"));
+        let failover =
+            Failover::new(broker.clone(), Arc::new(spool), Arc::new(CollectorMetrics::default())).unwrap_or_else(|e| panic!("{e}"));
+        assert!(failover.healthy(), "the broker acknowledges");
+        broker.set_failing(true);
+        assert!(failover.healthy(), "the broker is down, the spool is empty");
+        let mut spooled = 0;
+        while runtime.block_on(failover.publish((0..10).map(record).collect())).is_ok() {
+            spooled += 1;
+            assert!(spooled < 1_000, "an 8 KiB spool never fills");
+        }
+        assert!(spooled > 0);
+        assert!(!failover.healthy(), "the broker is down and the spool full");
+        broker.set_failing(false);
+        assert!(failover.healthy(), "the broker is back");
     }
 }

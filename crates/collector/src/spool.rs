@@ -13,14 +13,21 @@
 //! then deleted once republished ([`Spool::remove`]). [`Spool::open`] recovers after a
 //! crash: a torn or corrupt frame ends its segment — the valid prefix is kept, the
 //! rest truncated away and reported. Frames larger than the capacity are refused.
+//! [`Spool::can_take_more`] says whether the spool is worth sending to: its last write
+//! did not fail and it has room for a few requests (1 MiB, or a quarter of a smaller
+//! capacity).
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use super::publish::Record;
+
+/// The room [`Spool::can_take_more`] asks for, at most.
+const ROOM_FOR_MORE: u64 = 1 << 20;
 
 /// Bytes of a frame header.
 const HEADER: usize = 8;
@@ -123,6 +130,8 @@ pub struct Spool {
     capacity: u64,
     segment_bytes: u64,
     state: Mutex<State>,
+    /// The last write failed (a disk error, not a full spool).
+    failing: AtomicBool,
 }
 
 fn segment_path(dir: &Path, seq: u64) -> PathBuf {
@@ -192,6 +201,7 @@ impl Spool {
                 capacity,
                 segment_bytes,
                 state: Mutex::new(state),
+                failing: AtomicBool::new(false),
             },
             recovery,
         ))
@@ -208,7 +218,9 @@ impl Spool {
     /// commit): the outcome of each, `Ok` only once it is on disk. A batch that does not
     /// fit is refused alone; a disk error fails every batch of the group.
     pub fn append_group(&self, batches: &[&[Record]]) -> Vec<Result<(), SpoolError>> {
-        match self.write_group(batches) {
+        let written = self.write_group(batches);
+        self.failing.store(written.is_err(), Ordering::Relaxed);
+        match written {
             Ok(outcomes) => outcomes,
             Err(e) => batches
                 .iter()
@@ -302,6 +314,13 @@ impl Spool {
         state.sealed.retain(|s| *s != seq);
         state.used = state.used.saturating_sub(length);
         Ok(())
+    }
+
+    /// Whether more requests can be spooled: the last write did not fail and there is
+    /// room for a few (see the module contract).
+    pub fn can_take_more(&self) -> bool {
+        let used = self.state.lock().map(|s| s.used).unwrap_or(u64::MAX);
+        !self.failing.load(Ordering::Relaxed) && self.capacity.saturating_sub(used) >= ROOM_FOR_MORE.min(self.capacity / 4)
     }
 
     /// `(segments, bytes)` waiting.
