@@ -557,6 +557,10 @@ pub struct CollectorHttpFlags {
     /// Events per second each write key may send (0: unlimited); bursts of twice that.
     #[arg(long, default_value_t = 0)]
     pub rate_limit: u64,
+    /// A proxy or load balancer (address or CIDR range, repeatable) whose
+    /// `X-Forwarded-For` is believed; without one the header is ignored.
+    #[arg(long = "trusted-proxy")]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `segstream cache-sync`

@@ -25,6 +25,7 @@ use crate::cli::{CollectorArgs, CollectorHttpFlags};
 use crate::error::CommandError;
 use segstream_collector::api::AppState;
 use segstream_collector::auth::WriteKeys;
+use segstream_collector::client_address::TrustedProxies;
 use segstream_collector::failover::{drain, Failover};
 use segstream_collector::metrics::CollectorMetrics;
 use segstream_collector::publish::{KafkaPublisher, Publisher};
@@ -64,7 +65,7 @@ pub fn run(args: &CollectorArgs) -> Result<ExitCode, CommandError> {
         (&config.topics.events, &config.topics.failed_events),
         config.classifier_config()?.future_tolerance_ms,
         Arc::clone(&metrics),
-    );
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -121,8 +122,9 @@ pub(super) fn app_state(
     (events_topic, failed_topic): (&str, &str),
     future_tolerance_ms: u64,
     metrics: Arc<CollectorMetrics>,
-) -> AppState {
-    AppState {
+) -> Result<AppState, CommandError> {
+    let trusted_proxies = TrustedProxies::parse(&http.trusted_proxies).map_err(CommandError::Invalid)?;
+    Ok(AppState {
         schema,
         keys,
         publisher,
@@ -134,6 +136,7 @@ pub(super) fn app_state(
         node: http.node.clone().unwrap_or_else(|| listen.to_string()),
         node_ip: listen.ip().to_string(),
         limits: Arc::new(RateLimits::new(http.rate_limit, http.rate_limit.saturating_mul(2))),
+        trusted_proxies: Arc::new(trusted_proxies),
         metrics,
-    }
+    })
 }

@@ -166,7 +166,7 @@ fn serve_collector(
         (EVENTS_TOPIC, "failed-events"),
         future_tolerance_ms,
         Arc::new(CollectorMetrics::default()),
-    );
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

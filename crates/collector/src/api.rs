@@ -9,8 +9,11 @@
 //!     once every accepted event is acknowledged by the log (and every rejected one is
 //!     in `failed-events`); 400 with the same body if every event was rejected;
 //!   - 400 `{"error"}` for malformed JSON (with line and column) or a wrong shape;
-//!   - 401 without an accepted write key; 413 over the request limit; 429 with
-//!     `Retry-After` over the write key's rate limit (nothing of the request stored);
+//!   - 401 without an accepted write key; 413 over the request limit, or for more
+//!     events in one request than the write key's burst (split the batch); 429 with
+//!     `Retry-After` (when the bucket will hold the request) over the write key's rate
+//!     limit, judged before the body is read when the key has nothing left (nothing of
+//!     a refused request is stored);
 //!   - 503 with `Retry-After` when the log did not acknowledge: nothing of the request
 //!     may be assumed stored, and the client keeps its events.
 //! - `GET /health` (alive), `/ready` (publishing works), `/metrics` (Prometheus),
@@ -18,7 +21,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Request, State};
@@ -30,9 +33,10 @@ use segstream_rules::Schema;
 use serde_json::{json, Value};
 
 use super::auth::WriteKeys;
+use super::client_address::TrustedProxies;
 use super::metrics::CollectorMetrics;
 use super::publish::{Publisher, Record};
-use super::rate_limit::RateLimits;
+use super::rate_limit::{retry_after_seconds, RateLimits, Verdict};
 use segstream_ingest::body::{read_body, BodyError};
 use segstream_ingest::events::{accept, parse_request, Api, Enrichment, Outcome, VERSION};
 
@@ -67,6 +71,8 @@ pub struct AppState {
     pub node_ip: String,
     /// Per-key rate limits.
     pub limits: Arc<RateLimits>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<TrustedProxies>,
     /// Counters.
     pub metrics: Arc<CollectorMetrics>,
 }
@@ -107,17 +113,38 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The client's address: the first `X-Forwarded-For` hop behind a load balancer, else the peer.
-fn client_ip(request: &Request) -> String {
-    let forwarded = request
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_string());
-    forwarded
-        .or_else(|| request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()))
-        .unwrap_or_default()
+/// The client's address (see [`TrustedProxies`]); empty when the peer is unknown.
+fn client_ip(request: &Request, proxies: &TrustedProxies) -> String {
+    let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() else {
+        return String::new();
+    };
+    let forwarded = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    proxies.client(peer.ip(), forwarded).to_string()
+}
+
+/// The answer to a request the rate limit refused, or `None` if it was admitted.
+fn rate_limited(state: &AppState, verdict: Verdict) -> Option<Response> {
+    let response = match verdict {
+        Verdict::Admitted => return None,
+        Verdict::Later(wait) => too_many_requests(wait),
+        Verdict::OverBurst { events, burst } => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "a request of {events} events is over this write key's burst of {burst} events: send at most {burst} events per request"
+            ),
+        ),
+    };
+    CollectorMetrics::add(&state.metrics.requests_refused, 1);
+    CollectorMetrics::add(&state.metrics.requests_rate_limited, 1);
+    Some(response)
+}
+
+fn too_many_requests(wait: Duration) -> Response {
+    let mut response = error(StatusCode::TOO_MANY_REQUESTS, "rate limit of this write key exceeded");
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after_seconds(wait)));
+    response
 }
 
 async fn handle(State(state): State<AppState>, request: Request, api: Api) -> Response {
@@ -129,7 +156,13 @@ async fn handle(State(state): State<AppState>, request: Request, api: Api) -> Re
     if !state.keys.check(header_str(&headers, header::AUTHORIZATION)) {
         return refused(StatusCode::UNAUTHORIZED, "unknown or missing write key".into());
     }
-    let client = client_ip(&request);
+    let key = header_str(&headers, header::AUTHORIZATION)
+        .and_then(WriteKeys::presented)
+        .unwrap_or_default();
+    if let Some(response) = rate_limited(&state, state.limits.before_reading(&key, Instant::now())) {
+        return response;
+    }
+    let client = client_ip(&request, &state.trusted_proxies);
     let raw: Bytes = match axum::body::to_bytes(request.into_body(), state.request_limit.saturating_add(1)).await {
         Ok(bytes) => bytes,
         Err(_) => {
@@ -157,14 +190,7 @@ async fn handle(State(state): State<AppState>, request: Request, api: Api) -> Re
         client_ip: client,
     };
     let outcomes = accept(&request, &state.schema, state.future_tolerance_ms, state.event_limit, &enrichment);
-    let key = header_str(&headers, header::AUTHORIZATION)
-        .and_then(WriteKeys::presented)
-        .unwrap_or_default();
-    if !state.limits.admit(&key, outcomes.len() as u64, Instant::now()) {
-        let mut response = refused(StatusCode::TOO_MANY_REQUESTS, "rate limit of this write key exceeded".into());
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    if let Some(response) = rate_limited(&state, state.limits.take(&key, outcomes.len() as u64, Instant::now())) {
         return response;
     }
     let timestamp_ms = enrichment.received_at_ms as i64;

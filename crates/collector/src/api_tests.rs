@@ -27,6 +27,7 @@ fn state(log: &Arc<MemoryLog>) -> AppState {
         node: "c1".into(),
         node_ip: "127.0.0.1".into(),
         limits: Arc::new(super::rate_limit::RateLimits::new(0, 0)),
+        trusted_proxies: Arc::default(),
         metrics: Arc::new(CollectorMetrics::default()),
     }
 }
@@ -236,21 +237,83 @@ async fn with_the_log_down_events_are_spooled_acknowledged_and_drained_later() {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
+fn limited(log: &Arc<MemoryLog>, rate: u64, burst: u64) -> AppState {
+    let mut limited = state(log);
+    limited.limits = Arc::new(super::rate_limit::RateLimits::new(rate, burst));
+    limited
+}
+
+async fn send(state: &AppState, body: Vec<u8>, headers: &[(&str, &str)]) -> axum::response::Response {
+    let mut request = Request::post("/v1/batch").header(header::AUTHORIZATION, "Bearer wk");
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    app(state.clone()).oneshot(request.body(Body::from(body)).unwrap()).await.unwrap()
+}
+
 #[tokio::test]
-async fn a_key_over_its_rate_limit_gets_429() {
+async fn a_key_over_its_rate_limit_gets_429_with_the_wait() {
     let log = Arc::new(MemoryLog::default());
-    let mut limited = state(&log);
-    limited.limits = Arc::new(super::rate_limit::RateLimits::new(10, 10));
-    let send = |body: Vec<u8>| {
-        let request = Request::post("/v1/batch")
-            .header(header::AUTHORIZATION, "Bearer wk")
-            .body(Body::from(body))
-            .unwrap();
-        app(limited.clone()).oneshot(request)
-    };
-    assert_eq!(send(batch(10, &[])).await.unwrap().status(), StatusCode::OK);
-    let refused = send(batch(10, &[])).await.unwrap();
+    let limited = limited(&log, 10, 10);
+    assert_eq!(send(&limited, batch(10, &[]), &[]).await.status(), StatusCode::OK);
+    let refused = send(&limited, batch(5, &[]), &[]).await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(refused.headers().get(header::RETRY_AFTER).unwrap(), "1");
     assert_eq!(log.records().len(), 10, "nothing of the refused request is stored");
+    assert_eq!(limited.metrics.requests_rate_limited.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn a_key_with_nothing_left_is_refused_before_its_body_is_read() {
+    let log = Arc::new(MemoryLog::default());
+    let limited = limited(&log, 10, 10);
+    assert_eq!(send(&limited, batch(10, &[]), &[]).await.status(), StatusCode::OK);
+    // A body that would cost a decompression and fail it: the limit answers first.
+    let not_gzip = send(&limited, b"not gzip at all".to_vec(), &[("content-encoding", "gzip")]).await;
+    assert_eq!(not_gzip.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_batch_over_the_burst_gets_a_clear_permanent_error() {
+    let log = Arc::new(MemoryLog::default());
+    let limited = limited(&log, 10, 10);
+    let response = send(&limited, batch(11, &[]), &[]).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("11 events") && error.contains("burst of 10"), "{error}");
+    assert_eq!(
+        send(&limited, batch(10, &[]), &[]).await.status(),
+        StatusCode::OK,
+        "the bucket was left whole"
+    );
+}
+
+#[tokio::test]
+async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
+    let client_of = |proxies: &[&str]| {
+        let log = Arc::new(MemoryLog::default());
+        let mut with = state(&log);
+        let proxies: Vec<String> = proxies.iter().map(|p| p.to_string()).collect();
+        with.trusted_proxies = Arc::new(super::client_address::TrustedProxies::parse(&proxies).unwrap());
+        async move {
+            let mut request = Request::post("/v1/batch")
+                .header(header::AUTHORIZATION, "Bearer wk")
+                .header("x-forwarded-for", "6.6.6.6")
+                .body(Body::from(batch(1, &[])))
+                .unwrap();
+            let peer: std::net::SocketAddr = "10.0.0.1:5000".parse().unwrap();
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            assert_eq!(app(with).oneshot(request).await.unwrap().status(), StatusCode::OK);
+            let line: Value = serde_json::from_str(&log.records()[0].payload).unwrap();
+            line["collector"]["client_ip"].as_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(
+        client_of(&[]).await,
+        "10.0.0.1",
+        "no trusted proxy: the peer, whatever the header says"
+    );
+    assert_eq!(client_of(&["10.0.0.0/8"]).await, "6.6.6.6", "the peer is a trusted proxy");
 }

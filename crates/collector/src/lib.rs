@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod client_address;
 pub mod failover;
 pub mod group_commit;
 pub mod metrics;

@@ -16,6 +16,9 @@ pub struct CollectorMetrics {
     pub requests_ok: AtomicU64,
     /// Requests refused as a whole (4xx).
     pub requests_refused: AtomicU64,
+    /// Requests refused by the rate limit (429, or 413 for a batch over the burst;
+    /// also counted in `requests_refused`).
+    pub requests_rate_limited: AtomicU64,
     /// Requests answered 503 (publishing failed).
     pub requests_unavailable: AtomicU64,
     /// Events acknowledged.
@@ -77,6 +80,7 @@ impl CollectorMetrics {
             &[
                 ("{outcome=\"ok\"}", get(&self.requests_ok).to_string()),
                 ("{outcome=\"refused\"}", get(&self.requests_refused).to_string()),
+                ("{outcome=\"rate_limited\"}", get(&self.requests_rate_limited).to_string()),
                 ("{outcome=\"unavailable\"}", get(&self.requests_unavailable).to_string()),
             ],
         );
