@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -55,8 +54,7 @@ pub fn run(args: &CacheSyncArgs) -> Result<ExitCode, CommandError> {
     let invalid = |e: String| CommandError::Invalid(e);
     let group = format!("{}-cache-sync", config.kafka.group);
     let consumer = segstream_kafka::consumer(&config, &group).map_err(|e| invalid(format!("kafka consumer: {e}")))?;
-    let producer = Arc::new(segstream_kafka::threaded_producer(&config).map_err(|e| invalid(format!("kafka producer: {e}")))?);
-    let dead_letters = DeadLetters::new(Arc::clone(&producer), &config.topics.dead_letter);
+    let dead_letters = DeadLetters::connect(&config, &config.topics.dead_letter).map_err(|e| invalid(format!("kafka producer: {e}")))?;
     let mut redis = Retrying::new(&config.redis.url).map_err(invalid)?;
     let fields: [(&str, &'static str); 2] = [(&config.topics.profiles, "profile"), (&config.topics.stats, "stats")];
     let mut assignment = TopicPartitionList::new();
@@ -128,6 +126,8 @@ pub fn run(args: &CacheSyncArgs) -> Result<ExitCode, CommandError> {
             batch.clear();
             let mut offsets = TopicPartitionList::new();
             for ((topic, p), offset) in std::mem::take(&mut next_offsets) {
+                // Never past a record whose dead letter is not acknowledged.
+                let offset = dead_letters.holding(&topic, p).map_or(offset, |held| offset.min(held));
                 offsets
                     .add_partition_offset(&topic, p, Offset::Offset(offset))
                     .map_err(|e| invalid(e.to_string()))?;
@@ -140,7 +140,9 @@ pub fn run(args: &CacheSyncArgs) -> Result<ExitCode, CommandError> {
             break;
         }
     }
-    rdkafka::producer::Producer::flush(&*producer, Duration::from_secs(10)).map_err(|e| invalid(format!("flushing dead letters: {e}")))?;
+    dead_letters
+        .flush(Duration::from_secs(10))
+        .map_err(|e| invalid(format!("flushing dead letters: {e}")))?;
     println!(
         "cache-sync: caught up; {written} upserts written, {} dead letters",
         dead_letters.sent()

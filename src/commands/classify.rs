@@ -168,7 +168,8 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
     let suppression = Arc::new(Suppression::load(&deployment, durable_start).map_err(CommandError::Invalid)?);
     let producer =
         Arc::new(segstream_kafka::threaded_producer(&deployment).map_err(|e| CommandError::Invalid(format!("kafka producer: {e}")))?);
-    let dead_letters = DeadLetters::new(Arc::clone(&producer), &deployment.topics.dead_letter);
+    let dead_letters = DeadLetters::connect(&deployment, &deployment.topics.dead_letter)
+        .map_err(|e| CommandError::Invalid(format!("kafka producer: {e}")))?;
     let main_dead_letters = dead_letters.clone();
     let metrics = Arc::new(ClassifierMetrics::default());
     if let Some(addr) = args.metrics_addr {
@@ -223,8 +224,11 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
         let batch = deployment.redis.batch;
         let run = format!("{index}-{}", wall_clock_ms());
         let mut moves = MoveReporter::new(&deployment.redis.url, &deployment.kafka.group, run)?;
+        let (refused, store_metrics) = (store.permanent_errors(), Arc::clone(&worker_metrics));
         let write_store = move |changes: &[ChangeKey]| {
+            let before = refused.load(Ordering::Relaxed);
             write_changes(&mut store, changes, batch);
+            ClassifierMetrics::add(&store_metrics.redis_refused, refused.load(Ordering::Relaxed) - before);
             moves.record(changes, wall_clock_ms());
         };
         let sink = ChangeSink::start(&deployment, index, Arc::clone(&suppression), write_store)?;
@@ -308,6 +312,8 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
             continue;
         }
         metrics.dead_letters.store(main_dead_letters.sent(), Ordering::Relaxed);
+        let failed = main_dead_letters.counts().failed.load(Ordering::Relaxed);
+        metrics.dead_letters_failed.store(failed, Ordering::Relaxed);
         let read = ClassifierMetrics::get(&metrics.records_read);
         let totals = metrics.totals();
         let (watermark, users) = (totals.watermark_ms, totals.users);
@@ -329,7 +335,10 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
         result.map_err(CommandError::Invalid)?.map_err(CommandError::Invalid)?;
     }
     rdkafka::producer::Producer::flush(&*producer, Duration::from_secs(10))
-        .map_err(|e| CommandError::Invalid(format!("flushing dead letters and progress: {e}")))?;
+        .map_err(|e| CommandError::Invalid(format!("flushing progress: {e}")))?;
+    main_dead_letters
+        .flush(Duration::from_secs(10))
+        .map_err(|e| CommandError::Invalid(format!("flushing dead letters: {e}")))?;
     println!(
         "done: {}; durable frontier {}",
         summary(&metrics),

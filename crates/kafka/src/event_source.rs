@@ -5,11 +5,13 @@
 //! a zero timeout (never blocking the worker). A partition is caught up when librdkafka
 //! reports partition EOF and no record arrived since. Every record is decoded against
 //! the schema; a record that does not decode (bad JSON, wrong types, empty payload) is
-//! rejected with its reason and sent to the dead-letter topic. The topic's metadata is
+//! rejected with its reason and sent to the dead-letter topic, and so is an event the
+//! classifier sidelines as too old (its user, id and times, and the reason). The topic's metadata is
 //! re-read every few seconds and new partitions are picked up from their beginning.
 //! Offsets are committed (asynchronously, at most once a second) only up to the first
 //! record whose emitted tick the durable frontier has not passed; the frontier comes
-//! from a probe on the durable sinks. On start each partition resumes from the earlier
+//! from a probe on the durable sinks, and never past a record whose dead letter the
+//! broker has not acknowledged ([`DeadLetters::holding`]). On start each partition resumes from the earlier
 //! of its committed offset and the offset at `resume_from_ms` (the durable frontier
 //! rewound by the dedup horizon and the longest window), found by offsets-for-times.
 
@@ -29,6 +31,7 @@ use timely::dataflow::ProbeHandle;
 use super::admin::{owned_partitions, partition_count};
 use super::dead_letter::{DeadLetters, Origin};
 use super::offsets::{resume_offset, CommitTracker};
+use super::records::sidelined_json;
 use super::REQUEST_TIMEOUT;
 use segstream_config::DeploymentConfig;
 
@@ -184,7 +187,8 @@ impl KafkaEventSource {
         let durable = self.durable_frontier();
         let mut offsets = TopicPartitionList::new();
         for (p, state) in self.partitions.iter_mut() {
-            if let Some(offset) = state.commits.committable(durable) {
+            let held = self.setup.dead_letters.holding(&self.topic, *p);
+            if let Some(offset) = committable(state.commits.committable(durable), held) {
                 if state.committed != Some(offset) && offsets.add_partition_offset(&self.topic, *p, Offset::Offset(offset)).is_ok() {
                     state.committed = Some(offset);
                 }
@@ -239,6 +243,15 @@ impl KafkaEventSource {
     }
 }
 
+/// What may be committed: the tracker's offset, but never past a record whose dead
+/// letter is not acknowledged.
+fn committable(tracked: Option<i64>, held_by_dead_letter: Option<i64>) -> Option<i64> {
+    match (tracked, held_by_dead_letter) {
+        (Some(tracked), Some(held)) => Some(tracked.min(held)),
+        (tracked, _) => tracked,
+    }
+}
+
 impl EventSource for KafkaEventSource {
     fn partitions(&self) -> Vec<u32> {
         self.partitions.keys().map(|p| *p as u32).collect()
@@ -286,6 +299,25 @@ impl EventSource for KafkaEventSource {
 
     fn may_gain_partitions(&self) -> bool {
         true
+    }
+
+    fn on_sidelined(&mut self, partition: u32, event: &segstream_model::event::Event) {
+        let Some(offset) = self.partitions.get(&(partition as i32)).and_then(|s| s.polled.front().copied()) else {
+            return;
+        };
+        let summary = sidelined_json(event).to_string();
+        let origin = Origin {
+            topic: &self.topic,
+            partition: partition as i32,
+            offset,
+            key: Some(event.user.as_bytes()),
+            payload: Some(summary.as_bytes()),
+        };
+        let reason = format!(
+            "sidelined: older than its partition's watermark minus the dedup horizon ({} ms), so not applied; the record is at this offset",
+            self.setup.config.dedup_horizon_ms
+        );
+        self.setup.dead_letters.send(&origin, &reason, segstream_time::wall_clock_ms());
     }
 
     fn on_emitted(&mut self, partition: u32, tick: u64) {

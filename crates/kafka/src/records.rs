@@ -5,6 +5,7 @@
 //! say what is wrong. The records other components share (membership changes, rule
 //! snapshots, upserts) are `segstream-model`'s.
 //! - `dead-letter`: `{"topic", "partition", "offset", "reason", "payload", "at"}`.
+//! - a sidelined event's summary (a dead letter's payload): `{"user", "id", "time", "received_at"}`.
 //! - progress: `{"group", "durable_frontier_ms", "at"}`.
 
 use segstream_time::format_timestamp;
@@ -20,6 +21,12 @@ pub fn dead_letter_json(topic: &str, partition: i32, offset: i64, reason: &str, 
         "payload": payload.map(String::from_utf8_lossy),
         "at": format_timestamp(at_ms as i64),
     })
+}
+
+/// What a dead letter of a sidelined event carries: enough to find and judge it (the
+/// whole record stays at its offset in the events topic).
+pub fn sidelined_json(event: &segstream_model::event::Event) -> Value {
+    json!({"user": event.user, "id": event.id, "time": event.time, "received_at": event.received_at})
 }
 
 /// The durable frontier of a classifier group.

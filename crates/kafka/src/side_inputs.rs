@@ -6,8 +6,9 @@
 //! an upsert keyed by user id: a JSON object of the schema's fields, or a tombstone
 //! (no payload) that deletes. A rules record is a whole published rule set; it is
 //! validated like `segstream rules check` and applied as the difference to the rules
-//! in force. Each takes effect at the tick of its Kafka timestamp, or at the input's
-//! current tick if that is later. Anything that does not decode or validate goes to the
+//! in force. Each takes effect at the tick of its Kafka timestamp (clamped to at most
+//! now plus the future tolerance, like event times), or at the input's current tick if
+//! that is later. Anything that does not decode or validate goes to the
 //! dead-letter topic with the reason, and the input goes on. [`SideInputs::bootstrap`]
 //! reads everything present at start before the first event is processed, so the
 //! tables and rules that existed before a run are in force from their own times.
@@ -154,7 +155,12 @@ impl SideInputs {
             t if t == self.rules_topic => Side::Rules,
             _ => return,
         };
-        let tick = self.config.tick_of(message.timestamp().to_millis().map_or(0, |t| t.max(0) as u64));
+        let stamp = message.timestamp().to_millis().map_or(0, |t| t.max(0) as u64);
+        let tick = self.config.tick_of(clamp_to_now(
+            stamp,
+            segstream_time::wall_clock_ms(),
+            self.config.future_tolerance_ms,
+        ));
         let result = match side {
             Side::Profile => upsert(message, &self.schema.profile).map(|(user, row)| {
                 let at = tick.max(*handles.profiles.time());
@@ -195,6 +201,13 @@ impl SideInputs {
     }
 }
 
+/// A side record's time: its Kafka timestamp, but never later than now plus the future
+/// tolerance, so a producer with a wrong clock cannot push an input's time (and with it
+/// every later record of that input) into the future.
+pub fn clamp_to_now(stamp_ms: u64, now_ms: u64, future_tolerance_ms: u64) -> u64 {
+    stamp_ms.min(now_ms.saturating_add(future_tolerance_ms))
+}
+
 /// Decodes and validates a published rule set: its definitions and rule-set version.
 pub fn decode_rules(payload: Option<&[u8]>, schema: &Schema) -> Result<(Vec<SegmentDef>, u64), String> {
     let snapshot: RulesSnapshot = serde_json::from_slice(payload.unwrap_or_default()).map_err(|e| format!("not a rules snapshot: {e}"))?;
@@ -213,4 +226,16 @@ fn upsert(message: &OwnedMessage, fields: &FieldSet) -> Result<(String, Option<R
         _ => return Err("missing key (user id)".into()),
     };
     Ok((user.to_string(), decode_row(message.payload(), fields)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clamp_to_now;
+
+    #[test]
+    fn a_side_record_from_the_future_takes_effect_no_later_than_now_plus_the_tolerance() {
+        assert_eq!(clamp_to_now(1_000, 5_000, 100), 1_000, "past times are kept");
+        assert_eq!(clamp_to_now(5_050, 5_000, 100), 5_050, "within the tolerance");
+        assert_eq!(clamp_to_now(9_999_999_999, 5_000, 100), 5_100, "a wrong clock is clamped");
+    }
 }

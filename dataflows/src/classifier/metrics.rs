@@ -34,6 +34,12 @@ pub struct ClassifierMetrics {
     pub durable_frontier_ms: AtomicU64,
     /// Records sent to the dead-letter topic (set by hosts that have one).
     pub dead_letters: AtomicU64,
+    /// Dead letters that failed for good; each holds its partition's offset commits
+    /// until a restart (set by hosts that have a dead-letter topic).
+    pub dead_letters_failed: AtomicU64,
+    /// Profile-store commands Redis refused for good (logged with the user's key, not
+    /// retried; set by hosts with a store).
+    pub redis_refused: AtomicU64,
     /// Per-worker gauges, by worker index.
     pub workers: Mutex<Vec<WorkerGauges>>,
     /// The last rejection reason seen.

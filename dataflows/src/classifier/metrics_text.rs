@@ -54,6 +54,16 @@ pub fn render(metrics: &ClassifierMetrics) -> String {
             "Records sent to the dead-letter topic.",
             &metrics.dead_letters,
         ),
+        (
+            "segstream_dead_letters_failed_total",
+            "Dead letters that failed for good; each holds its partition's offset commits until a restart.",
+            &metrics.dead_letters_failed,
+        ),
+        (
+            "segstream_redis_refused_total",
+            "Profile-store commands Redis refused for good (e.g. WRONGTYPE), logged with the user's key and not retried.",
+            &metrics.redis_refused,
+        ),
     ];
     for (name, help, counter) in counters {
         let _ = writeln!(
@@ -111,5 +121,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("segstream_users 7\n"), "{text}");
+        ClassifierMetrics::add(&metrics.dead_letters_failed, 2);
+        assert!(
+            render(&metrics).contains("segstream_dead_letters_failed_total 2\n"),
+            "a failed dead letter is exported"
+        );
     }
 }

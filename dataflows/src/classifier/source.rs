@@ -50,6 +50,10 @@ pub trait EventSource: 'static {
     /// source that tracks what it has emitted, e.g. to commit offsets, knows when the
     /// record's effect is durable.
     fn on_emitted(&mut self, _partition: u32, _tick: u64) {}
+    /// Told, just before [`EventSource::on_emitted`] for the same record, that an event
+    /// is sidelined (too old to apply), so a source with a dead-letter destination can
+    /// put it there rather than only count it.
+    fn on_sidelined(&mut self, _partition: u32, _event: &Event) {}
 }
 
 /// Partitions held in memory; partition `p` belongs to worker `p % peers`.

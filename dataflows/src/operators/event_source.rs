@@ -3,7 +3,8 @@
 //! Contract: emits `(event, tick)` for each decoded event at the tick the late-event rule
 //! ([`place`]) gives it: its own tick, or its partition's watermark tick when it is
 //! behind that ("late", true event time kept in the data); an event older than that
-//! watermark minus the dedup horizon is sidelined (counted, not emitted). The tick
+//! watermark minus the dedup horizon is sidelined (counted, handed to
+//! [`EventSource::on_sidelined`], not emitted). The tick
 //! therefore depends on the input alone, not on which worker reads the partition. The
 //! capability follows the worker's watermark of [`WatermarkTracker`] (rounded down to
 //! the tick), which is never ahead of an active partition's, and is released when the
@@ -111,6 +112,7 @@ pub fn event_source<'s, S: EventSource>(
                         match placement {
                             Placement::Sidelined => {
                                 sidelined += 1;
+                                events.on_sidelined(partition, &event);
                                 events.on_emitted(partition, *cap.time());
                             }
                             Placement::Applies { tick, late: is_late } => {
@@ -149,4 +151,72 @@ pub fn event_source<'s, S: EventSource>(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::source::VecSource;
+
+    /// A [`VecSource`] that keeps what it was told was sidelined.
+    struct Recording {
+        inner: VecSource,
+        sidelined: Arc<std::sync::Mutex<Vec<(u32, String)>>>,
+    }
+
+    impl EventSource for Recording {
+        fn partitions(&self) -> Vec<u32> {
+            self.inner.partitions()
+        }
+        fn poll(&mut self, budget: usize, out: &mut Vec<(u32, SourceRecord)>) -> Poll {
+            self.inner.poll(budget, out)
+        }
+        fn caught_up(&self, partition: u32) -> bool {
+            self.inner.caught_up(partition)
+        }
+        fn on_sidelined(&mut self, partition: u32, event: &Event) {
+            self.sidelined.lock().unwrap().push((partition, event.id.clone()));
+        }
+    }
+
+    #[test]
+    fn a_too_old_event_is_handed_to_the_source_not_only_counted() {
+        let event = |time: u64, id: &str| {
+            SourceRecord::Event(Event {
+                time,
+                id: id.into(),
+                user: "u".into(),
+                event_type: 0,
+                properties: vec![],
+                client_time: time as i64,
+                sent_at: time as i64,
+                received_at: time as i64,
+            })
+        };
+        // After 100 s, the partition's watermark is 99 s; an event at 1 s is 98 s behind,
+        // beyond a 10 s dedup horizon.
+        let records = vec![vec![event(100_000, "new"), event(1_000, "ancient")]];
+        let sidelined = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let metrics = Arc::new(ClassifierMetrics::default());
+        let context = SourceContext {
+            config: ClassifierConfig {
+                max_out_of_order_ms: 1_000,
+                dedup_horizon_ms: 10_000,
+                ..Default::default()
+            },
+            metrics: Arc::clone(&metrics),
+            clock: Arc::new(|| 0),
+            budget: 10,
+        };
+        let told = Arc::clone(&sidelined);
+        timely::example(move |scope| {
+            let source = Recording {
+                inner: VecSource::for_worker(&records, 0, 1),
+                sidelined: told,
+            };
+            event_source(scope, source, context);
+        });
+        assert_eq!(*sidelined.lock().unwrap(), vec![(0, "ancient".to_string())]);
+        assert_eq!(ClassifierMetrics::get(&metrics.sidelined), 1);
+    }
 }
