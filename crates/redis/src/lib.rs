@@ -1,11 +1,17 @@
 //! segstream-redis: the Redis connectors, the segmented profile store and the user-data cache.
 //!
 //! Contract: [`Retrying`] owns one connection and runs a pipeline until Redis accepts
-//! it: on failure it reports the outage once, backs off (100 ms doubling to 2 s),
-//! reconnects and tries again, so callers see every write succeed eventually and
-//! processing elsewhere continues while Redis is down. Every write is idempotent
-//! (hash sets and deletes keyed by user), so retrying a partly applied pipeline is safe.
-//! `rediss://` URLs use TLS.
+//! it or refuses it for good. A *transient* failure (connection refused or dropped, a
+//! timeout, `LOADING`, `TRYAGAIN`, `MASTERDOWN`, `READONLY` during a failover) is
+//! reported once, backed off (100 ms doubling to 2 s), reconnected and tried again, so
+//! processing elsewhere continues while Redis is down and every write lands once it is
+//! back. A *permanent* failure (`WRONGTYPE` and other command errors, `NOPERM`, a wrong
+//! password) is not retried: retrying cannot fix it and would stall the writer forever.
+//! Redis applies the other commands of a pipeline regardless, so [`Retrying::run`]
+//! logs each refused command with its origin (the caller's description of command
+//! `i`), counts it in [`Retrying::permanent_errors`] and returns. Every write is
+//! idempotent (hash sets and deletes keyed by user), so retrying a partly applied
+//! pipeline is safe. `rediss://` URLs use TLS.
 #![deny(missing_docs)]
 
 pub mod partner_state;
@@ -16,7 +22,11 @@ pub mod segment_moves;
 pub mod segment_sizes;
 pub mod user_data;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use redis::{ErrorKind, RedisError, RetryMethod};
 
 /// How long connecting and each command may take before it counts as a failure.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
@@ -28,6 +38,15 @@ pub struct Retrying {
     client: redis::Client,
     connection: Option<redis::Connection>,
     retries: u64,
+    permanent: Arc<AtomicU64>,
+}
+
+/// Whether trying again (after a reconnect or a pause) may succeed.
+pub fn is_transient(error: &RedisError) -> bool {
+    if error.kind() == ErrorKind::AuthenticationFailed {
+        return false;
+    }
+    !matches!(error.retry_method(), RetryMethod::NoRetry)
 }
 
 impl Retrying {
@@ -38,6 +57,7 @@ impl Retrying {
             client,
             connection: None,
             retries: 0,
+            permanent: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -64,8 +84,14 @@ impl Retrying {
         result.map_err(|e| e.to_string())
     }
 
-    /// Runs `pipeline` until Redis accepts it.
-    pub fn run(&mut self, pipeline: &redis::Pipeline, what: &str) {
+    /// The count of commands Redis refused for good, shared (for metrics).
+    pub fn permanent_errors(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.permanent)
+    }
+
+    /// Runs `pipeline` until Redis accepts it, or refuses it for good (see the module
+    /// contract); `origin(i)` names what command `i` of the pipeline was for.
+    pub fn run(&mut self, pipeline: &redis::Pipeline, what: &str, origin: impl Fn(usize) -> String) {
         let mut backoff = Duration::from_millis(100);
         let mut reported = false;
         loop {
@@ -77,7 +103,7 @@ impl Retrying {
                     }
                     return;
                 }
-                Err(e) => {
+                Err(e) if is_transient(&e) => {
                     self.connection = None;
                     self.retries += 1;
                     if !reported {
@@ -87,6 +113,28 @@ impl Retrying {
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
+                Err(e) => {
+                    self.refused(e, what, &origin);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn refused(&mut self, error: RedisError, what: &str, origin: &impl Fn(usize) -> String) {
+        let message = error.to_string();
+        match error.into_server_errors() {
+            Some(commands) if !commands.is_empty() => {
+                for (index, server_error) in commands.iter() {
+                    eprintln!("redis: {what}: {} refused for good (not retried): {server_error}", origin(*index));
+                }
+                self.permanent.fetch_add(commands.len() as u64, Ordering::Relaxed);
+            }
+            _ => {
+                // Not a command's error (e.g. a wrong password): the whole pipeline failed.
+                self.connection = None;
+                eprintln!("redis: {what}: refused for good (not retried): {message}");
+                self.permanent.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

@@ -32,7 +32,9 @@ pub fn record(redis: &mut Retrying, partner: &str, changes: &[(String, String, u
         pipeline.hset(&key, segment, *tick).ignore();
         pipeline.expire(&key, ttl_seconds as i64).ignore();
     }
-    redis.run(&pipeline, "partner state");
+    redis.run(&pipeline, "partner state", |i| {
+        changes.get(i / 2).map_or_else(String::new, |c| state_key(partner, &c.0))
+    });
 }
 
 /// The key of the segments whose whole membership a partner was given.

@@ -3,7 +3,8 @@
 //! Contract: a hash per user, field = segment id, value = the event time (ms) at which
 //! the user entered it; an exit deletes the field. [`write_changes`] applies changes in
 //! the order given (time order per user) as pipelines of at most `batch` commands, each
-//! retried until Redis accepts it ([`super::Retrying`]). Re-applying a suffix of the
+//! retried until Redis accepts it or refuses a command for good (logged with the user's
+//! key and counted, [`super::Retrying`]). Re-applying a suffix of the
 //! change stream after a restart converges to the same hash.
 
 use super::Retrying;
@@ -28,6 +29,8 @@ pub fn write_changes(redis: &mut Retrying, changes: &[StoreChange], batch: usize
                 pipeline.hdel(key, segment).ignore();
             }
         }
-        redis.run(&pipeline, "profile store");
+        redis.run(&pipeline, "profile store", |i| {
+            chunk.get(i).map_or_else(String::new, |c| segments_key(&c.0))
+        });
     }
 }

@@ -37,6 +37,8 @@ pub fn write_upserts(redis: &mut Retrying, upserts: &[Upsert], ttl_seconds: u64,
             };
             pipeline.expire(&key, ttl_seconds as i64).ignore();
         }
-        redis.run(&pipeline, "user data cache");
+        redis.run(&pipeline, "user data cache", |i| {
+            chunk.get(i / 2).map_or_else(String::new, |u| data_key(&u.0))
+        });
     }
 }
