@@ -346,8 +346,9 @@ fn the_demo_applies_rule_edits_live_and_refuses_invalid_ones() {
         "off",
         &changes_path,
         &[
+            // An upper bound: the test stops the demo once it has seen both edits judged.
             "--duration",
-            "9s",
+            "120s",
             "--users",
             "1000",
             "--rate",
@@ -357,30 +358,38 @@ fn the_demo_applies_rule_edits_live_and_refuses_invalid_ones() {
             &rules_dir,
         ],
     );
-    let child = spawn_segstream(&args);
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    let demo = Running::start(env!("CARGO_BIN_EXE_segstream"), &args);
+    // Edits are made once the demo is running and judged (polled, not slept on).
+    demo.wait_for_line("events/s=", Duration::from_secs(120));
     let added = "[[segment]]\nid = \"openers_live\"\nname = \"Opened the app today\"\nwhen = 'count(\"app_opened\", \"1d\") >= 1'\n";
     std::fs::write(rules.join("live.toml"), added).unwrap_or_else(|e| panic!("{e}"));
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    demo.wait_for_line("rules: applied the edited set", Duration::from_secs(60));
+    let entered_live = || {
+        let text = std::fs::read_to_string(&changes).unwrap_or_default();
+        let entered = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["segment"] == "openers_live" && v["change"] == "enter")
+            .count();
+        if entered > 10 {
+            Ok(entered)
+        } else {
+            Err(format!("only {entered} users entered the segment added live"))
+        }
+    };
+    poll_until(Duration::from_secs(60), Duration::from_millis(200), entered_live);
     std::fs::write(
         rules.join("broken.toml"),
         "[[segment]]\nid = \"broken\"\nname = \"B\"\nwhen = 'count(\"nope\", \"1d\") >= 1'\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stdout.contains("rules: applied the edited set"), "{stdout}");
+    demo.wait_for_line("were not applied", Duration::from_secs(60));
     assert!(
-        stderr.contains("unknown event type \"nope\"") && stderr.contains("were not applied"),
-        "{stderr}"
+        demo.lines().iter().any(|l| l.contains("unknown event type \"nope\"")),
+        "{}",
+        demo.lines().join("\n")
     );
-    let entered = lines(&changes)
-        .iter()
-        .filter(|v| v["segment"] == "openers_live" && v["change"] == "enter")
-        .count();
-    assert!(entered > 10, "only {entered} users entered the segment added live");
+    drop(demo);
 }
 
 #[test]

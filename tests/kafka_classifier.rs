@@ -189,9 +189,17 @@ fn interrupted_run(test: &str, interrupt: impl FnOnce(&Deployment, &mut std::pro
 #[test]
 fn kill_9_mid_stream_and_restart_loses_nothing_and_repeats_nothing() {
     let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
-    interrupted_run("kill9", |_, child, rest| {
-        // Let at least one durable frontier be recorded, then kill without warning.
-        std::thread::sleep(Duration::from_millis(1_500));
+    interrupted_run("kill9", |d, child, rest| {
+        // Once a durable frontier is recorded (polled, not assumed after a while), kill
+        // without warning.
+        support::poll_until(
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            || match deployment::recorded_frontier(d) {
+                0 => Err("no durable frontier recorded yet".to_string()),
+                frontier => Ok(frontier),
+            },
+        );
         child.kill().unwrap();
         child.wait().unwrap();
         rest();

@@ -270,16 +270,21 @@ pub fn services(args: &[&str]) {
     assert!(status.success(), "scripts/services {args:?} failed");
 }
 
+/// The highest durable frontier the deployment's classifier recorded (0: none yet).
+pub fn recorded_frontier(d: &Deployment) -> u64 {
+    read_all(&format!("{}-progress", d.name))
+        .into_iter()
+        .filter_map(|(_, p, _)| serde_json::from_slice::<serde_json::Value>(&p?).ok()?["durable_frontier_ms"].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
 /// Waits until the deployment's recorded durable frontier passes `until` (every change
 /// through `until` is in Kafka and Redis), failing after `limit` or if `child` exits.
 pub fn wait_for_durable(d: &Deployment, until: u64, child: &mut Child, limit: Duration) {
     let deadline = Instant::now() + limit;
     loop {
-        let frontier = read_all(&format!("{}-progress", d.name))
-            .into_iter()
-            .filter_map(|(_, p, _)| serde_json::from_slice::<serde_json::Value>(&p?).ok()?["durable_frontier_ms"].as_u64())
-            .max()
-            .unwrap_or(0);
+        let frontier = recorded_frontier(d);
         if frontier > until {
             return;
         }

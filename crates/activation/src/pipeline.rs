@@ -17,8 +17,6 @@
 //! older than what the partner was already handed (after a crash, see `crate::handed`)
 //! are dropped as superseded; what a batch carries is recorded before it is sent.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -116,9 +114,7 @@ impl Pipeline {
             self.shared.tracker.done(change.position);
             return;
         }
-        let mut hasher = DefaultHasher::new();
-        change.user.hash(&mut hasher);
-        let worker = (hasher.finish() % self.workers.len() as u64) as usize;
+        let worker = segstream_model::partitioning::partition_of(&change.user, self.workers.len());
         if self.workers[worker].send(change).await.is_err() {
             // The runtime is shutting down: the change stays pending, so it is read again.
             self.shared.metrics.error("the pipeline stopped");

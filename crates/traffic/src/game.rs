@@ -472,13 +472,16 @@ mod tests {
             ..TrafficConfig::default()
         };
         let mut t = Traffic::new(config, 1, 4);
+        let mut users = std::collections::BTreeSet::new();
         for _ in 0..2_000 {
             let line = t.next_line(5_000_000);
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if let Some(user) = v["user"].as_str().and_then(|u| u[1..].parse::<u64>().ok()) {
-                    assert_eq!(user % 4, 1, "{line}");
-                }
-            }
+            let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            let user = v["user"].as_str().unwrap_or_else(|| panic!("no user: {line}"));
+            let number: u64 = user[1..].parse().unwrap_or_else(|e| panic!("{e}: {line}"));
+            assert_eq!(number % 4, 1, "{line}");
+            users.insert(number);
         }
+        // Every line was checked; the partition's users are many, not one.
+        assert!(users.len() > 50, "only {} users in partition 1", users.len());
     }
 }
