@@ -313,6 +313,10 @@ pub struct DemoArgs {
     /// Re-read the rule files every second and apply valid edits live.
     #[arg(long)]
     pub watch_rules: bool,
+    /// Write every input line the classifier reads to this file, as `partition<TAB>line`
+    /// in each partition's order (what the load harness's exact check replays).
+    #[arg(long)]
+    pub tap_lines: Option<PathBuf>,
     /// Serve the tracking API on ADDR (`off`: don't): events posted there go through the
     /// in-process log into the classifier, alongside the generated traffic (`--rate 0`
     /// for posted events only). If ADDR is taken, the demo runs without it.

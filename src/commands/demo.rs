@@ -57,6 +57,8 @@ use segstream_embedded::change_writer::ChangeWriter;
 use segstream_embedded::dry_run::DryRuns;
 use segstream_embedded::event_log::{InProcessLog, LogSource};
 use segstream_embedded::generator_source::GeneratorSource;
+use segstream_embedded::line_file::{LineFile, Tee};
+use segstream_embedded::line_tap::{LineTap, Tapped};
 use segstream_embedded::rule_watcher::RuleWatcher;
 use segstream_telemetry::metrics_http::serve;
 
@@ -141,6 +143,18 @@ const LOG_PARTITIONS_PER_WORKER: usize = 4;
 const LOG_CAPACITY: u64 = 1_000_000;
 /// The log's partitions are numbered from here, after the generator's.
 const POSTED_PARTITION_OFFSET: u32 = 1 << 20;
+
+/// The sources' tap for partitions numbered from `partition_base`: the lake's, the line
+/// file, both, or none.
+fn input_tap(lake: Option<&DemoLake>, line_file: Option<&Arc<LineFile>>, partition_base: u32) -> Option<Tapped> {
+    let file = line_file.map(|f| Arc::clone(f) as Arc<dyn LineTap>);
+    let tap = match (lake.map(|l| l.tapped(partition_base).tap), file) {
+        (Some(lake), Some(file)) => Arc::new(Tee(lake, file)) as Arc<dyn LineTap>,
+        (Some(only), None) | (None, Some(only)) => only,
+        (None, None) => return None,
+    };
+    Some(Tapped { tap, partition_base })
+}
 
 /// Serves the tracking API into `log` on a thread of its own until `stop` is raised.
 fn serve_collector(
@@ -289,9 +303,16 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         );
     }
     let stats_inbox = lake.as_ref().map(DemoLake::stats_inbox);
+    let line_file = match &args.tap_lines {
+        Some(path) => {
+            println!("tap: every input line the classifier reads goes to {}", path.display());
+            Some(Arc::new(LineFile::create(path).map_err(CommandError::Invalid)?))
+        }
+        None => None,
+    };
     let (generated_tap, posted_tap) = (
-        lake.as_ref().map(|l| l.tapped(0)),
-        lake.as_ref().map(|l| l.tapped(POSTED_PARTITION_OFFSET)),
+        input_tap(lake.as_ref(), line_file.as_ref(), 0),
+        input_tap(lake.as_ref(), line_file.as_ref(), POSTED_PARTITION_OFFSET),
     );
     if let Some(listen) = args.collector.0 {
         serve_collector(
@@ -484,6 +505,10 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         }
         if args.watch_rules {
             watcher.check(&args.schema.schema, &args.rules, &mailbox);
+        }
+        if let Some(Err(e)) = line_file.as_ref().map(|f| f.flush()) {
+            eprintln!("error: writing --tap-lines: {e}");
+            stop.store(true, Ordering::Relaxed);
         }
         if duration.is_some_and(|d| started.elapsed() >= d) {
             stop.store(true, Ordering::Relaxed);

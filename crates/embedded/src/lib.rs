@@ -8,8 +8,8 @@
 //! console, whose published rule sets reach the classifier through the console link;
 //! the rule watcher re-reads rule files and hands valid edits to
 //! the running classifier; the in-process change log feeds the activated partners, and
-//! a local partner records what they receive; a line tap shows the lake writer every
-//! input line.
+//! a local partner records what they receive; a line tap shows the lake writer (and,
+//! for an exact check, a line file) every input line.
 #![deny(missing_docs)]
 
 pub mod activation;
@@ -20,6 +20,7 @@ pub mod console_link;
 pub mod dry_run;
 pub mod event_log;
 pub mod generator_source;
+pub mod line_file;
 pub mod line_tap;
 pub mod rule_watcher;
 pub mod size_board;
