@@ -99,26 +99,33 @@ pub struct KafkaChanges {
     consumer: BaseConsumer,
 }
 
+/// A consumer for hand-assigned partitions of `topic` on `brokers`, and the topic's
+/// partition count (an error if it has none).
+pub fn topic_reader(brokers: &str, topic: &str) -> Result<(BaseConsumer, i32), String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("segstream-harness-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .map_err(|e| format!("kafka consumer: {e}"))?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .map_err(|e| format!("metadata of {topic}: {e}"))?;
+    let partitions = metadata.topics().first().map_or(0, |t| t.partitions().len()) as i32;
+    if partitions == 0 {
+        return Err(format!("topic {topic} has no partitions (does it exist?)"));
+    }
+    Ok((consumer, partitions))
+}
+
 impl KafkaChanges {
     /// A reader of `topic` on `brokers`, from the topic's current end.
     pub fn new(brokers: &str, topic: &str) -> Result<KafkaChanges, String> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("group.id", format!("segstream-harness-{}", std::process::id()))
-            .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", "10")
-            .create()
-            .map_err(|e| format!("kafka consumer: {e}"))?;
+        let (consumer, partitions) = topic_reader(brokers, topic)?;
         let timeout = Duration::from_secs(10);
-        let metadata = consumer
-            .fetch_metadata(Some(topic), timeout)
-            .map_err(|e| format!("metadata of {topic}: {e}"))?;
-        let partitions = metadata.topics().first().map_or(0, |t| t.partitions().len());
-        if partitions == 0 {
-            return Err(format!("topic {topic} has no partitions (does it exist?)"));
-        }
         let mut assignment = TopicPartitionList::new();
-        for p in 0..partitions as i32 {
+        for p in 0..partitions {
             let (_, high) = consumer
                 .fetch_watermarks(topic, p, timeout)
                 .map_err(|e| format!("end of {topic}/{p}: {e}"))?;

@@ -5,10 +5,11 @@
 //! `segstream-traffic` goes out through [`drivers`] on a [`schedule`]; [`changes`] reads
 //! what came out, [`matcher`] pairs changes with the events that caused them,
 //! [`latency`] records latencies in HDR histograms, [`check`] compares sampled users
-//! with `segstream-oracle`, and [`report`] writes a run's Markdown report and plots.
+//! with `segstream-oracle` run on what the classifier was given ([`arrivals`]), and [`report`] writes a run's Markdown report and plots.
 //! The `segstream-harness` binary runs it. No production crate depends on this one.
 #![deny(missing_docs)]
 
+pub mod arrivals;
 pub mod changes;
 pub mod check;
 pub mod drivers;
