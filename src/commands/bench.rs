@@ -6,7 +6,9 @@
 //! 1. decoding (JSON → typed events), single thread;
 //! 2. the engine alone (dedup, features, profile/stats join, rules, membership) on one
 //!    thread, events fed in tick order, profiles and stats of every user loaded first;
-//!    with the resident memory it added, per user and per event id remembered;
+//!    with the resident memory it added, per user and per event id remembered; then a
+//!    rule edit over all of its users, worked through in slices as the classify
+//!    operator does (its total time and its longest slice);
 //! 3. the whole timely dataflow with `--workers` workers, to completion;
 //! 4. event→change latency of the live pipeline at `--latency-rate` events/s for
 //!    `--latency-seconds` (p50/p90/p99/p99.9/max, from the tick a change holds at to
@@ -208,6 +210,55 @@ fn engine_alone(
         added as f64 / 1_048_576.0,
         added as f64 / users.max(1) as f64,
         added.saturating_sub(ids * 24) as f64 / users.max(1) as f64
+    );
+    let after_last = engine.last_tick().unwrap_or(base) + config.tick_ms;
+    rule_edit_stall(&mut engine, defs, after_last)
+}
+
+/// Users per slice of a rule edit, as the classify operator gives the engine.
+const EDIT_SLICE_USERS: usize = 256;
+
+/// A rule edit at `tick` over everything the engine holds — one segment removed, one
+/// edited, one added whose new feature is backfilled from each user's history — worked
+/// through in slices as the classify operator does: the longest slice is the longest
+/// the worker goes without yielding; the total is what it stalled for before slicing.
+fn rule_edit_stall(engine: &mut Engine, defs: &[SegmentDef], tick: u64) -> Result<(), CommandError> {
+    let (Some(removed), Some(edited)) = (defs.last(), defs.first()) else {
+        return Ok(());
+    };
+    let mut changed = edited.clone();
+    changed.when = format!("({}) || count(\"app_opened\", \"2h\") >= 50", edited.when);
+    let mut added = edited.clone();
+    added.id = "bench_edit_added".into();
+    added.when = "count(\"app_opened\", \"2h\") >= 2".into();
+    let updates = vec![(removed.clone(), -1), (edited.clone(), -1), (changed, 1), (added, 1)];
+    let users = engine.user_count();
+    let mut changes = Vec::new();
+    let clock = Instant::now();
+    engine.start_tick(tick, updates, Vec::new());
+    let mut longest = clock.elapsed();
+    let mut slices = 1u64;
+    loop {
+        let slice = Instant::now();
+        let done = engine.continue_tick(EDIT_SLICE_USERS, &mut NoSideRows, &mut changes);
+        longest = longest.max(slice.elapsed());
+        slices += 1;
+        if done {
+            break;
+        }
+    }
+    let total = clock.elapsed();
+    if engine.counters.rule_errors > 0 {
+        return Err(CommandError::Invalid(format!(
+            "the benchmark's rule edit did not compile: {}",
+            engine.counters.last_rule_error.clone().unwrap_or_default()
+        )));
+    }
+    println!(
+        "rule edit over {users} users (1 segment removed, 1 edited, 1 added with a backfilled feature): {:.0} ms in all, {} changes; in {slices} slices of {EDIT_SLICE_USERS} users the longest was {:.1} ms",
+        total.as_secs_f64() * 1_000.0,
+        changes.len(),
+        longest.as_secs_f64() * 1_000.0
     );
     Ok(())
 }

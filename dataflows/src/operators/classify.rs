@@ -10,7 +10,8 @@
 //! memberships. The operator holds one capability, at the earliest pending tick
 //! (stashed input or timer), and releases it when nothing is pending. It works at most
 //! a few milliseconds per activation, so that a backlog of complete ticks does not hold
-//! back the changes of the first ones. It holds the profile and stats arrangements'
+//! back the changes of the first ones; a rule change's pass over every user continues
+//! over as many activations as it needs, holding its tick (lookups wait for it). It holds the profile and stats arrangements'
 //! traces, for the users the engine builds ([`TraceRows`]), and lets them compact up
 //! to the last tick processed. Between steps it answers [`UserLookups`] from the
 //! engine's state at the last tick processed (lookups wake it through a thread-safe
@@ -76,6 +77,9 @@ use segstream_rules::SegmentDef;
 
 /// The longest the operator works in one activation before yielding.
 const WORK_SLICE: Duration = Duration::from_millis(5);
+/// Users re-indexed or re-evaluated between two looks at the clock during a rule
+/// change's pass over every user (a few microseconds each).
+const USERS_PER_SLICE: usize = 256;
 
 /// A membership update: `((user, segment), tick, diff)`.
 pub type MembershipUpdate = ((String, String), u64, isize);
@@ -152,16 +156,23 @@ pub fn classify<'s>(
                         activator.activate();
                         break;
                     }
-                    let next = earliest_pending(&pending_inputs, &pending_rules, &engine);
-                    let Some(tick) = next else { break };
-                    if input_frontier.less_equal(&tick) || rule_frontier.less_equal(&tick) {
-                        break;
-                    }
                     let Some(cap) = held.as_ref() else { break };
-                    let inputs = pending_inputs.remove(&tick).unwrap_or_default();
-                    let rule_updates = pending_rules.remove(&tick).unwrap_or_default();
-                    engine.process_tick(tick, rule_updates, inputs, &mut rows, &mut changes);
-                    processed = true;
+                    let tick = match engine.tick_in_progress() {
+                        // A rule change's pass over every user, continued.
+                        Some(tick) => tick,
+                        None => {
+                            let next = earliest_pending(&pending_inputs, &pending_rules, &engine);
+                            let Some(tick) = next else { break };
+                            if input_frontier.less_equal(&tick) || rule_frontier.less_equal(&tick) {
+                                break;
+                            }
+                            let inputs = pending_inputs.remove(&tick).unwrap_or_default();
+                            let rule_updates = pending_rules.remove(&tick).unwrap_or_default();
+                            engine.start_tick(tick, rule_updates, inputs);
+                            tick
+                        }
+                    };
+                    processed |= engine.continue_tick(USERS_PER_SLICE, &mut rows, &mut changes);
                     if !changes.is_empty() {
                         let at = cap.delayed(&tick);
                         output.session(&at).give_iterator(
@@ -171,7 +182,10 @@ pub fn classify<'s>(
                         );
                     }
                 }
-                lookups_seen = lookups.answer(worker, lookups_seen, |user| engine.inspect(user, worker, &mut rows));
+                // Lookups see a finished tick's state, never one half done.
+                if engine.tick_in_progress().is_none() {
+                    lookups_seen = lookups.answer(worker, lookups_seen, |user| engine.inspect(user, worker, &mut rows));
+                }
                 drop(rows);
                 if let Some(done) = engine.last_tick().filter(|_| processed) {
                     // Reads come at later ticks only, and count the updates before them.
@@ -181,7 +195,9 @@ pub fn classify<'s>(
                         trace.set_physical_compaction(frontier.borrow());
                     }
                 }
-                let next = earliest_pending(&pending_inputs, &pending_rules, &engine);
+                let next = engine
+                    .tick_in_progress()
+                    .or_else(|| earliest_pending(&pending_inputs, &pending_rules, &engine));
                 match (next, held.as_mut()) {
                     (Some(tick), Some(cap)) if tick > *cap.time() => cap.downgrade(&tick),
                     (None, _) => held = None,

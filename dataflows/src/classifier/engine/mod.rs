@@ -4,8 +4,12 @@
 //! Contract: the host calls [`Engine::process_tick`] once per complete tick, in
 //! increasing tick order, with everything that happened at that tick — rule updates
 //! (broadcast to every worker) and the inputs of this worker's users (events, profile
-//! and stats updates) — and also at every tick returned by [`Engine::next_timer`]. The
-//! engine then, for each touched user: expires window entries, applies profile and
+//! and stats updates) — and also at every tick returned by [`Engine::next_timer`]. A
+//! host that must not stall calls [`Engine::start_tick`] and then
+//! [`Engine::continue_tick`] with a budget until it returns `true`: a rule change
+//! re-indexes and re-evaluates every user, which for millions of users is split into
+//! slices the host yields between (the tick's changes come out slice by slice, all at
+//! that tick). The engine then, for each touched user: expires window entries, applies profile and
 //! stats changes, deduplicates and applies events (late ones with their true time),
 //! re-evaluates exactly the segments whose inputs changed (a feature, profile or stats
 //! field they read; any applied event for segments that read `now()`; a new or edited
@@ -18,7 +22,7 @@
 //! `user_ttl` with no windowed state are evicted, keeping only their condition results
 //! and memberships when any is set (`eviction.rs`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::active_rules::ActiveRules;
@@ -100,8 +104,25 @@ pub struct Engine {
     last_tick: Option<u64>,
     /// Whether the tick being processed changed the rule set.
     rules_changed_now: bool,
+    /// The tick begun and not finished.
+    work: Option<TickWork>,
     /// Counters, for metrics.
     pub counters: EngineCounters,
+}
+
+/// A tick begun by [`Engine::start_tick`] and not yet finished.
+struct TickWork {
+    now: u64,
+    /// The new or edited segments, if the tick changed the rules.
+    changed: Option<Vec<usize>>,
+    /// The re-indexing that change needs, until done.
+    reindex: Option<rule_change::Reindexing>,
+    /// The tick's inputs (sorted by user), until processed.
+    inputs: Option<Vec<(String, UserInput)>>,
+    /// Users whose inputs were processed.
+    processed: HashSet<String>,
+    /// The other users to visit (once listed, after the re-indexing).
+    visit: Option<Vec<Box<str>>>,
 }
 
 /// Changes of one user at one tick, before evaluation.
@@ -171,6 +192,7 @@ impl Engine {
             inputs_since_sweep: 0,
             last_tick: None,
             rules_changed_now: false,
+            work: None,
             birth_slot,
             counters: EngineCounters::default(),
         })
@@ -197,66 +219,139 @@ impl Engine {
     }
 
     /// Processes everything that happened at tick `now` (see the module contract);
-    /// `side` answers for users the engine holds no state for.
+    /// `side` answers for users the engine holds no state for. The same as
+    /// [`Engine::start_tick`] and [`Engine::continue_tick`] until it is done.
     pub fn process_tick(
         &mut self,
         now: u64,
         rule_updates: Vec<(SegmentDef, isize)>,
-        mut inputs: Vec<(String, UserInput)>,
+        inputs: Vec<(String, UserInput)>,
         side: &mut dyn SideRows,
         out: &mut Vec<MembershipChange>,
     ) {
-        let start = out.len();
-        let changed_segments = if rule_updates.is_empty() {
-            None
-        } else {
-            self.apply_rule_updates(now, rule_updates, out)
+        self.start_tick(now, rule_updates, inputs);
+        while !self.continue_tick(usize::MAX, side, out) {}
+    }
+
+    /// Begins tick `now` (see the module contract): applies the rule updates, the rest
+    /// is done by [`Engine::continue_tick`]. A tick must be finished before the next
+    /// one starts or the engine is inspected.
+    pub fn start_tick(&mut self, now: u64, rule_updates: Vec<(SegmentDef, isize)>, mut inputs: Vec<(String, UserInput)>) {
+        let (changed, reindex) = match rule_updates.is_empty() {
+            true => (None, None),
+            false => self
+                .apply_rule_updates(rule_updates)
+                .map_or((None, None), |(c, r)| (Some(c), Some(r))),
         };
-        self.rules_changed_now = changed_segments.is_some();
-        self.dedup.advance(now);
+        self.rules_changed_now = changed.is_some();
         // Group by user; within a user, events in `Event` order (the smallest copy of a
         // duplicate within a tick wins), then profile and stats updates.
         inputs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-        let mut users: Vec<String> = Vec::new();
-        if changed_segments.is_some() {
-            users.extend(self.users.keys().map(|name| name.to_string()));
-            users.extend(side.users_before(now).into_iter().filter(|u| !self.users.contains_key(u.as_str())));
-            users.extend(self.dormant.keys().map(|name| name.to_string()));
+        self.work = Some(TickWork {
+            now,
+            changed,
+            reindex,
+            inputs: Some(inputs),
+            processed: HashSet::new(),
+            visit: None,
+        });
+    }
+
+    /// The tick begun and not yet finished, if any.
+    pub fn tick_in_progress(&self) -> Option<u64> {
+        self.work.as_ref().map(|w| w.now)
+    }
+
+    /// Works on the tick in progress, about `budget` users' worth (a user re-indexed or
+    /// re-evaluated after a rule change counts one; a tick's inputs are done at once);
+    /// whether the tick is finished (also when none is in progress).
+    pub fn continue_tick(&mut self, budget: usize, side: &mut dyn SideRows, out: &mut Vec<MembershipChange>) -> bool {
+        let Some(mut work) = self.work.take() else { return true };
+        let start = out.len();
+        let finished = self.work_on(&mut work, budget, side, out);
+        out[start..].sort_unstable();
+        self.counters.changes += (out.len() - start) as u64;
+        if finished {
+            self.evict_idle(work.now, work.changed.is_some());
+            self.last_tick = Some(work.now);
+        } else {
+            self.work = Some(work);
         }
-        if let Some(due) = self.timers.remove(&now) {
-            users.extend(
-                due.into_iter()
-                    .filter(|u| self.users.get(u.as_str()).is_some_and(|s| s.next_timer == Some(now))),
-            );
-        }
-        let mut processed: Vec<String> = Vec::new();
-        let mut group: Vec<UserInput> = Vec::new();
-        let mut inputs = inputs.into_iter().peekable();
-        while let Some((user, first)) = inputs.next() {
-            group.clear();
-            group.push(first);
-            while let Some((_, next)) = inputs.next_if(|(u, _)| *u == user) {
-                group.push(next);
+        finished
+    }
+
+    fn work_on(&mut self, work: &mut TickWork, mut budget: usize, side: &mut dyn SideRows, out: &mut Vec<MembershipChange>) -> bool {
+        let now = work.now;
+        if let Some(job) = work.reindex.as_mut() {
+            budget = self.reindex_some(job, now, budget, out);
+            if !job.done() {
+                return false;
             }
-            self.process_user(now, &user, &mut group, changed_segments.as_deref().unwrap_or(&[]), side, out);
-            processed.push(user);
         }
-        users.sort_unstable();
-        users.dedup();
-        for user in users {
-            if processed.binary_search(&user).is_ok() {
+        if work.visit.is_none() {
+            let reindexed = work.reindex.take();
+            work.visit = Some(self.users_to_visit(now, reindexed, side));
+        }
+        let changed = work.changed.as_deref().unwrap_or(&[]);
+        if let Some(inputs) = work.inputs.take() {
+            let mut group: Vec<UserInput> = Vec::new();
+            let mut inputs = inputs.into_iter().peekable();
+            while let Some((user, first)) = inputs.next() {
+                group.clear();
+                group.push(first);
+                while let Some((_, next)) = inputs.next_if(|(u, _)| *u == user) {
+                    group.push(next);
+                }
+                self.process_user(now, &user, &mut group, changed, side, out);
+                work.processed.insert(user);
+            }
+        }
+        let Some(visit) = work.visit.as_mut() else { return true };
+        while let Some(user) = visit.pop() {
+            if work.processed.contains(&*user) {
                 continue;
             }
-            let rebuilt = !self.users.contains_key(user.as_str());
-            self.process_user(now, &user, &mut Vec::new(), changed_segments.as_deref().unwrap_or(&[]), side, out);
+            if budget == 0 {
+                visit.push(user);
+                return false;
+            }
+            budget -= 1;
+            let rebuilt = !self.users.contains_key(&*user);
+            self.process_user(now, &user, &mut Vec::new(), changed, side, out);
             if rebuilt {
                 self.evict_rebuilt(&user);
             }
         }
-        out[start..].sort_unstable();
-        self.counters.changes += (out.len() - start) as u64;
-        self.evict_idle(now, changed_segments.is_some());
-        self.last_tick = Some(now);
+        true
+    }
+
+    /// The users a tick visits besides those with inputs: after a rule change
+    /// (`reindexed`: the held and dormant users it went through) every user — held,
+    /// dormant, or with a side row only — else those with a window expiry due. Each once.
+    fn users_to_visit(&mut self, now: u64, reindexed: Option<rule_change::Reindexing>, side: &mut dyn SideRows) -> Vec<Box<str>> {
+        self.dedup.advance(now);
+        let due = self.timers.remove(&now).unwrap_or_default();
+        let Some((mut users, dormant)) = reindexed.map(rule_change::Reindexing::into_users) else {
+            let mut users: Vec<Box<str>> = due
+                .into_iter()
+                .filter(|u| self.users.get(u.as_str()).is_some_and(|s| s.next_timer == Some(now)))
+                .map(String::into_boxed_str)
+                .collect();
+            users.sort_unstable();
+            users.dedup();
+            return users;
+        };
+        // Held, side-only and dormant users are disjoint, and every user with a timer
+        // is held: the lists the re-indexing went through are reused, not re-collected
+        // or sorted.
+        users.extend(
+            side.users_before(now)
+                .into_iter()
+                .filter(|u| !self.users.contains_key(u.as_str()) && !self.dormant.contains_key(u.as_str()))
+                .map(String::into_boxed_str),
+        );
+        users.extend(dormant);
+        users
     }
 
     fn process_user(

@@ -3,6 +3,11 @@
 //! started from the user's history), memberships of removed segments end, and the new
 //! or edited segments are named so that every user is re-evaluated for them. Dormant
 //! users' bits (`eviction.rs`) are re-indexed the same way.
+//!
+//! The re-indexing is a [`Reindexing`] job worked through in slices
+//! ([`Engine::reindex_some`]), a bounded number of users at a time, so that a worker
+//! with millions of users yields to the scheduler during a rule edit instead of
+//! stalling for the whole pass. Nothing else of the tick runs before it is done.
 
 use std::collections::HashMap;
 
@@ -10,15 +15,38 @@ use smallbitvec::SmallBitVec;
 
 use super::*;
 
+/// A rule change's re-indexing of every user, in progress.
+pub(super) struct Reindexing {
+    old: ActiveRules,
+    /// The new set's segment index by id.
+    new_ids: HashMap<String, usize>,
+    /// For each new feature slot, the old slot with the same spec.
+    kept_from: Vec<Option<usize>>,
+    /// For each old slot, the new slot that keeps its state.
+    moved_to: Vec<Option<usize>>,
+    /// The users held and the dormant ones when the change came, and how many of each
+    /// are re-indexed so far (the lists are then the users the tick re-evaluates).
+    users: Vec<Box<str>>,
+    dormant: Vec<Box<str>>,
+    next_user: usize,
+    next_dormant: usize,
+}
+
+impl Reindexing {
+    pub(super) fn done(&self) -> bool {
+        self.next_user == self.users.len() && self.next_dormant == self.dormant.len()
+    }
+
+    /// The held and the dormant users it went through.
+    pub(super) fn into_users(self) -> (Vec<Box<str>>, Vec<Box<str>>) {
+        (self.users, self.dormant)
+    }
+}
+
 impl Engine {
-    /// Applies rule updates; on a new valid set, re-indexes every user and returns the
-    /// indices of new or edited segments.
-    pub(super) fn apply_rule_updates(
-        &mut self,
-        now: u64,
-        updates: Vec<(SegmentDef, isize)>,
-        out: &mut Vec<MembershipChange>,
-    ) -> Option<Vec<usize>> {
+    /// Applies rule updates; on a new valid set, returns the indices of new or edited
+    /// segments and the re-indexing of every user it needs.
+    pub(super) fn apply_rule_updates(&mut self, updates: Vec<(SegmentDef, isize)>) -> Option<(Vec<usize>, Reindexing)> {
         let before = self.defs.clone();
         for (def, diff) in updates {
             let count = self.defs.entry(def.clone()).or_insert(0);
@@ -39,13 +67,13 @@ impl Engine {
         };
         let changed = rules.changed_since(Some(&self.rules));
         let old = std::mem::replace(&mut self.rules, rules);
-        let new_ids: HashMap<&str, usize> = self
+        let new_ids = self
             .rules
             .set
             .segments()
             .iter()
             .enumerate()
-            .map(|(i, s)| (s.def.id.as_str(), i))
+            .map(|(i, s)| (s.def.id.clone(), i))
             .collect();
         // For each new feature slot, the old slot with the same spec (computed once, not per user).
         let kept_from: Vec<Option<usize>> = self
@@ -55,32 +83,51 @@ impl Engine {
             .iter()
             .map(|spec| old.set.features().iter().position(|o| o == spec))
             .collect();
-        // And for each old slot, the new slot that keeps its state.
         let mut moved_to: Vec<Option<usize>> = vec![None; old.set.features().len()];
         for (new_slot, from) in kept_from.iter().enumerate() {
             if let Some(old_slot) = from {
                 moved_to[*old_slot] = Some(new_slot);
             }
         }
+        let job = Reindexing {
+            old,
+            new_ids,
+            kept_from,
+            moved_to,
+            users: self.users.keys().cloned().collect(),
+            dormant: self.dormant.keys().cloned().collect(),
+            next_user: 0,
+            next_dormant: 0,
+        };
+        Some((changed, job))
+    }
+
+    /// Re-indexes up to `budget` users of `job` at tick `now`; the budget left. Exits
+    /// of removed segments go to `out`.
+    pub(super) fn reindex_some(&mut self, job: &mut Reindexing, now: u64, mut budget: usize, out: &mut Vec<MembershipChange>) -> usize {
         let reindex = Reindex {
-            old: &old,
-            new_ids: &new_ids,
+            old: &job.old,
+            new_ids: &job.new_ids,
             segments: self.rules.set.segments().len(),
             now,
         };
-        for (name, state) in self.users.iter_mut() {
+        while budget > 0 && job.next_user < job.users.len() {
+            let name = &job.users[job.next_user];
+            job.next_user += 1;
+            budget -= 1;
             let new_rules = &self.rules;
+            let Some(state) = self.users.get_mut(name) else { continue };
             let kept = state
                 .features
                 .take_all()
                 .into_iter()
-                .filter_map(|(old_slot, feature)| moved_to.get(old_slot).copied().flatten().map(|slot| (slot, feature)));
+                .filter_map(|(old_slot, feature)| job.moved_to.get(old_slot).copied().flatten().map(|slot| (slot, feature)));
             let backfilled = new_rules
                 .set
                 .features()
                 .iter()
                 .zip(&new_rules.int_property)
-                .zip(&kept_from)
+                .zip(&job.kept_from)
                 .enumerate()
                 .filter(|(_, (_, from))| from.is_none())
                 .filter_map(|(slot, ((spec, int), _))| backfill(spec, *int, &state.history, now, self.ticks).map(|s| (slot, s)));
@@ -90,18 +137,22 @@ impl Engine {
             state.member = reindex.membership(name, &state.member, out);
         }
         // Dormant users keep their bits by the new indices too (their exits are due now).
-        for (name, dormant) in self.dormant.iter_mut() {
+        while budget > 0 && job.next_dormant < job.dormant.len() {
+            let name = &job.dormant[job.next_dormant];
+            job.next_dormant += 1;
+            budget -= 1;
+            let Some(dormant) = self.dormant.get_mut(name) else { continue };
             dormant.raw = reindex.bits(&dormant.raw);
             dormant.member = reindex.membership(name, &dormant.member, out);
         }
-        Some(changed)
+        budget
     }
 }
 
 /// Moves per-segment bits from the old set's indices to the new set's.
 struct Reindex<'a> {
     old: &'a ActiveRules,
-    new_ids: &'a HashMap<&'a str, usize>,
+    new_ids: &'a HashMap<String, usize>,
     segments: usize,
     now: u64,
 }
@@ -210,5 +261,57 @@ mod tests {
         engine.process_tick(120_000, vec![added], Vec::new(), &mut NoSideRows, &mut out);
         assert!(out.iter().any(|c| c.segment == "pair" && c.entered), "{out:?}");
         assert!(!member_after_edit(0), "no history configured: no backfill");
+    }
+
+    /// 1,000 users with events; at 120 s an edit removes one rule and adds another.
+    fn edited(budget: usize) -> (Vec<MembershipChange>, usize) {
+        let mut engine = engine(ClassifierConfig::default());
+        let mut out = Vec::new();
+        let once = rule("once", SegmentKind::Dynamic, r#"count("ad_watched", "1d") >= 1"#);
+        let inputs = (0..1_000)
+            .map(|u| watched(&format!("u{u}"), &format!("e{u}"), (u % 7) * 1_000))
+            .collect();
+        engine.process_tick(0, vec![once.clone()], inputs, &mut NoSideRows, &mut out);
+        let twice = rule(
+            "twice",
+            SegmentKind::Dynamic,
+            r#"count("ad_watched", "1d") >= 1 && count("ad_watched", "1h") < 5"#,
+        );
+        let (removed, _) = once;
+        engine.start_tick(120_000, vec![(removed, -1), twice], vec![watched("u3", "late", 120_000)]);
+        let mut slices = 0;
+        while !engine.continue_tick(budget, &mut NoSideRows, &mut out) {
+            slices += 1;
+            assert_eq!(engine.tick_in_progress(), Some(120_000));
+            assert_eq!(engine.last_tick(), Some(0), "the tick is not done until its last slice");
+        }
+        assert_eq!(engine.tick_in_progress(), None);
+        out.sort();
+        (out, slices)
+    }
+
+    #[test]
+    fn a_rule_edit_over_many_users_in_slices_equals_it_at_once() {
+        let (at_once, none) = edited(usize::MAX);
+        let (sliced, slices) = edited(64);
+        assert_eq!(none, 0);
+        assert!(
+            slices >= 2_000 / 64 - 1,
+            "re-indexing and re-evaluating 1,000 users took {slices} slices"
+        );
+        assert_eq!(sliced, at_once);
+        let exits = at_once
+            .iter()
+            .filter(|c| c.segment == "once" && !c.entered && c.time == 120_000)
+            .count();
+        let enters = at_once
+            .iter()
+            .filter(|c| c.segment == "twice" && c.entered && c.time == 120_000)
+            .count();
+        assert_eq!(
+            (exits, enters),
+            (1_000, 1_000),
+            "every user left the removed segment and entered the new one"
+        );
     }
 }
