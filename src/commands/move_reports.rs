@@ -11,7 +11,7 @@
 //! they can count twice in that hour; nothing is lost.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::SyncSender;
 
 use segstream_model::change::ChangeKey;
 use segstream_redis::segment_moves::{try_write, Bucket};
@@ -57,7 +57,7 @@ impl Pending for MoveBuckets {
 pub struct MoveReporter {
     writer: String,
     buckets: BTreeMap<(u64, String), (u64, u64)>,
-    sender: Sender<MoveBuckets>,
+    sender: SyncSender<MoveBuckets>,
 }
 
 impl MoveReporter {

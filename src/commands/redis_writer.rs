@@ -4,12 +4,18 @@
 //! Contract: [`spawn`] starts a thread with a connection of its own. Values sent to it
 //! are merged into what is pending ([`Pending::merge`]) and written
 //! ([`Pending::write`]) until Redis takes them, trying again once a second; a failure
-//! is reported once per outage. The thread ends when the sender is dropped.
+//! is reported once per outage. The queue is bounded (senders wait when it is full).
+//! The thread ends when the sender is dropped.
 
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::time::Duration;
 
 use segstream_redis::Retrying;
+
+/// Values queued before a sender waits: the thread drains and merges everything
+/// queued between writes (each write takes at most Redis's I/O timeout), so a sender
+/// of a few values a second never waits, and a runaway one is held back.
+const QUEUE_VALUES: usize = 256;
 
 /// How long after a failed write the next one is tried.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -57,9 +63,9 @@ fn write_until_taken<T: Pending>(mut redis: Retrying, group: String, values: Rec
 }
 
 /// Starts the writer thread `name` for deployment `group` on Redis at `url`.
-pub fn spawn<T: Pending>(name: &str, url: &str, group: &str) -> Result<Sender<T>, String> {
+pub fn spawn<T: Pending>(name: &str, url: &str, group: &str) -> Result<SyncSender<T>, String> {
     let redis = Retrying::new(url)?;
-    let (sender, values) = channel();
+    let (sender, values) = sync_channel(QUEUE_VALUES);
     let group = group.to_string();
     std::thread::Builder::new()
         .name(name.into())

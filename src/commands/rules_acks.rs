@@ -7,7 +7,7 @@
 //! ([`super::redis_writer`]) that writes it to Redis (`segstream_redis::rules_live`);
 //! a newer one replaces one not yet written. The worker never waits on Redis.
 
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::SyncSender;
 
 use segstream_redis::rules_live::{try_write, RulesLive};
 use segstream_redis::Retrying;
@@ -30,7 +30,7 @@ impl Pending for RulesLive {
 
 /// Worker 0's acknowledgements (see the module contract).
 pub struct RulesAcker {
-    writer: Sender<RulesLive>,
+    writer: SyncSender<RulesLive>,
     workers: u64,
     acked: Option<(u64, u64)>,
 }

@@ -8,7 +8,7 @@
 //! ([`super::redis_writer`]) that writes them to `segstream_redis::segment_sizes`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
 use segstream_embedded::size_board::SizeBoard;
@@ -42,7 +42,7 @@ impl Pending for SizeChanges {
 pub struct SizeReporter {
     board: SizeBoard,
     reported: HashMap<String, i64>,
-    writer: Sender<SizeChanges>,
+    writer: SyncSender<SizeChanges>,
     last: Instant,
 }
 

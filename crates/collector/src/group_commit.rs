@@ -5,12 +5,17 @@
 //! every batch waiting when it wakes — up to `max_group` — writes them as one group
 //! with [`Spool::append_group`] and answers each. Under load many requests share one
 //! `fsync` and no request blocks a runtime thread; alone, a request costs one `fsync`
-//! as before. The thread ends when the last handle is dropped.
+//! as before. The queue to the thread is bounded ([`QUEUE_BATCHES`]): when the disk is
+//! slower than the requests, `append` waits for room, so the backlog is held by the
+//! clients, not in this process's memory. The thread ends when the last handle is
+//! dropped.
 
-use std::sync::mpsc;
 use std::sync::Arc;
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
+
+/// Batches waiting for the spool writer before `append` waits for room.
+pub const QUEUE_BATCHES: usize = 1_024;
 
 use super::metrics::CollectorMetrics;
 use super::publish::Record;
@@ -29,10 +34,10 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// Starts the writer thread for `spool`.
     pub fn start(spool: Arc<Spool>, max_group: usize, metrics: Arc<CollectorMetrics>) -> std::io::Result<GroupCommit> {
-        let (queue, waiting) = mpsc::channel::<Pending>();
+        let (queue, mut waiting) = mpsc::channel::<Pending>(QUEUE_BATCHES);
         std::thread::Builder::new()
             .name("spool-writer".into())
-            .spawn(move || write_groups(&spool, &waiting, max_group.max(1), &metrics))?;
+            .spawn(move || write_groups(&spool, &mut waiting, max_group.max(1), &metrics))?;
         Ok(GroupCommit { queue })
     }
 
@@ -41,13 +46,14 @@ impl GroupCommit {
         let (done, answer) = oneshot::channel();
         self.queue
             .send(Pending { records, done })
+            .await
             .map_err(|_| "the spool writer has stopped".to_string())?;
         answer.await.map_err(|_| "the spool writer has stopped".to_string())?
     }
 }
 
-fn write_groups(spool: &Spool, waiting: &mpsc::Receiver<Pending>, max_group: usize, metrics: &CollectorMetrics) {
-    while let Ok(first) = waiting.recv() {
+fn write_groups(spool: &Spool, waiting: &mut mpsc::Receiver<Pending>, max_group: usize, metrics: &CollectorMetrics) {
+    while let Some(first) = waiting.blocking_recv() {
         let mut group = vec![first];
         while group.len() < max_group {
             match waiting.try_recv() {
