@@ -1,12 +1,13 @@
 //! What the classifier was given: every input line by partition, in each partition's
 //! order — the input of the exact correctness check.
 //!
-//! Contract: [`from_tap_file`] reads the embedded demo's `--tap-lines` file
-//! (`partition<TAB>line` per line); [`from_topic`] reads the events topic from its
+//! Contract: [`read_tap_file`] reads the embedded demo's `--tap-lines` file
+//! (`partition<TAB>line` per line); [`read_topic`] reads the events topic from its
 //! beginning up to the end each partition has when it is called, failing if it cannot
-//! get there within `limit`. Either way each partition's lines keep their order, which
-//! is what the late-event rule judges. Every line is kept, whoever it is for: other
-//! users' events raise the partition's watermark too.
+//! get there within `limit`. Each hands every line to `sink` as `(partition, line)`,
+//! each partition's lines in their order (what the late-event rule judges), and holds
+//! none of them: an hour of input is streamed, not kept. Every line is handed on,
+//! whoever it is for: other users' events raise the partition's watermark too.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -19,26 +20,22 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::changes::topic_reader;
 
-/// Lines by partition, each in its partition's order.
-pub type Arrivals = BTreeMap<u32, Vec<String>>;
-
-/// Reads a `--tap-lines` file.
-pub fn from_tap_file(path: &Path) -> Result<Arrivals, String> {
+/// Reads a `--tap-lines` file into `sink`.
+pub fn read_tap_file(path: &Path, mut sink: impl FnMut(u32, &str)) -> Result<(), String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut arrivals = Arrivals::new();
     for (number, line) in BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
         let (partition, text) = line
             .split_once('\t')
             .and_then(|(p, text)| Some((p.parse::<u32>().ok()?, text)))
             .ok_or_else(|| format!("{}:{}: not `partition<TAB>line`", path.display(), number + 1))?;
-        arrivals.entry(partition).or_default().push(text.to_string());
+        sink(partition, text);
     }
-    Ok(arrivals)
+    Ok(())
 }
 
-/// Reads `topic` on `brokers` from its beginning to its current end.
-pub fn from_topic(brokers: &str, topic: &str, limit: Duration) -> Result<Arrivals, String> {
+/// Reads `topic` on `brokers` from its beginning to its current end into `sink`.
+pub fn read_topic(brokers: &str, topic: &str, limit: Duration, mut sink: impl FnMut(u32, &str)) -> Result<(), String> {
     let (consumer, partitions) = topic_reader(brokers, topic)?;
     let timeout = Duration::from_secs(10);
     let mut assignment = TopicPartitionList::new();
@@ -55,7 +52,6 @@ pub fn from_topic(brokers: &str, topic: &str, limit: Duration) -> Result<Arrival
             .map_err(|e| e.to_string())?;
     }
     consumer.assign(&assignment).map_err(|e| format!("assigning {topic}: {e}"))?;
-    let mut arrivals = Arrivals::new();
     let deadline = Instant::now() + limit;
     while !ends.is_empty() {
         if Instant::now() > deadline {
@@ -71,14 +67,13 @@ pub fn from_topic(brokers: &str, topic: &str, limit: Duration) -> Result<Arrival
         let partition = message.partition();
         let Some(end) = ends.get(&partition).copied() else { continue };
         if message.offset() < end {
-            let text = String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned();
-            arrivals.entry(partition as u32).or_default().push(text);
+            sink(partition as u32, &String::from_utf8_lossy(message.payload().unwrap_or_default()));
         }
         if message.offset() + 1 >= end {
             ends.remove(&partition);
         }
     }
-    Ok(arrivals)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -91,11 +86,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("tap.tsv");
         std::fs::write(&path, "1\ta\n0\tb\n1\tc\td\n").unwrap();
-        let arrivals = from_tap_file(&path).unwrap();
+        let mut arrivals: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+        read_tap_file(&path, |p, line| arrivals.entry(p).or_default().push(line.to_string())).unwrap();
         assert_eq!(arrivals[&0], vec!["b".to_string()]);
         assert_eq!(arrivals[&1], vec!["a".to_string(), "c\td".to_string()]);
         std::fs::write(&path, "x\ta\n").unwrap();
-        assert!(from_tap_file(&path).unwrap_err().contains(":1:"));
+        assert!(read_tap_file(&path, |_, _| {}).unwrap_err().contains(":1:"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

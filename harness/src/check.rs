@@ -2,8 +2,10 @@
 //! reference model (the brute-force oracle) run on what the classifier was given.
 //!
 //! Contract: [`check`] takes every input line the classifier read, by partition in
-//! each partition's order ([`Arrivals`]: the embedded demo's tap, or the events topic),
-//! with the collector's `received_at` already in each line. It recomputes the sampled
+//! each partition's order (the embedded demo's tap, or the events topic; see
+//! `arrivals.rs`), with the collector's `received_at` already in each line, decoded as
+//! the classifier decodes them by an [`InputReader`] as they stream by: the sampled
+//! users' events whole, everyone else's as their times alone. It recomputes the sampled
 //! users' changes with [`expected_changes`] under the late-event rule (every line of a
 //! partition, whoever it is for, raises that partition's watermark), with the users'
 //! generated profile and stats and the rules in force from `start_tick`. No tolerance:
@@ -22,7 +24,6 @@ use segstream_oracle::{expected_changes, Scenario};
 use segstream_rules::{FieldSet, Schema, SegmentDef, UdfRegistry};
 use serde_json::Value;
 
-use crate::arrivals::Arrivals;
 use crate::changes::Change;
 
 /// An event line as sent, with the `received_at` (ms) the collector stamped on its
@@ -55,6 +56,10 @@ pub struct CheckResult {
     pub observed: usize,
     /// Input lines replayed (all partitions).
     pub lines: usize,
+    /// Sampled users' events acknowledged to the harness.
+    pub acknowledged: usize,
+    /// Of them, events that never reached the classifier.
+    pub lost: usize,
     /// Differences, described (at most 20 kept).
     pub differences: Vec<String>,
     /// All differences.
@@ -107,33 +112,56 @@ fn watermark_only(time: u64) -> Event {
     }
 }
 
-/// Decodes every line as the classifier does; sampled users' events whole, others'
-/// as their times. Also the (user, id) of every sampled user's event that arrived.
-fn decode_arrivals(
-    arrivals: &Arrivals,
-    sampled: &BTreeSet<String>,
-    schema: &Schema,
-    config: &ClassifierConfig,
-) -> (Vec<Vec<Event>>, BTreeSet<(String, String)>) {
-    let mut reached = BTreeSet::new();
-    let partitions = arrivals
-        .values()
-        .map(|lines| {
-            lines
-                .iter()
-                .filter_map(|line| decode_event_line(line, schema, config.future_tolerance_ms).ok())
-                .map(|event| {
-                    if sampled.contains(&event.user) {
-                        reached.insert((event.user.clone(), event.id.clone()));
-                        event
-                    } else {
-                        watermark_only(event.time)
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    (partitions, reached)
+/// What the classifier read, decoded for the check.
+#[derive(Debug, Default)]
+pub struct Input {
+    /// Events by partition, in order; other users' as their times alone.
+    partitions: BTreeMap<u32, Vec<Event>>,
+    /// (user, id) of every sampled user's event read.
+    reached: BTreeSet<(String, String)>,
+    /// Lines read.
+    lines: usize,
+}
+
+/// Decodes lines as they stream by (see the module contract).
+pub struct InputReader<'a> {
+    schema: &'a Schema,
+    sampled: BTreeSet<String>,
+    future_tolerance_ms: u64,
+    input: Input,
+}
+
+impl<'a> InputReader<'a> {
+    /// A reader for the users of `sampled`.
+    pub fn new(schema: &'a Schema, sampled: BTreeSet<String>, config: &ClassifierConfig) -> InputReader<'a> {
+        InputReader {
+            schema,
+            sampled,
+            future_tolerance_ms: config.future_tolerance_ms,
+            input: Input::default(),
+        }
+    }
+
+    /// Takes the next line of `partition` (a line the classifier rejects is skipped,
+    /// as the classifier skips it).
+    pub fn line(&mut self, partition: u32, line: &str) {
+        self.input.lines += 1;
+        let Ok(event) = decode_event_line(line, self.schema, self.future_tolerance_ms) else {
+            return;
+        };
+        let event = if self.sampled.contains(&event.user) {
+            self.input.reached.insert((event.user.clone(), event.id.clone()));
+            event
+        } else {
+            watermark_only(event.time)
+        };
+        self.input.partitions.entry(partition).or_default().push(event);
+    }
+
+    /// What was read.
+    pub fn finish(self) -> Input {
+        self.input
+    }
 }
 
 /// Per (segment): the (tick, entered) sequence.
@@ -155,18 +183,22 @@ pub fn check(
     rules: &[SegmentDef],
     config: ClassifierConfig,
     users: &BTreeMap<String, SampledUser>,
-    arrivals: &Arrivals,
+    input: Input,
     observed: &BTreeMap<String, Vec<Change>>,
     start_tick: u64,
     until: u64,
 ) -> Result<CheckResult, String> {
     let udfs = UdfRegistry::new();
     let sampled: BTreeSet<String> = users.keys().cloned().collect();
-    let (partitions, reached) = decode_arrivals(arrivals, &sampled, schema, &config);
+    let Input {
+        partitions,
+        reached,
+        lines,
+    } = input;
     let mut scenario = Scenario {
         config,
         rules: vec![(start_tick, rules.to_vec())],
-        arrivals: partitions,
+        arrivals: partitions.into_values().collect(),
         only_users: Some(sampled),
         ..Scenario::default()
     };
@@ -186,7 +218,7 @@ pub fn check(
             .push((change.segment.clone(), change.time, change.entered));
     }
     let mut result = CheckResult {
-        lines: arrivals.values().map(Vec::len).sum(),
+        lines,
         ..CheckResult::default()
     };
     for (user, sampled) in users {
@@ -196,7 +228,9 @@ pub fn check(
             else {
                 continue; // rejected by the collector: it never goes to the classifier
             };
+            result.acknowledged += 1;
             if !reached.contains(&(event.user.clone(), event.id.clone())) {
+                result.lost += 1;
                 result.differ(format!("{user}: acknowledged event {} never reached the classifier", event.id));
             }
         }
@@ -267,9 +301,17 @@ mod tests {
         }
     }
 
+    /// Lines by partition, each in its partition's order.
+    type Arrivals = BTreeMap<u32, Vec<String>>;
+
     fn judge(users: &BTreeMap<String, SampledUser>, arrivals: &Arrivals, observed: Vec<Change>) -> CheckResult {
         let (schema, rules) = setup();
         let observed = BTreeMap::from([("u".to_string(), observed)]);
+        let mut reader = InputReader::new(&schema, users.keys().cloned().collect(), &ClassifierConfig::default());
+        for (partition, lines) in arrivals {
+            lines.iter().for_each(|line| reader.line(*partition, line));
+        }
+        let arrivals = reader.finish();
         check(
             &schema,
             &rules,

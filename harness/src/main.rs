@@ -26,7 +26,7 @@ use segstream_activation::receiver::Faults;
 use segstream_dataflows::classifier::ClassifierConfig;
 use segstream_harness::arrivals;
 use segstream_harness::changes::{Change, ChangeFeed, KafkaChanges, NdjsonTail};
-use segstream_harness::check::{check, CheckResult};
+use segstream_harness::check::{check, CheckResult, InputReader};
 use segstream_harness::drivers::{Driver, HttpDriver, KafkaDriver};
 use segstream_harness::latency::Percentiles;
 use segstream_harness::partner::{serve, MockPartner};
@@ -262,7 +262,7 @@ enum Input {
 }
 
 /// The longest the exact check may take to read the events topic back.
-const INPUT_READ_LIMIT: Duration = Duration::from_secs(300);
+const INPUT_READ_LIMIT: Duration = Duration::from_secs(900);
 
 /// The partner the embedded target's demo delivers to, for event → partner latency.
 const EMBEDDED_PARTNER: &str = "sla-webhook";
@@ -560,16 +560,19 @@ fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<
             tick_ms,
             ..ClassifierConfig::default()
         };
-        let arrivals = match &deployment.input {
-            Input::Tap(path) => arrivals::from_tap_file(path)?,
-            Input::Topic => arrivals::from_topic(&common.brokers, &common.events_topic, INPUT_READ_LIMIT)?,
-        };
+        let mut reader = InputReader::new(&loaded.schema, result.sampled.keys().cloned().collect(), &config);
+        match &deployment.input {
+            Input::Tap(path) => arrivals::read_tap_file(path, |p, line| reader.line(p, line))?,
+            Input::Topic => arrivals::read_topic(&common.brokers, &common.events_topic, INPUT_READ_LIMIT, |p, line| {
+                reader.line(p, line)
+            })?,
+        }
         check(
             &loaded.schema,
             &loaded.defs,
             config,
             &result.sampled,
-            &arrivals,
+            reader.finish(),
             &result.sampled_changes,
             start_tick,
             // Every tick of the load is past the watermark once the drain ends.
@@ -689,13 +692,15 @@ fn print_summary(judged: &Judged) {
     }
     match &judged.check {
         Some(Ok(c)) if c.passed() => println!(
-            "correctness: {} sampled users ({} with late events), {} changes, all equal to the oracle's on the {} input lines the classifier read",
-            c.users, c.users_with_late_events, c.observed, c.lines
+            "correctness: {} sampled users ({} with late events), {} changes, all equal to the oracle's on the {} input lines the classifier read; {} acknowledged sampled events, 0 lost",
+            c.users, c.users_with_late_events, c.observed, c.lines, c.acknowledged
         ),
         Some(Ok(c)) => println!(
-            "correctness: {} of {} sampled users' segment histories differ from the oracle's, e.g. {}",
+            "correctness: {} differences for {} sampled users ({} of {} acknowledged sampled events lost), e.g. {}",
             c.difference_count,
             c.users,
+            c.lost,
+            c.acknowledged,
             c.differences.first().map_or("", String::as_str)
         ),
         Some(Err(e)) => println!("correctness: not checked: {e}"),

@@ -105,10 +105,12 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
-/// Writes `report.md`, `latency.svg`, `cdf.svg` and `throughput.svg` into `dir`
+/// Writes `report.md`, `latency.svg`, `cdf.svg`, `throughput.svg` and `seconds.csv`
+/// (each second's counts and latency, for tools such as `scripts/soak`) into `dir`
 /// (created if missing); returns the path of report.md.
 pub fn write_report(dir: &Path, report: &Report) -> io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("seconds.csv"), seconds_csv(&report.seconds))?;
     std::fs::write(dir.join("latency.svg"), latency_svg(&report.seconds)?)?;
     std::fs::write(dir.join("cdf.svg"), cdf_svg(&report.cdf)?)?;
     std::fs::write(dir.join("throughput.svg"), throughput_svg(&report.seconds)?)?;
@@ -118,6 +120,21 @@ pub fn write_report(dir: &Path, report: &Report) -> io::Result<PathBuf> {
     let path = dir.join("report.md");
     std::fs::write(&path, markdown(report))?;
     Ok(path)
+}
+
+/// Each second as `second,sent,changes,latency_count,p50_ms,p99_ms,max_ms`, with a header.
+pub fn seconds_csv(seconds: &[SecondStats]) -> String {
+    let mut csv = String::from("second,sent,changes,latency_count,p50_ms,p99_ms,max_ms\n");
+    for s in seconds {
+        let l = &s.latency;
+        // Writing into a String cannot fail.
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{:.0},{:.0},{:.0}",
+            s.second, s.sent, s.changes, l.count, l.p50_ms, l.p99_ms, l.max_ms
+        );
+    }
+    csv
 }
 
 /// The Markdown text alone (what report.md holds), for tests and for printing.
@@ -757,5 +774,26 @@ mod tests {
         write_report(&dir, &report)?;
         assert!(std::fs::read_to_string(dir.join("cdf.svg"))?.contains("no data"));
         std::fs::remove_dir_all(dir.parent().unwrap_or(&dir))
+    }
+
+    #[test]
+    fn seconds_are_written_as_csv_rows() {
+        let second = SecondStats {
+            second: 3,
+            sent: 2_000,
+            changes: 41,
+            latency: Percentiles {
+                count: 40,
+                p50_ms: 1_100.4,
+                p99_ms: 1_290.0,
+                max_ms: 1_302.0,
+                ..Percentiles::default()
+            },
+        };
+        let csv = seconds_csv(&[second]);
+        assert_eq!(
+            csv,
+            "second,sent,changes,latency_count,p50_ms,p99_ms,max_ms\n3,2000,41,40,1100,1290,1302\n"
+        );
     }
 }
