@@ -243,3 +243,24 @@ fn redis_down_for_ten_seconds_delays_the_store_but_not_the_stream() {
         deployment::services(&["start", "redis"]);
     });
 }
+
+/// A worker that cannot start (here: its events topic does not exist) stops the process
+/// with the reason, so a supervisor restarts it; it used to leave the process printing
+/// zeros forever while its cluster peers waited for it.
+#[test]
+fn a_worker_that_cannot_start_stops_the_process_instead_of_hanging() {
+    let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
+    let d = Deployment::new("no-events-topic", 1, CLASSIFIER);
+    let config = std::fs::read_to_string(&d.config).unwrap();
+    let missing = format!("{}-never-created", d.events);
+    std::fs::write(
+        &d.config,
+        config.replace(&format!("events = \"{}\"", d.events), &format!("events = \"{missing}\"")),
+    )
+    .unwrap();
+    let mut child = d.classify(&[], "missing");
+    let status = deployment::wait_for(&mut child, Duration::from_secs(120), "classify without its events topic");
+    let log = d.log("missing");
+    assert!(!status.success(), "{log}");
+    assert!(log.contains("worker 0 failed") && log.contains("does not exist"), "{log}");
+}

@@ -21,7 +21,7 @@
 use std::cell::RefCell;
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -198,115 +198,137 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
         metrics: Arc::clone(&metrics),
     };
     spawn_dry_runs(&deployment.redis.url, &deployment.kafka.group, host).map_err(CommandError::Invalid)?;
+    let failed = Arc::new(AtomicBool::new(false));
+    let worker_failed = Arc::clone(&failed);
     let guards = timely::execute(timely_config, move |worker| {
-        let (index, peers) = (worker.index(), worker.peers());
-        let durable = ProbeHandle::new();
-        let shared = Shared {
-            schema: Arc::clone(&schema),
-            udfs: Arc::new(UdfRegistry::new()),
-            config,
-            metrics: Arc::clone(&worker_metrics),
-            clock: Arc::new(wall_clock_ms),
-            source_budget: 4_096,
-            lookups: Arc::clone(&lookups),
-        };
-        let setup = SourceSetup {
-            worker: index,
-            workers: peers,
-            schema: Arc::clone(&schema),
-            config,
-            dead_letters: dead_letters.clone(),
-            durable: durable.clone(),
-            resume_from_ms,
-        };
-        let source = KafkaEventSource::new(&deployment, setup)?;
-        let mut store = Retrying::new(&deployment.redis.url)?;
-        let batch = deployment.redis.batch;
-        let run = format!("{index}-{}", wall_clock_ms());
-        let mut moves = MoveReporter::new(&deployment.redis.url, &deployment.kafka.group, run)?;
-        let (refused, store_metrics) = (store.permanent_errors(), Arc::clone(&worker_metrics));
-        let write_store = move |changes: &[ChangeKey]| {
-            let before = refused.load(Ordering::Relaxed);
-            write_changes(&mut store, changes, batch);
-            ClassifierMetrics::add(&store_metrics.redis_refused, refused.load(Ordering::Relaxed) - before);
-            moves.record(changes, wall_clock_ms());
-        };
-        let sink = ChangeSink::start(&deployment, index, Arc::clone(&suppression), write_store)?;
-        let mut side = SideInputs::new(&deployment, index, peers, Arc::clone(&schema), dead_letters.clone())?;
-        let size_updates: Rc<RefCell<Vec<SizeUpdate>>> = Rc::new(RefCell::new(Vec::new()));
-        let size_buffer = Rc::clone(&size_updates);
-        let recorder = Arc::clone(&shadows);
-        let built = worker.dataflow::<u64, _, _>(|scope| {
-            build(scope, source, &shared).map(|(handles, outputs)| {
-                // A dry run's shadows go to their dry run, not to the topic or the store.
-                let membership = outputs
-                    .membership
-                    .inner
-                    .inspect(move |((user, segment), tick, diff)| {
-                        if is_shadow(segment) {
-                            recorder.record(user, segment, *tick, *diff);
-                        }
-                    })
-                    .filter(|((_, segment), _, _)| !is_shadow(segment));
-                durable_sink(membership, sink).probe_with(&durable);
-                outputs.sizes.inner.inspect(move |u| size_buffer.borrow_mut().push(u.clone()));
-                handles
-            })
-        });
-        let mut sizes = SizeReporter::new(&deployment.redis.url, &deployment.kafka.group)?;
-        let mut handles = built?;
-        side.bootstrap(&mut handles)?;
-        let mut progress = (index == 0).then(|| ProgressWriter::new(Arc::clone(&worker_producer), &deployment, durable_start));
-        let mut acker = match index {
-            0 => Some(RulesAcker::new(&deployment.redis.url, &deployment.kafka.group, peers as u64)?),
-            _ => None,
-        };
-        loop {
-            handles.advance_to(config.tick_of(worker_watermark(&worker_metrics, index)));
-            worker.step_or_park(Some(Duration::from_millis(1)));
-            side.poll(&mut handles, 1_000);
-            if index == 0 {
-                insert_shadows(&shadows, &side, &mut handles, config.tick_ms);
-            }
-            let frontier = durable.with_frontier(|f| f.iter().next().copied().unwrap_or(u64::MAX));
-            // Release: a dry run that sees this frontier sees the shadow changes before it.
-            worker_metrics
-                .durable_frontier_ms
-                .store(frontier.min(u64::MAX / 2), Ordering::Release);
-            if let Some(progress) = progress.as_mut() {
-                progress.maybe_write(frontier, wall_clock_ms());
-            }
-            if let Some(acker) = acker.as_mut() {
-                acker.observe(side.rules_applied(), frontier);
-            }
-            for ((segment, count), _, diff) in size_updates.borrow_mut().drain(..) {
-                if !is_shadow(&segment) {
-                    sizes.apply(&segment, count, diff);
+        // A worker that cannot start (the broker not answering its metadata request,
+        // Redis refusing…) must stop the process, not leave it printing zeros forever
+        // while its peers wait for it: the error is printed and the process exits, so
+        // that its supervisor restarts the cluster.
+        let index = worker.index();
+        let outcome = (|| -> Result<(), String> {
+            let (index, peers) = (worker.index(), worker.peers());
+            let durable = ProbeHandle::new();
+            let shared = Shared {
+                schema: Arc::clone(&schema),
+                udfs: Arc::new(UdfRegistry::new()),
+                config,
+                metrics: Arc::clone(&worker_metrics),
+                clock: Arc::new(wall_clock_ms),
+                source_budget: 4_096,
+                lookups: Arc::clone(&lookups),
+            };
+            let setup = SourceSetup {
+                worker: index,
+                workers: peers,
+                schema: Arc::clone(&schema),
+                config,
+                dead_letters: dead_letters.clone(),
+                durable: durable.clone(),
+                resume_from_ms,
+            };
+            let source = KafkaEventSource::new(&deployment, setup)?;
+            let mut store = Retrying::new(&deployment.redis.url)?;
+            let batch = deployment.redis.batch;
+            let run = format!("{index}-{}", wall_clock_ms());
+            let mut moves = MoveReporter::new(&deployment.redis.url, &deployment.kafka.group, run)?;
+            let (refused, store_metrics) = (store.permanent_errors(), Arc::clone(&worker_metrics));
+            let write_store = move |changes: &[ChangeKey]| {
+                let before = refused.load(Ordering::Relaxed);
+                write_changes(&mut store, changes, batch);
+                ClassifierMetrics::add(&store_metrics.redis_refused, refused.load(Ordering::Relaxed) - before);
+                moves.record(changes, wall_clock_ms());
+            };
+            let sink = ChangeSink::start(&deployment, index, Arc::clone(&suppression), write_store)?;
+            let mut side = SideInputs::new(&deployment, index, peers, Arc::clone(&schema), dead_letters.clone())?;
+            let size_updates: Rc<RefCell<Vec<SizeUpdate>>> = Rc::new(RefCell::new(Vec::new()));
+            let size_buffer = Rc::clone(&size_updates);
+            let recorder = Arc::clone(&shadows);
+            let built = worker.dataflow::<u64, _, _>(|scope| {
+                build(scope, source, &shared).map(|(handles, outputs)| {
+                    // A dry run's shadows go to their dry run, not to the topic or the store.
+                    let membership = outputs
+                        .membership
+                        .inner
+                        .inspect(move |((user, segment), tick, diff)| {
+                            if is_shadow(segment) {
+                                recorder.record(user, segment, *tick, *diff);
+                            }
+                        })
+                        .filter(|((_, segment), _, _)| !is_shadow(segment));
+                    durable_sink(membership, sink).probe_with(&durable);
+                    outputs.sizes.inner.inspect(move |u| size_buffer.borrow_mut().push(u.clone()));
+                    handles
+                })
+            });
+            let mut sizes = SizeReporter::new(&deployment.redis.url, &deployment.kafka.group)?;
+            let mut handles = built?;
+            side.bootstrap(&mut handles)?;
+            let mut progress = (index == 0).then(|| ProgressWriter::new(Arc::clone(&worker_producer), &deployment, durable_start));
+            let mut acker = match index {
+                0 => Some(RulesAcker::new(&deployment.redis.url, &deployment.kafka.group, peers as u64)?),
+                _ => None,
+            };
+            loop {
+                handles.advance_to(config.tick_of(worker_watermark(&worker_metrics, index)));
+                worker.step_or_park(Some(Duration::from_millis(1)));
+                side.poll(&mut handles, 1_000);
+                if index == 0 {
+                    insert_shadows(&shadows, &side, &mut handles, config.tick_ms);
+                }
+                let frontier = durable.with_frontier(|f| f.iter().next().copied().unwrap_or(u64::MAX));
+                // Release: a dry run that sees this frontier sees the shadow changes before it.
+                worker_metrics
+                    .durable_frontier_ms
+                    .store(frontier.min(u64::MAX / 2), Ordering::Release);
+                if let Some(progress) = progress.as_mut() {
+                    progress.maybe_write(frontier, wall_clock_ms());
+                }
+                if let Some(acker) = acker.as_mut() {
+                    acker.observe(side.rules_applied(), frontier);
+                }
+                for ((segment, count), _, diff) in size_updates.borrow_mut().drain(..) {
+                    if !is_shadow(&segment) {
+                        sizes.apply(&segment, count, diff);
+                    }
+                }
+                sizes.maybe_report();
+                if until.is_some_and(|u| frontier > u) {
+                    break;
                 }
             }
-            sizes.maybe_report();
-            if until.is_some_and(|u| frontier > u) {
-                break;
+            if let Some(progress) = progress.as_mut() {
+                progress.force_write(
+                    durable.with_frontier(|f| f.iter().next().copied().unwrap_or(u64::MAX)),
+                    wall_clock_ms(),
+                );
             }
-        }
-        if let Some(progress) = progress.as_mut() {
-            progress.force_write(
-                durable.with_frontier(|f| f.iter().next().copied().unwrap_or(u64::MAX)),
-                wall_clock_ms(),
-            );
-        }
-        // A stop is like a crash after the durable frontier: drop the dataflow rather
-        // than wait for it to complete (its source never does).
-        for dataflow in worker.installed_dataflows() {
-            worker.drop_dataflow(dataflow);
+            // A stop is like a crash after the durable frontier: drop the dataflow rather
+            // than wait for it to complete (its source never does).
+            for dataflow in worker.installed_dataflows() {
+                worker.drop_dataflow(dataflow);
+            }
+            Ok(())
+        })();
+        if let Err(e) = &outcome {
+            eprintln!("classify: worker {index} failed: {e}");
+            worker_failed.store(true, Ordering::Release);
         }
         worker_stopped.fetch_add(1, Ordering::Relaxed);
-        Ok::<(), String>(())
+        outcome
     })
     .map_err(CommandError::Invalid)?;
 
     let mut last = (0u64, Instant::now());
     while stopped.load(Ordering::Relaxed) < args.workers.max(1) {
+        if failed.load(Ordering::Acquire) {
+            // The other workers would wait for the failed one forever; joining them
+            // would too. The process stops; a crash is safe (see the module contract).
+            std::mem::forget(guards);
+            return Err(CommandError::Invalid(
+                "a classifier worker failed to start or run (see above); stopping this process".into(),
+            ));
+        }
         std::thread::sleep(Duration::from_millis(200));
         if last.1.elapsed() < Duration::from_secs(1) {
             continue;
