@@ -12,7 +12,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 
-use super::REQUEST_TIMEOUT;
+use super::{REQUEST_TIMEOUT, STARTUP_TIMEOUT};
 use segstream_config::DeploymentConfig;
 
 /// Creates the missing topics; returns the names created.
@@ -54,10 +54,16 @@ pub fn ensure_topics(config: &DeploymentConfig) -> Result<Vec<String>, String> {
     Ok(created)
 }
 
-/// The number of partitions of `topic` (0 if it does not exist).
+/// The number of partitions of `topic` (0 if it does not exist), waiting up to
+/// [`STARTUP_TIMEOUT`] for the answer.
 pub fn partition_count(consumer: &BaseConsumer, topic: &str) -> Result<i32, String> {
+    partition_count_within(consumer, topic, STARTUP_TIMEOUT)
+}
+
+/// The number of partitions of `topic` (0 if it does not exist), waiting up to `timeout`.
+pub fn partition_count_within(consumer: &BaseConsumer, topic: &str, timeout: std::time::Duration) -> Result<i32, String> {
     let metadata = consumer
-        .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+        .fetch_metadata(Some(topic), timeout)
         .map_err(|e| format!("metadata of {topic}: {e}"))?;
     Ok(metadata
         .topics()
@@ -77,14 +83,14 @@ pub fn assign_from_time(consumer: &BaseConsumer, topic: &str, from_ms: i64) -> R
             .map_err(|e| e.to_string())?;
     }
     let starts = consumer
-        .offsets_for_times(query, REQUEST_TIMEOUT)
+        .offsets_for_times(query, STARTUP_TIMEOUT)
         .map_err(|e| format!("offsets of {topic} at {from_ms}: {e}"))?;
     let mut ends = BTreeMap::new();
     let mut assignment = TopicPartitionList::new();
     for element in starts.elements() {
         let p = element.partition();
         let (_, high) = consumer
-            .fetch_watermarks(topic, p, REQUEST_TIMEOUT)
+            .fetch_watermarks(topic, p, STARTUP_TIMEOUT)
             .map_err(|e| format!("watermarks of {topic}/{p}: {e}"))?;
         ends.insert(p, high);
         if let Offset::Offset(start) = element.offset() {

@@ -28,11 +28,11 @@ use segstream_model::event::decode::decode_event_line;
 use segstream_rules::Schema;
 use timely::dataflow::ProbeHandle;
 
-use super::admin::{owned_partitions, partition_count};
+use super::admin::{owned_partitions, partition_count, partition_count_within};
 use super::dead_letter::{DeadLetters, Origin};
 use super::offsets::{resume_offset, CommitTracker};
 use super::records::sidelined_json;
-use super::REQUEST_TIMEOUT;
+use super::{REQUEST_TIMEOUT, STARTUP_TIMEOUT};
 use segstream_config::DeploymentConfig;
 
 /// How often offsets are committed.
@@ -139,7 +139,7 @@ impl KafkaEventSource {
         }
         let answer = self
             .consumer
-            .committed_offsets(query, REQUEST_TIMEOUT)
+            .committed_offsets(query, STARTUP_TIMEOUT)
             .map_err(|e| format!("committed offsets of {}: {e}", self.topic))?;
         Ok(answer
             .elements()
@@ -160,7 +160,7 @@ impl KafkaEventSource {
         }
         let answer = self
             .consumer
-            .offsets_for_times(query, REQUEST_TIMEOUT)
+            .offsets_for_times(query, STARTUP_TIMEOUT)
             .map_err(|e| format!("offsets for times of {}: {e}", self.topic))?;
         Ok(answer
             .elements()
@@ -170,7 +170,7 @@ impl KafkaEventSource {
                 // No record at or after the time: resume at the end.
                 Offset::End => self
                     .consumer
-                    .fetch_watermarks(&self.topic, e.partition(), REQUEST_TIMEOUT)
+                    .fetch_watermarks(&self.topic, e.partition(), STARTUP_TIMEOUT)
                     .ok()
                     .map(|(_, high)| (e.partition(), high)),
                 _ => None,
@@ -203,7 +203,7 @@ impl KafkaEventSource {
 
     fn discover(&mut self) {
         self.last_discovery = Instant::now();
-        match partition_count(&self.consumer, &self.topic) {
+        match partition_count_within(&self.consumer, &self.topic, REQUEST_TIMEOUT) {
             Ok(count) => {
                 let new: Vec<i32> = owned_partitions(count, self.setup.worker, self.setup.workers)
                     .into_iter()

@@ -35,8 +35,14 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use segstream_config::DeploymentConfig;
 
-/// How long a blocking metadata or offsets request may take.
+/// How long a blocking metadata or offsets request may take while running (periodic
+/// partition discovery: a slow answer is skipped and asked again later).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long such a request may take at start. A broker under load can queue a
+/// metadata request behind a backlog of produce requests for longer than
+/// [`REQUEST_TIMEOUT`] (the soak saw tansu do so), and failing a start for it would
+/// only restart the process into the same wait.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// librdkafka defaults tuned for seconds-level latency, unless `[kafka.options]` sets them.
 const LOW_LATENCY_DEFAULTS: [(&str, &str); 1] = [

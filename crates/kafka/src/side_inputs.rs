@@ -85,7 +85,7 @@ impl SideInputs {
                 .add_partition_offset(&topic, p, Offset::Beginning)
                 .map_err(|e| format!("assigning {topic}/{p}: {e}"))?;
             let (low, high) = consumer
-                .fetch_watermarks(&topic, p, super::REQUEST_TIMEOUT)
+                .fetch_watermarks(&topic, p, super::STARTUP_TIMEOUT)
                 .map_err(|e| format!("watermarks of {topic}/{p}: {e}"))?;
             if high > low {
                 not_yet_at_end.insert((topic, p), high);
