@@ -127,7 +127,7 @@ pub fn run(args: &CacheSyncArgs) -> Result<ExitCode, CommandError> {
             let mut offsets = TopicPartitionList::new();
             for ((topic, p), offset) in std::mem::take(&mut next_offsets) {
                 // Never past a record whose dead letter is not acknowledged.
-                let offset = dead_letters.holding(&topic, p).map_or(offset, |held| offset.min(held));
+                let offset = dead_letters.commit_bound(&topic, p, offset);
                 offsets
                     .add_partition_offset(&topic, p, Offset::Offset(offset))
                     .map_err(|e| invalid(e.to_string()))?;

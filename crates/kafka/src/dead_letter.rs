@@ -206,6 +206,12 @@ impl DeadLetters {
         self.shared.outstanding().lowest(&(topic.to_string(), partition))
     }
 
+    /// `offset`, or the lowest unacknowledged dead letter's offset of `topic`/`partition`
+    /// if that is earlier: how far a consumer may commit (the one place that rule lives).
+    pub fn commit_bound(&self, topic: &str, partition: i32, offset: i64) -> i64 {
+        self.holding(topic, partition).map_or(offset, |held| offset.min(held))
+    }
+
     /// The counts so far.
     pub fn counts(&self) -> &DeadLetterCounts {
         &self.shared.counts

@@ -11,7 +11,7 @@
 //! Offsets are committed (asynchronously, at most once a second) only up to the first
 //! record whose emitted tick the durable frontier has not passed; the frontier comes
 //! from a probe on the durable sinks, and never past a record whose dead letter the
-//! broker has not acknowledged ([`DeadLetters::holding`]). On start each partition resumes from the earlier
+//! broker has not acknowledged ([`DeadLetters::commit_bound`]). On start each partition resumes from the earlier
 //! of its committed offset and the offset at `resume_from_ms` (the durable frontier
 //! rewound by the dedup horizon and the longest window), found by offsets-for-times.
 
@@ -187,8 +187,9 @@ impl KafkaEventSource {
         let durable = self.durable_frontier();
         let mut offsets = TopicPartitionList::new();
         for (p, state) in self.partitions.iter_mut() {
-            let held = self.setup.dead_letters.holding(&self.topic, *p);
-            if let Some(offset) = committable(state.commits.committable(durable), held) {
+            let letters = &self.setup.dead_letters;
+            let bounded = state.commits.committable(durable).map(|o| letters.commit_bound(&self.topic, *p, o));
+            if let Some(offset) = bounded {
                 if state.committed != Some(offset) && offsets.add_partition_offset(&self.topic, *p, Offset::Offset(offset)).is_ok() {
                     state.committed = Some(offset);
                 }
@@ -240,15 +241,6 @@ impl KafkaEventSource {
                 SourceRecord::Rejected(reason)
             }
         }
-    }
-}
-
-/// What may be committed: the tracker's offset, but never past a record whose dead
-/// letter is not acknowledged.
-fn committable(tracked: Option<i64>, held_by_dead_letter: Option<i64>) -> Option<i64> {
-    match (tracked, held_by_dead_letter) {
-        (Some(tracked), Some(held)) => Some(tracked.min(held)),
-        (tracked, _) => tracked,
     }
 }
 
