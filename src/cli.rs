@@ -14,6 +14,28 @@ pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+    /// How log lines are written to standard error: `text` for a terminal, `json` (one
+    /// object per line) for a log pipeline. `RUST_LOG` filters them (default `info`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormatFlag::Text)]
+    pub log_format: LogFormatFlag,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatFlag {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl From<LogFormatFlag> for segstream_telemetry::logging::LogFormat {
+    fn from(flag: LogFormatFlag) -> Self {
+        match flag {
+            LogFormatFlag::Text => Self::Text,
+            LogFormatFlag::Json => Self::Json,
+        }
+    }
 }
 
 /// Top-level commands.
@@ -140,6 +162,10 @@ pub struct LakeWriteArgs {
     /// Stop once the topic's end as it was at start is committed.
     #[arg(long)]
     pub once: bool,
+    /// Serve Prometheus metrics (commits, records written, the last commit's time) on
+    /// this address at `/metrics`.
+    #[arg(long)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// `segstream broker-bench`

@@ -12,6 +12,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use segstream_telemetry::logging::LogFormat;
 
 mod cli;
 mod commands;
@@ -24,10 +25,20 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    let format = LogFormat::from(cli.log_format);
+    if let Err(error) = segstream_telemetry::logging::init(format) {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     match commands::run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error}");
+            // The edge where a command's error is reported, once: on a terminal as the
+            // command's last word, in JSON as a log line a pipeline can parse.
+            match format {
+                LogFormat::Text => eprintln!("error: {error}"),
+                LogFormat::Json => tracing::error!(error = %error, "the command failed"),
+            }
             ExitCode::from(2)
         }
     }

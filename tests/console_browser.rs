@@ -129,7 +129,11 @@ async fn a_marketer_creates_checks_dry_runs_publishes_watches_rolls_back_and_loo
         ],
     );
     let line = demo.wait_for_line("console: http://", Duration::from_secs(120));
-    let url = line.split_whitespace().nth(1).unwrap_or_else(|| panic!("{line}")).to_string();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_string();
     let token = line
         .split("token ")
         .nth(1)

@@ -155,7 +155,10 @@ fn dry_run_equals_publishing(workers: &str) {
         ],
     );
     let line = demo.wait_for_line("console: http://", WAIT);
-    let address = line.split_whitespace().nth(1).unwrap_or_else(|| panic!("{line}"));
+    let address = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("{line}"));
     let port = address
         .trim_end_matches('/')
         .rsplit(':')

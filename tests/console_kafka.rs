@@ -163,7 +163,7 @@ fn a_rule_published_in_the_console_changes_membership_in_a_running_deployment() 
     let line = console.wait_for_line("console: http://", Duration::from_secs(60));
     let port: u16 = line
         .split_whitespace()
-        .nth(1)
+        .find(|w| w.starts_with("http://"))
         .and_then(|u| u.trim_end_matches('/').rsplit(':').next()?.parse().ok())
         .unwrap_or_else(|| panic!("{line}"));
     // The new repository published the files as rule-set v1 to the rules topic.

@@ -51,8 +51,8 @@ fn add(counts: &mut ClassifierCounts, text: &str) {
     let mut watermark = None;
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let Some((name, value)) = line.rsplit_once(' ') else { continue };
-        let Ok(value) = value.trim().parse::<f64>() else { continue };
-        let value = value.max(0.0) as u64;
+        let Ok(number) = value.trim().parse::<f64>() else { continue };
+        let value = number.max(0.0) as u64;
         let name = name.split('{').next().unwrap_or(name);
         match name {
             "segstream_records_read_total" => counts.read += value,
@@ -63,7 +63,10 @@ fn add(counts: &mut ClassifierCounts, text: &str) {
             "segstream_events_rejected_total" => counts.rejected += value,
             "segstream_membership_changes_total" => counts.changes += value,
             // A process with nothing to watch reports 0: no watermark, not the epoch.
-            "segstream_watermark_milliseconds" if value > 0 => watermark = Some(watermark.map_or(value, |w: u64| w.min(value))),
+            "segstream_watermark_timestamp_seconds" if number > 0.0 => {
+                let ms = (number * 1000.0).round() as u64;
+                watermark = Some(watermark.map_or(ms, |w: u64| w.min(ms)));
+            }
             _ => {}
         }
     }
@@ -94,9 +97,10 @@ mod tests {
     #[test]
     fn counters_are_summed_over_processes_and_the_lowest_watermark_kept() {
         let mut counts = ClassifierCounts::default();
-        let a = "# HELP x\nsegstream_events_late_total 5\nsegstream_events_duplicate_total 2\nsegstream_watermark_milliseconds{worker=\"0\"} 2000\nsegstream_watermark_milliseconds{worker=\"1\"} 1500\n";
-        let b = "segstream_events_late_total 7\nsegstream_records_read_total 100\nsegstream_watermark_milliseconds 1800\nnot a metric\n";
-        add(&mut counts, "segstream_watermark_milliseconds 0\n");
+        let a = "# HELP x\nsegstream_events_late_total 5\nsegstream_events_duplicate_total 2\nsegstream_watermark_timestamp_seconds{worker=\"0\"} 2.0\nsegstream_watermark_timestamp_seconds{worker=\"1\"} 1.5\n";
+        let b =
+            "segstream_events_late_total 7\nsegstream_records_read_total 100\nsegstream_watermark_timestamp_seconds 1.8\nnot a metric\n";
+        add(&mut counts, "segstream_watermark_timestamp_seconds 0\n");
         add(&mut counts, a);
         add(&mut counts, b);
         assert_eq!(

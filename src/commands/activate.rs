@@ -23,14 +23,15 @@ use segstream_activation::http::{HttpClient, PartnerRequest};
 use segstream_activation::kafka::{KafkaChangeSource, KafkaTopics};
 use segstream_activation::mapping::{MappingFns, MappingMemory};
 use segstream_activation::metrics::PartnerStatus;
-use segstream_activation::metrics_text::render;
+use segstream_activation::metrics_text::PartnerMetricsCollector;
 use segstream_activation::pipeline::{Pipeline, Services};
 use segstream_collector::server::interrupted_or_terminated;
 use segstream_config::DeploymentConfig;
 use segstream_redis::partner_state;
 use segstream_redis::user_data::read_profiles;
 use segstream_redis::Retrying;
-use segstream_telemetry::metrics_http::{serve_routes, Route, PROMETHEUS_TEXT};
+use segstream_telemetry::exposition::Exposition;
+use segstream_telemetry::metrics_http::{metrics_route, serve_routes, Route};
 use segstream_time::{parse_duration, parse_timestamp};
 
 use super::partners_source::load_checked_partners;
@@ -128,46 +129,56 @@ fn mapping_memory(config: &DeploymentConfig) -> Result<Arc<dyn MappingMemory>, C
     }))
 }
 
+/// Prints the partners' status table (`activate status`).
 fn print_status(statuses: &[PartnerStatus]) {
-    for s in statuses {
-        let state = s.state();
-        println!(
-            "  {:<20} {:<12} {:>10} sent {:>8} pending {:>8} retried {:>6} dead  lag {:>8}  p50 {:>5} ms  p99 {:>5} ms  {state}{}",
-            s.partner,
-            s.kind,
-            s.delivered,
-            s.pending,
-            s.retried,
-            s.dead_lettered,
-            s.lag,
-            s.latency_p50_ms,
-            s.latency_p99_ms,
-            if s.last_error.is_empty() {
-                String::new()
-            } else {
-                format!("  last error: {}", s.last_error)
-            }
-        );
-    }
+    status_rows(statuses).iter().for_each(|row| println!("{row}"));
+}
+
+/// Logs the partners' status, a line each (the running activator's progress).
+fn log_status(statuses: &[PartnerStatus]) {
+    status_rows(statuses).iter().for_each(|row| tracing::info!("{}", row.trim_start()));
+}
+
+/// A row per partner.
+fn status_rows(statuses: &[PartnerStatus]) -> Vec<String> {
+    statuses
+        .iter()
+        .map(|s| {
+            let state = s.state();
+            format!(
+                "  {:<20} {:<12} {:>10} sent {:>8} pending {:>8} retried {:>6} dead  lag {:>8}  p50 {:>5} ms  p99 {:>5} ms  {state}{}",
+                s.partner,
+                s.kind,
+                s.delivered,
+                s.pending,
+                s.retried,
+                s.dead_lettered,
+                s.lag,
+                s.latency_p50_ms,
+                s.latency_p99_ms,
+                if s.last_error.is_empty() {
+                    String::new()
+                } else {
+                    format!("  last error: {}", s.last_error)
+                }
+            )
+        })
+        .collect()
 }
 
 /// Serves `/metrics` and `/status` of `pipelines`.
 fn serve_status(listen: std::net::SocketAddr, pipelines: Vec<Pipeline>) -> Result<(), CommandError> {
     let listener = std::net::TcpListener::bind(listen).map_err(|e| CommandError::Invalid(format!("--status-addr {listen}: {e}")))?;
-    println!(
+    tracing::info!(
         "activate: metrics on http://{0}/metrics, status on http://{0}/status",
         listener.local_addr().map_or(listen, |a| a)
     );
-    let pipelines = Arc::new(pipelines);
-    let (for_metrics, for_status) = (Arc::clone(&pipelines), pipelines);
+    let exposition = Exposition::of(PartnerMetricsCollector(pipelines.clone()));
+    let for_status = pipelines;
     serve_routes(
         listener,
         vec![
-            Route {
-                path: "/metrics",
-                content_type: PROMETHEUS_TEXT,
-                render: Box::new(move || render(for_metrics.iter())),
-            },
+            metrics_route(exposition),
             Route {
                 path: "/status",
                 content_type: "application/json",
@@ -198,7 +209,7 @@ fn activate(args: &ActivateArgs) -> Result<ExitCode, CommandError> {
         KafkaChangeSource::open(&config, partner, Arc::clone(&memory)).map(|s| Box::new(s) as Box<dyn ChangeSource>)
     })
     .map_err(CommandError::Invalid)?;
-    println!(
+    tracing::info!(
         "activate: {} from {} at {}; identifiers from {}; dead letters in {}",
         names.join(", "),
         config.topics.changes,
@@ -217,16 +228,16 @@ fn activate(args: &ActivateArgs) -> Result<ExitCode, CommandError> {
                 () = tokio::time::sleep(REPORT_EVERY) => false,
             }
         });
-        println!("activate: t={:.0}s", started.elapsed().as_secs_f64());
-        print_status(&activator.status());
+        tracing::info!("activate: t={:.0}s", started.elapsed().as_secs_f64());
+        log_status(&activator.status());
         if interrupted || duration.is_some_and(|d| started.elapsed() >= d) {
             break;
         }
     }
-    println!("activate: stopping; delivering what is in flight (up to {} s)", DRAIN.as_secs());
+    tracing::info!("activate: stopping; delivering what is in flight (up to {} s)", DRAIN.as_secs());
     activator.stop(DRAIN);
-    print_status(&activator.status());
-    println!("activate: stopped");
+    log_status(&activator.status());
+    tracing::info!("activate: stopped");
     Ok(ExitCode::SUCCESS)
 }
 

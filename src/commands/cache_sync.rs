@@ -91,7 +91,7 @@ pub fn run(args: &CacheSyncArgs) -> Result<ExitCode, CommandError> {
     }
     ends.retain(|_, end| *end > 0);
     consumer.assign(&start).map_err(|e| invalid(format!("assigning: {e}")))?;
-    println!("cache-sync: {} partitions, TTL {ttl}s, into {}", start.count(), config.redis.url);
+    tracing::info!("cache-sync: {} partitions, TTL {ttl}s, into {}", start.count(), config.redis.url);
     let mut batch: Vec<Upsert> = Vec::new();
     let mut next_offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
     let mut written = 0u64;
@@ -117,7 +117,7 @@ pub fn run(args: &CacheSyncArgs) -> Result<ExitCode, CommandError> {
                 next_offsets.insert(at, message.offset() + 1);
             }
             Some(Err(KafkaError::PartitionEOF(_))) | None => {}
-            Some(Err(e)) => eprintln!("cache-sync: reading: {e}"),
+            Some(Err(e)) => tracing::warn!(error = %e, "cache-sync: reading failed"),
         }
         let full = batch.len() >= config.redis.batch.max(1);
         if !next_offsets.is_empty() && (full || batch_started.elapsed() >= LINGER || (args.once && ends.is_empty())) {
@@ -133,7 +133,7 @@ pub fn run(args: &CacheSyncArgs) -> Result<ExitCode, CommandError> {
                     .map_err(|e| invalid(e.to_string()))?;
             }
             if let Err(e) = consumer.commit(&offsets, CommitMode::Sync) {
-                eprintln!("cache-sync: committing offsets: {e} (records will be re-applied, harmlessly)");
+                tracing::warn!(error = %e, "cache-sync: committing offsets failed (records will be re-applied, harmlessly)");
             }
         }
         if args.once && ends.is_empty() && next_offsets.is_empty() {

@@ -44,7 +44,6 @@ use super::user_lookups::spawn_responder;
 use crate::cli::ClassifyArgs;
 use crate::error::CommandError;
 use segstream_config::DeploymentConfig;
-use segstream_dataflows::classifier::metrics_text::render;
 use segstream_dataflows::live::{summary, worker_watermark};
 use segstream_kafka::changes::{ChangeSink, Suppression};
 use segstream_kafka::dead_letter::DeadLetters;
@@ -55,6 +54,7 @@ use segstream_model::change::ChangeKey;
 use segstream_redis::profile_store::write_changes;
 use segstream_redis::Retrying;
 use segstream_rules::snapshot::RulesSnapshot;
+use segstream_telemetry::exposition::Exposition;
 use segstream_telemetry::metrics_http::serve;
 use segstream_time::wall_clock_ms;
 
@@ -174,10 +174,9 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
     let metrics = Arc::new(ClassifierMetrics::default());
     if let Some(addr) = args.metrics_addr {
         let listener = std::net::TcpListener::bind(addr).map_err(|e| CommandError::Invalid(format!("--metrics-addr {addr}: {e}")))?;
-        let served = Arc::clone(&metrics);
-        serve(listener, move || render(&served));
+        serve(listener, Exposition::of(Arc::clone(&metrics)));
     }
-    println!(
+    tracing::info!(
         "segstream classify: process {}/{} × {} workers; durable frontier at start {}; {} changes to suppress",
         args.process,
         args.processes,
@@ -311,7 +310,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
             Ok(())
         })();
         if let Err(e) = &outcome {
-            eprintln!("classify: worker {index} failed: {e}");
+            tracing::error!(worker = index, error = %e, "classify: a worker failed");
             worker_failed.store(true, Ordering::Release);
         }
         worker_stopped.fetch_add(1, Ordering::Relaxed);
@@ -340,7 +339,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
         let totals = metrics.totals();
         let (watermark, users) = (totals.watermark_ms, totals.users);
         let durable = ClassifierMetrics::get(&metrics.durable_frontier_ms);
-        println!(
+        tracing::info!(
             "events/s={:>8.0} watermark lag={:>6.1}s durable lag={:>6.1}s users={} evicted={} changes={} rejected={} dead letters={}",
             (read - last.0) as f64 / last.1.elapsed().as_secs_f64(),
             wall_clock_ms().saturating_sub(watermark) as f64 / 1000.0,
@@ -361,7 +360,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
     main_dead_letters
         .flush(Duration::from_secs(10))
         .map_err(|e| CommandError::Invalid(format!("flushing dead letters: {e}")))?;
-    println!(
+    tracing::info!(
         "done: {}; durable frontier {}",
         summary(&metrics),
         ClassifierMetrics::get(&metrics.durable_frontier_ms)

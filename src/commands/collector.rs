@@ -45,7 +45,7 @@ pub fn run(args: &CollectorArgs) -> Result<ExitCode, CommandError> {
     );
     let (spool, recovery) = Spool::open(&args.spool_dir, args.spool_capacity, args.spool_segment)
         .map_err(|e| CommandError::Invalid(format!("--spool-dir {}: {e}", args.spool_dir.display())))?;
-    println!(
+    tracing::info!(
         "collector: spool {}: {} segments, {} batches waiting, {} torn bytes cut",
         args.spool_dir.display(),
         recovery.segments,
@@ -73,14 +73,44 @@ pub fn run(args: &CollectorArgs) -> Result<ExitCode, CommandError> {
     runtime
         .block_on(async {
             tokio::spawn(drain(primary, spool, Arc::clone(&metrics)));
+            tokio::spawn(report_progress(Arc::clone(&metrics)));
             serve(args.listen, state, interrupted_or_terminated()).await
         })
         .map_err(CommandError::Invalid)?;
     publisher
         .flush(Duration::from_secs(10))
         .map_err(|e| CommandError::Invalid(format!("flushing on shutdown: {e}")))?;
-    println!("collector: stopped");
+    tracing::info!(
+        events_accepted = CollectorMetrics::get(&metrics.events_accepted),
+        requests_refused = CollectorMetrics::get(&metrics.requests_refused),
+        requests_unavailable = CollectorMetrics::get(&metrics.requests_unavailable),
+        "collector: stopped"
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often the collector says what it is doing.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// Logs the collector's state every [`PROGRESS_EVERY`]: events accepted per second,
+/// requests refused and unavailable, and the spool's depth.
+async fn report_progress(metrics: Arc<CollectorMetrics>) {
+    let get = CollectorMetrics::get;
+    let mut last = (get(&metrics.events_accepted), std::time::Instant::now());
+    loop {
+        tokio::time::sleep(PROGRESS_EVERY).await;
+        let accepted = get(&metrics.events_accepted);
+        let per_second = (accepted - last.0) as f64 / last.1.elapsed().as_secs_f64();
+        tracing::info!(
+            events_per_second = per_second.round(),
+            events_accepted = accepted,
+            requests_refused = get(&metrics.requests_refused),
+            requests_unavailable = get(&metrics.requests_unavailable),
+            spool_bytes = get(&metrics.spool_bytes),
+            "collector: progress"
+        );
+        last = (accepted, std::time::Instant::now());
+    }
 }
 
 /// The accepted write keys. Fails closed: with none given, `made` says what to do —
@@ -88,7 +118,7 @@ pub fn run(args: &CollectorArgs) -> Result<ExitCode, CommandError> {
 /// `--insecure-no-auth` opens the API to anyone.
 pub(super) fn write_keys(http: &CollectorHttpFlags, made: MissingKey) -> Result<(WriteKeys, Option<String>), CommandError> {
     if http.insecure_no_auth {
-        eprintln!("collector: --insecure-no-auth: accepting events from anyone");
+        tracing::warn!("collector: --insecure-no-auth: accepting events from anyone");
         return Ok((WriteKeys::new(&[]), None));
     }
     if !http.write_keys.is_empty() {

@@ -162,7 +162,7 @@ pub fn run(args: &ConsoleArgs) -> Result<ExitCode, CommandError> {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let bound = serve(state, listen, Arc::clone(&stop))?;
-    println!(
+    tracing::info!(
         "console: http://{bound}/ (rules repository {}, published to {})",
         args.console.db.display(),
         repository.delivery().state().channel
@@ -173,6 +173,6 @@ pub fn run(args: &ConsoleArgs) -> Result<ExitCode, CommandError> {
         .map_err(|e| CommandError::Invalid(format!("tokio runtime: {e}")))?;
     runtime.block_on(segstream_collector::server::interrupted_or_terminated());
     stop.store(true, Ordering::Relaxed);
-    println!("console: stopped");
+    tracing::info!("console: stopped");
     Ok(ExitCode::SUCCESS)
 }

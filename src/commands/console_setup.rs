@@ -64,7 +64,7 @@ pub fn open_repository(
         let report = repository
             .import(&actor, &files, &comment, true)
             .map_err(|e| invalid(&context)(e.to_string()))?;
-        println!(
+        tracing::info!(
             "console: new rules repository {} filled with {} segments from the rule files",
             db.display(),
             report.created.len()
@@ -116,7 +116,7 @@ pub fn serve(state: ApiState, listen: SocketAddr, stop: Arc<AtomicBool>) -> Resu
             runtime.block_on(async move {
                 let listener = match tokio::net::TcpListener::from_std(listener) {
                     Ok(listener) => listener,
-                    Err(e) => return eprintln!("error: the console cannot listen: {e}"),
+                    Err(e) => return tracing::error!("the console cannot listen: {e}"),
                 };
                 tokio::spawn(segstream_console::server::redeliver(state.clone(), REDELIVERY));
                 let stopped = async move {
@@ -125,7 +125,7 @@ pub fn serve(state: ApiState, listen: SocketAddr, stop: Arc<AtomicBool>) -> Resu
                     }
                 };
                 if let Err(e) = segstream_console::server::serve(listener, segstream_console::server::app(state), stopped).await {
-                    eprintln!("error: the console stopped: {e}");
+                    tracing::error!("the console stopped: {e}");
                 }
             })
         })

@@ -20,6 +20,8 @@
 //! 0 upserts the changed ones into the classifier (see [`super::demo_stats`]).
 //! Runs for `--duration`, or until interrupted; on exit the partners get what is in flight.
 
+use segstream_activation::metrics_text::PartnerMetricsCollector;
+use segstream_lake::metrics::LakeMetrics;
 use std::cell::RefCell;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -47,7 +49,6 @@ use crate::error::CommandError;
 use segstream_collector::metrics::CollectorMetrics;
 use segstream_collector::server::serve as serve_http;
 use segstream_dataflows::classifier::merged_source::Merged;
-use segstream_dataflows::classifier::metrics_text::render;
 use segstream_dataflows::live::{drive, summary, RuleAcks, RuleMailbox};
 use segstream_dataflows::user_lookup::UserLookups;
 use segstream_embedded::activation::{ActivationSetup, EmbeddedActivation};
@@ -60,6 +61,7 @@ use segstream_embedded::generator_source::GeneratorSource;
 use segstream_embedded::line_file::{LineFile, Tee};
 use segstream_embedded::line_tap::{LineTap, Tapped};
 use segstream_embedded::rule_watcher::RuleWatcher;
+use segstream_telemetry::exposition::Exposition;
 use segstream_telemetry::metrics_http::serve;
 
 /// Updates collected on a worker between two steps.
@@ -105,13 +107,13 @@ fn start_activation(
     };
     let activation = EmbeddedActivation::start(setup, log).map_err(CommandError::Invalid)?;
     match activation.receiver_addr {
-        Some(addr) => println!(
+        Some(addr) => tracing::info!(
             "activation: {} -> local partner http://{addr}, receipts in {}/<partner>.ndjson, dead letters in {}",
             names.join(", "),
             flags.partners_out.display(),
             flags.dead_letters.display()
         ),
-        None => println!("activation: {}; dead letters in {}", names.join(", "), flags.dead_letters.display()),
+        None => tracing::info!("activation: {}; dead letters in {}", names.join(", "), flags.dead_letters.display()),
     }
     Ok(Some(activation))
 }
@@ -163,7 +165,7 @@ fn serve_collector(
     schema: Arc<segstream_rules::Schema>,
     log: Arc<InProcessLog>,
     future_tolerance_ms: u64,
-    stop: Arc<AtomicBool>,
+    (metrics, stop): (Arc<CollectorMetrics>, Arc<AtomicBool>),
 ) -> Result<(), CommandError> {
     let (keys, made) = write_keys(&args.http, MissingKey::Make)?;
     let key = match (&made, args.http.write_keys.first()) {
@@ -171,7 +173,7 @@ fn serve_collector(
         (None, Some(_)) => "the --write-key given".to_string(),
         (None, None) => "no write key (--insecure-no-auth)".to_string(),
     };
-    println!("collector: tracking API on http://{listen} (POST /v1/batch, /v1/track, /v1/events; Authorization: Bearer KEY), {key}");
+    tracing::info!("collector: tracking API (POST /v1/batch, /v1/track, /v1/events; Authorization: Bearer KEY), {key}");
     let state = app_state(
         (&args.http, keys),
         listen,
@@ -179,7 +181,7 @@ fn serve_collector(
         log,
         (EVENTS_TOPIC, "failed-events"),
         future_tolerance_ms,
-        Arc::new(CollectorMetrics::default()),
+        metrics,
     )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -195,7 +197,7 @@ fn serve_collector(
                 }
             };
             if let Err(e) = runtime.block_on(serve_http(listen, state, stopped)) {
-                eprintln!("warning: the demo runs without its collector: {e}");
+                tracing::warn!("the demo runs without its collector: {e}");
             }
         })
         .map_err(|e| CommandError::Invalid(format!("starting the collector: {e}")))?;
@@ -216,12 +218,11 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let config = super::classifier_flags::classifier_config(&args.classifier)?;
     let metrics = Arc::new(ClassifierMetrics::default());
-    if let Some(addr) = args.metrics_addr {
-        let listener = std::net::TcpListener::bind(addr).map_err(|e| CommandError::Invalid(format!("--metrics-addr {addr}: {e}")))?;
-        println!("metrics: http://{}/metrics", listener.local_addr().map_or(addr, |a| a));
-        let served = Arc::clone(&metrics);
-        serve(listener, move || render(&served));
-    }
+    let metrics_listener = match args.metrics_addr {
+        Some(addr) => Some(std::net::TcpListener::bind(addr).map_err(|e| CommandError::Invalid(format!("--metrics-addr {addr}: {e}")))?),
+        None => None,
+    };
+    let (collector_metrics, lake_metrics) = (Arc::new(CollectorMetrics::default()), Arc::new(LakeMetrics::default()));
     let writer = Arc::new(Mutex::new(ChangeWriter::create(&args.out).map_err(|source| {
         CommandError::Read {
             path: args.out.clone(),
@@ -261,7 +262,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         source_budget: 4_096,
         lookups: Arc::clone(&link.lookups),
     };
-    println!(
+    tracing::info!(
         "segstream demo: {} users, {} events/s, {} workers, {} segments; changes -> {}",
         args.users,
         args.rate,
@@ -269,7 +270,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         defs.len(),
         args.out.display()
     );
-    println!(
+    tracing::info!(
         "classifier: late events apply at their partition's watermark (late= below); users idle for --user-ttl ({} s) are evicted (evicted= below; segstream_users, segstream_users_dormant, segstream_users_evicted_total at /metrics)",
         config.user_ttl_ms / 1_000
     );
@@ -289,15 +290,15 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         .collect();
     let lake_every = parse_duration(&args.lake_every).map_err(|e| CommandError::Invalid(format!("--lake-every: {e}")))?;
     let lake_every = Duration::from_millis(lake_every.max(0) as u64);
-    let lake = DemoLake::start(&args.lake, &lake_partitions, lake_every, &schema)?;
+    let lake = DemoLake::start(&args.lake, &lake_partitions, lake_every, &schema, Arc::clone(&lake_metrics))?;
     if let Some(lake) = &lake {
-        println!(
+        tracing::info!(
             "lake: every generated and posted line lands in the raw table {} (Delta Lake, committed every second); the curated table {} follows it every {} s",
             lake.raw(),
             lake.curated(),
             lake_every.as_secs_f64()
         );
-        println!(
+        tracing::info!(
             "stats: after each compaction the stats job computes the users' [stats] from the lake (daily tiles in {}); the classifier takes the changed ones, in place of the generated history",
             lake.tiles()
         );
@@ -305,7 +306,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
     let stats_inbox = lake.as_ref().map(DemoLake::stats_inbox);
     let line_file = match &args.tap_lines {
         Some(path) => {
-            println!("tap: every input line the classifier reads goes to {}", path.display());
+            tracing::info!("tap: every input line the classifier reads goes to {}", path.display());
             Some(Arc::new(LineFile::create(path).map_err(CommandError::Invalid)?))
         }
         None => None,
@@ -321,11 +322,24 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
             Arc::clone(&schema),
             Arc::clone(&log),
             config.future_tolerance_ms,
-            Arc::clone(&stop),
+            (Arc::clone(&collector_metrics), Arc::clone(&stop)),
         )?;
     }
     let change_log = Arc::new(ChangeLog::new(CHANGE_LOG_CAPACITY));
     let activation = start_activation(args, &defs, traffic, &change_log)?;
+    if let Some(listener) = metrics_listener {
+        // One page for every component of the demo, so the dashboard works on it.
+        let partners = activation.as_ref().map(|a| a.pipelines()).unwrap_or_default();
+        let exposition = Exposition::of(Arc::clone(&metrics))
+            .with(collector_metrics)
+            .with(lake_metrics)
+            .with(PartnerMetricsCollector(partners));
+        tracing::info!(
+            "metrics: http://{}/metrics (classifier, collector, lake and partners)",
+            listener.local_addr().map_err(|e| CommandError::Invalid(e.to_string()))?
+        );
+        serve(listener, exposition);
+    }
     let (worker_mailbox, worker_acks, worker_dry_runs) = (Arc::clone(&mailbox), Arc::clone(&acks), Arc::clone(&dry_runs));
     let (worker_writer, worker_board, worker_stop, rate) = (Arc::clone(&writer), Arc::clone(&board), Arc::clone(&stop), args.rate);
     let worker_log = Arc::clone(&log);
@@ -396,8 +410,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                     last_published_at = Some(time);
                     worker_acks.posted(version, time);
                     match version {
-                        0 => println!("rules: applied the edited set ({} segments)", current_rules.len()),
-                        v => println!("rules: rule-set v{v} from the console in force ({} segments)", current_rules.len()),
+                        0 => tracing::info!("rules: applied the edited set ({} segments)", current_rules.len()),
+                        v => tracing::info!("rules: rule-set v{v} from the console in force ({} segments)", current_rules.len()),
                     }
                 }
                 if let Some(inbox) = &stats_inbox {
@@ -480,7 +494,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
             })
             .unwrap_or_default();
         let top: Vec<String> = top.iter().map(|(s, n)| format!("{s} {n}")).collect();
-        println!(
+        tracing::info!(
             "t={:>4.0}s events/s={:>8.0} watermark lag={:>6} late={} dup dropped={} rejected={} changes/s={:>7.0} users={} evicted={} | {}",
             started.elapsed().as_secs_f64(),
             (read - last.0) as f64 / seconds,
@@ -494,12 +508,12 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
             top.join(" · ")
         );
         if let Some(activation) = &activation {
-            println!("      {}", partner_line(activation));
+            tracing::info!("{}", partner_line(activation));
         }
         last = (read, changes, Instant::now());
         if let Ok(mut out) = writer.lock() {
             if let Err(e) = out.flush() {
-                eprintln!("error: writing {}: {e}", args.out.display());
+                tracing::error!("writing {}: {e}", args.out.display());
                 stop.store(true, Ordering::Relaxed);
             }
         }
@@ -507,7 +521,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
             watcher.check(&args.schema.schema, &args.rules, &mailbox);
         }
         if let Some(Err(e)) = line_file.as_ref().map(|f| f.flush()) {
-            eprintln!("error: writing --tap-lines: {e}");
+            tracing::error!("writing --tap-lines: {e}");
             stop.store(true, Ordering::Relaxed);
         }
         if duration.is_some_and(|d| started.elapsed() >= d) {

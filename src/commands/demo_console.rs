@@ -53,7 +53,7 @@ pub fn start(
         return Ok(None);
     };
     if args.watch_rules {
-        println!("console: off (--watch-rules: the rule files decide the rules in force)");
+        tracing::info!("console: off (--watch-rules: the rule files decide the rules in force)");
         return Ok(None);
     }
     let (tokens, admin_token) = tokens(&args.console, true)?;
@@ -87,7 +87,7 @@ pub fn start(
     let bound = match serve(state, listen, Arc::clone(stop)) {
         Ok(bound) => bound,
         Err(e) => {
-            eprintln!("warning: the demo runs without its console: {e}");
+            tracing::warn!("the demo runs without its console: {e}");
             return Ok(Some((defs, snapshot.version)));
         }
     };
@@ -102,7 +102,7 @@ pub fn start(
                 .map_or("?".into(), |p: &Path| p.display().to_string())
         ),
     };
-    println!(
+    tracing::info!(
         "console: http://{bound}/ ({sign_in}); rules repository {} at rule-set v{}",
         args.console.db.display(),
         snapshot.version

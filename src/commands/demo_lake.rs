@@ -18,6 +18,7 @@
 //! A table that fails (disk full, not a raw table) is reported; the demo goes on
 //! without it.
 
+use segstream_lake::metrics::LakeMetrics;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
@@ -82,7 +83,13 @@ impl DemoLake {
     /// Starts the writer into the lake in the directory `root` (`off`: none), resuming
     /// the numbering of `partitions`; the curated table and `schema`'s stats follow the
     /// raw table `every` so long.
-    pub fn start(root: &str, partitions: &[u32], every: Duration, schema: &Schema) -> Result<Option<DemoLake>, CommandError> {
+    pub fn start(
+        root: &str,
+        partitions: &[u32],
+        every: Duration,
+        schema: &Schema,
+        metrics: Arc<LakeMetrics>,
+    ) -> Result<Option<DemoLake>, CommandError> {
         if root == "off" {
             return Ok(None);
         }
@@ -103,7 +110,7 @@ impl DemoLake {
         let (sender, receiver) = sync_channel(CHANNEL_CAPACITY);
         let writer = std::thread::Builder::new()
             .name("lake".into())
-            .spawn(move || write(&runtime, table, next, &receiver))
+            .spawn(move || write(&runtime, table, next, &receiver, &metrics))
             .map_err(|e| invalid(e.to_string()))?;
         let written = Arc::new(AtomicBool::new(false));
         let stats_inbox = Arc::new(StatsInbox::default());
@@ -178,7 +185,7 @@ fn compact(
     let runtime = match segstream_lake::runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: lake: the curated table is not kept: {e}");
+            tracing::error!("lake: the curated table is not kept: {e}");
             return None;
         }
     };
@@ -193,7 +200,7 @@ fn compact(
             };
             match runtime.block_on(run) {
                 Ok(report) => last = Some(report),
-                Err(e) => eprintln!("error: lake: compacting into the curated table: {e}"),
+                Err(e) => tracing::error!("lake: compacting into the curated table: {e}"),
             }
             if let (false, Some(stats)) = (finished, stats.as_mut()) {
                 stats.refresh(&runtime, &curated);
@@ -208,7 +215,13 @@ fn compact(
 }
 
 /// The writer thread: commits what the sources tapped until they are all gone.
-fn write(runtime: &tokio::runtime::Runtime, mut table: RawTable, mut next: BTreeMap<i32, i64>, lines: &Receiver<(u32, String)>) -> Written {
+fn write(
+    runtime: &tokio::runtime::Runtime,
+    mut table: RawTable,
+    mut next: BTreeMap<i32, i64>,
+    lines: &Receiver<(u32, String)>,
+    metrics: &LakeMetrics,
+) -> Written {
     let mut records = Vec::new();
     let mut committed = 0u64;
     let mut since = Instant::now();
@@ -231,16 +244,18 @@ fn write(runtime: &tokio::runtime::Runtime, mut table: RawTable, mut next: BTree
             Err(RecvTimeoutError::Disconnected) => false,
         };
         if (!open || since.elapsed() >= COMMIT_EVERY || records.len() >= BATCH) && !records.is_empty() {
+            let started = Instant::now();
             let result = runtime.block_on(table.commit(&records, &next, wall_clock_ms() as i64));
             if let Err(e) = result {
                 let error = format!(
                     "lake: committing {} records failed, the demo goes on without the lake: {e}",
                     records.len()
                 );
-                eprintln!("error: {error}");
+                tracing::error!("{error}");
                 return Err(error);
             }
             committed += records.len() as u64;
+            metrics.observe_commit(records.len() as u64, started.elapsed(), wall_clock_ms());
             records.clear();
         }
         if records.is_empty() {

@@ -78,7 +78,7 @@ impl DemoStats {
                 inbox,
             }),
             Err(e) => {
-                eprintln!("warning: the demo runs without the stats job: {e}");
+                tracing::warn!("the demo runs without the stats job: {e}");
                 None
             }
         }
@@ -102,13 +102,13 @@ impl DemoStats {
         match run_job(runtime, curated, &plan, &mut |rows| inbox.push(only(fields, rows))) {
             Ok(report) => {
                 self.baseline = Baseline::LastPublished;
-                println!(
+                tracing::info!(
                     "stats: {} ({:.1} s); the changed users' stats go to the classifier",
                     describe(&report),
                     started.elapsed().as_secs_f64()
                 );
             }
-            Err(e) => eprintln!("error: stats: this run failed, the next compaction retries: {e}"),
+            Err(e) => tracing::error!(error = %e, "stats: this run failed, the next compaction retries"),
         }
     }
 }
@@ -134,7 +134,7 @@ pub fn apply(inbox: &StatsInbox, handles: &mut Handles, schema: &Schema, generat
                 handles.stats.send((user, Some(row), at));
                 inbox.upserted.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => eprintln!("error: stats of {user} refused: {e}"),
+            Err(e) => tracing::error!("stats of {user} refused: {e}"),
         }
     }
 }

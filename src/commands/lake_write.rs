@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer;
@@ -24,8 +25,11 @@ use segstream_config::DeploymentConfig;
 use segstream_kafka::admin::partition_count;
 use segstream_kafka::REQUEST_TIMEOUT;
 use segstream_lake::location::TableLocation;
+use segstream_lake::metrics::LakeMetrics;
 use segstream_lake::raw_table::RawTable;
 use segstream_lake::records::SourceRecord;
+use segstream_telemetry::exposition::Exposition;
+use segstream_telemetry::metrics_http::serve;
 use segstream_time::{parse_duration, wall_clock_ms};
 
 use crate::cli::LakeWriteArgs;
@@ -80,7 +84,7 @@ pub fn run(args: &LakeWriteArgs) -> Result<ExitCode, CommandError> {
     consumer
         .assign(&assignment)
         .map_err(|e| invalid(format!("assigning {topic}: {e}")))?;
-    println!(
+    tracing::info!(
         "lake: writing {topic} ({} partitions) into {} from {}",
         assignment.count(),
         location.url,
@@ -90,6 +94,15 @@ pub fn run(args: &LakeWriteArgs) -> Result<ExitCode, CommandError> {
             format!("the committed offsets {resume:?}")
         }
     );
+    let metrics = Arc::new(LakeMetrics::default());
+    if let Some(addr) = args.metrics_addr {
+        let listener = std::net::TcpListener::bind(addr).map_err(|e| invalid(format!("--metrics-addr {addr}: {e}")))?;
+        tracing::info!(
+            "lake: metrics on http://{}/metrics",
+            listener.local_addr().map_err(|e| invalid(e.to_string()))?
+        );
+        serve(listener, Exposition::of(Arc::clone(&metrics)));
+    }
     let mut records: Vec<SourceRecord> = Vec::new();
     let mut bytes = 0usize;
     let max_bytes = args.batch_bytes.max(1) << 20;
@@ -121,7 +134,7 @@ pub fn run(args: &LakeWriteArgs) -> Result<ExitCode, CommandError> {
                 ends.remove(&partition);
             }
             None => {}
-            Some(Err(e)) => eprintln!("lake: reading {topic}: {e}"),
+            Some(Err(e)) => tracing::warn!(topic = %topic, error = %e, "lake: reading failed"),
         }
         let full = records.len() >= args.batch.max(1) || bytes >= max_bytes;
         let due = full || since.elapsed() >= every || (args.once && ends.is_empty());
@@ -131,7 +144,8 @@ pub fn run(args: &LakeWriteArgs) -> Result<ExitCode, CommandError> {
                 .block_on(table.commit(&records, &next_offsets, wall_clock_ms() as i64))
                 .map_err(|e| invalid(e.to_string()))?;
             written += records.len() as u64;
-            println!(
+            metrics.observe_commit(records.len() as u64, started.elapsed(), wall_clock_ms());
+            tracing::info!(
                 "lake: committed v{version}: {} records in {} ms; next offsets {next_offsets:?}",
                 records.len(),
                 started.elapsed().as_millis()

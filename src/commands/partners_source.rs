@@ -16,7 +16,7 @@ pub fn load_checked_partners(path: &Path, defs: &[SegmentDef]) -> Result<Vec<Par
 
 /// The error, after printing the diagnostics like a compiler.
 fn printed(path: &Path, diagnostics: &[segstream_rules::Diagnostic]) -> CommandError {
-    diagnostics.iter().for_each(|d| eprintln!("{d}\n"));
+    diagnostics.iter().for_each(|d| super::report::diagnostic(&d.to_string()));
     CommandError::Invalid(format!("{} problem(s) in {}", diagnostics.len(), path.display()))
 }
 
@@ -38,8 +38,8 @@ pub fn load_demo_partners(path: &Path, defs: &[SegmentDef]) -> Result<Vec<Partne
     for partner in &partners {
         let unknown: Vec<&str> = partner.segments.keys().map(String::as_str).filter(|s| !known.contains(s)).collect();
         if !unknown.is_empty() {
-            eprintln!(
-                "warning: {}: partner {} maps segments these rules do not define, ignored: {}",
+            tracing::warn!(
+                "{}: partner {} maps segments these rules do not define, ignored: {}",
                 path.display(),
                 partner.id,
                 unknown.join(", ")

@@ -87,7 +87,7 @@ where
                         continue;
                     }
                     if let Err(e) = answer(&mut redis, &question, &fields) {
-                        eprintln!("{kind}: question {question}: {e}");
+                        tracing::warn!(question = %question, error = %e, "{kind}: answering a question failed");
                     }
                 }
                 Ok::<(), String>(())
@@ -96,7 +96,7 @@ where
                 Ok(()) => reported = false,
                 Err(e) => {
                     if !reported {
-                        eprintln!("redis: following {kind}: {e}; trying again");
+                        tracing::warn!(error = %e, "redis: following {kind} failed; trying again");
                         reported = true;
                     }
                     std::thread::sleep(RETRY_AFTER);

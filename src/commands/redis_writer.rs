@@ -54,7 +54,7 @@ fn write_until_taken<T: Pending>(mut redis: Retrying, group: String, values: Rec
         match value.write(&mut redis, &group) {
             Ok(()) => (pending, reported) = (None, false),
             Err(e) if !reported => {
-                eprintln!("redis: writing {}: {e}; trying again", value.what());
+                tracing::warn!(error = %e, "redis: writing {} failed; trying again", value.what());
                 reported = true;
             }
             Err(_) => {}

@@ -21,6 +21,6 @@ pub fn load_schema_and_rules(schema: &Path, rules: &[PathBuf]) -> Result<(Schema
 
 /// The error, after printing its located diagnostics.
 fn printed(error: FileError) -> CommandError {
-    error.diagnostics().iter().for_each(|d| eprintln!("{d}\n"));
+    error.diagnostics().iter().for_each(|d| super::report::diagnostic(&d.to_string()));
     CommandError::File(error)
 }

@@ -81,7 +81,7 @@ pub fn classify_lines(
             Ok(event) => (partition_of(&event.user, partitions.len()), SourceRecord::Event(event)),
             Err(reason) => {
                 if shown < SHOWN_REJECTIONS {
-                    eprintln!("{}: rejected: {reason}", origin(number));
+                    tracing::warn!("{}: rejected: {reason}", origin(number));
                     shown += 1;
                 }
                 (number % partitions.len(), SourceRecord::Rejected(reason))

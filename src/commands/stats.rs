@@ -241,12 +241,17 @@ pub fn run(args: &StatsArgs) -> Result<ExitCode, CommandError> {
             sink.publish(only(&fields, rows))
         });
         match (outcome, every) {
-            (Ok(report), _) => {
+            (Ok(report), once) => {
                 baseline = Baseline::LastPublished;
-                println!("stats: {} ({:.1} s)", describe(&report), started.elapsed().as_secs_f64())
+                let said = format!("stats: {} ({:.1} s)", describe(&report), started.elapsed().as_secs_f64());
+                // Run once, the report is the command's result; run `--every`, a log line.
+                match once {
+                    None => println!("{said}"),
+                    Some(_) => tracing::info!("{said}"),
+                }
             }
             (Err(e), None) => return Err(invalid(format!("stats: {e}"))),
-            (Err(e), Some(_)) => eprintln!("stats: this run failed, the next one retries: {e}"),
+            (Err(e), Some(_)) => tracing::error!(error = %e, "stats: this run failed, the next one retries"),
         }
         let Some(every) = every else { return Ok(ExitCode::SUCCESS) };
         std::thread::sleep(Duration::from_millis(every.max(0) as u64).saturating_sub(started.elapsed()));

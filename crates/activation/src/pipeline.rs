@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::change::{coalesce, delivery_id, Change};
 use crate::config::{PartnerConfig, PartnerKind};
@@ -117,7 +118,7 @@ impl Pipeline {
         let worker = segstream_model::partitioning::partition_of(&change.user, self.workers.len());
         if self.workers[worker].send(change).await.is_err() {
             // The runtime is shutting down: the change stays pending, so it is read again.
-            self.shared.metrics.error("the pipeline stopped");
+            report(&self.shared, "the pipeline stopped".to_string());
         }
     }
 
@@ -155,7 +156,8 @@ async fn run_worker(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Change>) {
                 Ok(None) | Err(_) => break,
             }
         }
-        deliver_batch(&shared, batch).await;
+        let span = tracing::info_span!("delivery", partner = %shared.config.id, changes = batch.len());
+        deliver_batch(&shared, batch).instrument(span).await;
     }
 }
 
@@ -189,11 +191,11 @@ async fn drop_stale(shared: &Shared, changes: Vec<Change>) -> (Vec<Change>, Vec<
     let latest = match tokio::task::spawn_blocking(move || handed.latest(&partner, &keys)).await {
         Ok(Ok(latest)) => latest,
         Ok(Err(e)) => {
-            shared.metrics.error(&format!("reading what was handed: {e}"));
+            report(shared, format!("reading what was handed: {e}"));
             return (changes, Vec::new());
         }
         Err(e) => {
-            shared.metrics.error(&format!("reading what was handed: {e}"));
+            report(shared, format!("reading what was handed: {e}"));
             return (changes, Vec::new());
         }
     };
@@ -220,8 +222,8 @@ async fn record_handed(shared: &Shared, items: &[Item]) {
         let (handed, partner, ticks) = (Arc::clone(&shared.services.handed), shared.config.id.clone(), ticks.clone());
         match tokio::task::spawn_blocking(move || handed.record(&partner, &ticks)).await {
             Ok(Ok(())) => return,
-            Ok(Err(e)) => shared.metrics.error(&format!("recording what is handed: {e}")),
-            Err(e) => shared.metrics.error(&format!("recording what is handed: {e}")),
+            Ok(Err(e)) => report(shared, format!("recording what is handed: {e}")),
+            Err(e) => report(shared, format!("recording what is handed: {e}")),
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_secs(5));
@@ -240,11 +242,11 @@ async fn resolve(shared: &Shared, changes: Vec<Change>) -> (Vec<Item>, Vec<(Item
             match looked_up {
                 Ok(Ok(profiles)) => field_values(&profiles, field),
                 Ok(Err(reason)) => {
-                    shared.metrics.error(&format!("profile lookup: {reason}"));
+                    report(shared, format!("profile lookup: {reason}"));
                     vec![None; changes.len()]
                 }
                 Err(join) => {
-                    shared.metrics.error(&format!("profile lookup: {join}"));
+                    report(shared, format!("profile lookup: {join}"));
                     vec![None; changes.len()]
                 }
             }
@@ -324,6 +326,7 @@ async fn deliver(shared: &Shared, items: Vec<Item>) {
                 }
                 Outcome::Rejected(reason) if items.len() > 1 => {
                     // The partner refused the request whole: bisect, second half sent last.
+                    tracing::warn!(items = items.len(), reason = %reason, "the partner refused a request whole; bisecting it");
                     shared.metrics.error(&reason);
                     let mut first = items;
                     let second = first.split_off(first.len() / 2);
@@ -338,6 +341,11 @@ async fn deliver(shared: &Shared, items: Vec<Item>) {
                     break;
                 }
                 Outcome::Retry { reason, after } => {
+                    // Said on the first failure of a request and then ever more rarely,
+                    // so a partner that is down does not flood the log.
+                    if attempts.made.is_power_of_two() {
+                        tracing::warn!(attempt = attempts.made, items = items.len(), reason = %reason, "a delivery failed; retrying");
+                    }
                     shared.metrics.error(&reason);
                     PartnerMetrics::add(&shared.metrics.retried, items.len() as u64);
                     shared.gate.failed(Instant::now(), after);
@@ -421,6 +429,21 @@ fn delivered(shared: &Shared, items: &[Item]) {
     }
 }
 
+/// Logs a failure of the pipeline's own work (not a delivery's) and keeps it as the
+/// partner's last error.
+fn report(shared: &Shared, message: String) {
+    tracing::warn!(partner = %shared.config.id, "{message}");
+    shared.metrics.error(&message);
+}
+
+/// Says that dead letters could not be written (their offsets stay uncommitted).
+fn dead_letters_unwritten(shared: &Shared, error: &dyn std::fmt::Display) {
+    tracing::error!(error = %error, "writing dead letters failed; their offsets stay uncommitted");
+    shared
+        .metrics
+        .error(&format!("writing dead letters: {error} (their offsets stay uncommitted)"));
+}
+
 /// Dead-letters items durably, then marks them done; a store that cannot write keeps
 /// them pending (their offsets are not committed) and says so.
 async fn dead_letter(shared: &Shared, items: Vec<(Item, String)>, attempts: u32) {
@@ -449,17 +472,14 @@ async fn dead_letter(shared: &Shared, items: Vec<(Item, String)>, attempts: u32)
         Ok(Ok(())) => {
             PartnerMetrics::add(&shared.metrics.dead_lettered, items.len() as u64);
             if let Some((_, reason)) = items.first() {
+                tracing::warn!(items = items.len(), attempts, reason = %reason, "changes dead-lettered");
                 shared.metrics.error(reason);
             }
             for (item, _) in &items {
                 shared.tracker.done(item.change.position);
             }
         }
-        Ok(Err(e)) => shared
-            .metrics
-            .error(&format!("writing dead letters: {e} (their offsets stay uncommitted)")),
-        Err(e) => shared
-            .metrics
-            .error(&format!("writing dead letters: {e} (their offsets stay uncommitted)")),
+        Ok(Err(e)) => dead_letters_unwritten(shared, &e),
+        Err(e) => dead_letters_unwritten(shared, &e),
     }
 }

@@ -20,6 +20,7 @@
 //!   `/openapi.json` (the document in `docs/openapi.json`).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +31,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use segstream_rules::Schema;
+use segstream_telemetry::exposition;
 use serde_json::{json, Value};
+use tracing::Instrument;
 
 use super::auth::WriteKeys;
 use super::client_address::TrustedProxies;
@@ -85,7 +88,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/events", post(|s: State<AppState>, r: Request| handle(s, r, Api::Events)))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
-        .route("/metrics", get(|State(s): State<AppState>| async move { s.metrics.render() }))
+        .route(
+            "/metrics",
+            get(|State(s): State<AppState>| async move { ([(header::CONTENT_TYPE, exposition::CONTENT_TYPE)], s.metrics.render()) }),
+        )
         .route(
             "/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
@@ -105,8 +111,44 @@ async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
+/// An error answer, logged in the request's span: a server-side failure (5xx) as a
+/// warning, a refused request (4xx) at debug, so a misbehaving client cannot flood the log.
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({"success": false, "error": message.into()}))).into_response()
+    let message = message.into();
+    if status.is_server_error() {
+        tracing::warn!(status = status.as_u16(), error = %message, "request failed");
+    } else {
+        tracing::debug!(status = status.as_u16(), error = %message, "request refused");
+    }
+    (status, Json(json!({"success": false, "error": message}))).into_response()
+}
+
+/// The most characters of a client's `X-Request-Id` that are kept.
+const REQUEST_ID_LIMIT: usize = 64;
+
+/// The request's id: the client's `X-Request-Id` if it is short and plain, else one
+/// numbered by this process.
+fn request_id(headers: &HeaderMap) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let plain = |id: &&str| {
+        !id.is_empty() && id.len() <= REQUEST_ID_LIMIT && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    match headers.get("x-request-id").and_then(|v| v.to_str().ok()).filter(plain) {
+        Some(id) => id.to_string(),
+        None => format!("r{:x}", NEXT.fetch_add(1, Ordering::Relaxed)),
+    }
+}
+
+/// Handles a tracking request in its span (`request{id, path}`), answering its id in
+/// `X-Request-Id` so a client's report can be found in the log.
+async fn handle(state: State<AppState>, request: Request, api: Api) -> Response {
+    let id = request_id(request.headers());
+    let span = tracing::info_span!("request", id = %id, path = request.uri().path());
+    let mut response = handle_request(state, request, api).instrument(span).await;
+    if let Ok(value) = header::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
@@ -147,7 +189,7 @@ fn too_many_requests(wait: Duration) -> Response {
     response
 }
 
-async fn handle(State(state): State<AppState>, request: Request, api: Api) -> Response {
+async fn handle_request(State(state): State<AppState>, request: Request, api: Api) -> Response {
     let refused = |status, message: String| {
         CollectorMetrics::add(&state.metrics.requests_refused, 1);
         error(status, message)
@@ -240,8 +282,7 @@ async fn handle(State(state): State<AppState>, request: Request, api: Api) -> Re
         }
         return response;
     }
-    CollectorMetrics::add(&state.metrics.publish_micros_sum, started.elapsed().as_micros() as u64);
-    CollectorMetrics::add(&state.metrics.publishes, 1);
+    state.metrics.observe_publish(started.elapsed());
     CollectorMetrics::add(&state.metrics.published_events, published);
     state.metrics.observe_batch(published);
     CollectorMetrics::add(&state.metrics.events_accepted, accepted);

@@ -317,3 +317,24 @@ async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
     );
     assert_eq!(client_of(&["10.0.0.0/8"]).await, "6.6.6.6", "the peer is a trusted proxy");
 }
+
+#[tokio::test]
+async fn every_answer_carries_its_request_id_for_the_log() {
+    let log = Arc::new(MemoryLog::default());
+    let state = state(&log);
+    let plain = send(&state, batch(1, &[]), &[("x-request-id", "client-7.a_b")]).await;
+    assert_eq!(
+        plain.headers()["x-request-id"],
+        "client-7.a_b",
+        "a plain id of the client's is kept"
+    );
+    let refused = send(&state, b"{not json".to_vec(), &[("x-request-id", "bad id with spaces")]).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let made = refused.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(
+        made.starts_with('r') && made != "bad id with spaces",
+        "an unusable id is replaced: {made}"
+    );
+    let next = send(&state, batch(1, &[]), &[]).await;
+    assert_ne!(next.headers()["x-request-id"].to_str().unwrap(), made, "ids are not reused");
+}

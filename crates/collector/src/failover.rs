@@ -99,6 +99,7 @@ pub async fn drain(primary: Arc<dyn Publisher>, spool: Arc<Spool>, metrics: Arc<
         let (segments, bytes) = spool.depth();
         metrics.spool_segments.store(segments as u64, Ordering::Relaxed);
         metrics.spool_bytes.store(bytes, Ordering::Relaxed);
+        metrics.spool_capacity_bytes.store(spool.capacity(), Ordering::Relaxed);
         let drained = drain_once(&primary, &spool).await;
         if let Ok(n) = drained {
             CollectorMetrics::add(&metrics.drained_records, n as u64);
@@ -107,10 +108,10 @@ pub async fn drain(primary: Arc<dyn Publisher>, spool: Arc<Spool>, metrics: Arc<
             Ok(0) => tokio::time::sleep(Duration::from_millis(200)).await,
             Ok(n) => {
                 backoff = Duration::from_millis(200);
-                eprintln!("collector: republished {n} spooled records");
+                tracing::info!(records = n, "collector: republished spooled records");
             }
             Err(e) => {
-                eprintln!("collector: draining the spool: {e}; retrying in {backoff:?}");
+                tracing::warn!(error = %e, retry_in = ?backoff, "collector: draining the spool failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }

@@ -2,12 +2,19 @@
 //!
 //! Contract: atomics updated by request handlers, rendered by [`CollectorMetrics::render`]
 //! in the text exposition format: requests by outcome, events accepted and rejected
-//! (rejections by reason class), records per published request (a histogram), publish
-//! latency (sum and count, so rates and means can be derived), and the spool: batches
-//! spooled, fsyncs, records drained, segments and bytes waiting.
+//! (rejections by reason class), records per published request and publish latency
+//! (histograms), and the spool: batches spooled, fsyncs, records drained, segments and
+//! bytes waiting and its capacity. Described to `prometheus-client` on each scrape
+//! ([`Collector`]), so the request path only adds to atomics.
 
-use std::fmt::Write as _;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use segstream_telemetry::exposition::{
+    counter, gauge, histogram, labelled, Collector, DescriptorEncoder, Exposition, HistogramSample, Kind,
+};
 
 /// Counters of one collector.
 #[derive(Debug, Default)]
@@ -29,8 +36,9 @@ pub struct CollectorMetrics {
     pub rejected_invalid: AtomicU64,
     /// Sum of publish latencies, microseconds.
     pub publish_micros_sum: AtomicU64,
-    /// Publishes.
-    pub publishes: AtomicU64,
+    /// Publishes by latency: counts per bucket of [`PUBLISH_BUCKETS_SECONDS`] (not
+    /// cumulative), the last for slower ones.
+    pub publish_seconds: [AtomicU64; PUBLISH_BUCKETS_SECONDS.len() + 1],
     /// Events in published requests (for the mean batch size).
     pub published_events: AtomicU64,
     /// Batches written to the spool.
@@ -43,6 +51,8 @@ pub struct CollectorMetrics {
     pub spool_segments: AtomicU64,
     /// Spool bytes waiting (a gauge, set by the drainer).
     pub spool_bytes: AtomicU64,
+    /// The spool's capacity in bytes (set by the drainer; 0 without a spool).
+    pub spool_capacity_bytes: AtomicU64,
     /// Published requests by their number of records: counts per bucket of
     /// [`BATCH_BUCKETS`] (not cumulative), the last for larger ones.
     pub batch_sizes: [AtomicU64; BATCH_BUCKETS.len() + 1],
@@ -51,10 +61,18 @@ pub struct CollectorMetrics {
 /// Upper bounds of the batch-size histogram's buckets (records per published request).
 pub const BATCH_BUCKETS: [u64; 7] = [1, 10, 50, 100, 250, 500, 1_000];
 
+/// Upper bounds of the publish-latency histogram's buckets, seconds.
+pub const PUBLISH_BUCKETS_SECONDS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
 impl CollectorMetrics {
     /// Adds `n` to a counter.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
     }
 
     /// Counts one published request of `records` records in the batch-size histogram.
@@ -63,103 +81,134 @@ impl CollectorMetrics {
         Self::add(&self.batch_sizes[bucket], 1);
     }
 
-    /// The metrics as Prometheus text.
-    pub fn render(&self) -> String {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let mut out = String::new();
-        let mut family = |name: &str, kind: &str, help: &str, samples: &[(&str, String)]| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, value) in samples {
-                let _ = writeln!(out, "{name}{labels} {value}");
-            }
-        };
-        family(
+    /// Counts one publish that took `elapsed` in the latency histogram.
+    pub fn observe_publish(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let bucket = PUBLISH_BUCKETS_SECONDS
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(PUBLISH_BUCKETS_SECONDS.len());
+        Self::add(&self.publish_seconds[bucket], 1);
+        Self::add(&self.publish_micros_sum, elapsed.as_micros() as u64);
+    }
+
+    /// An exposition of these metrics (what `/metrics` answers).
+    pub fn exposition(self: &Arc<Self>) -> Exposition {
+        Exposition::of(Arc::clone(self))
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn render(self: &Arc<Self>) -> String {
+        self.exposition().render()
+    }
+}
+
+fn get(counter: &AtomicU64) -> u64 {
+    CollectorMetrics::get(counter)
+}
+
+fn counts(buckets: &[AtomicU64]) -> Vec<u64> {
+    buckets.iter().map(get).collect()
+}
+
+impl Collector for CollectorMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let requests = [
+            ("ok", get(&self.requests_ok) as f64),
+            ("refused", get(&self.requests_refused) as f64),
+            ("rate_limited", get(&self.requests_rate_limited) as f64),
+            ("unavailable", get(&self.requests_unavailable) as f64),
+        ];
+        labelled(
+            &mut encoder,
+            Kind::Counter,
             "segstream_collector_requests_total",
-            "counter",
             "Requests by outcome.",
-            &[
-                ("{outcome=\"ok\"}", get(&self.requests_ok).to_string()),
-                ("{outcome=\"refused\"}", get(&self.requests_refused).to_string()),
-                ("{outcome=\"rate_limited\"}", get(&self.requests_rate_limited).to_string()),
-                ("{outcome=\"unavailable\"}", get(&self.requests_unavailable).to_string()),
-            ],
-        );
-        family(
+            "outcome",
+            &requests,
+        )?;
+        counter(
+            &mut encoder,
             "segstream_collector_events_accepted_total",
-            "counter",
             "Events acknowledged.",
-            &[("", get(&self.events_accepted).to_string())],
-        );
-        family(
+            get(&self.events_accepted),
+        )?;
+        let rejected = [
+            ("too_large", get(&self.rejected_too_large) as f64),
+            ("invalid", get(&self.rejected_invalid) as f64),
+        ];
+        labelled(
+            &mut encoder,
+            Kind::Counter,
             "segstream_collector_events_rejected_total",
-            "counter",
             "Events rejected, by reason.",
-            &[
-                ("{reason=\"too_large\"}", get(&self.rejected_too_large).to_string()),
-                ("{reason=\"invalid\"}", get(&self.rejected_invalid).to_string()),
-            ],
-        );
-        family(
-            "segstream_collector_publish_seconds",
-            "summary",
-            "Time from handing a request's events to the publisher to their acknowledgement.",
-            &[
-                ("_count", get(&self.publishes).to_string()),
-                ("_sum", (get(&self.publish_micros_sum) as f64 / 1e6).to_string()),
-            ],
-        );
-        family(
-            "segstream_collector_spooled_batches_total",
-            "counter",
-            "Batches written to the spool.",
-            &[("", get(&self.spooled_batches).to_string())],
-        );
-        family(
-            "segstream_collector_spool_syncs_total",
-            "counter",
-            "fsyncs of the spool, each covering a group of batches (group commit).",
-            &[("", get(&self.spool_syncs).to_string())],
-        );
-        family(
-            "segstream_collector_drained_records_total",
-            "counter",
-            "Records republished from the spool.",
-            &[("", get(&self.drained_records).to_string())],
-        );
-        family(
-            "segstream_collector_spool_segments",
-            "gauge",
-            "Spool segments waiting.",
-            &[("", get(&self.spool_segments).to_string())],
-        );
-        family(
-            "segstream_collector_spool_bytes",
-            "gauge",
-            "Spool bytes waiting.",
-            &[("", get(&self.spool_bytes).to_string())],
-        );
-        family(
-            "segstream_collector_published_events_total",
-            "counter",
-            "Events in published requests.",
-            &[("", get(&self.published_events).to_string())],
-        );
-        let mut cumulative = 0;
-        let mut buckets: Vec<(String, String)> = Vec::new();
-        for (i, bound) in BATCH_BUCKETS.iter().map(|b| b.to_string()).chain(["+Inf".to_string()]).enumerate() {
-            cumulative += get(&self.batch_sizes[i]);
-            buckets.push((format!("_bucket{{le=\"{bound}\"}}"), cumulative.to_string()));
+            "reason",
+            &rejected,
+        )?;
+        let counters = [
+            (
+                "segstream_collector_spooled_batches_total",
+                "Batches written to the spool.",
+                &self.spooled_batches,
+            ),
+            (
+                "segstream_collector_spool_syncs_total",
+                "fsyncs of the spool, each covering a group of batches (group commit).",
+                &self.spool_syncs,
+            ),
+            (
+                "segstream_collector_drained_records_total",
+                "Records republished from the spool.",
+                &self.drained_records,
+            ),
+            (
+                "segstream_collector_published_events_total",
+                "Events in published requests.",
+                &self.published_events,
+            ),
+        ];
+        for (name, help, value) in counters {
+            counter(&mut encoder, name, help, get(value))?;
         }
-        buckets.push(("_count".into(), cumulative.to_string()));
-        buckets.push(("_sum".into(), get(&self.published_events).to_string()));
-        let samples: Vec<(&str, String)> = buckets.iter().map(|(l, v)| (l.as_str(), v.clone())).collect();
-        family(
+        let gauges = [
+            (
+                "segstream_collector_spool_segments",
+                "Spool segments waiting.",
+                &self.spool_segments,
+            ),
+            ("segstream_collector_spool_bytes", "Spool bytes waiting.", &self.spool_bytes),
+            (
+                "segstream_collector_spool_capacity_bytes",
+                "The spool's capacity (0: no spool).",
+                &self.spool_capacity_bytes,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            gauge(&mut encoder, name, help, get(value) as f64)?;
+        }
+        let batch_bounds: Vec<f64> = BATCH_BUCKETS.iter().map(|b| *b as f64).collect();
+        histogram(
+            &mut encoder,
             "segstream_collector_batch_records",
-            "histogram",
             "Records per published request (accepted and failed events).",
-            &samples,
-        );
-        out
+            &[HistogramSample {
+                labels: Vec::new(),
+                bounds: &batch_bounds,
+                counts: counts(&self.batch_sizes),
+                sum: get(&self.published_events) as f64,
+            }],
+        )?;
+        histogram(
+            &mut encoder,
+            "segstream_collector_publish_duration_seconds",
+            "Time from handing a request's events to the publisher to their acknowledgement.",
+            &[HistogramSample {
+                labels: Vec::new(),
+                bounds: &PUBLISH_BUCKETS_SECONDS,
+                counts: counts(&self.publish_seconds),
+                sum: get(&self.publish_micros_sum) as f64 / 1e6,
+            }],
+        )
     }
 }
 
@@ -169,7 +218,7 @@ mod tests {
 
     #[test]
     fn the_batch_histogram_is_cumulative_with_count_and_sum() {
-        let metrics = CollectorMetrics::default();
+        let metrics = Arc::new(CollectorMetrics::default());
         for records in [1, 7, 100, 100, 5_000] {
             metrics.observe_batch(records);
             CollectorMetrics::add(&metrics.published_events, records);
@@ -182,7 +231,7 @@ mod tests {
             "segstream_collector_batch_records_bucket{le=\"1000\"} 4",
             "segstream_collector_batch_records_bucket{le=\"+Inf\"} 5",
             "segstream_collector_batch_records_count 5",
-            "segstream_collector_batch_records_sum 5208",
+            "segstream_collector_batch_records_sum 5208.0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
         }

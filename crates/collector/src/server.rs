@@ -18,7 +18,7 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("listening on {listen}: {e}"))?;
-    println!("collector: listening on http://{}", listener.local_addr().map_or(listen, |a| a));
+    tracing::info!("collector: listening on http://{}", listener.local_addr().map_or(listen, |a| a));
     let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
@@ -34,7 +34,7 @@ pub async fn interrupted_or_terminated() {
                 terms.recv().await;
             }
             Err(e) => {
-                eprintln!("collector: cannot watch SIGTERM ({e}); stop it with Ctrl-C");
+                tracing::warn!(error = %e, "collector: cannot watch SIGTERM; stop it with Ctrl-C");
                 std::future::pending::<()>().await;
             }
         }

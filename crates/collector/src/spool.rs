@@ -164,6 +164,11 @@ fn lock(state: &Mutex<State>) -> std::io::Result<std::sync::MutexGuard<'_, State
 }
 
 impl Spool {
+    /// The most bytes the spool holds.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
     /// Opens (creating) `dir`, recovering what a crash left.
     pub fn open(dir: &Path, capacity: u64, segment_bytes: u64) -> std::io::Result<(Spool, Recovery)> {
         std::fs::create_dir_all(dir)?;

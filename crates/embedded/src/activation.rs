@@ -72,7 +72,7 @@ impl EmbeddedActivation {
                     Err(e) => {
                         // Like the demo's collector: reported, and the demo goes on (its
                         // partners retry until something answers there).
-                        eprintln!("warning: the local partner cannot listen on {addr}: {e}; the demo runs without it");
+                        tracing::warn!(%addr, error = %e, "the local partner cannot listen; the demo runs without it");
                         None
                     }
                 }
@@ -109,7 +109,12 @@ impl EmbeddedActivation {
         })
     }
 
-    /// Every partner's state.
+    /// The partners' pipelines (their metrics, for the demo's `/metrics`).
+    pub fn pipelines(&self) -> Vec<segstream_activation::pipeline::Pipeline> {
+        self.activator.pipelines().cloned().collect()
+    }
+
+    /// The partners' status.
     pub fn status(&self) -> Vec<PartnerStatus> {
         self.activator.status()
     }

@@ -55,8 +55,8 @@ impl RuleWatcher {
         match load_rules(schema, paths) {
             Ok(loaded) => mailbox.post(loaded.defs, 0),
             Err(e) => {
-                e.diagnostics().iter().for_each(|d| eprintln!("{d}\n"));
-                eprintln!("rules: the edited rules were not applied: {e}");
+                let diagnostics: Vec<String> = e.diagnostics().iter().map(ToString::to_string).collect();
+                tracing::error!(error = %e, diagnostics = %diagnostics.join("\n"), "rules: the edited rules were not applied");
             }
         }
     }

@@ -105,14 +105,14 @@ fn produce_changes(producer: &rdkafka::producer::BaseProducer, topic: &str, chan
         let payload = change_json(user, segment, *tick, *entered, now).to_string();
         let record = BaseRecord::to(topic).key(user).payload(&payload).timestamp(*tick as i64);
         if let Err(e) = super::send_waiting(producer, record) {
-            eprintln!("segment-changes: cannot produce a change of {user:?}: {e}");
+            tracing::error!(topic, user = %user, tick = *tick, error = %e, "segment-changes: cannot produce a change");
         }
     }
     // Idempotent, retried without a deadline: flush returns once the broker has them.
     let mut reported = false;
     while let Err(e) = producer.flush(Duration::from_secs(1)) {
         if !reported {
-            eprintln!("segment-changes: waiting for the broker: {e}");
+            tracing::warn!(topic, error = %e, "segment-changes: waiting for the broker");
             reported = true;
         }
     }
@@ -129,7 +129,7 @@ impl DurableWriter<(String, String)> for ChangeSink {
         let fresh: Vec<ChangeKey> = changes.iter().filter(|c| !self.suppression.emitted(c)).cloned().collect();
         for (writer, items) in [(&self.kafka, fresh), (&self.store, changes)] {
             if let Err(e) = writer.send(tick, items) {
-                eprintln!("classifier output: {e}");
+                tracing::error!(tick, error = %e, "classifier output: a writer refused a tick");
             }
         }
     }

@@ -119,7 +119,12 @@ impl Shared {
 
     fn failed(&self, origin: &str, error: &dyn std::fmt::Display) {
         let failed = self.counts.failed.fetch_add(1, Ordering::Relaxed) + 1;
-        eprintln!("dead-letter: the letter for {origin} failed: {error} ({failed} failed; its partition's offsets are held until a restart retries it)");
+        tracing::error!(
+            origin,
+            error = %error,
+            failed,
+            "dead-letter: the letter failed; its partition's offsets are held until a restart retries it"
+        );
     }
 }
 
@@ -175,6 +180,13 @@ impl DeadLetters {
             Some(p) if p.len() > PAYLOAD_LIMIT => format!("{reason} (payload of {} bytes cut to {PAYLOAD_LIMIT})", p.len()),
             _ => reason.to_string(),
         };
+        tracing::debug!(
+            topic = origin.topic,
+            partition = origin.partition,
+            offset = origin.offset,
+            reason = %reason,
+            "record dead-lettered"
+        );
         let value = dead_letter_json(origin.topic, origin.partition, origin.offset, &reason, payload, now_ms).to_string();
         let partition = (origin.topic.to_string(), origin.partition);
         self.shared.outstanding().add(partition.clone(), origin.offset);

@@ -197,7 +197,7 @@ impl KafkaEventSource {
         }
         if offsets.count() > 0 {
             if let Err(e) = self.consumer.commit(&offsets, CommitMode::Async) {
-                eprintln!("kafka: committing offsets of {}: {e}", self.topic);
+                tracing::warn!(topic = %self.topic, error = %e, "kafka: committing offsets failed");
             }
         }
     }
@@ -211,16 +211,13 @@ impl KafkaEventSource {
                     .filter(|p| !self.partitions.contains_key(p))
                     .collect();
                 if !new.is_empty() {
-                    eprintln!(
-                        "kafka: worker {} picks up new partitions {new:?} of {}",
-                        self.setup.worker, self.topic
-                    );
+                    tracing::info!(topic = %self.topic, worker = self.setup.worker, partitions = ?new, "kafka: picking up new partitions");
                     if let Err(e) = self.assign(&new, false) {
-                        eprintln!("kafka: {e}");
+                        tracing::error!(topic = %self.topic, partitions = ?new, error = %e, "kafka: assigning new partitions failed");
                     }
                 }
             }
-            Err(e) => eprintln!("kafka: {e}"),
+            Err(e) => tracing::warn!(topic = %self.topic, error = %e, "kafka: discovering partitions failed"),
         }
     }
 
@@ -270,7 +267,7 @@ impl EventSource for KafkaEventSource {
                 Some(Err(e)) => {
                     self.failures += 1;
                     if self.failures.is_power_of_two() {
-                        eprintln!("kafka: reading {}: {e} ({} errors so far)", self.topic, self.failures);
+                        tracing::warn!(topic = %self.topic, error = %e, errors = self.failures, "kafka: reading failed");
                     }
                     break;
                 }

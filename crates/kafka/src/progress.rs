@@ -111,7 +111,7 @@ impl ProgressWriter {
                 self.written = durable;
                 self.last = Instant::now();
             }
-            Err((e, _)) => eprintln!("progress: could not queue the frontier: {e}"),
+            Err((e, _)) => tracing::warn!(topic = %self.topic, error = %e, "progress: could not queue the frontier"),
         }
     }
 }

@@ -140,7 +140,7 @@ impl SideInputs {
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(e)) => {
-                    eprintln!("kafka: reading side inputs: {e}");
+                    tracing::warn!(error = %e, "kafka: reading side inputs failed");
                     break;
                 }
             }
@@ -188,7 +188,7 @@ impl SideInputs {
             handles.rules.update_at(def.clone(), at, 1);
         }
         handles.rules.flush();
-        eprintln!("rules: applied a published set of {} segments at {at}", next.len());
+        tracing::info!(segments = next.len(), version = ?version, tick = at, "rules: applied a published set");
         self.rules = next;
         self.applied = Some((version, at));
         Ok(())

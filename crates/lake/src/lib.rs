@@ -18,6 +18,7 @@ pub mod curated;
 pub mod error;
 pub mod event_head;
 pub mod location;
+pub mod metrics;
 pub mod parquet_file;
 pub mod raw_table;
 pub mod records;

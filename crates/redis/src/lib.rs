@@ -99,7 +99,7 @@ impl Retrying {
             match result {
                 Ok(()) => {
                     if reported {
-                        eprintln!("redis: {what}: written again after {} retries", self.retries);
+                        tracing::info!(retries = self.retries, "redis: {what}: written again");
                     }
                     return;
                 }
@@ -107,7 +107,7 @@ impl Retrying {
                     self.connection = None;
                     self.retries += 1;
                     if !reported {
-                        eprintln!("redis: {what}: {e}; retrying until Redis is back");
+                        tracing::warn!(error = %e, "redis: {what} failed; retrying until Redis is back");
                         reported = true;
                     }
                     std::thread::sleep(backoff);
@@ -126,14 +126,14 @@ impl Retrying {
         match error.into_server_errors() {
             Some(commands) if !commands.is_empty() => {
                 for (index, server_error) in commands.iter() {
-                    eprintln!("redis: {what}: {} refused for good (not retried): {server_error}", origin(*index));
+                    tracing::error!(origin = %origin(*index), error = %server_error, "redis: {what}: refused for good (not retried)");
                 }
                 self.permanent.fetch_add(commands.len() as u64, Ordering::Relaxed);
             }
             _ => {
                 // Not a command's error (e.g. a wrong password): the whole pipeline failed.
                 self.connection = None;
-                eprintln!("redis: {what}: refused for good (not retried): {message}");
+                tracing::error!(error = %message, "redis: {what}: refused for good (not retried)");
                 self.permanent.fetch_add(1, Ordering::Relaxed);
             }
         }

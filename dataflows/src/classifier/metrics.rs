@@ -3,6 +3,7 @@
 //! Contract: plain atomics, updated by the operators of every worker and read at any
 //! time from any thread; the dataflow never blocks on them.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -44,6 +45,8 @@ pub struct ClassifierMetrics {
     pub workers: Mutex<Vec<WorkerGauges>>,
     /// The last rejection reason seen.
     pub last_rejection: Mutex<Option<String>>,
+    /// Members of each segment: entries minus exits of the changes emitted.
+    segment_members: Mutex<BTreeMap<String, i64>>,
 }
 
 /// Gauges of one worker.
@@ -86,6 +89,27 @@ impl ClassifierMetrics {
         if n > 0 {
             counter.fetch_add(n, Ordering::Relaxed);
         }
+    }
+
+    /// Counts emitted changes, `(segment, entered)`, into the segment sizes: one lock per
+    /// batch, an allocation only for a segment not seen before.
+    pub fn count_changes<'a>(&self, changes: impl IntoIterator<Item = (&'a str, bool)>) {
+        let mut members = self.segment_members.lock().unwrap_or_else(|e| e.into_inner());
+        for (segment, entered) in changes {
+            let delta = if entered { 1 } else { -1 };
+            match members.get_mut(segment) {
+                Some(n) => *n += delta,
+                None => {
+                    members.insert(segment.to_string(), delta);
+                }
+            }
+        }
+    }
+
+    /// Members of each segment, by segment id.
+    pub fn segment_members(&self) -> Vec<(String, i64)> {
+        let members = self.segment_members.lock().unwrap_or_else(|e| e.into_inner());
+        members.iter().map(|(segment, n)| (segment.clone(), *n)).collect()
     }
 
     /// Reads a counter.

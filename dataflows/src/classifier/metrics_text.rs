@@ -1,129 +1,150 @@
-//! The classifier's metrics in the Prometheus text exposition format.
+//! The classifier's metrics as a Prometheus collector.
 //!
-//! Contract: [`render`] writes [`ClassifierMetrics`] in the text format (version
-//! 0.0.4): counters with `_total`, gauges for the watermark, users and remembered event
-//! ids. Pure formatting; serving it is the host's.
+//! Contract: [`ClassifierMetrics`] implements `prometheus-client`'s [`Collector`]: on
+//! each scrape it describes its counters (`_total`), the watermark and the durable
+//! frontier as `_timestamp_seconds` gauges, live and dormant users, remembered event ids,
+//! and the members of each segment (`segstream_segment_members{segment}`). Pure
+//! description of values the operators keep in atomics; serving it is the host's.
 
-use std::fmt::Write as _;
+use std::fmt;
+
+use segstream_telemetry::exposition::{counter, gauge, labelled, Collector, DescriptorEncoder, Kind};
 
 use super::metrics::ClassifierMetrics;
 
-/// The metrics in the text exposition format.
-pub fn render(metrics: &ClassifierMetrics) -> String {
-    let mut out = String::new();
-    let counters = [
-        ("segstream_records_read_total", "Records read from sources.", &metrics.records_read),
-        (
-            "segstream_events_rejected_total",
-            "Records rejected by decoding or validation.",
-            &metrics.rejected,
-        ),
-        (
-            "segstream_events_sidelined_total",
-            "Events older than the dedup horizon, not applied.",
-            &metrics.sidelined,
-        ),
-        (
-            "segstream_events_late_total",
-            "Events applied at the frontier after the watermark passed them.",
-            &metrics.late,
-        ),
-        (
-            "segstream_events_duplicate_total",
-            "Events dropped as duplicates.",
-            &metrics.duplicates,
-        ),
-        ("segstream_events_applied_total", "Events applied to features.", &metrics.applied),
-        (
-            "segstream_membership_changes_total",
-            "Membership changes emitted.",
-            &metrics.changes,
-        ),
-        (
-            "segstream_rule_errors_total",
-            "Rule updates that did not compile.",
-            &metrics.rule_errors,
-        ),
-        (
-            "segstream_users_evicted_total",
-            "Users evicted after the user TTL with no windowed state and no membership.",
-            &metrics.evictions,
-        ),
-        (
-            "segstream_dead_letters_total",
-            "Records sent to the dead-letter topic.",
-            &metrics.dead_letters,
-        ),
-        (
-            "segstream_dead_letters_failed_total",
-            "Dead letters that failed for good; each holds its partition's offset commits until a restart.",
-            &metrics.dead_letters_failed,
-        ),
-        (
-            "segstream_redis_refused_total",
-            "Profile-store commands Redis refused for good (e.g. WRONGTYPE), logged with the user's key and not retried.",
-            &metrics.redis_refused,
-        ),
-    ];
-    for (name, help, counter) in counters {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-            ClassifierMetrics::get(counter)
-        );
+/// Milliseconds since the epoch as Prometheus seconds.
+fn seconds(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+impl Collector for ClassifierMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let counters = [
+            ("segstream_records_read_total", "Records read from sources.", &self.records_read),
+            (
+                "segstream_events_rejected_total",
+                "Records rejected by decoding or validation.",
+                &self.rejected,
+            ),
+            (
+                "segstream_events_sidelined_total",
+                "Events older than the dedup horizon, not applied.",
+                &self.sidelined,
+            ),
+            (
+                "segstream_events_late_total",
+                "Events applied at the frontier after the watermark passed them.",
+                &self.late,
+            ),
+            (
+                "segstream_events_duplicate_total",
+                "Events dropped as duplicates.",
+                &self.duplicates,
+            ),
+            ("segstream_events_applied_total", "Events applied to features.", &self.applied),
+            ("segstream_membership_changes_total", "Membership changes emitted.", &self.changes),
+            (
+                "segstream_rule_errors_total",
+                "Rule updates that did not compile.",
+                &self.rule_errors,
+            ),
+            (
+                "segstream_users_evicted_total",
+                "Users evicted after the user TTL with no windowed state and no membership.",
+                &self.evictions,
+            ),
+            (
+                "segstream_dead_letters_total",
+                "Records sent to the dead-letter topic.",
+                &self.dead_letters,
+            ),
+            (
+                "segstream_dead_letters_failed_total",
+                "Dead letters that failed for good; each holds its partition's offset commits until a restart.",
+                &self.dead_letters_failed,
+            ),
+            (
+                "segstream_redis_refused_total",
+                "Profile-store commands Redis refused for good (e.g. WRONGTYPE), logged with the user's key and not retried.",
+                &self.redis_refused,
+            ),
+        ];
+        for (name, help, value) in counters {
+            counter(&mut encoder, name, help, ClassifierMetrics::get(value))?;
+        }
+        let totals = self.totals();
+        let gauges = [
+            (
+                "segstream_watermark_timestamp_seconds",
+                "The lowest source watermark over workers (event time, seconds since the epoch).",
+                seconds(totals.watermark_ms),
+            ),
+            (
+                "segstream_durable_frontier_timestamp_seconds",
+                "Every change before this event time (seconds since the epoch) is written to all outputs.",
+                seconds(ClassifierMetrics::get(&self.durable_frontier_ms)),
+            ),
+            (
+                "segstream_users",
+                "Users with classifier state (live; evicted ones are not counted).",
+                totals.users as f64,
+            ),
+            (
+                "segstream_users_dormant",
+                "Evicted users that keep their condition results and memberships.",
+                totals.dormant_users as f64,
+            ),
+            (
+                "segstream_dedup_entries",
+                "Event ids remembered for deduplication.",
+                totals.dedup_entries as f64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            gauge(&mut encoder, name, help, value)?;
+        }
+        let members = self.segment_members();
+        let samples: Vec<(&str, f64)> = members.iter().map(|(segment, n)| (segment.as_str(), *n as f64)).collect();
+        labelled(
+            &mut encoder,
+            Kind::Gauge,
+            "segstream_segment_members",
+            "Users in each segment, as classified by this process's workers.",
+            "segment",
+            &samples,
+        )
     }
-    let totals = metrics.totals();
-    let gauges = [
-        (
-            "segstream_watermark_milliseconds",
-            "The lowest source watermark over workers (epoch ms).",
-            totals.watermark_ms,
-        ),
-        (
-            "segstream_users",
-            "Users with classifier state (live; evicted ones are not counted).",
-            totals.users,
-        ),
-        (
-            "segstream_users_dormant",
-            "Evicted users that keep their condition results and memberships.",
-            totals.dormant_users,
-        ),
-        (
-            "segstream_dedup_entries",
-            "Event ids remembered for deduplication.",
-            totals.dedup_entries,
-        ),
-        (
-            "segstream_durable_frontier_milliseconds",
-            "Every change before this event time (epoch ms) is written to all outputs.",
-            ClassifierMetrics::get(&metrics.durable_frontier_ms),
-        ),
-    ];
-    for (name, help, value) in gauges {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use segstream_telemetry::exposition::Exposition;
+    use std::sync::Arc;
 
     #[test]
-    fn renders_counters_and_gauges() {
-        let metrics = ClassifierMetrics::default();
+    fn renders_counters_gauges_and_segment_sizes() {
+        let metrics = Arc::new(ClassifierMetrics::default());
         ClassifierMetrics::add(&metrics.duplicates, 3);
-        metrics.set_worker(0, |g| g.users = 7);
-        let text = render(&metrics);
-        assert!(
-            text.contains("# TYPE segstream_events_duplicate_total counter\nsegstream_events_duplicate_total 3\n"),
-            "{text}"
-        );
-        assert!(text.contains("segstream_users 7\n"), "{text}");
+        metrics.set_worker(0, |g| {
+            g.users = 7;
+            g.watermark_ms = 1_500;
+        });
+        metrics.count_changes([("vip", true), ("vip", true), ("lapsed", true), ("vip", false)]);
+        let exposition = Exposition::of(Arc::clone(&metrics));
+        let text = exposition.render();
+        for expected in [
+            "# TYPE segstream_events_duplicate_total counter\nsegstream_events_duplicate_total 3\n",
+            "segstream_users 7.0\n",
+            "segstream_watermark_timestamp_seconds 1.5\n",
+            "segstream_segment_members{segment=\"lapsed\"} 1.0\n",
+            "segstream_segment_members{segment=\"vip\"} 1.0\n",
+        ] {
+            assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
+        }
         ClassifierMetrics::add(&metrics.dead_letters_failed, 2);
         assert!(
-            render(&metrics).contains("segstream_dead_letters_failed_total 2\n"),
+            exposition.render().contains("segstream_dead_letters_failed_total 2\n"),
             "a failed dead letter is exported"
         );
     }

@@ -172,8 +172,11 @@ pub fn classify<'s>(
                             tick
                         }
                     };
+                    let slice = tracing::debug_span!("tick", tick, worker).entered();
                     processed |= engine.continue_tick(USERS_PER_SLICE, &mut rows, &mut changes);
+                    drop(slice);
                     if !changes.is_empty() {
+                        metrics.count_changes(changes.iter().map(|c| (c.segment.as_str(), c.entered)));
                         let at = cap.delayed(&tick);
                         output.session(&at).give_iterator(
                             changes
