@@ -1,109 +1,69 @@
-//! A minimal HTTP/1.1 client for posting batches to collectors over keep-alive
-//! connections.
+//! The harness's HTTP client: posting batches to collectors and scraping metrics, over
+//! keep-alive connections.
 //!
 //! Contract: [`Connection::post`] sends one `POST` with a JSON body and the write key as
-//! a bearer token, and returns the status code and body ([`Connection::get`] likewise a
-//! `GET`, for metrics). Responses must carry
-//! `Content-Length` (the collector's do); the connection is reopened after any error or
-//! a `Connection: close`. Loopback load tests need nothing more, and the harness's own
-//! CPU, which shares the machine with the system under test, stays small.
+//! a bearer token, and returns the status code and body whatever the status
+//! ([`Connection::get`] likewise a `GET`, for metrics); transport errors are
+//! `io::Error`s. It is `ureq` (blocking, one agent per driver thread, which keeps its
+//! connection alive): the drivers are plain threads, so a blocking client keeps them
+//! simple, and `ureq` replaced a hand-written HTTP/1.1 client here.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
-/// One keep-alive connection to a collector.
+/// The longest one request may take, connection included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A client of one collector.
 pub struct Connection {
-    address: String,
-    write_key: String,
-    stream: Option<BufReader<TcpStream>>,
+    base: String,
+    authorization: String,
+    agent: ureq::Agent,
 }
 
 impl Connection {
-    /// A connection to `address` (`host:port`), opened on first use.
+    /// A client of `address` (`host:port`); connections open on first use.
     pub fn new(address: &str, write_key: &str) -> Connection {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .build()
+            .into();
         Connection {
-            address: address.to_string(),
-            write_key: write_key.to_string(),
-            stream: None,
+            base: format!("http://{address}"),
+            authorization: format!("Bearer {write_key}"),
+            agent,
         }
-    }
-
-    fn open(&mut self) -> std::io::Result<&mut BufReader<TcpStream>> {
-        if self.stream.is_none() {
-            let stream = TcpStream::connect(&self.address)?;
-            stream.set_nodelay(true)?;
-            stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-            self.stream = Some(BufReader::new(stream));
-        }
-        self.stream.as_mut().ok_or_else(|| std::io::Error::other("no connection"))
     }
 
     /// Posts `body` to `path`: `(status, response body)`.
     pub fn post(&mut self, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
-        self.request("POST", path, body)
+        let sent = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", &self.authorization)
+            .content_type("application/json")
+            .send(body);
+        answer(sent)
     }
 
     /// Gets `path`: `(status, response body)`.
     pub fn get(&mut self, path: &str) -> std::io::Result<(u16, String)> {
-        self.request("GET", path, b"")
+        answer(self.agent.get(format!("{}{path}", self.base)).call())
     }
+}
 
-    fn request(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
-        let result = self.exchange(method, path, body);
-        if !matches!(&result, Ok((_, _, true))) {
-            self.stream = None;
-        }
-        result.map(|(status, text, _)| (status, text))
-    }
-
-    /// One request and response; the flag says whether the connection may be reused.
-    fn exchange(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, String, bool)> {
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            self.address,
-            self.write_key,
-            body.len()
-        );
-        let stream = self.open()?;
-        stream.get_mut().write_all(head.as_bytes())?;
-        stream.get_mut().write_all(body)?;
-        let mut line = String::new();
-        stream.read_line(&mut line)?;
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {line:?}")))?;
-        let (mut length, mut keep) = (None, true);
-        loop {
-            line.clear();
-            if stream.read_line(&mut line)? == 0 {
-                return Err(std::io::Error::other("the connection closed in the headers"));
-            }
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                let value = value.trim();
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.parse::<usize>().ok();
-                } else if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close") {
-                    keep = false;
-                }
-            }
-        }
-        let length = length.ok_or_else(|| std::io::Error::other("a response without Content-Length"))?;
-        let mut text = vec![0; length];
-        stream.read_exact(&mut text)?;
-        Ok((status, String::from_utf8_lossy(&text).into_owned(), keep))
-    }
+/// The status and body of a response, or the transport's error.
+fn answer(sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> std::io::Result<(u16, String)> {
+    let mut response = sent.map_err(std::io::Error::other)?;
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().map_err(std::io::Error::other)?;
+    Ok((status, text))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
 
     #[test]

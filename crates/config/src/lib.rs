@@ -1,9 +1,9 @@
 //! segstream-config: the distributed deployment's configuration, `configs/kafka.toml`,
 //! typed and layered.
 //!
-//! Contract: [`DeploymentConfig::load`] reads a TOML file, applies environment
-//! overrides (see [`mod@env`]), and deserializes it into typed sections with every unknown
-//! key rejected by name. Durations are strings such as `"100ms"` or `"24h"`; they are
+//! Contract: [`DeploymentConfig::load`] reads a TOML file, layers environment overrides
+//! over it (figment; see [`mod@env`]), and deserializes it into typed sections with every
+//! unknown key rejected by name, whichever layer it came from. Durations are strings such as `"100ms"` or `"24h"`; they are
 //! checked by [`DeploymentConfig::classifier_config`]. Every knob is documented in
 //! `configs/kafka.toml` itself and in `docs/operations.md`.
 #![deny(missing_docs)]
@@ -13,6 +13,8 @@ pub mod env;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use figment::providers::{Format, Toml};
+use figment::Figment;
 use segstream_model::ClassifierConfig;
 use segstream_time::parse_duration;
 use serde::Deserialize;
@@ -210,14 +212,17 @@ impl DeploymentConfig {
     /// Reads `path` and applies the process environment's overrides.
     pub fn load(path: &Path) -> Result<DeploymentConfig, ConfigError> {
         let text = segstream_rules::files::read_text(path)?.text;
-        DeploymentConfig::from_toml(&text, std::env::vars()).map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))
+        DeploymentConfig::from_toml(&text).map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))
     }
 
-    /// Parses `text` with the overrides found in `vars`.
-    pub fn from_toml(text: &str, vars: impl IntoIterator<Item = (String, String)>) -> Result<DeploymentConfig, String> {
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
-        env::apply_overrides(&mut table, vars)?;
-        let config: DeploymentConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| e.to_string())?;
+    /// Parses `text`, layered under the process environment's overrides (figment: the
+    /// file, then `SEGSTREAM__…` variables, then librdkafka options; see [`mod@env`]).
+    pub fn from_toml(text: &str) -> Result<DeploymentConfig, String> {
+        let config: DeploymentConfig = Figment::from(Toml::string(text))
+            .merge(env::settings())
+            .merge(env::KafkaOptions)
+            .extract()
+            .map_err(|e| e.to_string())?;
         config.classifier_config().map_err(|e| e.to_string())?;
         config.data_ttl_seconds().map_err(|e| e.to_string())?;
         if config.kafka.partitions < 1 {
@@ -248,31 +253,46 @@ impl DeploymentConfig {
 }
 
 #[cfg(test)]
+// figment's `Jail` takes closures returning its own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+    use figment::Jail;
 
     const MINIMAL: &str = "[kafka]\nbrokers = \"127.0.0.1:9092\"\n";
 
+    // In figment's jail: the environment is the test's alone, whatever runs beside it.
+
     #[test]
     fn defaults_fill_what_the_file_leaves_out() {
-        let config = DeploymentConfig::from_toml(MINIMAL, []).unwrap();
-        assert_eq!(config.topics.changes, "segment-changes");
-        assert_eq!(config.classifier_config().unwrap(), ClassifierConfig::default());
-        assert_eq!(config.data_ttl_seconds().unwrap(), 30 * 86_400);
+        Jail::expect_with(|_| {
+            let config = DeploymentConfig::from_toml(MINIMAL).map_err(|e| e.to_string())?;
+            assert_eq!(config.topics.changes, "segment-changes");
+            assert_eq!(config.classifier_config().unwrap(), ClassifierConfig::default());
+            assert_eq!(config.data_ttl_seconds().unwrap(), 30 * 86_400);
+            Ok(())
+        });
     }
 
     #[test]
     fn unknown_keys_and_bad_durations_are_rejected_by_name() {
-        let typo = DeploymentConfig::from_toml(&format!("{MINIMAL}[redis]\nurll = \"x\"\n"), []).unwrap_err();
-        assert!(typo.contains("urll"), "{typo}");
-        let bad = DeploymentConfig::from_toml(&format!("{MINIMAL}[classifier]\ntick = \"soon\"\n"), []).unwrap_err();
-        assert!(bad.contains("classifier.tick"), "{bad}");
+        Jail::expect_with(|_| {
+            let typo = DeploymentConfig::from_toml(&format!("{MINIMAL}[redis]\nurll = \"x\"\n")).unwrap_err();
+            assert!(typo.contains("urll"), "{typo}");
+            let bad = DeploymentConfig::from_toml(&format!("{MINIMAL}[classifier]\ntick = \"soon\"\n")).unwrap_err();
+            assert!(bad.contains("classifier.tick"), "{bad}");
+            Ok(())
+        });
     }
 
     #[test]
     fn options_reach_librdkafka() {
-        let config = DeploymentConfig::from_toml(&format!("{MINIMAL}[kafka.options]\n\"security.protocol\" = \"ssl\"\n"), []).unwrap();
-        assert_eq!(config.client_config().get("security.protocol"), Some("ssl"));
-        assert_eq!(config.client_config().get("bootstrap.servers"), Some("127.0.0.1:9092"));
+        Jail::expect_with(|_| {
+            let config = DeploymentConfig::from_toml(&format!("{MINIMAL}[kafka.options]\n\"security.protocol\" = \"ssl\"\n"))
+                .map_err(|e| e.to_string())?;
+            assert_eq!(config.client_config().get("security.protocol"), Some("ssl"));
+            assert_eq!(config.client_config().get("bootstrap.servers"), Some("127.0.0.1:9092"));
+            Ok(())
+        });
     }
 }
