@@ -15,7 +15,8 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// How log lines are written to standard error: `text` for a terminal, `json` (one
-    /// object per line) for a log pipeline. `RUST_LOG` filters them (default `info`).
+    /// object per line) for a log pipeline. `RUST_LOG` filters them (unset:
+    /// `warn,segstream=info`; it replaces that default, so keep `warn,` in front).
     #[arg(long, global = true, value_enum, default_value_t = LogFormatFlag::Text)]
     pub log_format: LogFormatFlag,
 }
@@ -333,9 +334,11 @@ pub struct DemoArgs {
     /// Rule locations.
     #[arg(long = "rules", default_value = "configs/rules")]
     pub rules: Vec<PathBuf>,
-    /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464.
-    #[arg(long)]
-    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Serve every component's Prometheus metrics at http://ADDR/metrics (`off`:
+    /// don't); the dashboard in configs/grafana/ reads them. If ADDR is taken, the demo
+    /// runs without it.
+    #[arg(long, default_value = "127.0.0.1:9464", value_parser = listen_or_off)]
+    pub metrics_addr: ListenOrOff,
     /// Re-read the rule files every second and apply valid edits live.
     #[arg(long)]
     pub watch_rules: bool,

@@ -33,12 +33,8 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(code) => code,
         Err(error) => {
-            // The edge where a command's error is reported, once: on a terminal as the
-            // command's last word, in JSON as a log line a pipeline can parse.
-            match format {
-                LogFormat::Text => eprintln!("error: {error}"),
-                LogFormat::Json => tracing::error!(error = %error, "the command failed"),
-            }
+            // The edge where a command's error is reported, once.
+            commands::report::failure(&error.to_string());
             ExitCode::from(2)
         }
     }

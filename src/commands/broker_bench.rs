@@ -31,6 +31,7 @@ use crate::error::CommandError;
 use segstream_config::DeploymentConfig;
 use segstream_kafka::admin::partition_count;
 use segstream_model::change::decode_change;
+use segstream_telemetry::streak::FailureStreak;
 use segstream_time::wall_clock_ms;
 
 fn duration(flag: &str, text: &str) -> Result<Duration, CommandError> {
@@ -38,9 +39,14 @@ fn duration(flag: &str, text: &str) -> Result<Duration, CommandError> {
     Ok(Duration::from_millis(ms.max(0) as u64))
 }
 
+/// Records the bench could not produce (logged once per streak).
+static UNPRODUCED: FailureStreak = FailureStreak::new();
+
 fn send(producer: &BaseProducer, topic: &str, key: &str, payload: &str) {
     if let Err(e) = segstream_kafka::send_waiting(producer, BaseRecord::to(topic).key(key).payload(payload)) {
-        eprintln!("broker-bench: cannot produce: {e}");
+        if let Some(failures) = UNPRODUCED.failed() {
+            tracing::warn!(topic, failures, error = %e, "broker-bench: cannot produce");
+        }
     }
 }
 
@@ -102,6 +108,7 @@ pub fn run(args: &BrokerBenchArgs) -> Result<ExitCode, CommandError> {
     let rate = args.rate.max(1);
     let (mut sent, mut changes) = (0u64, 0u64);
     let last_event_ms = std::cell::Cell::new(u64::MAX);
+    let reading = FailureStreak::new();
     let read_changes = |latency: &mut Histogram<u64>, changes: &mut u64| {
         while let Some(result) = consumer.poll(Duration::ZERO) {
             match result {
@@ -119,7 +126,11 @@ pub fn run(args: &BrokerBenchArgs) -> Result<ExitCode, CommandError> {
                     }
                 }
                 Err(KafkaError::PartitionEOF(_)) => {}
-                Err(e) => eprintln!("broker-bench: reading changes: {e}"),
+                Err(e) => {
+                    if let Some(failures) = reading.failed() {
+                        tracing::warn!(failures, error = %e, "broker-bench: reading changes failed");
+                    }
+                }
             }
         }
     };

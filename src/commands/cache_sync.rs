@@ -27,7 +27,10 @@ use segstream_kafka::dead_letter::{DeadLetters, Origin};
 use segstream_kafka::REQUEST_TIMEOUT;
 use segstream_redis::user_data::{write_upserts, Upsert};
 use segstream_redis::Retrying;
+use segstream_telemetry::streak::FailureStreak;
 
+/// How often cache-sync says how it is doing.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// The longest a record waits for its batch.
 const LINGER: Duration = Duration::from_millis(50);
 
@@ -96,9 +99,19 @@ pub fn run(args: &CacheSyncArgs) -> Result<ExitCode, CommandError> {
     let mut next_offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
     let mut written = 0u64;
     let mut batch_started = Instant::now();
+    let reading = FailureStreak::new();
+    let mut reported = (Instant::now(), 0u64);
     loop {
+        if reported.0.elapsed() >= PROGRESS_EVERY {
+            let per_second = (written - reported.1) as f64 / reported.0.elapsed().as_secs_f64();
+            tracing::info!(written, dead_letters = dead_letters.sent(), "cache-sync: {per_second:.0} upserts/s");
+            reported = (Instant::now(), written);
+        }
         match consumer.poll(Duration::from_millis(10)) {
             Some(Ok(message)) => {
+                if let Some(failures) = reading.succeeded() {
+                    tracing::info!(failures, "cache-sync: reading again");
+                }
                 let field = fields.iter().find(|(t, _)| *t == message.topic()).map_or("profile", |(_, f)| *f);
                 match upsert(&message, field) {
                     Ok(u) => batch.push(u),
@@ -117,7 +130,11 @@ pub fn run(args: &CacheSyncArgs) -> Result<ExitCode, CommandError> {
                 next_offsets.insert(at, message.offset() + 1);
             }
             Some(Err(KafkaError::PartitionEOF(_))) | None => {}
-            Some(Err(e)) => tracing::warn!(error = %e, "cache-sync: reading failed"),
+            Some(Err(e)) => {
+                if let Some(failures) = reading.failed() {
+                    tracing::warn!(failures, error = %e, "cache-sync: reading failed");
+                }
+            }
         }
         let full = batch.len() >= config.redis.batch.max(1);
         if !next_offsets.is_empty() && (full || batch_started.elapsed() >= LINGER || (args.once && ends.is_empty())) {

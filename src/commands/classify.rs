@@ -286,10 +286,15 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
                 if let Some(acker) = acker.as_mut() {
                     acker.observe(side.rules_applied(), frontier);
                 }
+                size_updates.borrow_mut().retain(|((segment, _), _, _)| !is_shadow(segment));
+                worker_metrics.apply_sizes(
+                    size_updates
+                        .borrow()
+                        .iter()
+                        .map(|((s, count), _, diff)| (s.as_str(), *count, *diff)),
+                );
                 for ((segment, count), _, diff) in size_updates.borrow_mut().drain(..) {
-                    if !is_shadow(&segment) {
-                        sizes.apply(&segment, count, diff);
-                    }
+                    sizes.apply(&segment, count, diff);
                 }
                 sizes.maybe_report();
                 if until.is_some_and(|u| frontier > u) {

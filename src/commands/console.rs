@@ -140,6 +140,21 @@ impl LiveView for DeploymentLive {
     }
 }
 
+/// How often the console says where rule delivery stands.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Logs which rule-set the rules topic last took, or why publishing fails (every
+/// [`PROGRESS_EVERY`] while it does: a slow, bounded repeat).
+fn say_delivery(state: &segstream_console::repository::delivery::DeliveryState) {
+    match (&state.delivered_version, &state.last_error) {
+        (_, Some(error)) => tracing::warn!(channel = %state.channel, error = %error, "console: publishing rules is failing"),
+        (Some(version), None) => {
+            tracing::info!(channel = %state.channel, version, "console: the rules topic last took rule-set v{version}")
+        }
+        (None, None) => tracing::info!(channel = %state.channel, "console: the rules topic has taken no rule-set from here yet"),
+    }
+}
+
 /// Runs the console.
 pub fn run(args: &ConsoleArgs) -> Result<ExitCode, CommandError> {
     let config = DeploymentConfig::load(&args.config.config)?;
@@ -171,8 +186,20 @@ pub fn run(args: &ConsoleArgs) -> Result<ExitCode, CommandError> {
         .enable_all()
         .build()
         .map_err(|e| CommandError::Invalid(format!("tokio runtime: {e}")))?;
-    runtime.block_on(segstream_collector::server::interrupted_or_terminated());
+    runtime.block_on(async {
+        let mut every = tokio::time::interval(PROGRESS_EVERY);
+        every.tick().await;
+        let stopped = segstream_collector::server::interrupted_or_terminated();
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                () = &mut stopped => break,
+                _ = every.tick() => say_delivery(&repository.delivery().state()),
+            }
+        }
+    });
     stop.store(true, Ordering::Relaxed);
+    say_delivery(&repository.delivery().state());
     tracing::info!("console: stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -173,7 +173,8 @@ fn serve_collector(
         (None, Some(_)) => "the --write-key given".to_string(),
         (None, None) => "no write key (--insecure-no-auth)".to_string(),
     };
-    tracing::info!("collector: tracking API (POST /v1/batch, /v1/track, /v1/events; Authorization: Bearer KEY), {key}");
+    // To standard output, not the log: the line can carry the write key made for the run.
+    println!("collector: tracking API (POST /v1/batch, /v1/track, /v1/events; Authorization: Bearer KEY), {key}");
     let state = app_state(
         (&args.http, keys),
         listen,
@@ -218,10 +219,12 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let config = super::classifier_flags::classifier_config(&args.classifier)?;
     let metrics = Arc::new(ClassifierMetrics::default());
-    let metrics_listener = match args.metrics_addr {
-        Some(addr) => Some(std::net::TcpListener::bind(addr).map_err(|e| CommandError::Invalid(format!("--metrics-addr {addr}: {e}")))?),
-        None => None,
-    };
+    // Like the collector: a taken address is reported and the demo goes on without it.
+    let metrics_listener = args.metrics_addr.0.and_then(|addr| {
+        std::net::TcpListener::bind(addr)
+            .inspect_err(|e| tracing::warn!("the demo runs without its metrics page: --metrics-addr {addr}: {e}"))
+            .ok()
+    });
     let (collector_metrics, lake_metrics) = (Arc::new(CollectorMetrics::default()), Arc::new(LakeMetrics::default()));
     let writer = Arc::new(Mutex::new(ChangeWriter::create(&args.out).map_err(|source| {
         CommandError::Read {
@@ -329,14 +332,25 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
     let activation = start_activation(args, &defs, traffic, &change_log)?;
     if let Some(listener) = metrics_listener {
         // One page for every component of the demo, so the dashboard works on it.
-        let partners = activation.as_ref().map(|a| a.pipelines()).unwrap_or_default();
-        let exposition = Exposition::of(Arc::clone(&metrics))
-            .with(collector_metrics)
-            .with(lake_metrics)
-            .with(PartnerMetricsCollector(partners));
+        // Only what runs: a component that is off exports nothing rather than zeros.
+        let mut exposition = Exposition::of(Arc::clone(&metrics));
+        let mut on_page = vec!["classifier"];
+        if args.collector.0.is_some() {
+            exposition = exposition.with(collector_metrics);
+            on_page.push("collector");
+        }
+        if lake.is_some() {
+            exposition = exposition.with(lake_metrics);
+            on_page.push("lake");
+        }
+        if let Some(activation) = &activation {
+            exposition = exposition.with(PartnerMetricsCollector(activation.pipelines()));
+            on_page.push("partners");
+        }
         tracing::info!(
-            "metrics: http://{}/metrics (classifier, collector, lake and partners)",
-            listener.local_addr().map_err(|e| CommandError::Invalid(e.to_string()))?
+            "metrics: http://{}/metrics ({}; scrape this page, not also the collector's own)",
+            listener.local_addr().map_err(|e| CommandError::Invalid(e.to_string()))?,
+            on_page.join(", ")
         );
         serve(listener, exposition);
     }
@@ -439,6 +453,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                 !shadow
             });
             sizes.borrow_mut().retain(|((segment, _), _, _)| !DryRuns::is_shadow(segment));
+            shared
+                .metrics
+                .apply_sizes(sizes.borrow().iter().map(|((s, count), _, diff)| (s.as_str(), *count, *diff)));
             worker_dry_runs.observe(index, |time| ack_probe.less_equal(&time));
             let now = wall_clock_ms();
             if let Ok(mut board) = worker_board.lock() {
@@ -557,7 +574,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                     println!("lake: {}", super::lake_compact::describe(&report));
                 }
             }
-            Err(e) => println!("lake: {e}"),
+            Err(_) => println!("lake: stopped early (its error is in the log)"),
         }
     }
     if let Some(activation) = activation {

@@ -102,7 +102,9 @@ pub fn start(
                 .map_or("?".into(), |p: &Path| p.display().to_string())
         ),
     };
-    tracing::info!(
+    // To standard output, not the log: the line can carry the admin token, which must
+    // not travel into a log pipeline.
+    println!(
         "console: http://{bound}/ ({sign_in}); rules repository {} at rule-set v{}",
         args.console.db.display(),
         snapshot.version

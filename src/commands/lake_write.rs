@@ -30,6 +30,7 @@ use segstream_lake::raw_table::RawTable;
 use segstream_lake::records::SourceRecord;
 use segstream_telemetry::exposition::Exposition;
 use segstream_telemetry::metrics_http::serve;
+use segstream_telemetry::streak::FailureStreak;
 use segstream_time::{parse_duration, wall_clock_ms};
 
 use crate::cli::LakeWriteArgs;
@@ -109,9 +110,13 @@ pub fn run(args: &LakeWriteArgs) -> Result<ExitCode, CommandError> {
     let mut next_offsets: BTreeMap<i32, i64> = BTreeMap::new();
     let mut since = Instant::now();
     let mut written = 0u64;
+    let reading = FailureStreak::new();
     loop {
         match consumer.poll(Duration::from_millis(10)) {
             Some(Ok(message)) => {
+                if let Some(failures) = reading.succeeded() {
+                    tracing::info!(topic = %topic, failures, "lake: reading again");
+                }
                 if records.is_empty() {
                     since = Instant::now();
                 }
@@ -134,7 +139,11 @@ pub fn run(args: &LakeWriteArgs) -> Result<ExitCode, CommandError> {
                 ends.remove(&partition);
             }
             None => {}
-            Some(Err(e)) => tracing::warn!(topic = %topic, error = %e, "lake: reading failed"),
+            Some(Err(e)) => {
+                if let Some(failures) = reading.failed() {
+                    tracing::warn!(topic = %topic, failures, error = %e, "lake: reading failed");
+                }
+            }
         }
         let full = records.len() >= args.batch.max(1) || bytes >= max_bytes;
         let due = full || since.elapsed() >= every || (args.once && ends.is_empty());

@@ -23,7 +23,7 @@ mod partners_source;
 mod questions;
 mod redis_writer;
 mod replay;
-mod report;
+pub(crate) mod report;
 mod rules_acks;
 mod rules_check;
 mod rules_eval;

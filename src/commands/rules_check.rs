@@ -32,9 +32,9 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, CommandError> {
         }
         Err(diagnostics) => {
             for d in &diagnostics {
-                eprintln!("{d}\n");
+                super::report::diagnostic(&d.to_string());
             }
-            eprintln!("error: {} problem(s) found in {} file(s)", diagnostics.len(), sources.len());
+            super::report::failure(&format!("{} problem(s) found in {} file(s)", diagnostics.len(), sources.len()));
             Ok(ExitCode::from(1))
         }
     }

@@ -32,7 +32,7 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode, CommandError> {
     let (set, _) = match load_rule_files(&sources, &schema, &UdfRegistry::new(), Limits::default()) {
         Ok(loaded) => loaded,
         Err(diagnostics) => {
-            diagnostics.iter().for_each(|d| eprintln!("{d}\n"));
+            diagnostics.iter().for_each(|d| super::report::diagnostic(&d.to_string()));
             return Ok(ExitCode::from(1));
         }
     };
@@ -45,7 +45,7 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode, CommandError> {
     let sample = match SampleView::from_json(&view_source.text, &schema, tick_ms) {
         Ok(sample) => sample,
         Err(e) => {
-            eprintln!("{}: {e}", view_source.name);
+            super::report::failure(&format!("{}: {e}", view_source.name));
             return Ok(ExitCode::from(1));
         }
     };

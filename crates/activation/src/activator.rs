@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use segstream_telemetry::streak::FailureStreak;
 use tokio::runtime::Handle;
 
 use crate::change::Change;
@@ -188,6 +189,8 @@ fn read(mut source: Box<dyn ChangeSource>, pipeline: &Pipeline, tracker: &Offset
     let (stop, finish) = (&flags.stop_reading, &flags.finish);
     let mut committed_at = Instant::now();
     let mut last_commit: Vec<(i32, i64)> = Vec::new();
+    let partner = pipeline.config().id.clone();
+    let (committing, reading) = (FailureStreak::new(), FailureStreak::new());
     let mut commit = |source: &mut Box<dyn ChangeSource>, force: bool| {
         if !force && committed_at.elapsed() < COMMIT_EVERY {
             return;
@@ -196,14 +199,27 @@ fn read(mut source: Box<dyn ChangeSource>, pipeline: &Pipeline, tracker: &Offset
         let offsets = tracker.committable();
         if offsets != last_commit {
             match source.commit(&offsets) {
-                Ok(()) => last_commit = offsets,
-                Err(e) => pipeline.metrics().error(&format!("committing offsets: {e}")),
+                Ok(()) => {
+                    if let Some(failures) = committing.succeeded() {
+                        tracing::info!(partner = %partner, failures, "activation: committing offsets again");
+                    }
+                    last_commit = offsets;
+                }
+                Err(e) => {
+                    if let Some(failures) = committing.failed() {
+                        tracing::warn!(partner = %partner, failures, error = %e, "activation: committing offsets failed");
+                    }
+                    pipeline.metrics().error(&format!("committing offsets: {e}"));
+                }
             }
         }
     };
     while !stop.load(Ordering::Relaxed) {
         match source.poll(POLL_MAX, Duration::from_millis(100)) {
             Ok(changes) => runtime.block_on(async {
+                if let Some(failures) = reading.succeeded() {
+                    tracing::info!(partner = %pipeline.config().id, failures, "activation: reading changes again");
+                }
                 for change in changes {
                     if !submit_unless_finished(pipeline, change, finish).await {
                         break;
@@ -211,6 +227,9 @@ fn read(mut source: Box<dyn ChangeSource>, pipeline: &Pipeline, tracker: &Offset
                 }
             }),
             Err(e) => {
+                if let Some(failures) = reading.failed() {
+                    tracing::warn!(partner = %pipeline.config().id, failures, error = %e, "activation: reading changes failed");
+                }
                 pipeline.metrics().error(&format!("reading changes: {e}"));
                 std::thread::sleep(Duration::from_millis(500));
             }

@@ -20,6 +20,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use segstream_telemetry::streak::FailureStreak;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -66,6 +67,8 @@ struct Shared {
     gate: Gate,
     metrics: PartnerMetrics,
     tracker: Arc<OffsetTracker>,
+    /// Consecutive failures of the pipeline's own reads and writes (for the log).
+    own_failures: FailureStreak,
 }
 
 /// A running partner pipeline.
@@ -83,6 +86,7 @@ impl Pipeline {
             gate,
             metrics: PartnerMetrics::default(),
             tracker,
+            own_failures: FailureStreak::new(),
             services,
             config,
         });
@@ -189,7 +193,12 @@ async fn drop_stale(shared: &Shared, changes: Vec<Change>) -> (Vec<Change>, Vec<
     let keys: Vec<(String, String)> = changes.iter().map(|c| (c.user.clone(), c.segment.clone())).collect();
     let (handed, partner) = (Arc::clone(&shared.services.handed), shared.config.id.clone());
     let latest = match tokio::task::spawn_blocking(move || handed.latest(&partner, &keys)).await {
-        Ok(Ok(latest)) => latest,
+        Ok(Ok(latest)) => {
+            if let Some(failures) = shared.own_failures.succeeded() {
+                tracing::info!(partner = %shared.config.id, failures, "what was handed can be read again");
+            }
+            latest
+        }
         Ok(Err(e)) => {
             report(shared, format!("reading what was handed: {e}"));
             return (changes, Vec::new());
@@ -326,7 +335,7 @@ async fn deliver(shared: &Shared, items: Vec<Item>) {
                 }
                 Outcome::Rejected(reason) if items.len() > 1 => {
                     // The partner refused the request whole: bisect, second half sent last.
-                    tracing::warn!(items = items.len(), reason = %reason, "the partner refused a request whole; bisecting it");
+                    tracing::debug!(items = items.len(), reason = %reason, "the partner refused a request whole; bisecting it");
                     shared.metrics.error(&reason);
                     let mut first = items;
                     let second = first.split_off(first.len() / 2);
@@ -429,10 +438,13 @@ fn delivered(shared: &Shared, items: &[Item]) {
     }
 }
 
-/// Logs a failure of the pipeline's own work (not a delivery's) and keeps it as the
-/// partner's last error.
+/// Keeps a failure of the pipeline's own work (not a delivery's: reading or recording
+/// what was handed, looking up identifiers) as the partner's last error, and logs it
+/// once per streak of such failures (a store that is down fails every batch).
 fn report(shared: &Shared, message: String) {
-    tracing::warn!(partner = %shared.config.id, "{message}");
+    if let Some(failures) = shared.own_failures.failed() {
+        tracing::warn!(partner = %shared.config.id, failures, "{message}");
+    }
     shared.metrics.error(&message);
 }
 
@@ -471,8 +483,15 @@ async fn dead_letter(shared: &Shared, items: Vec<(Item, String)>, attempts: u32)
     match written {
         Ok(Ok(())) => {
             PartnerMetrics::add(&shared.metrics.dead_lettered, items.len() as u64);
-            if let Some((_, reason)) = items.first() {
-                tracing::warn!(items = items.len(), attempts, reason = %reason, "changes dead-lettered");
+            if let Some((first, reason)) = items.first() {
+                tracing::warn!(
+                    items = items.len(),
+                    attempts,
+                    reason = %reason,
+                    user = %first.change.user,
+                    segment = %first.change.segment,
+                    "changes dead-lettered (the first named)"
+                );
                 shared.metrics.error(reason);
             }
             for (item, _) in &items {

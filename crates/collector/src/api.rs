@@ -32,6 +32,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use segstream_rules::Schema;
 use segstream_telemetry::exposition;
+use segstream_telemetry::streak::FailureStreak;
 use serde_json::{json, Value};
 use tracing::Instrument;
 
@@ -111,31 +112,40 @@ async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
-/// An error answer, logged in the request's span: a server-side failure (5xx) as a
-/// warning, a refused request (4xx) at debug, so a misbehaving client cannot flood the log.
+/// An error answer. A refused request (4xx) is logged at debug in the request's span,
+/// so a misbehaving client cannot flood the log; events not stored (503) are logged
+/// where publishing fails, once per streak ([`UNAVAILABLE`]).
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     let message = message.into();
-    if status.is_server_error() {
-        tracing::warn!(status = status.as_u16(), error = %message, "request failed");
-    } else {
+    if status.is_client_error() {
         tracing::debug!(status = status.as_u16(), error = %message, "request refused");
     }
     (status, Json(json!({"success": false, "error": message}))).into_response()
 }
 
+/// Requests answered 503 since events were last stored (for the log; the metrics count
+/// each one).
+static UNAVAILABLE: FailureStreak = FailureStreak::new();
+
 /// The most characters of a client's `X-Request-Id` that are kept.
 const REQUEST_ID_LIMIT: usize = 64;
 
 /// The request's id: the client's `X-Request-Id` if it is short and plain, else one
-/// numbered by this process.
+/// made here: this process's start time and a count, both in hex, so ids differ across
+/// restarts and (but for the same millisecond) across collectors.
 fn request_id(headers: &HeaderMap) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
+    static STARTED_MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let plain = |id: &&str| {
         !id.is_empty() && id.len() <= REQUEST_ID_LIMIT && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     };
     match headers.get("x-request-id").and_then(|v| v.to_str().ok()).filter(plain) {
         Some(id) => id.to_string(),
-        None => format!("r{:x}", NEXT.fetch_add(1, Ordering::Relaxed)),
+        None => format!(
+            "{:x}-{:x}",
+            STARTED_MS.get_or_init(segstream_time::wall_clock_ms),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ),
     }
 }
 
@@ -276,6 +286,9 @@ async fn handle_request(State(state): State<AppState>, request: Request, api: Ap
     let published = records.len() as u64;
     if let Err(reason) = state.publisher.publish(records).await {
         CollectorMetrics::add(&state.metrics.requests_unavailable, 1);
+        if let Some(requests) = UNAVAILABLE.failed() {
+            tracing::error!(requests, error = %reason, "events not stored: the log does not acknowledge and the spool cannot take them; answering 503");
+        }
         let mut response = error(StatusCode::SERVICE_UNAVAILABLE, format!("events not stored, retry later: {reason}"));
         if let Ok(value) = RETRY_AFTER_SECONDS.parse() {
             response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -283,6 +296,9 @@ async fn handle_request(State(state): State<AppState>, request: Request, api: Ap
         return response;
     }
     state.metrics.observe_publish(started.elapsed());
+    if let Some(requests) = UNAVAILABLE.succeeded() {
+        tracing::info!(requests, "events are stored again after requests answered 503");
+    }
     CollectorMetrics::add(&state.metrics.published_events, published);
     state.metrics.observe_batch(published);
     CollectorMetrics::add(&state.metrics.events_accepted, accepted);

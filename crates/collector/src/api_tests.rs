@@ -332,7 +332,7 @@ async fn every_answer_carries_its_request_id_for_the_log() {
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     let made = refused.headers()["x-request-id"].to_str().unwrap().to_string();
     assert!(
-        made.starts_with('r') && made != "bad id with spaces",
+        made.contains('-') && made != "bad id with spaces",
         "an unusable id is replaced: {made}"
     );
     let next = send(&state, batch(1, &[]), &[]).await;

@@ -22,12 +22,15 @@ use super::group_commit::GroupCommit;
 use super::metrics::CollectorMetrics;
 use super::publish::{Publisher, Publishing, Record};
 use super::spool::Spool;
+use segstream_telemetry::streak::FailureStreak;
 
 /// The broker with the spool behind it.
 pub struct Failover {
     primary: Arc<dyn Publisher>,
     spool: Arc<GroupCommit>,
     spool_room: Arc<Spool>,
+    /// Batches sent to the spool since the broker last acknowledged (for the log).
+    spooling: Arc<FailureStreak>,
 }
 
 impl Failover {
@@ -38,26 +41,35 @@ impl Failover {
         Ok(Failover {
             primary,
             spool,
+            spooling: Arc::default(),
             spool_room,
         })
     }
 }
 
-async fn to_spool(spool: Arc<GroupCommit>, records: Vec<Record>, why: String) -> Result<(), String> {
+async fn to_spool(spool: Arc<GroupCommit>, records: Vec<Record>, why: String, spooling: &FailureStreak) -> Result<(), String> {
+    if let Some(batches) = spooling.failed() {
+        tracing::warn!(batches, error = %why, "collector: the broker does not acknowledge; batches go to the spool");
+    }
     spool.append(records).await.map_err(|e| format!("broker: {why}; spool: {e}"))
 }
 
 impl Publisher for Failover {
     fn publish(&self, records: Vec<Record>) -> Publishing {
-        let spool = Arc::clone(&self.spool);
+        let (spool, spooling) = (Arc::clone(&self.spool), Arc::clone(&self.spooling));
         if !self.primary.healthy() {
-            return Box::pin(to_spool(spool, records, "not acknowledging".into()));
+            return Box::pin(async move { to_spool(spool, records, "not acknowledging".into(), &spooling).await });
         }
         let attempt = self.primary.publish(records.clone());
         Box::pin(async move {
             match attempt.await {
-                Ok(()) => Ok(()),
-                Err(why) => to_spool(spool, records, why).await,
+                Ok(()) => {
+                    if let Some(batches) = spooling.succeeded() {
+                        tracing::info!(batches, "collector: the broker acknowledges again; the spool drains");
+                    }
+                    Ok(())
+                }
+                Err(why) => to_spool(spool, records, why, &spooling).await,
             }
         })
     }

@@ -43,9 +43,14 @@ impl Provider for KafkaOptions {
 
     fn data(&self) -> Result<Map<Profile, Dict>, Error> {
         let mut options = Dict::new();
-        for (name, value) in std::env::vars() {
-            let Some(key) = name.strip_prefix(PREFIX) else { continue };
-            let key = key.to_ascii_lowercase();
+        // Names compared without case, as figment's `Env` does; a variable that is not
+        // UTF-8 is not one of ours (`vars()` would panic on it).
+        let utf8 = std::env::vars_os().filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)));
+        for (name, value) in utf8 {
+            let name = name.to_ascii_lowercase();
+            let Some(key) = name.strip_prefix(&PREFIX.to_ascii_lowercase()) else {
+                continue;
+            };
             if let Some(option) = key.strip_prefix(OPTIONS) {
                 options.insert(option.replace('_', "."), Value::from(value));
             }

@@ -101,12 +101,21 @@ impl ChangeSink {
 
 fn produce_changes(producer: &rdkafka::producer::BaseProducer, topic: &str, changes: &[ChangeKey]) {
     let now = segstream_time::wall_clock_ms();
+    let mut refused = 0u64;
     for (user, segment, tick, entered) in changes {
         let payload = change_json(user, segment, *tick, *entered, now).to_string();
         let record = BaseRecord::to(topic).key(user).payload(&payload).timestamp(*tick as i64);
         if let Err(e) = super::send_waiting(producer, record) {
-            tracing::error!(topic, user = %user, tick = *tick, error = %e, "segment-changes: cannot produce a change");
+            // Once per tick, with the first change refused: a producer that refuses one
+            // usually refuses them all.
+            if refused == 0 {
+                tracing::error!(topic, user = %user, segment = %segment, tick = *tick, error = %e, "segment-changes: cannot produce a change");
+            }
+            refused += 1;
         }
+    }
+    if refused > 1 {
+        tracing::error!(topic, refused, "segment-changes: changes of this tick not produced");
     }
     // Idempotent, retried without a deadline: flush returns once the broker has them.
     let mut reported = false;
@@ -127,9 +136,9 @@ impl DurableWriter<(String, String)> for ChangeSink {
             .filter(|change| change.2 >= self.suppression.before)
             .collect();
         let fresh: Vec<ChangeKey> = changes.iter().filter(|c| !self.suppression.emitted(c)).cloned().collect();
-        for (writer, items) in [(&self.kafka, fresh), (&self.store, changes)] {
+        for (writer, name, items) in [(&self.kafka, "segment-changes", fresh), (&self.store, "profile store", changes)] {
             if let Err(e) = writer.send(tick, items) {
-                tracing::error!(tick, error = %e, "classifier output: a writer refused a tick");
+                tracing::error!(tick, writer = name, error = %e, "classifier output: a writer refused a tick");
             }
         }
     }

@@ -117,10 +117,12 @@ impl Shared {
         self.outstanding.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn failed(&self, origin: &str, error: &dyn std::fmt::Display) {
+    fn failed(&self, (topic, partition): (&str, i32), offset: i64, error: &dyn std::fmt::Display) {
         let failed = self.counts.failed.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::error!(
-            origin,
+            topic,
+            partition,
+            offset,
             error = %error,
             failed,
             "dead-letter: the letter failed; its partition's offsets are held until a restart retries it"
@@ -143,7 +145,7 @@ impl ProducerContext for Context {
                 self.0.counts.delivered.fetch_add(1, Ordering::Relaxed);
                 self.0.outstanding().remove(&partition, offset);
             }
-            Err((error, _)) => self.0.failed(&format!("{}/{}@{offset}", partition.0, partition.1), error),
+            Err((error, _)) => self.0.failed((&partition.0, partition.1), offset, error),
         }
     }
 }
@@ -204,8 +206,7 @@ impl DeadLetters {
                     std::thread::sleep(QUEUE_FULL_WAIT);
                 }
                 Err((error, _)) => {
-                    let at = format!("{}/{}@{}", origin.topic, origin.partition, origin.offset);
-                    self.shared.failed(&at, &error);
+                    self.shared.failed((origin.topic, origin.partition), origin.offset, &error);
                     return;
                 }
             }

@@ -111,7 +111,11 @@ impl ProgressWriter {
                 self.written = durable;
                 self.last = Instant::now();
             }
-            Err((e, _)) => tracing::warn!(topic = %self.topic, error = %e, "progress: could not queue the frontier"),
+            Err((e, _)) => {
+                // Tried again after the interval, not at every call.
+                self.last = Instant::now();
+                tracing::warn!(topic = %self.topic, error = %e, "progress: could not queue the frontier");
+            }
         }
     }
 }

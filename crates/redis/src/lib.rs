@@ -29,6 +29,8 @@ use std::time::Duration;
 use redis::{ErrorKind, RedisError, RetryMethod};
 
 /// How long connecting and each command may take before it counts as a failure.
+/// Refused commands of one pipeline logged one by one; the rest are counted in a line.
+const REFUSALS_LOGGED: usize = 3;
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest pause between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -121,12 +123,21 @@ impl Retrying {
         }
     }
 
+    /// Logs and counts a permanent refusal.
     fn refused(&mut self, error: RedisError, what: &str, origin: &impl Fn(usize) -> String) {
         let message = error.to_string();
         match error.into_server_errors() {
             Some(commands) if !commands.is_empty() => {
-                for (index, server_error) in commands.iter() {
+                // Each by its key, up to a few per pipeline: a store that refuses every
+                // key (a wrong type everywhere) must not flood the log.
+                for (index, server_error) in commands.iter().take(REFUSALS_LOGGED) {
                     tracing::error!(origin = %origin(*index), error = %server_error, "redis: {what}: refused for good (not retried)");
+                }
+                if commands.len() > REFUSALS_LOGGED {
+                    tracing::error!(
+                        more = commands.len() - REFUSALS_LOGGED,
+                        "redis: {what}: more commands of this pipeline refused for good"
+                    );
                 }
                 self.permanent.fetch_add(commands.len() as u64, Ordering::Relaxed);
             }

@@ -45,8 +45,8 @@ pub struct ClassifierMetrics {
     pub workers: Mutex<Vec<WorkerGauges>>,
     /// The last rejection reason seen.
     pub last_rejection: Mutex<Option<String>>,
-    /// Members of each segment: entries minus exits of the changes emitted.
-    segment_members: Mutex<BTreeMap<String, i64>>,
+    /// The `sizes` collection as fed: `(segment, count)` → multiplicity.
+    segment_sizes: Mutex<BTreeMap<(String, i64), i64>>,
 }
 
 /// Gauges of one worker.
@@ -91,25 +91,30 @@ impl ClassifierMetrics {
         }
     }
 
-    /// Counts emitted changes, `(segment, entered)`, into the segment sizes: one lock per
-    /// batch, an allocation only for a segment not seen before.
-    pub fn count_changes<'a>(&self, changes: impl IntoIterator<Item = (&'a str, bool)>) {
-        let mut members = self.segment_members.lock().unwrap_or_else(|e| e.into_inner());
-        for (segment, entered) in changes {
-            let delta = if entered { 1 } else { -1 };
-            match members.get_mut(segment) {
-                Some(n) => *n += delta,
-                None => {
-                    members.insert(segment.to_string(), delta);
-                }
+    /// Applies updates of the dataflow's `sizes` collection, `((segment, count), diff)`
+    /// (the host feeds them after each step, dry runs' shadow segments left out): the
+    /// exact sizes, rebuilt with the state after a restart, and a removed segment's
+    /// size gone with it.
+    pub fn apply_sizes<'a>(&self, updates: impl IntoIterator<Item = (&'a str, isize, isize)>) {
+        let mut sizes = self.segment_sizes.lock().unwrap_or_else(|e| e.into_inner());
+        for (segment, count, diff) in updates {
+            let key = (segment.to_string(), count as i64);
+            let multiplicity = sizes.entry(key.clone()).or_insert(0);
+            *multiplicity += diff as i64;
+            if *multiplicity == 0 {
+                sizes.remove(&key);
             }
         }
     }
 
-    /// Members of each segment, by segment id.
+    /// Members of each segment this process holds, by segment id.
     pub fn segment_members(&self) -> Vec<(String, i64)> {
-        let members = self.segment_members.lock().unwrap_or_else(|e| e.into_inner());
-        members.iter().map(|(segment, n)| (segment.clone(), *n)).collect()
+        let sizes = self.segment_sizes.lock().unwrap_or_else(|e| e.into_inner());
+        sizes
+            .iter()
+            .filter(|(_, m)| **m > 0)
+            .map(|((segment, count), _)| (segment.clone(), *count))
+            .collect()
     }
 
     /// Reads a counter.

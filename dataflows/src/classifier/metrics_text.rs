@@ -3,7 +3,8 @@
 //! Contract: [`ClassifierMetrics`] implements `prometheus-client`'s [`Collector`]: on
 //! each scrape it describes its counters (`_total`), the watermark and the durable
 //! frontier as `_timestamp_seconds` gauges, live and dormant users, remembered event ids,
-//! and the members of each segment (`segstream_segment_members{segment}`). Pure
+//! and the members of each segment (`segstream_segment_members{segment}`, from the
+//! `sizes` collection the host feeds in). Pure
 //! description of values the operators keep in atomics; serving it is the host's.
 
 use std::fmt;
@@ -130,7 +131,14 @@ mod tests {
             g.users = 7;
             g.watermark_ms = 1_500;
         });
-        metrics.count_changes([("vip", true), ("vip", true), ("lapsed", true), ("vip", false)]);
+        metrics.apply_sizes([
+            ("vip", 2, 1),
+            ("lapsed", 1, 1),
+            ("vip", 2, -1),
+            ("vip", 1, 1),
+            ("gone", 3, 1),
+            ("gone", 3, -1),
+        ]);
         let exposition = Exposition::of(Arc::clone(&metrics));
         let text = exposition.render();
         for expected in [
@@ -142,6 +150,7 @@ mod tests {
         ] {
             assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
         }
+        assert!(!text.contains("gone"), "a removed segment has no size: {text}");
         ClassifierMetrics::add(&metrics.dead_letters_failed, 2);
         assert!(
             exposition.render().contains("segstream_dead_letters_failed_total 2\n"),

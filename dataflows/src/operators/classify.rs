@@ -176,7 +176,6 @@ pub fn classify<'s>(
                     processed |= engine.continue_tick(USERS_PER_SLICE, &mut rows, &mut changes);
                     drop(slice);
                     if !changes.is_empty() {
-                        metrics.count_changes(changes.iter().map(|c| (c.segment.as_str(), c.entered)));
                         let at = cap.delayed(&tick);
                         output.session(&at).give_iterator(
                             changes

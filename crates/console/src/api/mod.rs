@@ -101,7 +101,13 @@ impl ApiError {
 }
 
 impl IntoResponse for ApiError {
+    /// The answer; a server-side failure (5xx) is logged here, once, where every API
+    /// error is answered (refusals of the caller's request are not: they are the
+    /// caller's to read).
     fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = self.status.as_u16(), error = %self.body["error"], "console: a request failed");
+        }
         let mut response = (self.status, Json(self.body)).into_response();
         for (name, value) in self.headers {
             response.headers_mut().insert(name, value);
