@@ -21,6 +21,12 @@
 //! buckets are plain numbers, valid after any panic, so limits stay on.
 //!
 //! Time is passed in, so tests control it.
+//!
+//! Why not `governor`: measured (`benches/rate_limit.rs`, docs/benchmarks.md), governor's
+//! keyed `check_key_n` judges in 71–77 ns and this limiter's two judgements per request
+//! in 212–222 ns; both are ~0.1 % of a 100-event request's 177 µs. The speed does not
+//! decide it; the semantics do: governor cannot check without taking (the pre-read
+//! refusal above), and its keyed store grows until swept by hand.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
