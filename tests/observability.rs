@@ -183,6 +183,105 @@ fn exported() -> BTreeSet<String> {
     names
 }
 
+/// A child of `segstream args…` with its output in the scratch file `log`.
+fn spawn(args: &[&str], log: &str) -> std::process::Child {
+    let file = std::fs::File::create(scratch(log)).unwrap_or_else(|e| panic!("{e}"));
+    let err = file.try_clone().unwrap_or_else(|e| panic!("{e}"));
+    Command::new(env!("CARGO_BIN_EXE_segstream"))
+        .args(args)
+        .env("SEGSTREAM_TEST_OBS_SECRET", "whsec_dGVzdC1vYnMtc2VjcmV0")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run segstream: {e}"))
+}
+
+/// Kills a child when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_distributed_commands_metrics_pages_parse_with_promtool() {
+    let d = support::deployment::Deployment::new("observability", 2, "");
+    let config = d.config_arg().to_string();
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let address = |port: u16| format!("127.0.0.1:{port}");
+    let partners = scratch("distributed-partners.toml");
+    let text = format!(
+        "[[partner]]\nid = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/p/hook/webhook\"\n\
+         segments = {{ adults_18_plus = \"adults\" }}\ncredentials = {{ env = \"SEGSTREAM_TEST_OBS_SECRET\" }}\n",
+        free_port()
+    );
+    std::fs::write(&partners, text).unwrap_or_else(|e| panic!("{e}"));
+    let (lake, dead) = (scratch("distributed-lake"), scratch("distributed-dead-letters"));
+    let _ = std::fs::remove_dir_all(&lake);
+    let (classify_at, activate_at, lake_at, collector_at) = (address(ports[0]), address(ports[1]), address(ports[2]), address(ports[3]));
+    let _children = [
+        Killed(spawn(
+            &["classify", "--config", &config, "--workers", "1", "--metrics-addr", &classify_at],
+            "classify.log",
+        )),
+        Killed(spawn(
+            &[
+                "activate",
+                "--config",
+                &config,
+                "--partners",
+                &partners.display().to_string(),
+                "--status-addr",
+                &activate_at,
+            ]
+            .into_iter()
+            .chain(["--dead-letter-dir", &dead.display().to_string()])
+            .collect::<Vec<_>>(),
+            "activate.log",
+        )),
+        Killed(spawn(
+            &[
+                "lake",
+                "write",
+                "--config",
+                &config,
+                "--table",
+                &lake.display().to_string(),
+                "--metrics-addr",
+                &lake_at,
+            ],
+            "lake.log",
+        )),
+        Killed(spawn(
+            &["collector", "--config", &config, "--listen", &collector_at, "--write-key", "wk"]
+                .into_iter()
+                .chain(["--spool-dir", &scratch("distributed-spool").display().to_string()])
+                .collect::<Vec<_>>(),
+            "collector.log",
+        )),
+    ];
+    for (port, family, log) in [
+        (ports[0], "segstream_durable_frontier_timestamp_seconds", "classify.log"),
+        (ports[1], "segstream_partner_delivered_total{partner=\"hook\"}", "activate.log"),
+        (ports[2], "segstream_lake_commits_total", "lake.log"),
+        (ports[3], "segstream_collector_requests_total", "collector.log"),
+    ] {
+        let page = poll_until(Duration::from_secs(90), Duration::from_millis(200), || {
+            let (head, body) = http(port, "GET", "/metrics", "", &[], None)
+                .map_err(|e| format!("{e}; its log:\n{}", std::fs::read_to_string(scratch(log)).unwrap_or_default()))?;
+            match head.starts_with("HTTP/1.1 200") && body.contains(family) {
+                true => Ok(body),
+                false => Err(format!("{head}\n{body}")),
+            }
+        });
+        promtool_check_metrics(&page).unwrap_or_else(|e| panic!("{log}'s page: {e}\n{page}"));
+    }
+}
+
 #[test]
 fn the_dashboard_and_the_alert_rules_name_only_exported_series() {
     let exported = exported();
