@@ -871,6 +871,12 @@ fn find_max(args: &FindMaxArgs) -> Result<bool, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Logs (the mock partner's, the libraries') on standard error; the reports stay on
+    // standard output.
+    if let Err(e) = segstream_telemetry::logging::init(segstream_telemetry::logging::LogFormat::Text) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let outcome = match &cli.command {
         Commands::Run(args) => run_command(args),
         Commands::FindMax(args) => find_max(args),

@@ -50,17 +50,17 @@ pub fn serve(mock: &MockPartner) -> Result<(), String> {
         .map_err(|e| format!("listening on {}: {e}", mock.listen))?;
     let router = app(receiver.clone());
     runtime.spawn(async move { axum::serve(listener, router).await });
-    println!("partner: listening on http://{}, receipts in {}", mock.listen, mock.out.display());
+    tracing::info!("partner: listening on http://{}, receipts in {}", mock.listen, mock.out.display());
     receiver.set_faults(mock.faults.clone());
     let started = Instant::now();
     while mock.duration.is_none_or(|d| started.elapsed() < d) {
         if let Some(down) = receiver.follow_outage(&mock.faults, mock.outage, started.elapsed()) {
             let state = if down { "down" } else { "back up" };
-            println!("partner: {state} at {:.1}s", started.elapsed().as_secs_f64());
+            tracing::info!("partner: {state} at {:.1}s", started.elapsed().as_secs_f64());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let (requests, accepted) = receiver.counts();
-    println!("partner: stopped; {requests} requests answered, {accepted} changes accepted");
+    tracing::info!("partner: stopped; {requests} requests answered, {accepted} changes accepted");
     Ok(())
 }
