@@ -315,7 +315,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
             Ok(())
         })();
         if let Err(e) = &outcome {
-            tracing::error!(worker = index, error = %e, "classify: a worker failed");
+            tracing::error!(worker = index, error = %e, "classify: worker {index} failed");
             worker_failed.store(true, Ordering::Release);
         }
         worker_stopped.fetch_add(1, Ordering::Relaxed);

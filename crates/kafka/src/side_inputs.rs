@@ -188,7 +188,7 @@ impl SideInputs {
             handles.rules.update_at(def.clone(), at, 1);
         }
         handles.rules.flush();
-        tracing::info!(segments = next.len(), version = ?version, tick = at, "rules: applied a published set");
+        tracing::info!(version = ?version, tick = at, "rules: applied a published set of {} segments", next.len());
         self.rules = next;
         self.applied = Some((version, at));
         Ok(())
