@@ -348,7 +348,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
             on_page.push("partners");
         }
         tracing::info!(
-            "metrics: http://{}/metrics ({}; scrape this page, not also the collector's own)",
+            "metrics: http://{}/metrics ({}; scrape this page, not also the collector's own; \
+             Grafana dashboard configs/grafana/segstream.json, alert rules configs/prometheus/alerts.yml)",
             listener.local_addr().map_err(|e| CommandError::Invalid(e.to_string()))?,
             on_page.join(", ")
         );

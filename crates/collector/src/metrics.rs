@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use segstream_telemetry::exposition::{
-    counter, gauge, histogram, labelled, Collector, DescriptorEncoder, Exposition, HistogramSample, Kind,
+    count_in_bucket, counter, gauge, histogram, labelled, Collector, DescriptorEncoder, Exposition, HistogramSample, Kind,
 };
 
 /// Counters of one collector.
@@ -59,7 +59,7 @@ pub struct CollectorMetrics {
 }
 
 /// Upper bounds of the batch-size histogram's buckets (records per published request).
-pub const BATCH_BUCKETS: [u64; 7] = [1, 10, 50, 100, 250, 500, 1_000];
+pub const BATCH_BUCKETS: [f64; 7] = [1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1_000.0];
 
 /// Upper bounds of the publish-latency histogram's buckets, seconds.
 pub const PUBLISH_BUCKETS_SECONDS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -77,18 +77,12 @@ impl CollectorMetrics {
 
     /// Counts one published request of `records` records in the batch-size histogram.
     pub fn observe_batch(&self, records: u64) {
-        let bucket = BATCH_BUCKETS.iter().position(|b| records <= *b).unwrap_or(BATCH_BUCKETS.len());
-        Self::add(&self.batch_sizes[bucket], 1);
+        count_in_bucket(&self.batch_sizes, &BATCH_BUCKETS, records as f64);
     }
 
     /// Counts one publish that took `elapsed` in the latency histogram.
     pub fn observe_publish(&self, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        let bucket = PUBLISH_BUCKETS_SECONDS
-            .iter()
-            .position(|b| seconds <= *b)
-            .unwrap_or(PUBLISH_BUCKETS_SECONDS.len());
-        Self::add(&self.publish_seconds[bucket], 1);
+        count_in_bucket(&self.publish_seconds, &PUBLISH_BUCKETS_SECONDS, elapsed.as_secs_f64());
         Self::add(&self.publish_micros_sum, elapsed.as_micros() as u64);
     }
 
@@ -186,14 +180,13 @@ impl Collector for CollectorMetrics {
         for (name, help, value) in gauges {
             gauge(&mut encoder, name, help, get(value) as f64)?;
         }
-        let batch_bounds: Vec<f64> = BATCH_BUCKETS.iter().map(|b| *b as f64).collect();
         histogram(
             &mut encoder,
             "segstream_collector_batch_records",
             "Records per published request (accepted and failed events).",
             &[HistogramSample {
                 labels: Vec::new(),
-                bounds: &batch_bounds,
+                bounds: &BATCH_BUCKETS,
                 counts: counts(&self.batch_sizes),
                 sum: get(&self.published_events) as f64,
             }],

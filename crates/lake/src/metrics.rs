@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use segstream_telemetry::exposition::{counter, gauge, histogram, Collector, DescriptorEncoder, HistogramSample};
+use segstream_telemetry::exposition::{count_in_bucket, counter, gauge, histogram, Collector, DescriptorEncoder, HistogramSample};
 
 /// Upper bounds of the commit-duration histogram's buckets, seconds.
 const COMMIT_BUCKETS_SECONDS: [f64; 9] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -29,12 +29,7 @@ pub struct LakeMetrics {
 impl LakeMetrics {
     /// Counts a commit of `records` records that took `took` and landed at `now_ms`.
     pub fn observe_commit(&self, records: u64, took: Duration, now_ms: u64) {
-        let seconds = took.as_secs_f64();
-        let bucket = COMMIT_BUCKETS_SECONDS
-            .iter()
-            .position(|b| seconds <= *b)
-            .unwrap_or(COMMIT_BUCKETS_SECONDS.len());
-        self.durations[bucket].fetch_add(1, Ordering::Relaxed);
+        count_in_bucket(&self.durations, &COMMIT_BUCKETS_SECONDS, took.as_secs_f64());
         self.records.fetch_add(records, Ordering::Relaxed);
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.commit_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);

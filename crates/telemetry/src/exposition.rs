@@ -11,6 +11,7 @@
 //! `_timestamp_seconds`, latencies are histograms.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::encoding::{EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -109,6 +110,29 @@ pub struct HistogramSample<'a> {
     pub counts: Vec<u64>,
     /// The sum of the observations.
     pub sum: f64,
+}
+
+/// Counts one observation of `value` in a histogram kept as atomics: in the bucket of
+/// `counts` whose upper bound in `bounds` (ascending) is the first at or above `value`,
+/// or in the last, open-ended one past them all. `counts` has one entry more than
+/// `bounds` (the layout [`HistogramSample`] reads).
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// let bounds = [0.1, 1.0];
+/// let counts: [AtomicU64; 3] = Default::default();
+/// for value in [0.05, 0.1, 0.5, 7.0] {
+///     segstream_telemetry::exposition::count_in_bucket(&counts, &bounds, value);
+/// }
+/// let seen: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+/// assert_eq!(seen, [2, 1, 1]);
+/// ```
+pub fn count_in_bucket(counts: &[AtomicU64], bounds: &[f64], value: f64) {
+    debug_assert_eq!(counts.len(), bounds.len() + 1, "one count per bound and the open-ended one");
+    let bucket = bounds.iter().position(|bound| value <= *bound).unwrap_or(bounds.len());
+    if let Some(count) = counts.get(bucket) {
+        count.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A histogram family with one sample per entry of `samples`.

@@ -11,7 +11,7 @@
 //! Each runs with one key and with 10,000 keys visited in turn, all admitted (the
 //! common case; a refusal does the same work).
 //!
-//! Run: `cargo bench --bench rate_limit`.
+//! Run: `cargo bench -p segstream-collector --bench rate_limit`.
 
 use std::hint::black_box;
 use std::num::NonZeroU32;

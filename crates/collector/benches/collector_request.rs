@@ -10,7 +10,7 @@
 //!   sink, so every request's span is created, recorded and closed.
 //!
 //! The difference between the two is what logging adds to a request.
-//! Run: `cargo bench --bench collector_request`.
+//! Run: `cargo bench -p segstream-collector --bench collector_request`.
 
 use std::sync::Arc;
 
@@ -51,8 +51,11 @@ fn batch() -> String {
 }
 
 fn state() -> AppState {
-    let schema = segstream_rules::files::load_schema(std::path::Path::new("configs/schema.toml"))
-        .unwrap_or_else(|e| panic!("configs/schema.toml: {e:?}"));
+    let schema = segstream_rules::files::load_schema(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../configs/schema.toml"
+    )))
+    .unwrap_or_else(|e| panic!("configs/schema.toml: {e:?}"));
     AppState {
         schema: Arc::new(schema),
         keys: WriteKeys::new(&["wk".to_string()]),
