@@ -164,7 +164,7 @@ fn judge(
     item: &RawValue,
     api: Api,
     batch_sent_at: Option<&RawValue>,
-    received_at: &str,
+    received_at: &Value,
     enrichment: &str,
     schema: &Schema,
     future_tolerance_ms: u64,
@@ -201,6 +201,8 @@ pub fn accept(
     } = *request;
     let received_at = format_timestamp(enrichment.received_at_ms as i64);
     let appended = enrichment.fields(&received_at);
+    // One JSON string for the whole request, not one allocation per event.
+    let received_at = Value::String(received_at);
     items
         .iter()
         .enumerate()

@@ -62,7 +62,7 @@ impl<'a> EventFields<'a> {
     }
 
     /// Accepted (with its user id) or rejected (with the reason), by the classifier's decoder.
-    pub fn judge(&self, received_at: &str, schema: &Schema, future_tolerance_ms: u64) -> Result<String, String> {
+    pub fn judge(&self, received_at: &Value, schema: &Schema, future_tolerance_ms: u64) -> Result<String, String> {
         let parse = |name: &str, raw: Option<&RawValue>| -> Result<Option<Value>, String> {
             raw.map(|raw| serde_json::from_str(raw.get()).map_err(|e| format!("\"{name}\": {e}")))
                 .transpose()
@@ -70,14 +70,13 @@ impl<'a> EventFields<'a> {
         let (id, user, kind) = (parse("id", self.id)?, parse("user", self.user)?, parse("type", self.kind)?);
         let (time, sent_at) = (parse("time", self.time)?, parse("sent_at", self.sent_at)?);
         let properties = parse("properties", self.properties)?;
-        let received_at = Value::String(received_at.to_string());
         let values = EventFieldValues {
             id: id.as_ref(),
             user: user.as_ref(),
             kind: kind.as_ref(),
             time: time.as_ref(),
             sent_at: sent_at.as_ref(),
-            received_at: Some(&received_at),
+            received_at: Some(received_at),
             properties: properties.as_ref(),
         };
         decode_fields(&values, schema, future_tolerance_ms)
