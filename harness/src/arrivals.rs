@@ -6,10 +6,10 @@
 //! beginning up to the end each partition has when it is called, failing if it cannot
 //! get there within `limit`. Each hands every line to `sink` as `(partition, line)`,
 //! each partition's lines in their order (what the late-event rule judges), and holds
-//! none of them: an hour of input is streamed, not kept. Every line is handed on,
+//! none of them: an hour of input is streamed, not kept (the topic is read with one
+//! consumer per partition, in parallel). Every line is handed on,
 //! whoever it is for: other users' events raise the partition's watermark too.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -34,51 +34,102 @@ pub fn read_tap_file(path: &Path, mut sink: impl FnMut(u32, &str)) -> Result<(),
     Ok(())
 }
 
+/// Lines read ahead of `sink`, across all partitions (bounds the memory of a fast
+/// reader feeding a slow check).
+const READ_AHEAD: usize = 65_536;
+
+/// A line read from the topic, or why reading stopped.
+type Read = Result<(u32, Vec<u8>), String>;
+
 /// Reads `topic` on `brokers` from its beginning to its current end into `sink`.
+///
+/// Each partition is read by its own consumer on its own thread (one consumer fetching
+/// every partition in turn read the 14M records of a 30-minute soak from tansu too
+/// slowly to finish within the limit); `sink` runs on the calling thread, in each
+/// partition's order.
 pub fn read_topic(brokers: &str, topic: &str, limit: Duration, mut sink: impl FnMut(u32, &str)) -> Result<(), String> {
-    let (consumer, partitions) = topic_reader(brokers, topic)?;
-    let timeout = Duration::from_secs(10);
-    let mut assignment = TopicPartitionList::new();
-    let mut ends = BTreeMap::new();
-    for p in 0..partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, p, timeout)
-            .map_err(|e| format!("end of {topic}/{p}: {e}"))?;
-        if high > low {
-            ends.insert(p, high);
-        }
-        assignment
-            .add_partition_offset(topic, p, Offset::Beginning)
-            .map_err(|e| e.to_string())?;
-    }
-    consumer.assign(&assignment).map_err(|e| format!("assigning {topic}: {e}"))?;
+    let (_, partitions) = topic_reader(brokers, topic)?;
     let deadline = Instant::now() + limit;
-    while !ends.is_empty() {
+    let (sender, lines) = std::sync::mpsc::sync_channel::<Read>(READ_AHEAD);
+    let readers: Vec<_> = (0..partitions)
+        .map(|partition| {
+            let (brokers, topic, sender) = (brokers.to_string(), topic.to_string(), sender.clone());
+            std::thread::spawn(move || {
+                if let Err(e) = read_partition(&brokers, &topic, partition, deadline, &sender) {
+                    // The receiver may be gone already (an earlier error ended the read).
+                    let _ = sender.send(Err(e));
+                }
+            })
+        })
+        .collect();
+    drop(sender);
+    let mut outcome = Ok(());
+    for line in lines {
+        match line {
+            Ok((partition, payload)) => sink(partition, &String::from_utf8_lossy(&payload)),
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    // Dropping the receiver (here, on an error) makes every reader's next send fail.
+    for reader in readers {
+        if reader.join().is_err() && outcome.is_ok() {
+            outcome = Err(format!("a reader of {topic} panicked"));
+        }
+    }
+    outcome
+}
+
+/// Reads one partition of `topic` from its beginning to its end at the call, sending
+/// each record's payload to `lines`. Stops early, without error, if `lines` is closed.
+fn read_partition(
+    brokers: &str,
+    topic: &str,
+    partition: i32,
+    deadline: Instant,
+    lines: &std::sync::mpsc::SyncSender<Read>,
+) -> Result<(), String> {
+    let (consumer, _) = topic_reader(brokers, topic)?;
+    let (low, end) = consumer
+        .fetch_watermarks(topic, partition, Duration::from_secs(10))
+        .map_err(|e| format!("end of {topic}/{partition}: {e}"))?;
+    if end <= low {
+        return Ok(());
+    }
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, partition, Offset::Beginning)
+        .map_err(|e| e.to_string())?;
+    consumer
+        .assign(&assignment)
+        .map_err(|e| format!("assigning {topic}/{partition}: {e}"))?;
+    loop {
         if Instant::now() > deadline {
-            return Err(format!(
-                "{topic}: partitions {:?} not read to their ends within {limit:?}",
-                ends.keys()
-            ));
+            return Err(format!("{topic}/{partition}: not read to its end ({end}) in time"));
         }
         let Some(message) = consumer.poll(Duration::from_millis(100)) else {
             continue;
         };
-        let message = message.map_err(|e| format!("reading {topic}: {e}"))?;
-        let partition = message.partition();
-        let Some(end) = ends.get(&partition).copied() else { continue };
-        if message.offset() < end {
-            sink(partition as u32, &String::from_utf8_lossy(message.payload().unwrap_or_default()));
+        let message = message.map_err(|e| format!("reading {topic}/{partition}: {e}"))?;
+        if message.offset() < end
+            && lines
+                .send(Ok((partition as u32, message.payload().unwrap_or_default().to_vec())))
+                .is_err()
+        {
+            return Ok(());
         }
         if message.offset() + 1 >= end {
-            ends.remove(&partition);
+            return Ok(());
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     #[test]
     fn a_tap_file_keeps_each_partition_in_order_and_a_bad_line_is_named() {

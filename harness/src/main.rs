@@ -183,6 +183,9 @@ struct Common {
     /// Users checked against the oracle, per 10,000 (0: no check).
     #[arg(long, default_value_t = 200)]
     check_per_10k: u64,
+    /// The longest the check may take to read the events topic back (http target).
+    #[arg(long, default_value = "15m")]
+    check_read_limit: String,
     /// The `segstream` binary (embedded target; default: next to this one).
     #[arg(long)]
     segstream: Option<PathBuf>,
@@ -260,9 +263,6 @@ enum Input {
     /// The events topic.
     Topic,
 }
-
-/// The longest the exact check may take to read the events topic back.
-const INPUT_READ_LIMIT: Duration = Duration::from_secs(900);
 
 /// The partner the embedded target's demo delivers to, for event → partner latency.
 const EMBEDDED_PARTNER: &str = "sla-webhook";
@@ -461,6 +461,7 @@ fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<
     let sla_ms = millis(&common.sla, "sla")?;
     let tick_ms = millis(&common.tick, "tick")?;
     let drain = Duration::from_millis(millis(&common.drain, "drain")?);
+    let check_read_limit = Duration::from_millis(millis(&common.check_read_limit, "check-read-limit")?);
     // The embedded demo outlives the run (it is stopped when the deployment drops):
     // settling, the schedule, its cool-down and the drain.
     let lifetime = Duration::from_secs_f64(schedule.duration_s) + drain + SETTLE_LIMIT + Duration::from_secs(10);
@@ -563,7 +564,7 @@ fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<
         let mut reader = InputReader::new(&loaded.schema, result.sampled.keys().cloned().collect(), &config);
         match &deployment.input {
             Input::Tap(path) => arrivals::read_tap_file(path, |p, line| reader.line(p, line))?,
-            Input::Topic => arrivals::read_topic(&common.brokers, &common.events_topic, INPUT_READ_LIMIT, |p, line| {
+            Input::Topic => arrivals::read_topic(&common.brokers, &common.events_topic, check_read_limit, |p, line| {
                 reader.line(p, line)
             })?,
         }

@@ -34,11 +34,17 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// Starts the writer thread for `spool`.
     pub fn start(spool: Arc<Spool>, max_group: usize, metrics: Arc<CollectorMetrics>) -> std::io::Result<GroupCommit> {
-        let (queue, mut waiting) = mpsc::channel::<Pending>(QUEUE_BATCHES);
+        let (commit, mut waiting) = GroupCommit::queue();
         std::thread::Builder::new()
             .name("spool-writer".into())
             .spawn(move || write_groups(&spool, &mut waiting, max_group.max(1), &metrics))?;
-        Ok(GroupCommit { queue })
+        Ok(commit)
+    }
+
+    /// A handle and the receiving end of its bounded queue, not yet served.
+    fn queue() -> (GroupCommit, mpsc::Receiver<Pending>) {
+        let (queue, waiting) = mpsc::channel::<Pending>(QUEUE_BATCHES);
+        (GroupCommit { queue }, waiting)
     }
 
     /// Appends `records` to the spool; resolves once they are on disk.
@@ -105,6 +111,24 @@ mod tests {
         assert_eq!(metrics.spooled_batches.load(std::sync::atomic::Ordering::Relaxed), 200);
         assert!((1..=200).contains(&syncs), "{syncs}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn appends_wait_for_room_when_the_writer_is_behind() {
+        use std::future::Future;
+        use std::task::{Context, Waker};
+        // A writer that takes nothing (a disk that does not keep up): the queue holds
+        // its bound and every further append waits to be queued, holding its records in
+        // its own request rather than in an ever-longer queue.
+        let (writer, waiting) = GroupCommit::queue();
+        let mut context = Context::from_waker(Waker::noop());
+        let mut appends: Vec<_> = (0..QUEUE_BATCHES + 10).map(|n| Box::pin(writer.append(vec![record(n)]))).collect();
+        for append in &mut appends {
+            assert!(append.as_mut().poll(&mut context).is_pending());
+        }
+        assert_eq!(waiting.len(), QUEUE_BATCHES, "queued: no more than the bound");
+        drop(appends);
+        assert_eq!(waiting.len(), QUEUE_BATCHES, "the queued batches stay queued");
     }
 
     #[tokio::test]

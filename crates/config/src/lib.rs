@@ -231,6 +231,28 @@ impl DeploymentConfig {
         Ok(config)
     }
 
+    /// A deployment on `brokers` of its own: consumer group `name`, every topic named
+    /// `<name>-<topic>`, `partitions` for each partitioned topic, everything else at its
+    /// default (and the environment's overrides, as [`DeploymentConfig::from_toml`]).
+    /// For tests and tools that need a fresh set of topics beside others.
+    pub fn isolated(brokers: &str, name: &str, partitions: i32) -> Result<DeploymentConfig, String> {
+        let topics = [
+            "events",
+            "profiles",
+            "stats",
+            "rules",
+            "changes",
+            "dead_letter",
+            "progress",
+            "failed_events",
+        ]
+        .map(|topic| format!("{topic} = \"{name}-{}\"\n", topic.replace('_', "-")))
+        .concat();
+        DeploymentConfig::from_toml(&format!(
+            "[kafka]\nbrokers = \"{brokers}\"\ngroup = \"{name}\"\npartitions = {partitions}\n[topics]\n{topics}"
+        ))
+    }
+
     /// The classifier's time parameters, validated.
     pub fn classifier_config(&self) -> Result<ClassifierConfig, ConfigError> {
         self.classifier.resolve(|key| format!("classifier.{key}"))
@@ -270,6 +292,39 @@ mod tests {
             assert_eq!(config.topics.changes, "segment-changes");
             assert_eq!(config.classifier_config().unwrap(), ClassifierConfig::default());
             assert_eq!(config.data_ttl_seconds().unwrap(), 30 * 86_400);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_isolated_deployment_names_every_topic_after_itself() {
+        Jail::expect_with(|_| {
+            let config = DeploymentConfig::isolated("127.0.0.1:9", "t1", 3).map_err(|e| e.to_string())?;
+            assert_eq!((config.kafka.brokers.as_str(), config.kafka.group.as_str()), ("127.0.0.1:9", "t1"));
+            assert_eq!(config.kafka.partitions, 3);
+            let t = &config.topics;
+            assert_eq!(
+                [
+                    &t.events,
+                    &t.profiles,
+                    &t.stats,
+                    &t.rules,
+                    &t.changes,
+                    &t.dead_letter,
+                    &t.progress,
+                    &t.failed_events
+                ],
+                [
+                    "t1-events",
+                    "t1-profiles",
+                    "t1-stats",
+                    "t1-rules",
+                    "t1-changes",
+                    "t1-dead-letter",
+                    "t1-progress",
+                    "t1-failed-events"
+                ]
+            );
             Ok(())
         });
     }

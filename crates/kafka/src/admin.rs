@@ -3,7 +3,7 @@
 //! Contract: [`ensure_topics`] creates every configured topic that does not exist —
 //! events with the configured partition count, the upsert topics compacted, progress
 //! and rules with one partition — and leaves existing topics as they are. Errors name
-//! the topic and the broker's reason.
+//! the topic and the broker's reason. [`fresh_deployment`] makes a new, isolated set.
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -52,6 +52,19 @@ pub fn ensure_topics(config: &DeploymentConfig) -> Result<Vec<String>, String> {
         }
     }
     Ok(created)
+}
+
+/// A deployment of its own on `brokers` ([`DeploymentConfig::isolated`]) named
+/// `<prefix>-<process id>-<clock ns>`, so it is new, with its topics created: a fresh
+/// set beside others, for tests and trials.
+pub fn fresh_deployment(brokers: &str, prefix: &str, partitions: i32) -> Result<DeploymentConfig, String> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    let name = format!("{prefix}-{}-{nanos}", std::process::id());
+    let config = DeploymentConfig::isolated(brokers, &name, partitions)?;
+    ensure_topics(&config).map_err(|e| format!("{e} (is a broker listening on {brokers}? scripts/services start)"))?;
+    Ok(config)
 }
 
 /// The number of partitions of `topic` (0 if it does not exist), waiting up to
