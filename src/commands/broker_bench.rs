@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -30,6 +30,7 @@ use crate::cli::BrokerBenchArgs;
 use crate::error::CommandError;
 use segstream_config::DeploymentConfig;
 use segstream_kafka::admin::partition_count;
+use segstream_kafka::client_context::KafkaConsumer;
 use segstream_model::change::decode_change;
 use segstream_telemetry::streak::FailureStreak;
 use segstream_time::wall_clock_ms;
@@ -57,7 +58,7 @@ fn emitted_at(payload: &[u8]) -> Option<u64> {
     u64::try_from(ms).ok()
 }
 
-fn changes_consumer(config: &DeploymentConfig) -> Result<BaseConsumer, String> {
+fn changes_consumer(config: &DeploymentConfig) -> Result<KafkaConsumer, String> {
     let consumer = segstream_kafka::consumer(config, &format!("{}-bench", config.kafka.group)).map_err(|e| e.to_string())?;
     let topic = &config.topics.changes;
     let mut assignment = TopicPartitionList::new();

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, Producer};
@@ -37,6 +37,7 @@ use crate::change::{Change, Position};
 use crate::config::PartnerConfig;
 use crate::mapping::{segments_to_backfill, MappingMemory};
 use crate::pipeline::TopicSink;
+use segstream_kafka::client_context::KafkaConsumer;
 
 /// The consumer group of a partner's reader.
 pub fn partner_group(config: &DeploymentConfig, partner: &str) -> String {
@@ -45,7 +46,7 @@ pub fn partner_group(config: &DeploymentConfig, partner: &str) -> String {
 
 /// One partner's consumer (see the module contract).
 pub struct KafkaChangeSource {
-    consumer: BaseConsumer,
+    consumer: KafkaConsumer,
     topic: String,
     /// Read through, per partition (next offsets).
     next: BTreeMap<i32, i64>,
@@ -284,7 +285,7 @@ pub fn changes_since(config: &DeploymentConfig, from_ms: i64) -> Result<Vec<Chan
 /// record's position and its change (`None` if it is not one) to `visit`; gives up
 /// after 10 minutes.
 fn read_to_ends(
-    consumer: &BaseConsumer,
+    consumer: &KafkaConsumer,
     topic: &str,
     ends: &BTreeMap<i32, i64>,
     assigned: usize,

@@ -7,7 +7,7 @@
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
@@ -69,12 +69,16 @@ pub fn fresh_deployment(brokers: &str, prefix: &str, partitions: i32) -> Result<
 
 /// The number of partitions of `topic` (0 if it does not exist), waiting up to
 /// [`STARTUP_TIMEOUT`] for the answer.
-pub fn partition_count(consumer: &BaseConsumer, topic: &str) -> Result<i32, String> {
+pub fn partition_count<C: ConsumerContext>(consumer: &BaseConsumer<C>, topic: &str) -> Result<i32, String> {
     partition_count_within(consumer, topic, STARTUP_TIMEOUT)
 }
 
 /// The number of partitions of `topic` (0 if it does not exist), waiting up to `timeout`.
-pub fn partition_count_within(consumer: &BaseConsumer, topic: &str, timeout: std::time::Duration) -> Result<i32, String> {
+pub fn partition_count_within<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    timeout: std::time::Duration,
+) -> Result<i32, String> {
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
         .map_err(|e| format!("metadata of {topic}: {e}"))?;
@@ -88,7 +92,11 @@ pub fn partition_count_within(consumer: &BaseConsumer, topic: &str, timeout: std
 /// Assigns `consumer` every partition of `topic` from its first record with a time at or
 /// after `from_ms` (the record timestamp) to its end as it is now. Returns each
 /// partition's end, and how many partitions were assigned (those with records to read).
-pub fn assign_from_time(consumer: &BaseConsumer, topic: &str, from_ms: i64) -> Result<(BTreeMap<i32, i64>, usize), String> {
+pub fn assign_from_time<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    from_ms: i64,
+) -> Result<(BTreeMap<i32, i64>, usize), String> {
     let mut query = TopicPartitionList::new();
     for p in 0..partition_count(consumer, topic)? {
         query

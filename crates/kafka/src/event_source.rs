@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use segstream_dataflows::classifier::source::{EventSource, Poll, SourceRecord};
@@ -29,6 +29,7 @@ use segstream_rules::Schema;
 use timely::dataflow::ProbeHandle;
 
 use super::admin::{owned_partitions, partition_count, partition_count_within};
+use super::client_context::KafkaConsumer;
 use super::dead_letter::{DeadLetters, Origin};
 use super::offsets::{resume_offset, CommitTracker};
 use super::records::sidelined_json;
@@ -69,7 +70,7 @@ pub struct SourceSetup {
 
 /// One worker's Kafka event source (see the module contract).
 pub struct KafkaEventSource {
-    consumer: BaseConsumer,
+    consumer: KafkaConsumer,
     topic: String,
     setup: SourceSetup,
     partitions: BTreeMap<i32, PartitionState>,

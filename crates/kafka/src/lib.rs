@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod changes;
+pub mod client_context;
 pub mod dead_letter;
 pub mod event_source;
 pub mod offsets;
@@ -26,7 +27,6 @@ pub mod writer_thread;
 
 use std::time::Duration;
 
-use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::producer::BaseRecord;
 use rdkafka::producer::DefaultProducerContext;
@@ -34,6 +34,8 @@ use rdkafka::producer::{BaseProducer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use segstream_config::DeploymentConfig;
+
+use client_context::{KafkaConsumer, Logged};
 
 /// How long a blocking metadata or offsets request may take while running (periodic
 /// partition discovery: a slow answer is skipped and asked again later).
@@ -50,8 +52,9 @@ const LOW_LATENCY_DEFAULTS: [(&str, &str); 1] = [
     ("fetch.wait.max.ms", "10"),
 ];
 
-/// A consumer for hand-assigned partitions: no auto-commit, partition EOF reported.
-pub fn consumer(config: &DeploymentConfig, group: &str) -> KafkaResult<BaseConsumer> {
+/// A consumer for hand-assigned partitions: no auto-commit, partition EOF reported
+/// (by its polls, not also to the log: [`client_context::Logged`]).
+pub fn consumer(config: &DeploymentConfig, group: &str) -> KafkaResult<KafkaConsumer> {
     let mut client = config.client_config();
     for (key, value) in LOW_LATENCY_DEFAULTS {
         if !config.kafka.options.contains_key(key) {
@@ -64,7 +67,7 @@ pub fn consumer(config: &DeploymentConfig, group: &str) -> KafkaResult<BaseConsu
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
-        .create()
+        .create_with_context(Logged)
 }
 
 fn producer_config(config: &DeploymentConfig) -> rdkafka::ClientConfig {

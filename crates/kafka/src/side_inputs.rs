@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -28,6 +28,7 @@ use segstream_model::upsert::decode_row;
 use segstream_rules::{load_rule_files, FieldSet, Limits, Schema, SegmentDef, UdfRegistry};
 
 use super::admin::{owned_partitions, partition_count};
+use super::client_context::KafkaConsumer;
 use super::dead_letter::{DeadLetters, Origin};
 use segstream_config::DeploymentConfig;
 use segstream_rules::snapshot::RulesSnapshot;
@@ -44,7 +45,7 @@ enum Side {
 
 /// One worker's side-input reader (see the module contract).
 pub struct SideInputs {
-    consumer: BaseConsumer,
+    consumer: KafkaConsumer,
     profiles_topic: String,
     stats_topic: String,
     rules_topic: String,

@@ -43,15 +43,14 @@ impl std::fmt::Display for LogSetupError {
 impl std::error::Error for LogSetupError {}
 
 /// What is logged when `RUST_LOG` is unset: segstream's own events from `info`, its
-/// libraries' from `warn` (the Delta kernel narrates every snapshot at `info`). Three
+/// libraries' from `warn` (the Delta kernel narrates every snapshot at `info`). Two
 /// library reports that are expected, not problems, are left out: the kernel's error
-/// for a table that does not exist yet (every first `open_or_create`), the Delta
-/// writer's warning, at every commit, that binary columns get no statistics, and
-/// rdkafka's default error callback (`rdkafka::client`), which calls every partition
-/// end an error and repeats what the consumers' polls already return and log.
-/// librdkafka's own log (target `librdkafka`: broker connections, TLS) stays.
-pub const DEFAULT_FILTER: &str =
-    "warn,segstream=info,buoyant_kernel::snapshot::builder=off,deltalake_core::writer::stats=error,rdkafka::client=off";
+/// for a table that does not exist yet (every first `open_or_create`) and the Delta
+/// writer's warning, at every commit, that binary columns get no statistics.
+/// librdkafka's own log and global errors (broker connections, TLS, all brokers down)
+/// stay; the consumers' context drops only the partition ends their polls report
+/// (`segstream_kafka::client_context`).
+pub const DEFAULT_FILTER: &str = "warn,segstream=info,buoyant_kernel::snapshot::builder=off,deltalake_core::writer::stats=error";
 
 /// The level filter: `RUST_LOG` if set, else [`DEFAULT_FILTER`].
 fn filter_from(rust_log: Option<&str>) -> Result<EnvFilter, LogSetupError> {
