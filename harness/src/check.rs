@@ -91,11 +91,7 @@ fn with_received_at(line: &str, received_ms: Option<u64>) -> Option<String> {
 }
 
 fn row(fields: &FieldSet, record: Option<&Value>) -> Result<Option<Row>, String> {
-    match record {
-        Some(Value::Object(map)) => fields.read_json(map).map(Some),
-        Some(_) => Err("a profile or stats record must be an object".into()),
-        None => Ok(None),
-    }
+    record.map(|value| fields.read_json_value(value)).transpose()
 }
 
 /// An event that only moves its partition's watermark (not a sampled user's).

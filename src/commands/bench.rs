@@ -62,10 +62,7 @@ pub(super) fn memory() -> (u64, u64) {
 }
 
 pub(super) fn row(fields: &FieldSet, json: &serde_json::Value) -> Result<Row, CommandError> {
-    match json {
-        serde_json::Value::Object(map) => fields.read_json(map).map_err(CommandError::Invalid),
-        _ => Err(CommandError::Invalid("generated record is not an object".into())),
-    }
+    fields.read_json_value(json).map_err(CommandError::Invalid)
 }
 
 pub(super) fn per_second(count: u64, elapsed: Duration) -> f64 {

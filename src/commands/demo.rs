@@ -72,13 +72,6 @@ type SizeUpdate = ((String, isize), u64, isize);
 
 use segstream_time::wall_clock_ms;
 
-fn row(fields: &segstream_rules::FieldSet, json: &serde_json::Value) -> Result<segstream_model::event::Row, String> {
-    match json {
-        serde_json::Value::Object(map) => fields.read_json(map),
-        _ => Err("not an object".into()),
-    }
-}
-
 /// Changes the in-process change log keeps behind its slowest partner.
 const CHANGE_LOG_CAPACITY: usize = 5_000_000;
 /// How long the partners get, on exit, for what is in flight.
@@ -403,12 +396,12 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
             let name = format!("u{user}");
             handles.profiles.send((
                 name.clone(),
-                Some(row(&shared.schema.profile, &generator.profile(user))?),
+                Some(shared.schema.profile.read_json_value(&generator.profile(user))?),
                 start_tick,
             ));
             handles
                 .stats
-                .send((name, Some(row(&shared.schema.stats, &generator.stats(user))?), start_tick));
+                .send((name, Some(shared.schema.stats.read_json_value(&generator.stats(user))?), start_tick));
         }
         let mut current_rules = defs.clone();
         let (mut last_published_at, mut last_shadows_at) = (None, None);

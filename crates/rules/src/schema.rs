@@ -62,6 +62,22 @@ impl FieldSet {
         }
         Ok(slots)
     }
+
+    /// [`FieldSet::read_json`] of a JSON value, which must be an object.
+    ///
+    /// ```
+    /// use segstream_rules::{FieldSet, FieldType, Type};
+    /// let fields = FieldSet::new(vec![("level".into(), FieldType { ty: Type::Int, is_date: false })]);
+    /// assert_eq!(fields.read_json_value(&serde_json::json!({"level": 3})).unwrap().len(), 1);
+    /// assert!(fields.read_json_value(&serde_json::json!([3])).unwrap_err().contains("an object"));
+    /// assert!(fields.read_json_value(&serde_json::json!({"lvl": 3})).unwrap_err().contains("unknown field"));
+    /// ```
+    pub fn read_json_value(&self, value: &serde_json::Value) -> Result<Vec<Option<super::value::FieldValue>>, String> {
+        match value {
+            serde_json::Value::Object(object) => self.read_json(object),
+            other => Err(format!("expected an object of fields, got {other}")),
+        }
+    }
 }
 
 /// The schema of everything a rule can read.
