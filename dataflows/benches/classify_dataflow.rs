@@ -6,7 +6,7 @@
 //! duplicates, 5 % late, 0.1 % malformed), the example rules of `configs/rules`, a
 //! profile and a stats row for every user loaded at tick 0. What is timed is
 //! `run_bounded` over the decoded records, so the figure is the dataflow's own work
-//! (decoding is in `benches/hot_paths.rs`).
+//! (decoding is in the workspace root's `benches/hot_paths.rs`).
 //!
 //! Run: `cargo bench -p segstream-dataflows --bench classify_dataflow`.
 

@@ -51,7 +51,7 @@ pub fn worker_watermark(metrics: &ClassifierMetrics, index: usize) -> u64 {
         .workers
         .lock()
         .ok()
-        .and_then(|w| w.get(index).map(|g| g.watermark_ms))
+        .and_then(|w| w.get(&index).map(|g| g.watermark_ms))
         .unwrap_or(0)
         .min(u64::MAX / 2)
 }

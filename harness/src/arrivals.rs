@@ -12,6 +12,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer;
@@ -51,29 +53,42 @@ pub fn read_topic(brokers: &str, topic: &str, limit: Duration, mut sink: impl Fn
     let (_, partitions) = topic_reader(brokers, topic)?;
     let deadline = Instant::now() + limit;
     let (sender, lines) = std::sync::mpsc::sync_channel::<Read>(READ_AHEAD);
-    let readers: Vec<_> = (0..partitions)
-        .map(|partition| {
-            let (brokers, topic, sender) = (brokers.to_string(), topic.to_string(), sender.clone());
-            std::thread::spawn(move || {
-                if let Err(e) = read_partition(&brokers, &topic, partition, deadline, &sender) {
-                    // The receiver may be gone already (an earlier error ended the read).
-                    let _ = sender.send(Err(e));
-                }
-            })
-        })
-        .collect();
-    drop(sender);
+    // Set on the first error, so the other readers stop at their next poll.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut readers = Vec::new();
     let mut outcome = Ok(());
-    for line in lines {
-        match line {
-            Ok((partition, payload)) => sink(partition, &String::from_utf8_lossy(&payload)),
+    for partition in 0..partitions {
+        let (owned_brokers, owned_topic) = (brokers.to_string(), topic.to_string());
+        let (sender, stop) = (sender.clone(), Arc::clone(&stop));
+        let reader = std::thread::Builder::new().name(format!("read-{partition}")).spawn(move || {
+            if let Err(e) = read_partition(&owned_brokers, &owned_topic, partition, (deadline, &stop), &sender) {
+                // The receiver may be gone already (an earlier error ended the read).
+                let _ = sender.send(Err(e));
+            }
+        });
+        match reader {
+            Ok(reader) => readers.push(reader),
             Err(e) => {
-                outcome = Err(e);
+                outcome = Err(format!("starting a reader of {topic}/{partition}: {e}"));
                 break;
             }
         }
     }
-    // Dropping the receiver (here, on an error) makes every reader's next send fail.
+    drop(sender);
+    if outcome.is_ok() {
+        for line in &lines {
+            match line {
+                Ok((partition, payload)) => sink(partition, &String::from_utf8_lossy(&payload)),
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    // Dropping the receiver makes a reader blocked on a full channel stop too.
+    drop(lines);
     for reader in readers {
         if reader.join().is_err() && outcome.is_ok() {
             outcome = Err(format!("a reader of {topic} panicked"));
@@ -83,12 +98,13 @@ pub fn read_topic(brokers: &str, topic: &str, limit: Duration, mut sink: impl Fn
 }
 
 /// Reads one partition of `topic` from its beginning to its end at the call, sending
-/// each record's payload to `lines`. Stops early, without error, if `lines` is closed.
+/// each record's payload to `lines`. Stops early, without error, if `lines` is closed
+/// or `stop` is set; with an error past `deadline`.
 fn read_partition(
     brokers: &str,
     topic: &str,
     partition: i32,
-    deadline: Instant,
+    (deadline, stop): (Instant, &AtomicBool),
     lines: &std::sync::mpsc::SyncSender<Read>,
 ) -> Result<(), String> {
     let (consumer, _) = topic_reader(brokers, topic)?;
@@ -106,6 +122,9 @@ fn read_partition(
         .assign(&assignment)
         .map_err(|e| format!("assigning {topic}/{partition}: {e}"))?;
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         if Instant::now() > deadline {
             return Err(format!("{topic}/{partition}: not read to its end ({end}) in time"));
         }

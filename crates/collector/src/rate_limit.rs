@@ -24,7 +24,7 @@
 //!
 //! Why not `governor`: measured (`crates/collector/benches/rate_limit.rs`, docs/benchmarks.md), governor's
 //! keyed `check_key_n` judges in 71–77 ns and this limiter's two judgements per request
-//! in 212–222 ns; both are ~0.1 % of a 100-event request's 177 µs. The speed does not
+//! in 212–222 ns; both are ~0.1 % of a 100-event request's ≈ 165 µs. The speed does not
 //! decide it; the semantics do: governor cannot check without taking (the pre-read
 //! refusal above), and its keyed store grows until swept by hand.
 

@@ -233,24 +233,28 @@ impl DeploymentConfig {
 
     /// A deployment on `brokers` of its own: consumer group `name`, every topic named
     /// `<name>-<topic>`, `partitions` for each partitioned topic, everything else at its
-    /// default (and the environment's overrides, as [`DeploymentConfig::from_toml`]).
+    /// default or the environment's overrides, which cannot rename what is isolated.
     /// For tests and tools that need a fresh set of topics beside others.
     pub fn isolated(brokers: &str, name: &str, partitions: i32) -> Result<DeploymentConfig, String> {
-        let topics = [
-            "events",
-            "profiles",
-            "stats",
-            "rules",
-            "changes",
-            "dead_letter",
-            "progress",
-            "failed_events",
-        ]
-        .map(|topic| format!("{topic} = \"{name}-{}\"\n", topic.replace('_', "-")))
-        .concat();
-        DeploymentConfig::from_toml(&format!(
-            "[kafka]\nbrokers = \"{brokers}\"\ngroup = \"{name}\"\npartitions = {partitions}\n[topics]\n{topics}"
-        ))
+        let mut config = DeploymentConfig::from_toml(&format!("[kafka]\nbrokers = {brokers:?}\n"))?;
+        if partitions < 1 {
+            return Err("kafka.partitions must be at least 1".into());
+        }
+        (config.kafka.brokers, config.kafka.group, config.kafka.partitions) = (brokers.into(), name.into(), partitions);
+        let topics = &mut config.topics;
+        for (topic, suffix) in [
+            (&mut topics.events, "events"),
+            (&mut topics.profiles, "profiles"),
+            (&mut topics.stats, "stats"),
+            (&mut topics.rules, "rules"),
+            (&mut topics.changes, "changes"),
+            (&mut topics.dead_letter, "dead-letter"),
+            (&mut topics.progress, "progress"),
+            (&mut topics.failed_events, "failed-events"),
+        ] {
+            *topic = format!("{name}-{suffix}");
+        }
+        Ok(config)
     }
 
     /// The classifier's time parameters, validated.
@@ -298,10 +302,13 @@ mod tests {
 
     #[test]
     fn an_isolated_deployment_names_every_topic_after_itself() {
-        Jail::expect_with(|_| {
+        Jail::expect_with(|jail| {
             let config = DeploymentConfig::isolated("127.0.0.1:9", "t1", 3).map_err(|e| e.to_string())?;
             assert_eq!((config.kafka.brokers.as_str(), config.kafka.group.as_str()), ("127.0.0.1:9", "t1"));
             assert_eq!(config.kafka.partitions, 3);
+            jail.set_env("SEGSTREAM__TOPICS__EVENTS", "shared-events");
+            let isolated = DeploymentConfig::isolated("127.0.0.1:9", "t1", 3).map_err(|e| e.to_string())?;
+            assert_eq!(isolated.topics.events, "t1-events", "the environment cannot rename it");
             let t = &config.topics;
             assert_eq!(
                 [

@@ -55,13 +55,15 @@ pub fn ensure_topics(config: &DeploymentConfig) -> Result<Vec<String>, String> {
 }
 
 /// A deployment of its own on `brokers` ([`DeploymentConfig::isolated`]) named
-/// `<prefix>-<process id>-<clock ns>`, so it is new, with its topics created: a fresh
+/// `<prefix>-<process id>-<clock ns>-<count>`, so it is new, with its topics created: a fresh
 /// set beside others, for tests and trials.
 pub fn fresh_deployment(brokers: &str, prefix: &str, partitions: i32) -> Result<DeploymentConfig, String> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos());
-    let name = format!("{prefix}-{}-{nanos}", std::process::id());
+    static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let made = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("{prefix}-{}-{nanos}-{made}", std::process::id());
     let config = DeploymentConfig::isolated(brokers, &name, partitions)?;
     ensure_topics(&config).map_err(|e| format!("{e} (is a broker listening on {brokers}? scripts/services start)"))?;
     Ok(config)

@@ -1,49 +1,39 @@
-//! The context of segstream's consumers: what librdkafka reports on its own goes to the
-//! log once.
+//! The context of segstream's consumers: a consumer's errors are reported once, by its
+//! polls.
 //!
-//! Contract: [`Logged`] forwards librdkafka's log records as rdkafka's default context
-//! does (target `librdkafka`), and logs each global error at `error` with its reason,
-//! except the end of a partition: segstream's consumers ask for partition ends
-//! (`enable.partition.eof`), their polls return them as `KafkaError::PartitionEOF` and
-//! the pollers act on them, so the default callback's "librdkafka: Local: Broker: No
-//! more messages" at `error` for every caught-up partition was noise, not a problem.
+//! Contract: librdkafka hands every error event of a consumer both to the client
+//! context's `error` callback and, as a `KafkaError`, to the `poll` that meets it
+//! (rdkafka 0.39, `Client::poll_event`). segstream's pollers act on what their polls
+//! return and log it with its origin, once per streak of failures (partition ends,
+//! which segstream's consumers ask for, are not failures at all). So
+//! [`ErrorsViaPoll`] only traces the callback's copy at `debug`; rdkafka's default
+//! context logged each at `error`, every time, partition ends included. librdkafka's
+//! own log records are forwarded as by the default context (target `librdkafka`).
 //!
 //! ```
 //! use rdkafka::client::ClientContext;
 //! use rdkafka::error::KafkaError;
 //! use rdkafka::types::RDKafkaErrorCode;
-//! use segstream_kafka::client_context::{is_noise, Logged};
-//! assert!(is_noise(&KafkaError::Global(RDKafkaErrorCode::PartitionEOF)));
-//! assert!(!is_noise(&KafkaError::Global(RDKafkaErrorCode::AllBrokersDown)));
-//! Logged.error(KafkaError::Global(RDKafkaErrorCode::PartitionEOF), "ignored");
+//! use segstream_kafka::client_context::ErrorsViaPoll;
+//! // Traced at debug, not logged as an error: the poll that meets it reports it.
+//! ErrorsViaPoll.error(KafkaError::Global(RDKafkaErrorCode::PartitionEOF), "end of partition");
 //! ```
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext};
 use rdkafka::error::KafkaError;
-use rdkafka::types::RDKafkaErrorCode;
 
 /// A consumer of segstream's (see the module contract).
-pub type KafkaConsumer = BaseConsumer<Logged>;
+pub type KafkaConsumer = BaseConsumer<ErrorsViaPoll>;
 
 /// The context of segstream's consumers (see the module contract).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Logged;
+pub struct ErrorsViaPoll;
 
-/// Whether a global error is an expected event rather than a problem.
-pub fn is_noise(error: &KafkaError) -> bool {
-    matches!(
-        error,
-        KafkaError::Global(RDKafkaErrorCode::PartitionEOF) | KafkaError::PartitionEOF(_)
-    )
-}
-
-impl ClientContext for Logged {
+impl ClientContext for ErrorsViaPoll {
     fn error(&self, error: KafkaError, reason: &str) {
-        if !is_noise(&error) {
-            tracing::error!(target: "librdkafka", error = %error, "{reason}");
-        }
+        tracing::debug!(target: "librdkafka", error = %error, "{reason} (reported by the consumer's poll)");
     }
 }
 
-impl ConsumerContext for Logged {}
+impl ConsumerContext for ErrorsViaPoll {}

@@ -35,7 +35,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use segstream_config::DeploymentConfig;
 
-use client_context::{KafkaConsumer, Logged};
+use client_context::{ErrorsViaPoll, KafkaConsumer};
 
 /// How long a blocking metadata or offsets request may take while running (periodic
 /// partition discovery: a slow answer is skipped and asked again later).
@@ -53,7 +53,7 @@ const LOW_LATENCY_DEFAULTS: [(&str, &str); 1] = [
 ];
 
 /// A consumer for hand-assigned partitions: no auto-commit, partition EOF reported
-/// (by its polls, not also to the log: [`client_context::Logged`]).
+/// (by its polls, not also to the log: [`client_context::ErrorsViaPoll`]).
 pub fn consumer(config: &DeploymentConfig, group: &str) -> KafkaResult<KafkaConsumer> {
     let mut client = config.client_config();
     for (key, value) in LOW_LATENCY_DEFAULTS {
@@ -67,7 +67,7 @@ pub fn consumer(config: &DeploymentConfig, group: &str) -> KafkaResult<KafkaCons
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
-        .create_with_context(Logged)
+        .create_with_context(ErrorsViaPoll)
 }
 
 fn producer_config(config: &DeploymentConfig) -> rdkafka::ClientConfig {

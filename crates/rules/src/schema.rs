@@ -75,7 +75,11 @@ impl FieldSet {
     pub fn read_json_value(&self, value: &serde_json::Value) -> Result<Vec<Option<super::value::FieldValue>>, String> {
         match value {
             serde_json::Value::Object(object) => self.read_json(object),
-            other => Err(format!("expected an object of fields, got {other}")),
+            serde_json::Value::Null => Err("expected an object of fields, got null".into()),
+            serde_json::Value::Bool(_) => Err("expected an object of fields, got a boolean".into()),
+            serde_json::Value::Number(_) => Err("expected an object of fields, got a number".into()),
+            serde_json::Value::String(_) => Err("expected an object of fields, got a string".into()),
+            serde_json::Value::Array(_) => Err("expected an object of fields, got an array".into()),
         }
     }
 }

@@ -47,8 +47,9 @@ impl std::error::Error for LogSetupError {}
 /// library reports that are expected, not problems, are left out: the kernel's error
 /// for a table that does not exist yet (every first `open_or_create`) and the Delta
 /// writer's warning, at every commit, that binary columns get no statistics.
-/// librdkafka's own log and global errors (broker connections, TLS, all brokers down)
-/// stay; the consumers' context drops only the partition ends their polls report
+/// librdkafka's own log and its producers' and admin clients' global errors (broker
+/// connections, TLS, all brokers down) stay; a consumer's errors are logged where its
+/// polls return them, not also by the client callback
 /// (`segstream_kafka::client_context`).
 pub const DEFAULT_FILTER: &str = "warn,segstream=info,buoyant_kernel::snapshot::builder=off,deltalake_core::writer::stats=error";
 

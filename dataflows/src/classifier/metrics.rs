@@ -41,8 +41,10 @@ pub struct ClassifierMetrics {
     /// Profile-store commands Redis refused for good (logged with the user's key, not
     /// retried; set by hosts with a store).
     pub redis_refused: AtomicU64,
-    /// Per-worker gauges, by worker index.
-    pub workers: Mutex<Vec<WorkerGauges>>,
+    /// Per-worker gauges, by global worker index: only this process's workers (in a
+    /// cluster the others' indexes are absent, not zeros that would pull the lowest
+    /// watermark down to 0).
+    pub workers: Mutex<BTreeMap<usize, WorkerGauges>>,
     /// The last rejection reason seen.
     pub last_rejection: Mutex<Option<String>>,
     /// The `sizes` collection as fed: `(segment, count)` → multiplicity.
@@ -66,16 +68,13 @@ impl ClassifierMetrics {
     /// Updates one worker's gauges.
     pub fn set_worker(&self, index: usize, update: impl FnOnce(&mut WorkerGauges)) {
         if let Ok(mut workers) = self.workers.lock() {
-            if workers.len() <= index {
-                workers.resize(index + 1, WorkerGauges::default());
-            }
-            update(&mut workers[index]);
+            update(workers.entry(index).or_default());
         }
     }
 
     /// The gauges over all workers: the lowest watermark, the sums of the others.
     pub fn totals(&self) -> WorkerGauges {
-        let workers = self.workers.lock().map(|w| w.clone()).unwrap_or_default();
+        let workers: Vec<WorkerGauges> = self.workers.lock().map(|w| w.values().copied().collect()).unwrap_or_default();
         WorkerGauges {
             watermark_ms: workers.iter().map(|w| w.watermark_ms).min().unwrap_or(0),
             users: workers.iter().map(|w| w.users).sum(),
@@ -120,5 +119,26 @@ impl ClassifierMetrics {
     /// Reads a counter.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_reports_only_its_own_workers_gauges() {
+        // The second process of a cluster: its one worker is global worker 1.
+        let metrics = ClassifierMetrics::default();
+        metrics.set_worker(1, |g| {
+            g.watermark_ms = 5_000;
+            g.users = 7;
+        });
+        assert_eq!(metrics.totals().watermark_ms, 5_000, "no absent worker 0 at watermark 0");
+        assert_eq!(metrics.totals().users, 7);
+        metrics.set_worker(3, |g| g.watermark_ms = 4_000);
+        assert_eq!(metrics.totals().watermark_ms, 4_000, "the lowest of its workers");
+        assert_eq!(crate::live::worker_watermark(&metrics, 1), 5_000);
+        assert_eq!(crate::live::worker_watermark(&metrics, 0), 0, "not one of its workers");
     }
 }
