@@ -27,6 +27,11 @@ use segstream_traffic::Traffic;
 
 use super::stats::{describe, only, published_fields, run_job, today, JobPlan};
 
+/// The names of the fields the stats job computes (the rest of a user's generated
+/// stats are kept), looked up once per generated field.
+static COMPUTED: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+    std::sync::LazyLock::new(|| FIELDS.iter().map(|(name, _)| *name).collect());
+
 /// The query engine's memory inside the demo.
 const DEMO_MEMORY: usize = 512 << 20;
 
@@ -103,7 +108,8 @@ impl DemoStats {
             Ok(report) => {
                 self.baseline = Baseline::LastPublished;
                 tracing::info!(
-                    "stats: {} ({:.1} s); the changed users' stats go to the classifier",
+                    "stats: {} ({:.1} s); the changed users' stats are queued for the classifier's next step \
+                     (the total it took is in the summary at exit)",
                     describe(&report),
                     started.elapsed().as_secs_f64()
                 );
@@ -121,7 +127,7 @@ pub fn apply(inbox: &StatsInbox, handles: &mut Handles, schema: &Schema, generat
         let mut stats = match user.strip_prefix('u').and_then(|n| n.parse::<u64>().ok()) {
             Some(generated) => match generator.stats(generated) {
                 serde_json::Value::Object(mut kept) => {
-                    kept.retain(|name, _| !FIELDS.iter().any(|(field, _)| field == name));
+                    kept.retain(|name, _| !COMPUTED.contains(name.as_str()));
                     kept
                 }
                 _ => serde_json::Map::new(),
