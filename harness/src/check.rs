@@ -25,6 +25,7 @@ use segstream_rules::{FieldSet, Schema, SegmentDef, UdfRegistry};
 use serde_json::Value;
 
 use crate::changes::Change;
+use crate::whole::Delivery;
 
 /// An event line as sent, with the `received_at` (ms) the collector stamped on its
 /// batch if it said (then the line was acknowledged).
@@ -64,12 +65,29 @@ pub struct CheckResult {
     pub differences: Vec<String>,
     /// All differences.
     pub difference_count: usize,
+    /// Every user's acknowledged events ([`CheckResult::with_delivery`]; 0 if not added).
+    pub all_acknowledged: usize,
+    /// Of them, events never read back from the classifier's input.
+    pub all_lost: usize,
 }
 
 impl CheckResult {
     /// Whether nothing differed.
     pub fn passed(&self) -> bool {
         self.difference_count == 0
+    }
+
+    /// Adds the whole stream's delivery ([`Delivery`]): every acknowledged event, of
+    /// every user, must be in the classifier's input; each lost one is a difference.
+    pub fn with_delivery(mut self, delivery: &Delivery) -> CheckResult {
+        let (lost, named) = delivery.lost(5);
+        self.all_acknowledged = delivery.acknowledged_count();
+        self.all_lost = lost;
+        for id in named {
+            self.differ(format!("acknowledged event {id} is not in the classifier's input"));
+        }
+        self.difference_count += lost.saturating_sub(5);
+        self
     }
 
     fn differ(&mut self, description: String) {

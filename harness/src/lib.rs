@@ -22,3 +22,4 @@ pub mod run;
 pub mod schedule;
 pub mod scrape;
 pub mod tables;
+pub mod whole;

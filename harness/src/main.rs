@@ -562,11 +562,14 @@ fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<
             ..ClassifierConfig::default()
         };
         let mut reader = InputReader::new(&loaded.schema, result.sampled.keys().cloned().collect(), &config);
+        let mut delivery = result.delivery.clone();
+        let mut read = |p: u32, line: &str| {
+            delivery.stored(line);
+            reader.line(p, line)
+        };
         match &deployment.input {
-            Input::Tap(path) => arrivals::read_tap_file(path, |p, line| reader.line(p, line))?,
-            Input::Topic => arrivals::read_topic(&common.brokers, &common.events_topic, check_read_limit, |p, line| {
-                reader.line(p, line)
-            })?,
+            Input::Tap(path) => arrivals::read_tap_file(path, &mut read)?,
+            Input::Topic => arrivals::read_topic(&common.brokers, &common.events_topic, check_read_limit, &mut read)?,
         }
         check(
             &loaded.schema,
@@ -579,6 +582,7 @@ fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<
             // Every tick of the load is past the watermark once the drain ends.
             result.load_ended_at_ms,
         )
+        .map(|sampled| sampled.with_delivery(&delivery))
     });
     let correct = match &check {
         Some(Ok(c)) if !c.passed() => Err(format!(
@@ -693,15 +697,17 @@ fn print_summary(judged: &Judged) {
     }
     match &judged.check {
         Some(Ok(c)) if c.passed() => println!(
-            "correctness: {} sampled users ({} with late events), {} changes, all equal to the oracle's on the {} input lines the classifier read; {} acknowledged sampled events, 0 lost",
-            c.users, c.users_with_late_events, c.observed, c.lines, c.acknowledged
+            "correctness: {} sampled users ({} with late events), {} changes, all equal to the oracle's on the {} input lines the classifier read; {} acknowledged sampled events, 0 lost; of all users, {} acknowledged events, 0 lost",
+            c.users, c.users_with_late_events, c.observed, c.lines, c.acknowledged, c.all_acknowledged
         ),
         Some(Ok(c)) => println!(
-            "correctness: {} differences for {} sampled users ({} of {} acknowledged sampled events lost), e.g. {}",
+            "correctness: {} differences for {} sampled users ({} of {} acknowledged sampled events lost; of all users, {} of {} acknowledged events lost), e.g. {}",
             c.difference_count,
             c.users,
             c.lost,
             c.acknowledged,
+            c.all_lost,
+            c.all_acknowledged,
             c.differences.first().map_or("", String::as_str)
         ),
         Some(Err(e)) => println!("correctness: not checked: {e}"),

@@ -26,6 +26,7 @@ use crate::drivers::Driver;
 use crate::latency::LatencyRecorder;
 use crate::matcher::Matcher;
 use crate::schedule::Schedule;
+use crate::whole::Delivery;
 use segstream_traffic::rng::mix;
 use segstream_traffic::{Traffic, TrafficConfig};
 
@@ -108,6 +109,8 @@ pub struct RunResult {
     pub partners: BTreeMap<String, LatencyRecorder>,
     /// Per partner: changes received.
     pub partner_changes: BTreeMap<String, u64>,
+    /// Every acknowledged event's id (the whole stream's loss check).
+    pub delivery: Delivery,
 }
 
 /// A partner's receipts, followed like a change feed.
@@ -160,6 +163,8 @@ struct Ledger {
     matcher: Mutex<Matcher>,
     /// Sampled users' lines with the `received_at` the system stamped, if it said.
     sampled: Mutex<BTreeMap<String, Vec<SentLine>>>,
+    /// Every acknowledged event's id, for the whole stream's loss check.
+    delivery: Mutex<Delivery>,
 }
 
 /// The line with its user id prefixed (generated lines are compact JSON).
@@ -230,6 +235,9 @@ fn sender(
         // What the system stored is what the check recomputes from: a batch lost whole
         // never reached it, and the collector's own `received_at` places each event.
         if outcome.failed < batch.lines.len() as u64 {
+            if let Ok(mut delivery) = ledger.delivery.lock() {
+                delivery.acknowledged(batch.lines.iter().map(String::as_str));
+            }
             if let Ok(mut sampled) = ledger.sampled.lock() {
                 for m in batch.measured.iter().filter(|m| m.sampled_line.is_some()) {
                     let line = m.sampled_line.clone().unwrap_or_default();
@@ -281,6 +289,7 @@ pub fn run(
     let ledger = Arc::new(Ledger {
         matcher: Mutex::new(Matcher::new(config.tick_ms, 300)),
         sampled: Mutex::new(BTreeMap::new()),
+        delivery: Mutex::new(Delivery::default()),
     });
     let counters = Arc::new(Counters::default());
     let last_error = Arc::new(Mutex::new(None));
@@ -480,6 +489,9 @@ pub fn run(
         }
     }
     result.sampled = sampled_users;
+    if let Ok(mut delivery) = ledger.delivery.lock() {
+        result.delivery = std::mem::take(&mut *delivery);
+    }
     Ok(result)
 }
 
