@@ -45,6 +45,13 @@ fn a_short_embedded_run_passes_the_sla_matches_the_oracle_and_writes_a_report() 
     let correctness = stdout.lines().find(|l| l.starts_with("correctness:")).unwrap_or_default();
     assert!(correctness.contains("all equal to the oracle's"), "{stdout}");
     assert!(!correctness.starts_with("correctness: 0 sampled"), "nothing was checked: {stdout}");
+    // Every acknowledged event of every user was found in what the classifier read.
+    let whole: u64 = correctness
+        .split_once("of all users, ")
+        .and_then(|(_, rest)| rest.split_once(" acknowledged events, 0 lost"))
+        .and_then(|(count, _)| count.parse().ok())
+        .unwrap_or_else(|| panic!("no whole-stream loss figure: {stdout}"));
+    assert!(whole > 2_000, "most of the 2,400 events were acknowledged and checked: {stdout}");
     let observed = stdout.lines().find(|l| l.starts_with("classifier observed:")).unwrap_or_default();
     assert!(observed.contains(" read, ") && !observed.contains("unknown"), "{stdout}");
     let markdown = std::fs::read_to_string(report.join("report.md")).unwrap_or_else(|e| panic!("report.md: {e}"));
