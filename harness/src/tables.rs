@@ -2,7 +2,10 @@
 //! CDC pipeline and the batch layer would (into `user-profiles` and `user-stats`).
 //!
 //! Contract: [`publish`] produces every record of [`segstream_traffic::tables::upserts`]
-//! and waits for the broker to acknowledge all of them.
+//! and waits for the broker to acknowledge all of them. Every record carries one
+//! timestamp, the publish's start, so the classifier applies them all at one tick, as
+//! the exact check assumes (with produce times, spread over the ~20 s a large table
+//! takes, each user's start-up memberships landed a few ticks apart).
 
 use std::time::Duration;
 
@@ -20,12 +23,13 @@ pub fn publish(brokers: &str, profiles_topic: &str, stats_topic: &str, traffic: 
         .create()
         .map_err(|e| format!("kafka producer: {e}"))?;
     let mut produced = 0;
+    let published_at = i64::try_from(segstream_time::wall_clock_ms()).unwrap_or(i64::MAX);
     for (table, key, payload) in upserts(traffic, prefix) {
         let topic = match table {
             Table::Profiles => profiles_topic,
             Table::Stats => stats_topic,
         };
-        segstream_kafka::send_waiting(&producer, BaseRecord::to(topic).key(&key).payload(&payload))
+        segstream_kafka::send_waiting(&producer, BaseRecord::to(topic).key(&key).payload(&payload).timestamp(published_at))
             .map_err(|e| format!("producing to {topic}: {e}"))?;
         producer.poll(Duration::ZERO);
         produced += 1;
