@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use segstream_dataflows::bounded::{run_bounded, SideInputs};
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
-use segstream_dataflows::classifier::side_rows::NoSideRows;
+use segstream_dataflows::classifier::side_rows::{NoSideRows, SideRows};
 use segstream_dataflows::classifier::source::{SourceRecord, VecSource};
 use segstream_dataflows::classifier::{ClassifierConfig, Engine, UserInput};
 use segstream_dataflows::dataflow::{build, Shared};
@@ -209,7 +209,25 @@ fn engine_alone(
         added.saturating_sub(ids * 24) as f64 / users.max(1) as f64
     );
     let after_last = engine.last_tick().unwrap_or(base) + config.tick_ms;
-    rule_edit_stall(&mut engine, defs, after_last)
+    let mut keys: Vec<String> = profiles.iter().map(|(user, _, _)| user.clone()).collect();
+    keys.sort_unstable();
+    rule_edit_stall(&mut engine, defs, after_last, &mut ProfileKeys(keys))
+}
+
+/// The users with a profile row, as the profile arrangement lists them to a rule edit,
+/// a page at a time (every one of them is held by the benchmark's engine, so the edit
+/// walks and skips them all, as in the dataflow; their rows are never asked for).
+struct ProfileKeys(Vec<String>);
+
+impl SideRows for ProfileKeys {
+    fn rows_before(&mut self, _user: &str, _tick: u64) -> (Option<Row>, Option<Row>) {
+        (None, None)
+    }
+
+    fn users_after(&mut self, _tick: u64, after: Option<&str>, limit: usize) -> Vec<String> {
+        let from = after.map_or(0, |after| self.0.partition_point(|user| user.as_str() <= after));
+        self.0[from..].iter().take(limit).cloned().collect()
+    }
 }
 
 /// Users per slice of a rule edit, as the classify operator gives the engine.
@@ -219,7 +237,7 @@ const EDIT_SLICE_USERS: usize = 256;
 /// edited, one added whose new feature is backfilled from each user's history — worked
 /// through in slices as the classify operator does: the longest slice is the longest
 /// the worker goes without yielding; the total is what it stalled for before slicing.
-fn rule_edit_stall(engine: &mut Engine, defs: &[SegmentDef], tick: u64) -> Result<(), CommandError> {
+fn rule_edit_stall(engine: &mut Engine, defs: &[SegmentDef], tick: u64, side: &mut dyn SideRows) -> Result<(), CommandError> {
     let (Some(removed), Some(edited)) = (defs.last(), defs.first()) else {
         return Ok(());
     };
@@ -237,7 +255,7 @@ fn rule_edit_stall(engine: &mut Engine, defs: &[SegmentDef], tick: u64) -> Resul
     let mut slices = 1u64;
     loop {
         let slice = Instant::now();
-        let done = engine.continue_tick(EDIT_SLICE_USERS, &mut NoSideRows, &mut changes);
+        let done = engine.continue_tick(EDIT_SLICE_USERS, side, &mut changes);
         longest = longest.max(slice.elapsed());
         slices += 1;
         if done {

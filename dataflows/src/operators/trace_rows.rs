@@ -72,12 +72,20 @@ impl Open {
         found
     }
 
-    /// Every key with a value in force before the tick.
-    fn keys(&mut self) -> Vec<String> {
+    /// Up to `limit` keys after `after`, in order, with a value in force before the tick.
+    fn keys_after(&mut self, after: Option<&str>, limit: usize) -> Vec<String> {
         let mut keys = Vec::new();
         self.cursor.rewind_keys(&self.storage);
-        while let Some(key) = self.cursor.get_key(&self.storage) {
+        if let Some(after) = after {
+            self.cursor.seek_key(&self.storage, &after.to_string());
+            if self.cursor.get_key(&self.storage).is_some_and(|key| key == after) {
+                self.cursor.step_key(&self.storage);
+            }
+        }
+        while keys.len() < limit {
+            let Some(key) = self.cursor.get_key(&self.storage) else { break };
             let key = key.clone();
+            self.cursor.rewind_vals(&self.storage);
             if self.current().is_some() {
                 keys.push(key);
             }
@@ -120,12 +128,15 @@ impl SideRows for TraceRows<'_> {
         (profiles.row(&user), stats.row(&user))
     }
 
-    fn users_before(&mut self, tick: u64) -> Vec<String> {
+    fn users_after(&mut self, tick: u64, after: Option<&str>, limit: usize) -> Vec<String> {
         let (profiles, stats) = self.open(tick);
-        let mut users = profiles.keys();
-        users.extend(stats.keys());
+        // Each list holds every key of its arrangement up to its last (or all that are
+        // left), so the `limit` smallest of the two are the next page of the union.
+        let mut users = profiles.keys_after(after, limit);
+        users.extend(stats.keys_after(after, limit));
         users.sort_unstable();
         users.dedup();
+        users.truncate(limit);
         users
     }
 }

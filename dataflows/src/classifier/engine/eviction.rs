@@ -13,11 +13,15 @@
 //! `last_seen`) and its raw history. So for rules without unwindowed features eviction
 //! is invisible in the change stream, memberships (sticky ones too) included.
 //!
-//! The sweep runs once `user_ttl / 16` of event time (at least a tick) has passed *and*
+//! A sweep starts once `user_ttl / 16` of event time (at least a tick) has passed *and*
 //! the engine has taken inputs of at least an eighth as many users as it holds since
-//! the last sweep, so a pass over the map costs at most 8 checks per user input and
-//! the users held beyond their TTL are at most an eighth more than held. A user that a
-//! rule change rebuilt without an input of its own is evicted again right after it is
+//! the last sweep started (or after a rule change), so a pass over the map costs at most
+//! 8 checks per user input and the users held beyond their TTL are at most an eighth
+//! more than held. It walks the users by dense index from the last down, at most
+//! [`SWEEP_CHECKS_PER_TICK`] of them at the end of each tick, so no tick pays for the
+//! whole map (a whole pass over 1M users took up to 99 ms in one piece); which users a
+//! tick checks depends only on the ticks and their inputs, never on timing. A user that
+//! a rule change rebuilt without an input of its own is evicted again right after it is
 //! processed, so a rule change does not bring every dormant user back into memory at
 //! once. *Why a sweep and not a timer per user:* a timer costs an entry per user and a
 //! re-arm per input; the sweep is one pass over the user map (a few milliseconds per
@@ -40,22 +44,42 @@ pub(super) struct Dormant {
     pub(super) member: SmallBitVec,
 }
 
+/// Users an eviction sweep checks at the end of a tick (about a millisecond's work).
+pub const SWEEP_CHECKS_PER_TICK: usize = 4_096;
+
 impl Engine {
-    /// Sweeps the users if due (see the module contract).
+    /// At the end of tick `now`: starts a sweep if one is due (see the module contract)
+    /// and works on the sweep in progress.
     pub(super) fn evict_idle(&mut self, now: u64, after_rule_change: bool) {
         let ttl = self.config.user_ttl_ms;
-        let due = now >= self.next_eviction_sweep && self.inputs_since_sweep >= self.users.len() as u64 / 8;
-        if ttl == 0 || !(due || after_rule_change) {
+        if ttl == 0 {
             return;
         }
-        self.next_eviction_sweep = now.saturating_add((ttl / 16).max(self.config.tick_ms));
-        self.inputs_since_sweep = 0;
+        let mut cursor = match self.sweep_below.take() {
+            Some(cursor) => cursor.min(self.users.len()),
+            None => {
+                let due = now >= self.next_eviction_sweep && self.inputs_since_sweep >= self.users.len() as u64 / 8;
+                if !(due || after_rule_change) {
+                    return;
+                }
+                self.next_eviction_sweep = now.saturating_add((ttl / 16).max(self.config.tick_ms));
+                self.inputs_since_sweep = 0;
+                self.users.len()
+            }
+        };
         let idle = |state: &UserState| state.next_timer.is_none() && state.last_active.saturating_add(ttl) <= now;
-        let evicted: Vec<(Box<str>, UserState)> = self.users.extract_if(|_, state| idle(state)).collect();
-        self.counters.evictions += evicted.len() as u64;
-        for (name, state) in evicted {
-            self.keep_dormant(name, state);
+        let stop = cursor.saturating_sub(SWEEP_CHECKS_PER_TICK);
+        while cursor > stop {
+            cursor -= 1;
+            if self.users.get_index(cursor).is_some_and(|(_, state)| idle(state)) {
+                // The user moved into this slot was checked already (it came from the end).
+                if let Some((name, state)) = self.users.swap_remove_index(cursor) {
+                    self.counters.evictions += 1;
+                    self.keep_dormant(name, state);
+                }
+            }
         }
+        self.sweep_below = (cursor > 0).then_some(cursor);
     }
 
     /// Evicts `name` at once if it has no pending timer (a user a rule change rebuilt;
@@ -64,7 +88,7 @@ impl Engine {
         if self.config.user_ttl_ms == 0 || self.users.get(name).is_none_or(|s| s.next_timer.is_some()) {
             return;
         }
-        if let Some((name, state)) = self.users.remove_entry(name) {
+        if let Some((name, state)) = self.users.swap_remove_entry(name) {
             self.keep_dormant(name, state);
         }
     }
@@ -81,7 +105,7 @@ impl Engine {
 
     /// Restores what `state`, being rebuilt, keeps from a dormant record of `name`.
     pub(super) fn wake(&mut self, name: &str, state: &mut UserState) {
-        if let Some(record) = self.dormant.remove(name) {
+        if let Some(record) = self.dormant.swap_remove(name) {
             let segments = state.raw.len();
             state.raw = record.raw;
             state.member = record.member;
@@ -136,5 +160,41 @@ mod tests {
         out.clear();
         engine.process_tick(72_000, Vec::new(), vec![watched("fan", "f3", 72_000)], &mut NoSideRows, &mut out);
         assert_eq!((out.len(), engine.dormant_count(), engine.user_count()), (0, 0, 3), "{out:?}");
+    }
+
+    #[test]
+    fn a_sweep_checks_a_bounded_number_of_users_per_tick_until_it_has_seen_them_all() {
+        let mut engine = engine(ClassifierConfig {
+            user_ttl_ms: 1_000,
+            ..ClassifierConfig::default()
+        });
+        let mut out = Vec::new();
+        let users = 2 * SWEEP_CHECKS_PER_TICK + 100;
+        let ever = rule("ever", SegmentKind::Sticky, r#"count("ad_watched", "1s") >= 1"#);
+        let inputs = (0..users).map(|u| watched(&format!("u{u}"), &format!("e{u}"), 0)).collect();
+        // The sweep due at tick 0 checks 4,096 users (none idle yet) and goes on at the
+        // next ticks; at 1 s the windows close and every user is idle.
+        engine.process_tick(0, vec![ever], inputs, &mut NoSideRows, &mut out);
+        assert_eq!(engine.counters.evictions, 0);
+        engine.process_tick(1_000, Vec::new(), Vec::new(), &mut NoSideRows, &mut out);
+        assert_eq!(engine.counters.evictions as usize, SWEEP_CHECKS_PER_TICK, "one slice of the map");
+        engine.process_tick(1_100, Vec::new(), vec![watched("new", "n", 1_100)], &mut NoSideRows, &mut out);
+        assert_eq!(
+            engine.counters.evictions as usize,
+            SWEEP_CHECKS_PER_TICK + 100,
+            "the sweep's last slice"
+        );
+        // A rule change starts the next sweep; each tick evicts at most a slice.
+        let mut tick = 1_200;
+        let mut change = vec![rule("other", SegmentKind::Dynamic, r#"count("ad_watched", "1s") >= 9"#)];
+        while (engine.counters.evictions as usize) < users {
+            let before = engine.counters.evictions as usize;
+            engine.process_tick(tick, std::mem::take(&mut change), Vec::new(), &mut NoSideRows, &mut out);
+            let evicted = engine.counters.evictions as usize - before;
+            assert!(evicted > 0 && evicted <= SWEEP_CHECKS_PER_TICK, "{evicted} at {tick}");
+            tick += 100;
+        }
+        assert_eq!(engine.dormant_count(), users, "each keeps its sticky membership");
+        assert_eq!(engine.user_count(), 1, "only `new` is held");
     }
 }

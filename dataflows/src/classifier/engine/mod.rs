@@ -22,8 +22,10 @@
 //! `user_ttl` with no windowed state are evicted, keeping only their condition results
 //! and memberships when any is set (`eviction.rs`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+
+use indexmap::IndexMap;
 
 use super::active_rules::ActiveRules;
 use super::dedup::Dedup;
@@ -41,6 +43,7 @@ mod inspect;
 mod rule_change;
 #[cfg(test)]
 mod test_support;
+mod visit;
 
 /// An input of one user at one tick.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
@@ -80,10 +83,12 @@ pub struct Engine {
     ticks: Ticks,
     defs: BTreeMap<SegmentDef, isize>,
     rules: ActiveRules,
-    /// Users by id (`Box<str>`: 8 bytes less per user than a `String` key).
-    users: HashMap<Box<str>, UserState>,
-    /// What evicted users keep, by id.
-    dormant: HashMap<Box<str>, eviction::Dormant>,
+    /// Users by id (`Box<str>`: 8 bytes less per user than a `String` key), each with a
+    /// dense index that rule edits and eviction sweeps walk a slice at a time; removal
+    /// is `swap_remove` (`visit.rs` says why the walks stay exact).
+    users: IndexMap<Box<str>, UserState>,
+    /// What evicted users keep, by id (indexed likewise).
+    dormant: IndexMap<Box<str>, eviction::Dormant>,
     dedup: Dedup,
     timers: BTreeMap<u64, Vec<String>>,
     empty_profile: Row,
@@ -98,6 +103,8 @@ pub struct Engine {
     birth_slot: Option<usize>,
     /// The tick of the next eviction sweep.
     next_eviction_sweep: u64,
+    /// The sweep in progress: users with an index below this are still to check.
+    sweep_below: Option<usize>,
     /// Users processed with inputs since the last sweep.
     inputs_since_sweep: u64,
     /// The last tick processed.
@@ -121,8 +128,8 @@ struct TickWork {
     inputs: Option<Vec<(String, UserInput)>>,
     /// Users whose inputs were processed.
     processed: HashSet<String>,
-    /// The other users to visit (once listed, after the re-indexing).
-    visit: Option<Vec<Box<str>>>,
+    /// The other users to visit (`visit.rs`), once the inputs are processed.
+    visit: Option<visit::Visit>,
 }
 
 /// Changes of one user at one tick, before evaluation.
@@ -180,8 +187,8 @@ impl Engine {
             config,
             defs: BTreeMap::new(),
             rules,
-            users: HashMap::new(),
-            dormant: HashMap::new(),
+            users: IndexMap::new(),
+            dormant: IndexMap::new(),
             timers: BTreeMap::new(),
             scratch_evaluate: Vec::new(),
             scratch_member: Vec::new(),
@@ -189,6 +196,7 @@ impl Engine {
             scratch_values: Vec::new(),
             scratch_filled: Vec::new(),
             next_eviction_sweep: 0,
+            sweep_below: None,
             inputs_since_sweep: 0,
             last_tick: None,
             rules_changed_now: false,
@@ -288,12 +296,10 @@ impl Engine {
                 return false;
             }
         }
-        if work.visit.is_none() {
-            let reindexed = work.reindex.take();
-            work.visit = Some(self.users_to_visit(now, reindexed, side));
-        }
         let changed = work.changed.as_deref().unwrap_or(&[]);
         if let Some(inputs) = work.inputs.take() {
+            self.dedup.advance(now);
+            let due = self.due_users(now);
             let mut group: Vec<UserInput> = Vec::new();
             let mut inputs = inputs.into_iter().peekable();
             while let Some((user, first)) = inputs.next() {
@@ -305,52 +311,27 @@ impl Engine {
                 self.process_user(now, &user, &mut group, changed, side, out);
                 work.processed.insert(user);
             }
+            work.visit = Some(match work.reindex.take() {
+                // After a rule change every user, held (new ones too: they were
+                // processed), side-only and dormant.
+                Some(_) => visit::Visit::everyone(self.users.len(), self.dormant.len()),
+                None => visit::Visit::Due(due),
+            });
         }
-        let Some(visit) = work.visit.as_mut() else { return true };
-        while let Some(user) = visit.pop() {
-            if work.processed.contains(&*user) {
-                continue;
-            }
-            if budget == 0 {
-                visit.push(user);
-                return false;
-            }
-            budget -= 1;
-            let rebuilt = !self.users.contains_key(&*user);
-            self.process_user(now, &user, &mut Vec::new(), changed, side, out);
-            if rebuilt {
-                self.evict_rebuilt(&user);
-            }
-        }
-        true
+        self.visit_some(work, budget, side, out)
     }
 
-    /// The users a tick visits besides those with inputs: after a rule change
-    /// (`reindexed`: the held and dormant users it went through) every user — held,
-    /// dormant, or with a side row only — else those with a window expiry due. Each once.
-    fn users_to_visit(&mut self, now: u64, reindexed: Option<rule_change::Reindexing>, side: &mut dyn SideRows) -> Vec<Box<str>> {
-        self.dedup.advance(now);
+    /// The users with a window expiry due at `now`, sorted, each once; their timers
+    /// are taken.
+    fn due_users(&mut self, now: u64) -> Vec<Box<str>> {
         let due = self.timers.remove(&now).unwrap_or_default();
-        let Some((mut users, dormant)) = reindexed.map(rule_change::Reindexing::into_users) else {
-            let mut users: Vec<Box<str>> = due
-                .into_iter()
-                .filter(|u| self.users.get(u.as_str()).is_some_and(|s| s.next_timer == Some(now)))
-                .map(String::into_boxed_str)
-                .collect();
-            users.sort_unstable();
-            users.dedup();
-            return users;
-        };
-        // Held, side-only and dormant users are disjoint, and every user with a timer
-        // is held: the lists the re-indexing went through are reused, not re-collected
-        // or sorted.
-        users.extend(
-            side.users_before(now)
-                .into_iter()
-                .filter(|u| !self.users.contains_key(u.as_str()) && !self.dormant.contains_key(u.as_str()))
-                .map(String::into_boxed_str),
-        );
-        users.extend(dormant);
+        let mut users: Vec<Box<str>> = due
+            .into_iter()
+            .filter(|u| self.users.get(u.as_str()).is_some_and(|s| s.next_timer == Some(now)))
+            .map(String::into_boxed_str)
+            .collect();
+        users.sort_unstable();
+        users.dedup();
         users
     }
 

@@ -7,7 +7,10 @@
 //! The re-indexing is a [`Reindexing`] job worked through in slices
 //! ([`Engine::reindex_some`]), a bounded number of users at a time, so that a worker
 //! with millions of users yields to the scheduler during a rule edit instead of
-//! stalling for the whole pass. Nothing else of the tick runs before it is done.
+//! stalling for the whole pass. Nothing else of the tick runs before it is done. The
+//! job walks the held and the dormant users by their dense index in the engine's maps
+//! (those present when the change came: nothing is removed from either map while it
+//! runs), so starting it costs nothing per user — no list of ids is collected.
 
 use std::collections::HashMap;
 
@@ -24,22 +27,17 @@ pub(super) struct Reindexing {
     kept_from: Vec<Option<usize>>,
     /// For each old slot, the new slot that keeps its state.
     moved_to: Vec<Option<usize>>,
-    /// The users held and the dormant ones when the change came, and how many of each
-    /// are re-indexed so far (the lists are then the users the tick re-evaluates).
-    users: Vec<Box<str>>,
-    dormant: Vec<Box<str>>,
+    /// How many users were held and dormant when the change came (indices below these
+    /// are re-indexed), and how many of each are re-indexed so far.
+    held: usize,
+    dormant: usize,
     next_user: usize,
     next_dormant: usize,
 }
 
 impl Reindexing {
     pub(super) fn done(&self) -> bool {
-        self.next_user == self.users.len() && self.next_dormant == self.dormant.len()
-    }
-
-    /// The held and the dormant users it went through.
-    pub(super) fn into_users(self) -> (Vec<Box<str>>, Vec<Box<str>>) {
-        (self.users, self.dormant)
+        self.next_user == self.held && self.next_dormant == self.dormant
     }
 }
 
@@ -94,8 +92,8 @@ impl Engine {
             new_ids,
             kept_from,
             moved_to,
-            users: self.users.keys().cloned().collect(),
-            dormant: self.dormant.keys().cloned().collect(),
+            held: self.users.len(),
+            dormant: self.dormant.len(),
             next_user: 0,
             next_dormant: 0,
         };
@@ -111,12 +109,14 @@ impl Engine {
             segments: self.rules.set.segments().len(),
             now,
         };
-        while budget > 0 && job.next_user < job.users.len() {
-            let name = &job.users[job.next_user];
+        while budget > 0 && job.next_user < job.held {
+            let index = job.next_user;
             job.next_user += 1;
             budget -= 1;
             let new_rules = &self.rules;
-            let Some(state) = self.users.get_mut(name) else { continue };
+            let Some((name, state)) = self.users.get_index_mut(index) else {
+                continue;
+            };
             let kept = state
                 .features
                 .take_all()
@@ -137,11 +137,13 @@ impl Engine {
             state.member = reindex.membership(name, &state.member, out);
         }
         // Dormant users keep their bits by the new indices too (their exits are due now).
-        while budget > 0 && job.next_dormant < job.dormant.len() {
-            let name = &job.dormant[job.next_dormant];
+        while budget > 0 && job.next_dormant < job.dormant {
+            let index = job.next_dormant;
             job.next_dormant += 1;
             budget -= 1;
-            let Some(dormant) = self.dormant.get_mut(name) else { continue };
+            let Some((name, dormant)) = self.dormant.get_index_mut(index) else {
+                continue;
+            };
             dormant.raw = reindex.bits(&dormant.raw);
             dormant.member = reindex.membership(name, &dormant.member, out);
         }
