@@ -71,7 +71,7 @@ impl ActiveRules {
             .features()
             .iter()
             .zip(&int_property)
-            .map(|(spec, int)| FeatureState::new(spec, *int).value(spec))
+            .map(|(spec, int)| FeatureState::new(spec, *int).value())
             .collect();
         let longest_window_ms = set
             .features()

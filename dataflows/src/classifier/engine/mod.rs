@@ -151,7 +151,7 @@ fn changed_slots(old: Option<&Row>, new: Option<&Row>, width: usize) -> Vec<usiz
 /// The value of a feature slot of a user: its state's, or the slot's empty value.
 fn feature_value(features: &FeatureSlots, rules: &ActiveRules, slot: usize) -> Option<FieldValue> {
     match features.get(slot) {
-        Some(state) => state.value(&rules.set.features()[slot]),
+        Some(state) => state.value(),
         None => rules.empty_values.get(slot).cloned().flatten(),
     }
 }
