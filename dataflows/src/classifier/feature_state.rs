@@ -44,15 +44,34 @@ impl Ticks {
     }
 }
 
+/// A double ordered by `total_cmp`, as `FieldValue` orders doubles (so entries sort in
+/// the reference's (time, value) order).
+#[derive(Clone, Copy, Debug)]
+pub struct TotalF64(pub f64);
+
+impl PartialEq for TotalF64 {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.total_cmp(&other.0).is_eq()
+    }
+}
+
+impl Eq for TotalF64 {}
+
+impl PartialOrd for TotalF64 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for TotalF64 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
 /// Windowed aggregates over valued entries.
 #[derive(Clone, Debug)]
 pub enum Aggregate {
-    /// Exact integer sum (missing when it does not fit 64 bits).
-    SumInt(i128),
-    /// Left-to-right sum of the entries in (time, value) order.
-    SumDouble(f64),
-    /// The same sum, divided by the number of entries when read.
-    Avg(f64),
     /// min (`false`) or max (`true`): the entries are only those no later entry
     /// outdoes (for max: none at a later or equal time has a value at least as large),
     /// so their values strictly fall (max) or rise (min) from the front, and the front
@@ -77,7 +96,27 @@ pub enum FeatureState {
         /// The sum of the buckets.
         total: u64,
     },
-    /// sum, min, max, avg, distinct_count: the window's entries and their aggregate.
+    /// sum of an int property: the (time, value) of each counted event in the window,
+    /// sorted, and their exact sum (missing when it does not fit 64 bits). 16 bytes an
+    /// event, where a `(time, FieldValue)` entry took 32.
+    SumInt {
+        /// (time, value), sorted.
+        entries: VecDeque<(u64, i64)>,
+        /// The sum of the values.
+        sum: i128,
+    },
+    /// sum of a double property, or avg (`avg`) of any: the (time, value as a double)
+    /// of each counted event in the window, sorted, and their left-to-right sum
+    /// (divided by their number when read, for avg). 16 bytes an event.
+    SumDouble {
+        /// (time, value), sorted by both.
+        entries: VecDeque<(u64, TotalF64)>,
+        /// The left-to-right sum of the values.
+        sum: f64,
+        /// Whether the feature is the average.
+        avg: bool,
+    },
+    /// min, max, distinct_count: the window's entries and their aggregate.
     Windowed {
         /// (time, value) of each counted event in the window, sorted.
         entries: VecDeque<(u64, Option<FieldValue>)>,
@@ -133,9 +172,15 @@ impl FeatureState {
                 buckets: VecDeque::new(),
                 total: 0,
             },
-            FeatureKind::Sum(_) if int_property => windowed(Aggregate::SumInt(0)),
-            FeatureKind::Sum(_) => windowed(Aggregate::SumDouble([0.0f64; 0].iter().sum())),
-            FeatureKind::Avg(_) => windowed(Aggregate::Avg([0.0f64; 0].iter().sum())),
+            FeatureKind::Sum(_) if int_property => FeatureState::SumInt {
+                entries: VecDeque::new(),
+                sum: 0,
+            },
+            FeatureKind::Sum(_) | FeatureKind::Avg(_) => FeatureState::SumDouble {
+                entries: VecDeque::new(),
+                sum: empty_sum(),
+                avg: matches!(spec.kind, FeatureKind::Avg(_)),
+            },
             FeatureKind::Min(_) => windowed(Aggregate::Extreme(false)),
             FeatureKind::Max(_) => windowed(Aggregate::Extreme(true)),
             FeatureKind::DistinctCount(_) => windowed(Aggregate::Distinct(HashMap::new())),
@@ -167,32 +212,35 @@ impl FeatureState {
                 }
                 *total += 1;
             }
-            FeatureState::Windowed { entries, aggregate } => {
-                if !in_window || !selects(spec, &event, now) {
+            FeatureState::SumInt { entries, sum } => {
+                let Some(value) = counted_value(spec, &event, in_window, now) else {
                     return;
-                }
-                let value = match spec.kind {
-                    FeatureKind::Sum(p)
-                    | FeatureKind::Avg(p)
-                    | FeatureKind::Min(p)
-                    | FeatureKind::Max(p)
-                    | FeatureKind::DistinctCount(p) => match event.properties.get(p).cloned().flatten() {
-                        Some(value) => Some(value),
-                        None => return,
-                    },
-                    _ => return,
                 };
-                if let (Aggregate::Extreme(max), Some(v)) = (&*aggregate, &value) {
-                    insert_extreme(entries, event.time, v, *max);
+                let value = if let FieldValue::Int(i) = value { *i } else { 0 };
+                sorted_insert(entries, (event.time, value));
+                *sum += i128::from(value);
+            }
+            FeatureState::SumDouble { entries, sum, .. } => {
+                let Some(value) = counted_value(spec, &event, in_window, now) else {
                     return;
+                };
+                let value = as_double(value);
+                if sorted_insert(entries, (event.time, TotalF64(value))) {
+                    *sum += value;
+                } else {
+                    *sum = resum(entries);
                 }
-                let appended = sorted_insert(entries, (event.time, value.clone()));
-                match (aggregate, value) {
-                    (Aggregate::SumInt(sum), Some(v)) => *sum += i128::from(if let FieldValue::Int(i) = v { i } else { 0 }),
-                    (Aggregate::SumDouble(sum) | Aggregate::Avg(sum), Some(v)) if appended => *sum += as_double(&v),
-                    (Aggregate::SumDouble(sum) | Aggregate::Avg(sum), Some(_)) => *sum = resum(entries),
-                    (Aggregate::Distinct(values), Some(v)) => *values.entry(v).or_default() += 1,
-                    _ => {}
+            }
+            FeatureState::Windowed { entries, aggregate } => {
+                let Some(value) = counted_value(spec, &event, in_window, now) else {
+                    return;
+                };
+                match aggregate {
+                    Aggregate::Extreme(max) => insert_extreme(entries, event.time, value, *max),
+                    Aggregate::Distinct(values) => {
+                        sorted_insert(entries, (event.time, Some(value.clone())));
+                        *values.entry(value.clone()).or_default() += 1;
+                    }
                 }
             }
             FeatureState::Sequence { first, then } => {
@@ -241,31 +289,32 @@ impl FeatureState {
                     buckets.pop_front();
                 }
             }
-            FeatureState::Windowed { entries, aggregate } => {
-                let mut popped = false;
-                while let Some((time, value)) = entries.front() {
-                    if !expired(*time) {
-                        break;
-                    }
-                    popped = true;
-                    match (&mut *aggregate, value) {
-                        (Aggregate::SumInt(sum), Some(FieldValue::Int(i))) => *sum -= i128::from(*i),
-                        (Aggregate::Distinct(values), Some(v)) => {
-                            if let Some(n) = values.get_mut(v) {
-                                *n -= 1;
-                                if *n == 0 {
-                                    values.remove(v);
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
+            FeatureState::SumInt { entries, sum } => {
+                while let Some(&(_, value)) = entries.front().filter(|(time, _)| expired(*time)) {
+                    *sum -= i128::from(value);
                     entries.pop_front();
                 }
-                if popped {
-                    if let Aggregate::SumDouble(sum) | Aggregate::Avg(sum) = aggregate {
-                        *sum = resum(entries);
+            }
+            FeatureState::SumDouble { entries, sum, .. } => {
+                let before = entries.len();
+                while entries.front().is_some_and(|(time, _)| expired(*time)) {
+                    entries.pop_front();
+                }
+                if entries.len() != before {
+                    *sum = resum(entries);
+                }
+            }
+            FeatureState::Windowed { entries, aggregate } => {
+                while let Some((_, value)) = entries.front().filter(|(time, _)| expired(*time)) {
+                    if let (Aggregate::Distinct(values), Some(v)) = (&mut *aggregate, value) {
+                        if let Some(n) = values.get_mut(v) {
+                            *n -= 1;
+                            if *n == 0 {
+                                values.remove(v);
+                            }
+                        }
                     }
+                    entries.pop_front();
                 }
             }
             FeatureState::Sequence { first, then } => {
@@ -284,6 +333,8 @@ impl FeatureState {
     pub fn is_empty(&self) -> bool {
         match self {
             FeatureState::Count { buckets, .. } => buckets.is_empty(),
+            FeatureState::SumInt { entries, .. } => entries.is_empty(),
+            FeatureState::SumDouble { entries, .. } => entries.is_empty(),
             FeatureState::Windowed { entries, .. } => entries.is_empty(),
             FeatureState::Sequence { first, then } => first.is_empty() && then.is_empty(),
             FeatureState::Last(best) => best.is_none(),
@@ -296,6 +347,8 @@ impl FeatureState {
         let w = spec.window_ms? as u64;
         match self {
             FeatureState::Count { buckets, .. } => buckets.front().map(|(tick, _)| tick + w),
+            FeatureState::SumInt { entries, .. } => entries.front().map(|(time, _)| ticks.of(*time) + w),
+            FeatureState::SumDouble { entries, .. } => entries.front().map(|(time, _)| ticks.of(*time) + w),
             FeatureState::Windowed { entries, .. } => entries.front().map(|(time, _)| ticks.of(*time) + w),
             FeatureState::Sequence { first, then } => first.front().into_iter().chain(then.front()).min().map(|t| t + w),
             _ => None,
@@ -306,10 +359,12 @@ impl FeatureState {
     pub fn value(&self) -> Option<FieldValue> {
         match self {
             FeatureState::Count { total, .. } => Some(FieldValue::Int(*total as i64)),
+            FeatureState::SumInt { sum, .. } => i64::try_from(*sum).ok().map(FieldValue::Int),
+            FeatureState::SumDouble { sum, avg: false, .. } => Some(FieldValue::Double(*sum)),
+            FeatureState::SumDouble { entries, sum, avg: true } => {
+                (!entries.is_empty()).then(|| FieldValue::Double(*sum / entries.len() as f64))
+            }
             FeatureState::Windowed { entries, aggregate } => match aggregate {
-                Aggregate::SumInt(sum) => i64::try_from(*sum).ok().map(FieldValue::Int),
-                Aggregate::SumDouble(sum) => Some(FieldValue::Double(*sum)),
-                Aggregate::Avg(sum) => (!entries.is_empty()).then(|| FieldValue::Double(*sum / entries.len() as f64)),
                 Aggregate::Extreme(_) => entries.front().and_then(|(_, v)| v.clone()),
                 Aggregate::Distinct(values) => Some(FieldValue::Int(values.len() as i64)),
             },
@@ -320,6 +375,24 @@ impl FeatureState {
             FeatureState::FirstSeen(tick) | FeatureState::LastSeen(tick) => tick.map(|t| FieldValue::Timestamp(t as i64)),
         }
     }
+}
+
+/// The property value a windowed feature over a property counts, if the event counts
+/// (in the window, selected) and has it.
+fn counted_value<'a>(spec: &FeatureSpec, event: &FeatureInput<'a>, in_window: bool, now: u64) -> Option<&'a FieldValue> {
+    let property = match spec.kind {
+        FeatureKind::Sum(p) | FeatureKind::Avg(p) | FeatureKind::Min(p) | FeatureKind::Max(p) | FeatureKind::DistinctCount(p) => p,
+        _ => return None,
+    };
+    if !in_window || !selects(spec, event, now) {
+        return None;
+    }
+    event.properties.get(property).and_then(Option::as_ref)
+}
+
+/// The sum of no doubles, as the reference's `iter().sum()` gives it (-0.0).
+fn empty_sum() -> f64 {
+    [0.0f64; 0].iter().sum()
 }
 
 /// Whether an event in the window counts for a windowed feature: its type, and the
@@ -360,8 +433,8 @@ fn insert_extreme(entries: &mut VecDeque<(u64, Option<FieldValue>)>, time: u64, 
 }
 
 /// The left-to-right sum of the entries, which are in (time, value) order.
-fn resum(entries: &VecDeque<(u64, Option<FieldValue>)>) -> f64 {
-    entries.iter().filter_map(|(_, v)| v.as_ref()).map(as_double).sum()
+fn resum(entries: &VecDeque<(u64, TotalF64)>) -> f64 {
+    entries.iter().map(|(_, v)| v.0).sum()
 }
 
 #[cfg(test)]

@@ -97,7 +97,7 @@ mod tests {
     #[test]
     fn the_state_layout_is_as_documented() {
         assert_eq!(size_of::<UserState>(), 152);
-        assert_eq!(size_of::<(u32, FeatureState)>(), 112, "a feature slot entry");
+        assert_eq!(size_of::<(u32, FeatureState)>(), 96, "a feature slot entry");
         assert_eq!(size_of::<HistoryEvent>(), 56);
         assert_eq!(size_of::<SmallBitVec>(), 8, "inline up to 62 segments");
         assert_eq!(size_of::<Option<segstream_rules::FieldValue>>(), 24, "a profile or stats field");
