@@ -500,6 +500,10 @@ fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<
         sample_per_10k: common.check_per_10k,
         cooldown: Duration::from_secs(3),
         user_prefix,
+        spooling_collectors: match common.target {
+            Target::Http => deployment.collectors.clone(),
+            Target::Kafka | Target::Embedded => Vec::new(),
+        },
     };
     let collectors = deployment.collectors.clone();
     let (target, key, brokers, topic) = (

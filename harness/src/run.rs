@@ -8,9 +8,11 @@
 //! minus its first event's intended instant) are recorded per second of the run. After
 //! the schedule ends, load goes on unmeasured for `cooldown` at the final rate (traffic
 //! in production does not stop, and the last measured events should not wait for the
-//! classifier's idle timeout); then it keeps watching for `drain` (or until no change
-//! arrived for `quiet`), and returns everything measured, including the sampled users'
-//! events and changes for the correctness check.
+//! classifier's idle timeout); then it waits until the spools of `spooling_collectors`
+//! are empty (events they acknowledged but have not yet put into the log; at most
+//! [`SPOOL_LIMIT`]), keeps watching for `drain` from then (or until no change arrived for
+//! `quiet`), and returns everything measured, including the sampled users' events and
+//! changes for the correctness check.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -56,6 +58,61 @@ pub struct RunConfig {
     /// the last measured events see the same steady stream as the others (in production
     /// traffic does not stop; without it they would wait for the idle timeout).
     pub cooldown: Duration,
+    /// Collectors (`host:port`) whose spool must be empty before the drain starts: the
+    /// events in it are acknowledged and on their way to the log.
+    pub spooling_collectors: Vec<String>,
+}
+
+/// The longest wait, after the load, for the collectors' spools to empty; after it the
+/// run goes on and says so (the events still spooled count as lost in the check).
+pub const SPOOL_LIMIT: Duration = Duration::from_secs(15 * 60);
+
+/// Whether the collectors' spools are empty, looked at once a second after the load.
+struct SpoolWatch {
+    collectors: Vec<String>,
+    since: Option<Instant>,
+    looked: Option<Instant>,
+    empty: bool,
+}
+
+impl SpoolWatch {
+    fn new(collectors: Vec<String>) -> SpoolWatch {
+        let empty = collectors.is_empty();
+        SpoolWatch {
+            collectors,
+            since: None,
+            looked: None,
+            empty,
+        }
+    }
+
+    /// Whether the spools are empty (or the wait is over, which goes to `error`).
+    fn empty(&mut self, error: &mut Option<String>) -> bool {
+        if self.empty {
+            return true;
+        }
+        let since = *self.since.get_or_insert_with(Instant::now);
+        if self.looked.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+            return false;
+        }
+        self.looked = Some(Instant::now());
+        // A collector that does not answer (restarting) may still hold a spool.
+        match crate::scrape::spool_bytes(&self.collectors) {
+            Ok(0) => self.empty = true,
+            Ok(bytes) if since.elapsed() >= SPOOL_LIMIT => {
+                *error = Some(format!(
+                    "the collectors' spools still held {bytes} bytes {SPOOL_LIMIT:?} after the load"
+                ));
+                self.empty = true;
+            }
+            Err(e) if since.elapsed() >= SPOOL_LIMIT => {
+                *error = Some(e);
+                self.empty = true;
+            }
+            Ok(_) | Err(_) => {}
+        }
+        self.empty
+    }
 }
 
 /// What a run measured.
@@ -312,6 +369,7 @@ pub fn run(
     let per_10k = config.sample_per_10k;
     let watcher = {
         let (ledger, sending, drain, quiet) = (Arc::clone(&ledger), Arc::clone(&sending), config.drain, config.quiet);
+        let mut spooled = SpoolWatch::new(config.spooling_collectors.clone());
         std::thread::spawn(move || {
             let mut result = RunResult::default();
             let mut batch = Vec::new();
@@ -362,6 +420,11 @@ pub fn run(
                     batch.clear();
                 }
                 if !sending.load(Ordering::Relaxed) {
+                    if !spooled.empty(&mut result.last_error) {
+                        drain_started = None;
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    }
                     let since = *drain_started.get_or_insert_with(Instant::now);
                     if since.elapsed() >= drain || (since.elapsed() >= quiet && last_change.elapsed() >= quiet) {
                         break;
@@ -569,6 +632,7 @@ mod tests {
             sample_per_10k: 10_000,
             cooldown: Duration::from_millis(200),
             user_prefix: String::new(),
+            spooling_collectors: Vec::new(),
         };
         let partner = Arc::new(Mutex::new(Vec::new()));
         let make = |_: usize| -> Result<Box<dyn Driver>, String> { Ok(Box::new(Echo(Arc::clone(&shared), Arc::clone(&partner)))) };
@@ -590,5 +654,50 @@ mod tests {
         assert!(to_partner.count >= valid - 5, "every change reached the partner: {to_partner:?}");
         assert!(to_partner.p50_ms >= 190.0 && to_partner.p50_ms > latency.p50_ms, "{to_partner:?}");
         assert_eq!(result.partner_changes["p"], result.changes);
+    }
+
+    /// A collector's `/metrics` answering with the spool bytes in `bytes`, one request
+    /// per connection, until the test ends.
+    fn collector_metrics(bytes: Arc<AtomicU64>) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let text = format!("# TYPE x gauge\nsegstream_collector_spool_bytes {}\n", bytes.load(Ordering::SeqCst));
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{text}",
+                    text.len()
+                );
+                let _ = reader.get_mut().write_all(answer.as_bytes());
+            }
+        });
+        address
+    }
+
+    #[test]
+    fn the_drain_waits_for_the_collectors_spool_to_empty() {
+        let bytes = Arc::new(AtomicU64::new(4_096));
+        let mut watch = SpoolWatch::new(vec![collector_metrics(Arc::clone(&bytes))]);
+        let mut error = None;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(2_500) {
+            assert!(!watch.empty(&mut error), "4 KiB still spooled");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bytes.store(0, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !watch.empty(&mut error) {
+            assert!(Instant::now() < deadline, "the empty spool was never seen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(error, None);
+        assert!(SpoolWatch::new(Vec::new()).empty(&mut error), "no collectors: nothing to wait for");
     }
 }

@@ -4,8 +4,9 @@
 //! counters the harness reports next to its own: events read, applied, late, duplicate
 //! (dropped), sidelined and rejected, and changes; and takes the lowest watermark that
 //! is set (a process with nothing to watch reports 0).
-//! [`ClassifierCounts::since`] is the difference over a run. An endpoint that does not
-//! answer is an error naming it.
+//! [`ClassifierCounts::since`] is the difference over a run. [`spool_bytes`] reads the
+//! collectors' spool gauges (acknowledged events not yet in the log). An endpoint that
+//! does not answer is an error naming it.
 
 use crate::http_client::Connection;
 
@@ -75,19 +76,39 @@ fn add(counts: &mut ClassifierCounts, text: &str) {
     }
 }
 
+/// The exposition text of `/metrics` at `endpoint` (`host:port`); `what` names it in errors.
+fn metrics_text(endpoint: &str, what: &str) -> Result<String, String> {
+    let (status, text) = Connection::new(endpoint, "")
+        .get("/metrics")
+        .map_err(|e| format!("{what} metrics at {endpoint}: {e}"))?;
+    if status != 200 {
+        return Err(format!("{what} metrics at {endpoint}: HTTP {status}"));
+    }
+    Ok(text)
+}
+
 /// Scrapes every endpoint (`host:port`) and sums.
 pub fn scrape(endpoints: &[String]) -> Result<ClassifierCounts, String> {
     let mut counts = ClassifierCounts::default();
     for endpoint in endpoints {
-        let (status, text) = Connection::new(endpoint, "")
-            .get("/metrics")
-            .map_err(|e| format!("classifier metrics at {endpoint}: {e}"))?;
-        if status != 200 {
-            return Err(format!("classifier metrics at {endpoint}: HTTP {status}"));
-        }
-        add(&mut counts, &text);
+        add(&mut counts, &metrics_text(endpoint, "classifier")?);
     }
     Ok(counts)
+}
+
+/// The bytes waiting in the spools of the collectors at `endpoints`, summed.
+pub fn spool_bytes(endpoints: &[String]) -> Result<u64, String> {
+    let mut bytes = 0;
+    for endpoint in endpoints {
+        let text = metrics_text(endpoint, "collector")?;
+        bytes += text
+            .lines()
+            .filter_map(|line| line.strip_prefix("segstream_collector_spool_bytes "))
+            .filter_map(|value| value.trim().parse::<f64>().ok())
+            .map(|value| value.max(0.0) as u64)
+            .sum::<u64>();
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -115,5 +136,6 @@ mod tests {
         assert_eq!(later.since(&counts).late, 8);
         assert_eq!(later.since(&counts).watermark_ms, 9);
         assert!(scrape(&["127.0.0.1:1".to_string()]).is_err());
+        assert!(spool_bytes(&["127.0.0.1:1".to_string()]).is_err());
     }
 }

@@ -149,6 +149,16 @@ fn as_double(value: &FieldValue) -> f64 {
     }
 }
 
+/// The index of the first entry of a sorted deque that `before` is false for: checked at
+/// the back first, because events mostly arrive in time order (a binary search for every
+/// event was 5 % of a file run).
+fn insertion_point<T>(deque: &VecDeque<T>, before: impl Fn(&T) -> bool) -> usize {
+    match deque.back() {
+        Some(last) if !before(last) => deque.partition_point(before),
+        _ => deque.len(),
+    }
+}
+
 fn sorted_insert<T: Ord>(deque: &mut VecDeque<T>, item: T) -> bool {
     if deque.back().is_none_or(|back| *back <= item) {
         deque.push_back(item);
@@ -205,7 +215,7 @@ impl FeatureState {
                 if !in_window || !selects(spec, &event, now) {
                     return;
                 }
-                let at = buckets.partition_point(|(t, _)| *t < tick);
+                let at = insertion_point(buckets, |(t, _)| *t < tick);
                 match buckets.get_mut(at) {
                     Some((t, events)) if *t == tick => *events = events.saturating_add(1),
                     _ => buckets.insert(at, (tick, 1)),
@@ -248,7 +258,7 @@ impl FeatureState {
                     return;
                 }
                 if event.event_type as usize == spec.event_type {
-                    let at = first.partition_point(|t| *t < tick);
+                    let at = insertion_point(first, |t| *t < tick);
                     if first.get(at) != Some(&tick) {
                         first.insert(at, tick);
                     }
@@ -416,7 +426,7 @@ fn selects(spec: &FeatureSpec, event: &FeatureInput<'_>, now: u64) -> bool {
 fn insert_extreme(entries: &mut VecDeque<(u64, Option<FieldValue>)>, time: u64, value: &FieldValue, max: bool) {
     // Whether `a` is at least as good an answer as `b`.
     let outdoes = |a: &FieldValue, b: &FieldValue| if max { a >= b } else { a <= b };
-    let at = entries.partition_point(|(t, _)| *t <= time);
+    let at = insertion_point(entries, |(t, _)| *t <= time);
     if entries
         .get(at)
         .and_then(|(_, v)| v.as_ref())
