@@ -27,6 +27,10 @@ pub struct Sent {
     pub rejected: u64,
     /// Events lost to an error (not acknowledged: a client would retry them).
     pub failed: u64,
+    /// Which lines of the batch those are (indices). A batch can go out in several
+    /// requests (a line that is not a Segment message goes alone), and only the lines
+    /// of a request that was answered are acknowledged.
+    pub failed_lines: Vec<usize>,
     /// The error, if any.
     pub error: Option<String>,
     /// The `received_at` (ms) the system stamped on the accepted events, when it says
@@ -53,7 +57,9 @@ impl HttpDriver {
         }
     }
 
-    fn post(&mut self, body: &[u8], events: u64, sent: &mut Sent) {
+    /// Posts one request of `lines` (indices into the batch).
+    fn post(&mut self, body: &[u8], lines: &[usize], sent: &mut Sent) {
+        let events = lines.len() as u64;
         match self.connection.post("/v1/batch", body) {
             Ok((200, answer)) | Ok((400, answer)) => {
                 let reply: Value = serde_json::from_str(&answer).unwrap_or(Value::Null);
@@ -64,10 +70,12 @@ impl HttpDriver {
             }
             Ok((status, answer)) => {
                 sent.failed += events;
+                sent.failed_lines.extend_from_slice(lines);
                 sent.error = Some(format!("HTTP {status}: {}", answer.chars().take(200).collect::<String>()));
             }
             Err(e) => {
                 sent.failed += events;
+                sent.failed_lines.extend_from_slice(lines);
                 sent.error = Some(e.to_string());
             }
         }
@@ -77,17 +85,19 @@ impl HttpDriver {
 impl Driver for HttpDriver {
     fn send(&mut self, lines: &[String]) -> Sent {
         let mut sent = Sent::default();
-        let mut messages = Vec::with_capacity(lines.len());
-        for line in lines {
+        let (mut messages, mut in_batch) = (Vec::with_capacity(lines.len()), Vec::with_capacity(lines.len()));
+        for (index, line) in lines.iter().enumerate() {
             match to_segment(line) {
-                Some(message) => messages.push(message),
-                None => self.post(line.as_bytes(), 1, &mut sent),
+                Some(message) => {
+                    messages.push(message);
+                    in_batch.push(index);
+                }
+                None => self.post(line.as_bytes(), &[index], &mut sent),
             }
         }
         if !messages.is_empty() {
-            let count = messages.len() as u64;
             let body = json!({ "batch": messages }).to_string();
-            self.post(body.as_bytes(), count, &mut sent);
+            self.post(body.as_bytes(), &in_batch, &mut sent);
         }
         sent
     }
@@ -118,10 +128,11 @@ impl KafkaDriver {
 impl Driver for KafkaDriver {
     fn send(&mut self, lines: &[String]) -> Sent {
         let mut sent = Sent::default();
-        for line in lines {
+        for (index, line) in lines.iter().enumerate() {
             let key = user_of(line);
             if let Err((e, _)) = self.producer.send(BaseRecord::to(&self.topic).key(&key).payload(line)) {
                 sent.failed += 1;
+                sent.failed_lines.push(index);
                 sent.error = Some(e.to_string());
             }
         }
@@ -129,6 +140,7 @@ impl Driver for KafkaDriver {
             Ok(()) => sent.accepted += lines.len() as u64 - sent.failed,
             Err(e) => {
                 sent.failed = lines.len() as u64;
+                sent.failed_lines = (0..lines.len()).collect();
                 sent.error = Some(format!("not acknowledged: {e}"));
             }
         }
@@ -139,6 +151,63 @@ impl Driver for KafkaDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A collector that answers a Segment batch with `batch_status` and any other body
+    /// with 400 (the line alone is invalid), over kept-alive connections.
+    fn collector(batch_status: u16) -> String {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let (mut line, mut length) = (String::new(), 0);
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let (status, answer) = match String::from_utf8_lossy(&body).contains("\"batch\"") {
+                        true => (batch_status, "{\"error\":\"unavailable\"}"),
+                        false => (400, "{\"accepted\":0}"),
+                    };
+                    let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n\r\n{answer}", answer.len());
+                    if reader.get_mut().write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        address
+    }
+
+    #[test]
+    fn only_the_lines_of_an_answered_request_are_acknowledged() {
+        let valid = |n: u32| {
+            format!(
+                r#"{{"id":"e{n}","user":"u1","type":"app_opened","time":"2026-11-30T10:00:00Z","sent_at":"2026-11-30T10:00:00Z","properties":{{}}}}"#
+            )
+        };
+        let lines = vec![valid(0), "not an event".to_string(), valid(1)];
+        // The lone invalid line is answered (400: refused, not lost); the batch is not.
+        let sent = HttpDriver::new(&collector(503), "wk").send(&lines);
+        assert_eq!((sent.failed, sent.failed_lines), (2, vec![0, 2]), "the batch's two events failed");
+        let sent = HttpDriver::new(&collector(200), "wk").send(&lines);
+        assert_eq!((sent.failed, sent.failed_lines), (0, vec![]));
+    }
 
     #[test]
     fn the_key_is_the_user() {

@@ -210,6 +210,8 @@ struct Measured {
     intended_ms: u64,
     /// The line, if the user is in the correctness sample.
     sampled_line: Option<String>,
+    /// Its line's index in the batch.
+    line: usize,
     /// Whether its latency is measured (not during the cool-down, whose events the
     /// correctness check still needs: the classifier applies them).
     timed: bool,
@@ -289,14 +291,21 @@ fn sender(
             }
         }
         let outcome = driver.send(&batch.lines);
-        // What the system stored is what the check recomputes from: a batch lost whole
-        // never reached it, and the collector's own `received_at` places each event.
+        // What the system stored is what the check recomputes from: only the lines of
+        // the requests that were answered reached it, and the collector's own
+        // `received_at` places each event.
+        let failed: std::collections::HashSet<usize> = outcome.failed_lines.iter().copied().collect();
         if outcome.failed < batch.lines.len() as u64 {
             if let Ok(mut delivery) = ledger.delivery.lock() {
-                delivery.acknowledged(batch.lines.iter().map(String::as_str));
+                let answered = batch.lines.iter().enumerate().filter(|(i, _)| !failed.contains(i));
+                delivery.acknowledged(answered.map(|(_, line)| line.as_str()));
             }
             if let Ok(mut sampled) = ledger.sampled.lock() {
-                for m in batch.measured.iter().filter(|m| m.sampled_line.is_some()) {
+                for m in batch
+                    .measured
+                    .iter()
+                    .filter(|m| m.sampled_line.is_some() && !failed.contains(&m.line))
+                {
                     let line = m.sampled_line.clone().unwrap_or_default();
                     sampled.entry(m.user.clone()).or_default().push((line, outcome.received_at_ms));
                 }
@@ -499,6 +508,7 @@ pub fn run(
                     delay_ms,
                     intended_ms,
                     sampled_line,
+                    line: pending.lines.len(),
                     timed,
                 });
             }
