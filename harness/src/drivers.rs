@@ -162,12 +162,12 @@ mod tests {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
                 let mut reader = BufReader::new(stream);
-                loop {
+                'requests: loop {
                     let (mut line, mut length) = (String::new(), 0);
                     loop {
                         line.clear();
                         if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
+                            break 'requests;
                         }
                         if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                             length = v.trim().parse().unwrap_or(0);
@@ -178,7 +178,7 @@ mod tests {
                     }
                     let mut body = vec![0; length];
                     if reader.read_exact(&mut body).is_err() {
-                        return;
+                        break;
                     }
                     let (status, answer) = match String::from_utf8_lossy(&body).contains("\"batch\"") {
                         true => (batch_status, "{\"error\":\"unavailable\"}"),
@@ -186,7 +186,7 @@ mod tests {
                     };
                     let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n\r\n{answer}", answer.len());
                     if reader.get_mut().write_all(reply.as_bytes()).is_err() {
-                        return;
+                        break;
                     }
                 }
             }
