@@ -153,45 +153,12 @@ mod tests {
     use super::*;
 
     /// A collector that answers a Segment batch with `batch_status` and any other body
-    /// with 400 (the line alone is invalid), over kept-alive connections.
+    /// with 400 (the line alone is invalid).
     fn collector(batch_status: u16) -> String {
-        use std::io::{BufRead, BufReader, Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let mut reader = BufReader::new(stream);
-                'requests: loop {
-                    let (mut line, mut length) = (String::new(), 0);
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            break 'requests;
-                        }
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap_or(0);
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    if reader.read_exact(&mut body).is_err() {
-                        break;
-                    }
-                    let (status, answer) = match String::from_utf8_lossy(&body).contains("\"batch\"") {
-                        true => (batch_status, "{\"error\":\"unavailable\"}"),
-                        false => (400, "{\"accepted\":0}"),
-                    };
-                    let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n\r\n{answer}", answer.len());
-                    if reader.get_mut().write_all(reply.as_bytes()).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
-        address
+        crate::mock_http::serve(move |body| match body.contains("\"batch\"") {
+            true => (batch_status, "{\"error\":\"unavailable\"}".into()),
+            false => (400, "{\"accepted\":0}".into()),
+        })
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub mod drivers;
 pub mod http_client;
 pub mod latency;
 pub mod matcher;
+#[cfg(test)]
+mod mock_http;
 pub mod partner;
 pub mod report;
 pub mod run;

@@ -666,29 +666,14 @@ mod tests {
         assert_eq!(result.partner_changes["p"], result.changes);
     }
 
-    /// A collector's `/metrics` answering with the spool bytes in `bytes`, one request
-    /// per connection, until the test ends.
+    /// A collector's `/metrics` answering with the spool bytes in `bytes`.
     fn collector_metrics(bytes: Arc<AtomicU64>) -> String {
-        use std::io::{BufRead, BufReader, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let mut reader = BufReader::new(stream);
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                    line.clear();
-                }
-                let text = format!("# TYPE x gauge\nsegstream_collector_spool_bytes {}\n", bytes.load(Ordering::SeqCst));
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{text}",
-                    text.len()
-                );
-                let _ = reader.get_mut().write_all(answer.as_bytes());
-            }
-        });
-        address
+        crate::mock_http::serve(move |_| {
+            (
+                200,
+                format!("# TYPE x gauge\nsegstream_collector_spool_bytes {}\n", bytes.load(Ordering::SeqCst)),
+            )
+        })
     }
 
     #[test]
