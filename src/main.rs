@@ -17,11 +17,13 @@ use segstream_telemetry::logging::LogFormat;
 mod cli;
 mod commands;
 mod error;
+mod heap;
 
 /// mimalloc: the classifier allocates many small, short-lived values per event, which
-/// glibc's allocator serves markedly slower (see docs/benchmarks.md).
+/// glibc's allocator serves markedly slower (see docs/benchmarks.md); counting live
+/// bytes per thread for the bench (`heap.rs`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: heap::CountingMiMalloc = heap::CountingMiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

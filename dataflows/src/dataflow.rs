@@ -2,8 +2,8 @@
 //!
 //! ```text
 //!  EventSource ─▶ event_source ─▶ (user, Event, tick) ──────────────┐
-//!  profiles ─▶ arrange_from_upsert (by user) ─▶ (user, Profile ±) ──┤ concat ─▶ exchange by user ─┐
-//!  stats    ─▶ arrange_from_upsert (by user) ─▶ (user, Stats ±) ────┘                              ├─▶ classify ─▶ membership
+//!  profiles ─▶ pack ─▶ arrange_from_upsert (by user) ─▶ (user, Profile ±) ──┤ concat ─▶ exchange by user ─┐
+//!  stats    ─▶ pack ─▶ arrange_from_upsert (by user) ─▶ (user, Stats ±) ────┘                              ├─▶ classify ─▶ membership
 //!  rules (InputSession of SegmentDef) ─▶ broadcast to every worker ──────────────────────────────────┘        │
 //!                                                                     membership.map(segment).count_total() ─▶ sizes
 //! ```
@@ -12,7 +12,9 @@
 //! other dataflows, each with its own [`EventSource`]. The returned [`Handles`] are the
 //! live inputs: rules (any worker may insert; usually worker 0), profile and stats
 //! upserts `(user, Some(row) | None, tick)`; every worker must advance (or drop) all of
-//! them, or event time cannot pass. Membership is a differential collection of
+//! them, or event time cannot pass. Rows are packed ([`PackedRow`]: only the present
+//! fields) before they are arranged, so the arrangements, the engine and the exchange
+//! between them all hold that form. Membership is a differential collection of
 //! `(user, segment)`: an update at tick `t` with diff +1 is an enter, −1 an exit.
 
 use std::sync::Arc;
@@ -35,7 +37,7 @@ use crate::operators::event_source::{event_source, Clock, SourceContext};
 use crate::operators::trace_rows::RowTrace;
 use crate::user_lookup::UserLookups;
 use segstream_model::event::Row;
-use segstream_rules::{Schema, SegmentDef, UdfRegistry};
+use segstream_rules::{PackedRow, Schema, SegmentDef, UdfRegistry};
 
 /// An upsert input: `(user, Some(row) or None to delete, tick)`.
 pub type UpsertInput = InputHandle<u64, CapacityContainerBuilder<Vec<(String, Option<Row>, u64)>>>;
@@ -97,12 +99,15 @@ fn upserts<'s>(
     scope: Scope<'s, u64>,
     input: &mut UpsertInput,
     name: &str,
-    wrap: fn(Row, isize) -> UserInput,
+    wrap: fn(PackedRow, isize) -> UserInput,
 ) -> (timely::dataflow::StreamVec<'s, u64, (String, UserInput, u64)>, RowTrace) {
-    let arranged = arrange_from_upsert::<ValBuilder<String, Row, u64, isize>, ValSpine<String, Row, u64, isize>, String, Row>(
-        scope.input_from(input),
-        name,
-    );
+    let packed = scope
+        .input_from(input)
+        .map(|(user, row, tick)| (user, row.map(PackedRow::from_owned_slots), tick));
+    let arranged =
+        arrange_from_upsert::<ValBuilder<String, PackedRow, u64, isize>, ValSpine<String, PackedRow, u64, isize>, String, PackedRow>(
+            packed, name,
+        );
     let trace = arranged.trace.clone();
     let changes = arranged
         .as_collection(|user, row| (user.clone(), row.clone()))

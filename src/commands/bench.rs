@@ -6,7 +6,8 @@
 //! 1. decoding (JSON → typed events), single thread;
 //! 2. the engine alone (dedup, features, profile/stats join, rules, membership) on one
 //!    thread, events fed in tick order, profiles and stats of every user loaded first;
-//!    with the resident memory it added, per user and per event id remembered; then a
+//!    with the heap bytes its state holds (counted by the allocator, `heap.rs`) per user
+//!    and per event id remembered, and the resident memory it added; then a
 //!    rule edit over all of its users, worked through in slices as the classify
 //!    operator does (its total time and its longest slice);
 //! 3. the whole timely dataflow with `--workers` workers, to completion;
@@ -34,7 +35,7 @@ use segstream_dataflows::classifier::{ClassifierConfig, Engine, UserInput};
 use segstream_dataflows::dataflow::{build, Shared};
 use segstream_model::event::decode::decode_event_line;
 use segstream_model::event::Row;
-use segstream_rules::{FieldSet, Schema, SegmentDef, UdfRegistry};
+use segstream_rules::{FieldSet, PackedRow, Schema, SegmentDef, UdfRegistry};
 use segstream_traffic::{Traffic, TrafficConfig};
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
@@ -134,7 +135,11 @@ fn engine_alone(
     records: &[SourceRecord],
     profiles: &[(String, Row, Row)],
 ) -> Result<(), CommandError> {
-    // Inputs are built before the baseline, so the growth measured is the engine's state.
+    // The baseline is taken before the inputs are built: the engine moves much of them
+    // (event ids, properties, rows) into its state and frees the rest, so what this
+    // thread holds at the end beyond the baseline is the engine's state (`heap.rs`).
+    let (rss_before, _) = memory();
+    let heap_before = crate::heap::thread_live_bytes();
     let first_tick = records
         .iter()
         .find_map(|r| {
@@ -161,12 +166,11 @@ fn engine_alone(
         .iter()
         .flat_map(|(user, p, s)| {
             [
-                (user.clone(), UserInput::Profile(p.clone(), 1)),
-                (user.clone(), UserInput::Stats(s.clone(), 1)),
+                (user.clone(), UserInput::Profile(PackedRow::from_slots(p), 1)),
+                (user.clone(), UserInput::Stats(PackedRow::from_slots(s), 1)),
             ]
         })
         .collect();
-    let (before, _) = memory();
     let mut engine = Engine::new(Arc::clone(schema), Arc::new(UdfRegistry::new()), *config).map_err(CommandError::Invalid)?;
     let mut changes = Vec::new();
     let clock = Instant::now();
@@ -192,7 +196,9 @@ fn engine_alone(
         changes.clear();
     }
     let elapsed = clock.elapsed();
-    let (after, _) = memory();
+    drop(changes);
+    let (rss_after, _) = memory();
+    let held = (crate::heap::thread_live_bytes() - heap_before).max(0) as f64;
     let users = engine.user_count() as u64;
     let ids = engine.dedup_len() as u64;
     println!(
@@ -201,12 +207,12 @@ fn engine_alone(
         per_second(events, elapsed),
         engine.counters.duplicates
     );
-    let added = after.saturating_sub(before);
     println!(
-        "engine state: {:.0} MiB resident for {users} users and {ids} remembered event ids = {:.0} bytes per user, or {:.0} bytes per user with ids counted at 24 bytes",
-        added as f64 / 1_048_576.0,
-        added as f64 / users.max(1) as f64,
-        added.saturating_sub(ids * 24) as f64 / users.max(1) as f64
+        "engine state: {:.0} MiB on the heap for {users} users and {ids} remembered event ids = {:.0} bytes per user, or {:.0} bytes per user with ids counted at 24 bytes; RSS grew {:.0} MiB",
+        held / 1_048_576.0,
+        held / users.max(1) as f64,
+        (held - (ids * 24) as f64).max(0.0) / users.max(1) as f64,
+        rss_after.saturating_sub(rss_before) as f64 / 1_048_576.0
     );
     let after_last = engine.last_tick().unwrap_or(base) + config.tick_ms;
     let mut keys: Vec<String> = profiles.iter().map(|(user, _, _)| user.clone()).collect();
@@ -220,7 +226,7 @@ fn engine_alone(
 struct ProfileKeys(Vec<String>);
 
 impl SideRows for ProfileKeys {
-    fn rows_before(&mut self, _user: &str, _tick: u64) -> (Option<Row>, Option<Row>) {
+    fn rows_before(&mut self, _user: &str, _tick: u64) -> (Option<PackedRow>, Option<PackedRow>) {
         (None, None)
     }
 
@@ -248,16 +254,22 @@ fn rule_edit_stall(engine: &mut Engine, defs: &[SegmentDef], tick: u64, side: &m
     added.when = "count(\"app_opened\", \"2h\") >= 2".into();
     let updates = vec![(removed.clone(), -1), (edited.clone(), -1), (changed, 1), (added, 1)];
     let users = engine.user_count();
+    // Each slice's changes are counted and dropped, as the operator sends them on: a
+    // vector of all of them would time its own doublings as slices.
     let mut changes = Vec::new();
+    let mut emitted = 0usize;
+    let mut slice_us = Histogram::<u64>::new(3).map_err(|e| CommandError::Invalid(e.to_string()))?;
     let clock = Instant::now();
     engine.start_tick(tick, updates, Vec::new());
     let mut longest = clock.elapsed();
-    let mut slices = 1u64;
     loop {
         let slice = Instant::now();
         let done = engine.continue_tick(EDIT_SLICE_USERS, side, &mut changes);
-        longest = longest.max(slice.elapsed());
-        slices += 1;
+        let took = slice.elapsed();
+        longest = longest.max(took);
+        slice_us.saturating_record(took.as_micros() as u64);
+        emitted += changes.len();
+        changes.clear();
         if done {
             break;
         }
@@ -270,9 +282,12 @@ fn rule_edit_stall(engine: &mut Engine, defs: &[SegmentDef], tick: u64, side: &m
         )));
     }
     println!(
-        "rule edit over {users} users (1 segment removed, 1 edited, 1 added with a backfilled feature): {:.0} ms in all, {} changes; in {slices} slices of {EDIT_SLICE_USERS} users the longest was {:.1} ms",
+        "rule edit over {users} users (1 segment removed, 1 edited, 1 added with a backfilled feature): {:.0} ms in all, {emitted} changes; in {} slices of {EDIT_SLICE_USERS} users: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, the longest {:.1} ms (the start, which compiles the rules, included)",
         total.as_secs_f64() * 1_000.0,
-        changes.len(),
+        slice_us.len() + 1,
+        slice_us.value_at_quantile(0.5) as f64 / 1_000.0,
+        slice_us.value_at_quantile(0.99) as f64 / 1_000.0,
+        slice_us.value_at_quantile(0.999) as f64 / 1_000.0,
         longest.as_secs_f64() * 1_000.0
     );
     Ok(())

@@ -7,7 +7,8 @@
 //! by the late-event rule (one partition), a user's profile and stats arriving with
 //! its first event, complete ticks and window-expiry timers processed in order. Every
 //! `1/--churn-samples` of the run it prints a row of the curve — records read, event
-//! day, users held, dormant records, evictions, event ids remembered, resident
+//! day, users held, dormant records, evictions, event ids remembered, the bytes this
+//! thread holds on the heap (`heap.rs`; the engine's state and the pending ticks), resident
 //! memory — and at the
 //! end the peak. With eviction (`--user-ttl`) the users held, and with them the
 //! memory, level off once the first arrivals' windows have closed; with `--user-ttl
@@ -22,7 +23,7 @@ use segstream_dataflows::classifier::placement::{place, Placement};
 use segstream_dataflows::classifier::side_rows::NoSideRows;
 use segstream_dataflows::classifier::{Engine, UserInput};
 use segstream_model::event::decode::decode_event_line;
-use segstream_rules::UdfRegistry;
+use segstream_rules::{PackedRow, UdfRegistry};
 use segstream_time::MS_PER_DAY;
 use segstream_traffic::{Traffic, TrafficConfig};
 
@@ -77,8 +78,8 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, CommandError> {
     let mut emitted = 0u64;
     let samples = args.churn_samples.max(1);
     let (_, peak_before) = memory();
-    println!("| records | event day | users held | dormant | evicted | event ids | RSS MiB | records/s |");
-    println!("|--:|--:|--:|--:|--:|--:|--:|--:|");
+    println!("| records | event day | users held | dormant | evicted | event ids | heap MiB | RSS MiB | records/s |");
+    println!("|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     let clock = Instant::now();
     for n in 0..records {
         let now = start + (n as u128 * span_ms as u128 / records as u128) as u64;
@@ -96,8 +97,9 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, CommandError> {
         if let Some(first) = index.filter(|&i| seen.get(i) == Some(&false)) {
             seen[first] = true;
             let (profile, stats) = (traffic.profile(first as u64), traffic.stats(first as u64));
-            inputs.push((event.user.clone(), UserInput::Profile(row(&schema.profile, &profile)?, 1)));
-            inputs.push((event.user.clone(), UserInput::Stats(row(&schema.stats, &stats)?, 1)));
+            let (profile, stats) = (row(&schema.profile, &profile)?, row(&schema.stats, &stats)?);
+            inputs.push((event.user.clone(), UserInput::Profile(PackedRow::from_owned_slots(profile), 1)));
+            inputs.push((event.user.clone(), UserInput::Stats(PackedRow::from_owned_slots(stats), 1)));
         }
         inputs.push((event.user.clone(), UserInput::Event(event)));
         let complete = config.tick_of(mark.unwrap_or(0));
@@ -111,13 +113,14 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, CommandError> {
         }
         if (n + 1) % (records / samples).max(1) == 0 {
             println!(
-                "| {} | {:.0} | {} | {} | {} | {} | {:.0} | {:.0} |",
+                "| {} | {:.0} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} |",
                 n + 1,
                 (now - start) as f64 / MS_PER_DAY as f64,
                 engine.user_count(),
                 engine.dormant_count(),
                 engine.counters.evictions,
                 engine.dedup_len(),
+                crate::heap::thread_live_bytes() as f64 / 1_048_576.0,
                 memory().0 as f64 / 1_048_576.0,
                 per_second(n + 1, clock.elapsed())
             );

@@ -362,8 +362,8 @@ fn classify_user(world: &World<'_>, user: &str, input: &UserInput<'_>) -> Result
         raw.retain(|id, _| snapshot.defs.contains_key(id));
         let view = View {
             now,
-            profile: &profile_t,
-            stats: &stats_t,
+            profile: (&profile_t).into(),
+            stats: (&stats_t).into(),
             features: &values_t,
             event: &[],
             age: None,

@@ -23,6 +23,7 @@ mod ir;
 mod lexer;
 mod limits;
 mod loader;
+mod packed_row;
 mod parser;
 mod printer;
 mod program;
@@ -47,6 +48,7 @@ pub use features::{EventFilter, FeatureKind, FeatureRegistry, FeatureSpec};
 pub use ir::{Source, TNode, Typed};
 pub use limits::Limits;
 pub use loader::{load_rule_files, SourceText};
+pub use packed_row::{Fields, PackedRow};
 pub use parser::parse;
 pub use program::Program;
 #[cfg(feature = "reference")]

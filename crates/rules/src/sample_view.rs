@@ -93,8 +93,8 @@ impl SampleView {
     pub fn view<'a>(&'a self, features: &'a [Option<FieldValue>]) -> View<'a> {
         View {
             now: self.now,
-            profile: &self.profile,
-            stats: &self.stats,
+            profile: (&self.profile).into(),
+            stats: (&self.stats).into(),
             features,
             event: &[],
             age: None,

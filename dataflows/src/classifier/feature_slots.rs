@@ -49,6 +49,10 @@ impl FeatureSlots {
         let at = match self.position(slot) {
             Ok(at) => at,
             Err(at) => {
+                // Exactly as many as present: a user holds a handful to a few dozen
+                // states, created far less often than events arrive, and doubling left
+                // up to half of this vector of 64-byte entries spare.
+                self.entries.reserve_exact(1);
                 self.entries.insert(at, (slot as u32, new()));
                 at
             }

@@ -13,6 +13,7 @@ use smallbitvec::SmallBitVec;
 use super::active_rules::ActiveRules;
 use super::feature_slots::FeatureSlots;
 use segstream_model::event::Row;
+use segstream_rules::PackedRow;
 
 /// A raw event kept for backfilling new features.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -30,10 +31,10 @@ pub struct HistoryEvent {
 /// One user's state on a worker.
 #[derive(Clone, Debug, Default)]
 pub struct UserState {
-    /// Current profile, if any.
-    pub profile: Option<Row>,
+    /// Current profile, if any (only its present fields).
+    pub profile: Option<PackedRow>,
     /// Current stats, if any.
-    pub stats: Option<Row>,
+    pub stats: Option<PackedRow>,
     /// Feature states by slot; none until the user has an event for the feature, and
     /// again once its window is empty (the value is then the slot's empty value).
     pub features: FeatureSlots,
@@ -66,6 +67,7 @@ impl UserState {
 
     /// Adds an event to the history, keeping (time, id) order.
     pub fn remember(&mut self, event: HistoryEvent) {
+        super::feature_state::make_room(&mut self.history);
         if self.history.back().is_none_or(|last| *last <= event) {
             self.history.push_back(event);
         } else {
@@ -96,10 +98,11 @@ mod tests {
     /// The per-user byte budget in `docs/architecture.md` ("State layout") holds these.
     #[test]
     fn the_state_layout_is_as_documented() {
-        assert_eq!(size_of::<UserState>(), 152);
-        assert_eq!(size_of::<(u32, FeatureState)>(), 96, "a feature slot entry");
+        assert_eq!(size_of::<UserState>(), 168);
+        assert_eq!(size_of::<(u32, FeatureState)>(), 64, "a feature slot entry");
         assert_eq!(size_of::<HistoryEvent>(), 56);
         assert_eq!(size_of::<SmallBitVec>(), 8, "inline up to 62 segments");
-        assert_eq!(size_of::<Option<segstream_rules::FieldValue>>(), 24, "a profile or stats field");
+        assert_eq!(size_of::<Option<PackedRow>>(), 32, "a profile or stats row, inline");
+        assert_eq!(size_of::<segstream_rules::FieldValue>(), 24, "a present profile or stats field");
     }
 }

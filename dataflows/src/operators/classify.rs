@@ -27,7 +27,7 @@
 //! use segstream_dataflows::user_lookup::UserLookups;
 //! use differential_dataflow::operators::arrange::upsert::arrange_from_upsert;
 //! use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
-//! use segstream_model::event::Row;
+//! use segstream_rules::PackedRow;
 //! use timely::dataflow::operators::{capture::Extract, Capture, ToStream};
 //!
 //! let schema = Arc::new(Schema::from_toml("[events.ad_watched]\n").unwrap());
@@ -43,8 +43,9 @@
 //!     let inputs = vec![watched("a", 1_000), watched("a", 1_020)].to_stream(scope).container::<Vec<_>>();
 //!     let rules = vec![(rule, 0u64, 1isize)].to_stream(scope).container::<Vec<_>>();
 //!     let no_rows = || -> RowTrace {
-//!         let upserts = Vec::<(String, Option<Row>, u64)>::new().to_stream(scope).container::<Vec<_>>();
-//!         arrange_from_upsert::<ValBuilder<String, Row, u64, isize>, ValSpine<String, Row, u64, isize>, String, Row>(upserts, "Rows").trace
+//!         let upserts = Vec::<(String, Option<PackedRow>, u64)>::new().to_stream(scope).container::<Vec<_>>();
+//!         type Packed = PackedRow;
+//!         arrange_from_upsert::<ValBuilder<String, Packed, u64, isize>, ValSpine<String, Packed, u64, isize>, String, Packed>(upserts, "Rows").trace
 //!     };
 //!     let lookups = Arc::new(UserLookups::default());
 //!     classify(inputs, rules, (no_rows(), no_rows()), engine, (Arc::new(ClassifierMetrics::default()), lookups)).capture()

@@ -17,10 +17,10 @@ use differential_dataflow::trace::{Navigable, TraceReader};
 use timely::progress::Antichain;
 
 use crate::classifier::side_rows::SideRows;
-use segstream_model::event::Row;
+use segstream_rules::PackedRow;
 
-/// An upsert arrangement of rows by user.
-pub type RowTrace = TraceAgent<ValSpine<String, Row, u64, isize>>;
+/// An upsert arrangement of (packed) rows by user.
+pub type RowTrace = TraceAgent<ValSpine<String, PackedRow, u64, isize>>;
 
 type Batch = <RowTrace as TraceReader>::Batch;
 type RowCursor = CursorList<<Batch as Navigable>::Cursor>;
@@ -40,7 +40,7 @@ impl Open {
     }
 
     /// The value of `user` in force before the tick, leaving the cursor at its key.
-    fn row(&mut self, user: &String) -> Option<Row> {
+    fn row(&mut self, user: &String) -> Option<PackedRow> {
         // Past the user (or past every key): start over.
         if self.cursor.get_key(&self.storage).is_none_or(|key| key > user) {
             self.cursor.rewind_keys(&self.storage);
@@ -50,11 +50,11 @@ impl Open {
             return None;
         }
         self.cursor.rewind_vals(&self.storage);
-        self.current()
+        self.current(PackedRow::clone)
     }
 
-    /// The value in force at the cursor's key.
-    fn current(&mut self) -> Option<Row> {
+    /// What `read` makes of the value in force at the cursor's key.
+    fn current<T>(&mut self, read: impl Fn(&PackedRow) -> T) -> Option<T> {
         let tick = self.tick;
         let mut found = None;
         while let Some(value) = self.cursor.get_val(&self.storage) {
@@ -65,7 +65,7 @@ impl Open {
                 }
             });
             if count > 0 {
-                found = Some(value.clone());
+                found = Some(read(value));
             }
             self.cursor.step_val(&self.storage);
         }
@@ -86,7 +86,7 @@ impl Open {
             let Some(key) = self.cursor.get_key(&self.storage) else { break };
             let key = key.clone();
             self.cursor.rewind_vals(&self.storage);
-            if self.current().is_some() {
+            if self.current(|_| ()).is_some() {
                 keys.push(key);
             }
             self.cursor.step_key(&self.storage);
@@ -122,7 +122,7 @@ impl<'a> TraceRows<'a> {
 }
 
 impl SideRows for TraceRows<'_> {
-    fn rows_before(&mut self, user: &str, tick: u64) -> (Option<Row>, Option<Row>) {
+    fn rows_before(&mut self, user: &str, tick: u64) -> (Option<PackedRow>, Option<PackedRow>) {
         let user = user.to_string();
         let (profiles, stats) = self.open(tick);
         (profiles.row(&user), stats.row(&user))

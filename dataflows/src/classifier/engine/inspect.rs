@@ -17,8 +17,8 @@ use super::*;
 /// Which state a report reads.
 enum Held<'a> {
     Active(&'a UserState),
-    Dormant(&'a eviction::Dormant, (Option<Row>, Option<Row>)),
-    Rows((Option<Row>, Option<Row>)),
+    Dormant(&'a eviction::Dormant, (Option<PackedRow>, Option<PackedRow>)),
+    Rows((Option<PackedRow>, Option<PackedRow>)),
 }
 
 impl Engine {
@@ -41,9 +41,9 @@ impl Engine {
             Held::Rows((p, st)) => ("rows", p, st, &no_features, None, None),
         };
         let bit = |bits: Option<&SmallBitVec>, i: usize| bits.and_then(|b| b.get(i)).unwrap_or(false);
-        let field = |row: &Option<Row>, slot: usize| {
+        let field = |row: &Option<PackedRow>, slot: usize| {
             row.as_ref()
-                .and_then(|r| r.get(slot).cloned().flatten())
+                .and_then(|r| r.get(slot))
                 .map_or(serde_json::Value::Null, |v| v.to_json())
         };
         let now = self.last_tick.unwrap_or(0);

@@ -33,10 +33,10 @@ use super::feature_slots::FeatureSlots;
 use super::feature_state::{FeatureInput, FeatureState, Ticks};
 use super::side_rows::SideRows;
 use super::user_state::{HistoryEvent, UserState};
-use segstream_model::event::{Event, Row};
+use segstream_model::event::Event;
 use segstream_model::ClassifierConfig;
 use segstream_model::MembershipChange;
-use segstream_rules::{FieldValue, Schema, SegmentDef, UdfRegistry, View};
+use segstream_rules::{FieldValue, Fields, PackedRow, Schema, SegmentDef, UdfRegistry, View};
 
 mod eviction;
 mod inspect;
@@ -51,9 +51,9 @@ pub enum UserInput {
     /// A behaviour event.
     Event(Event),
     /// A profile update: +1 a new value, −1 a retracted value.
-    Profile(Row, isize),
+    Profile(PackedRow, isize),
     /// A stats update, likewise.
-    Stats(Row, isize),
+    Stats(PackedRow, isize),
 }
 
 /// What the engine has counted so far.
@@ -91,8 +91,6 @@ pub struct Engine {
     dormant: IndexMap<Box<str>, eviction::Dormant>,
     dedup: Dedup,
     timers: BTreeMap<u64, Vec<String>>,
-    empty_profile: Row,
-    empty_stats: Row,
     /// Reused per-user buffers: which segments to evaluate, the new membership.
     scratch_evaluate: Vec<bool>,
     scratch_member: Vec<bool>,
@@ -142,9 +140,9 @@ struct Touched {
     event_applied: bool,
 }
 
-fn changed_slots(old: Option<&Row>, new: Option<&Row>, width: usize) -> Vec<usize> {
+fn changed_slots(old: Option<&PackedRow>, new: Option<&PackedRow>, width: usize) -> Vec<usize> {
     (0..width)
-        .filter(|&i| old.and_then(|r| r.get(i)).cloned().flatten() != new.and_then(|r| r.get(i)).cloned().flatten())
+        .filter(|&i| old.and_then(|r| r.get(i)) != new.and_then(|r| r.get(i)))
         .collect()
 }
 
@@ -164,11 +162,11 @@ fn note_old_value(touched: &mut Vec<(usize, Option<FieldValue>)>, features: &Fea
 }
 
 /// The net value of a tick's upserts: the inserted value, or `None` if only retracted.
-fn net_upsert(updates: &[(&Row, isize)]) -> Option<Option<Row>> {
+fn net_upsert(updates: &[(&PackedRow, isize)]) -> Option<Option<PackedRow>> {
     if updates.is_empty() {
         return None;
     }
-    Some(updates.iter().filter(|(_, diff)| *diff > 0).map(|(row, _)| (*row).clone()).max())
+    Some(updates.iter().filter(|(_, diff)| *diff > 0).map(|(row, _)| *row).max().cloned())
 }
 
 impl Engine {
@@ -178,8 +176,6 @@ impl Engine {
         let rules = ActiveRules::new(&schema, &udfs, Vec::new())?;
         let birth_slot = schema.birth_date_slot();
         Ok(Engine {
-            empty_profile: vec![None; schema.profile.len()],
-            empty_stats: vec![None; schema.stats.len()],
             ticks: Ticks { tick_ms: config.tick_ms },
             dedup: Dedup::new(config.tick_ms, config.dedup_horizon_ms),
             schema,
@@ -387,7 +383,7 @@ impl Engine {
             }
         }
 
-        let profiles: Vec<(&Row, isize)> = inputs
+        let profiles: Vec<(&PackedRow, isize)> = inputs
             .iter()
             .filter_map(|i| if let UserInput::Profile(r, d) = i { Some((r, *d)) } else { None })
             .collect();
@@ -395,7 +391,7 @@ impl Engine {
             touched.profile = changed_slots(state.profile.as_ref(), profile.as_ref(), self.schema.profile.len());
             state.profile = profile;
         }
-        let stats: Vec<(&Row, isize)> = inputs
+        let stats: Vec<(&PackedRow, isize)> = inputs
             .iter()
             .filter_map(|i| if let UserInput::Stats(r, d) = i { Some((r, *d)) } else { None })
             .collect();
@@ -489,8 +485,8 @@ impl Engine {
         }
         let view = View {
             now: now as i64,
-            profile: state.profile.as_deref().unwrap_or(&self.empty_profile),
-            stats: state.stats.as_deref().unwrap_or(&self.empty_stats),
+            profile: state.profile.as_ref().map_or(Fields::default(), Fields::Packed),
+            stats: state.stats.as_ref().map_or(Fields::default(), Fields::Packed),
             features: values,
             event: &[],
             age: None,

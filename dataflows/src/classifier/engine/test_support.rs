@@ -52,9 +52,9 @@ pub(super) struct PagedRows {
 }
 
 impl SideRows for PagedRows {
-    fn rows_before(&mut self, user: &str, _tick: u64) -> (Option<Row>, Option<Row>) {
+    fn rows_before(&mut self, user: &str, _tick: u64) -> (Option<PackedRow>, Option<PackedRow>) {
         *self.lookups.entry(user.to_string()).or_default() += 1;
-        (self.users.contains(user).then(Vec::new), None)
+        (self.users.contains(user).then(|| PackedRow::from_slots(&[])), None)
     }
 
     fn users_after(&mut self, _tick: u64, after: Option<&str>, limit: usize) -> Vec<String> {
