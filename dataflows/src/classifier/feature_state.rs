@@ -540,6 +540,24 @@ mod tests {
         (schema, rules)
     }
 
+    #[test]
+    fn an_exact_sum_keeps_every_bit_past_64_bits_and_below_zero() {
+        let mut sum = ExactSum::default();
+        for value in [i64::MAX, i64::MAX, 5] {
+            sum.add(value);
+        }
+        assert_eq!(sum.get(), 2 * i128::from(i64::MAX) + 5);
+        for value in [i64::MIN, i64::MIN, i64::MIN, -7] {
+            sum.add(value);
+        }
+        assert_eq!(sum.get(), 2 * i128::from(i64::MAX) + 5 + 3 * i128::from(i64::MIN) - 7);
+        // Back up: 5 × MAX + 3 × MIN, and MIN is −MAX − 1.
+        for value in [i64::MAX, i64::MAX, i64::MAX, -5, 7] {
+            sum.add(value);
+        }
+        assert_eq!(sum.get(), 2 * i128::from(i64::MAX) - 3);
+    }
+
     /// (type, time, amount, qty): few distinct values, so ties are common.
     fn arrivals() -> impl Strategy<Value = Vec<(usize, u64, u8, u8)>> {
         prop::collection::vec((0usize..3, 0u64..6_000, 0u8..5, 0u8..4), 1..60)
