@@ -7,7 +7,9 @@
 //! as time advances (amortised, a sweep every 1/16 of the horizon). Ids are keyed by a
 //! 128-bit hash (two independent SipHash-1-3 digests), so a false "duplicate" needs a
 //! 128-bit collision. The hash is kept as two `u64`s, not a `u128`: a `u128` key is
-//! 16-byte aligned, which padded each (key, tick) slot from 24 to 32 bytes.
+//! 16-byte aligned, which padded each (key, tick) slot from 24 to 32 bytes. The map hashes
+//! that key with foldhash, seeded at random (hashing it with SipHash again cost more than
+//! the digests; a fixed seed would let chosen ids fill one bucket).
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -15,7 +17,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 /// Seen event ids with the tick at which each was first seen.
 #[derive(Debug, Default)]
 pub struct Dedup {
-    seen: HashMap<[u64; 2], u32>,
+    seen: HashMap<[u64; 2], u32, foldhash::fast::RandomState>,
     /// Ticks are stored relative to this base, in units of the tick, to fit in 32 bits.
     base: u64,
     tick_ms: u64,
@@ -36,7 +38,7 @@ impl Dedup {
     /// An empty set for a tick length and horizon.
     pub fn new(tick_ms: u64, horizon_ms: u64) -> Dedup {
         Dedup {
-            seen: HashMap::new(),
+            seen: HashMap::default(),
             base: 0,
             tick_ms: tick_ms.max(1),
             horizon_ms,
