@@ -33,6 +33,7 @@ use super::feature_slots::FeatureSlots;
 use super::feature_state::{FeatureInput, FeatureState, Ticks};
 use super::side_rows::SideRows;
 use super::user_state::{HistoryEvent, UserState};
+use super::FastHash;
 use segstream_model::event::Event;
 use segstream_model::ClassifierConfig;
 use segstream_model::MembershipChange;
@@ -44,12 +45,6 @@ mod rule_change;
 #[cfg(test)]
 mod test_support;
 mod visit;
-
-/// The hasher of the engine's maps: foldhash, seeded at random per map. The std
-/// default, SipHash-1-3, was 5 % of the engine's time (`perf`, 1M users); a random seed
-/// keeps the buckets of ids that clients choose unpredictable, and the maps' iteration
-/// order does not depend on it (an `IndexMap` iterates in insertion order).
-pub(crate) type FastHash = foldhash::fast::RandomState;
 
 /// An input of one user at one tick.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
