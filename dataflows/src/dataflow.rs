@@ -2,8 +2,8 @@
 //!
 //! ```text
 //!  EventSource ─▶ event_source ─▶ (user, Event, tick) ──────────────┐
-//!  profiles ─▶ pack ─▶ arrange_from_upsert (by user) ─▶ (user, Profile ±) ──┤ concat ─▶ exchange by user ─┐
-//!  stats    ─▶ pack ─▶ arrange_from_upsert (by user) ─▶ (user, Stats ±) ────┘                              ├─▶ classify ─▶ membership
+//!  profiles ─▶ pack ─▶ arrange_from_upsert (by key group) ─▶ (user, Profile ±) ──┤ concat ─▶ exchange by key group ─┐
+//!  stats    ─▶ pack ─▶ arrange_from_upsert (by key group) ─▶ (user, Stats ±) ────┘                                   ├─▶ classify ─▶ membership
 //!  rules (InputSession of SegmentDef) ─▶ broadcast to every worker ──────────────────────────────────┘        │
 //!                                                                     membership.map(segment).count_total() ─▶ sizes
 //! ```
@@ -35,6 +35,7 @@ use crate::classifier::{ClassifierConfig, Engine, UserInput};
 use crate::operators::classify::classify;
 use crate::operators::event_source::{event_source, Clock, SourceContext};
 use crate::operators::trace_rows::RowTrace;
+use crate::user_key::UserKey;
 use crate::user_lookup::UserLookups;
 use segstream_model::event::Row;
 use segstream_rules::{PackedRow, Schema, SegmentDef, UdfRegistry};
@@ -103,14 +104,14 @@ fn upserts<'s>(
 ) -> (timely::dataflow::StreamVec<'s, u64, (String, UserInput, u64)>, RowTrace) {
     let packed = scope
         .input_from(input)
-        .map(|(user, row, tick)| (user, row.map(PackedRow::from_owned_slots), tick));
+        .map(|(user, row, tick)| (UserKey(user), row.map(PackedRow::from_owned_slots), tick));
     let arranged =
-        arrange_from_upsert::<ValBuilder<String, PackedRow, u64, isize>, ValSpine<String, PackedRow, u64, isize>, String, PackedRow>(
+        arrange_from_upsert::<ValBuilder<UserKey, PackedRow, u64, isize>, ValSpine<UserKey, PackedRow, u64, isize>, UserKey, PackedRow>(
             packed, name,
         );
     let trace = arranged.trace.clone();
     let changes = arranged
-        .as_collection(|user, row| (user.clone(), row.clone()))
+        .as_collection(|user, row| (user.0.clone(), row.clone()))
         .inner
         .map(move |((user, row), tick, diff)| (user, wrap(row, diff), tick));
     (changes, trace)

@@ -14,4 +14,5 @@ pub mod dataflow;
 pub mod live;
 pub mod operators;
 pub mod rule_mailbox;
+pub mod user_key;
 pub mod user_lookup;

@@ -7,6 +7,7 @@
 //! stats upserts from topics and files; [`classifier_config`] holds the event-time
 //! parameters every reader of these records shares (tick, out-of-order bound, dedup
 //! horizon, future tolerance); [`partitioning`] is the stable key → partition map;
+//! [`key_group`] the stable user → key group map the classifier's state is organised by;
 //! [`user_report`] is what a classifier holds about one user (the console's lookup).
 //! Pure computation: no I/O, no timely.
 #![deny(missing_docs)]
@@ -14,6 +15,7 @@
 pub mod change;
 pub mod classifier_config;
 pub mod event;
+pub mod key_group;
 pub mod partitioning;
 pub mod upsert;
 pub mod user_report;

@@ -1,8 +1,9 @@
 //! The classify operator: hosts one [`Engine`] per worker.
 //!
-//! Contract: input 1 carries `(user, UserInput, tick)` records and is exchanged by user
-//! exactly as differential exchanges the profile and stats arrangements (every input of
-//! a user reaches the worker holding its rows); input 2 carries rule updates
+//! Contract: input 1 carries `(user, UserInput, tick)` records and is exchanged by the
+//! user's key group exactly as differential exchanges the profile and stats
+//! arrangements ([`UserKey`]: every input of a user reaches the worker holding its
+//! rows, the owner of its key group); input 2 carries rule updates
 //! `(SegmentDef, tick, diff)` broadcast to every worker. Inputs are stashed by tick; a
 //! tick is processed once both input frontiers have passed it, in increasing order,
 //! together with the engine's window-expiry timers at that tick. Output: membership
@@ -25,6 +26,7 @@
 //! use segstream_rules::{Schema, SegmentDef, SegmentKind, UdfRegistry};
 //! use segstream_dataflows::operators::trace_rows::RowTrace;
 //! use segstream_dataflows::user_lookup::UserLookups;
+//! use segstream_dataflows::user_key::UserKey;
 //! use differential_dataflow::operators::arrange::upsert::arrange_from_upsert;
 //! use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
 //! use segstream_rules::PackedRow;
@@ -43,9 +45,9 @@
 //!     let inputs = vec![watched("a", 1_000), watched("a", 1_020)].to_stream(scope).container::<Vec<_>>();
 //!     let rules = vec![(rule, 0u64, 1isize)].to_stream(scope).container::<Vec<_>>();
 //!     let no_rows = || -> RowTrace {
-//!         let upserts = Vec::<(String, Option<PackedRow>, u64)>::new().to_stream(scope).container::<Vec<_>>();
+//!         let upserts = Vec::<(UserKey, Option<PackedRow>, u64)>::new().to_stream(scope).container::<Vec<_>>();
 //!         type Packed = PackedRow;
-//!         arrange_from_upsert::<ValBuilder<String, Packed, u64, isize>, ValSpine<String, Packed, u64, isize>, String, Packed>(upserts, "Rows").trace
+//!         arrange_from_upsert::<ValBuilder<UserKey, Packed, u64, isize>, ValSpine<UserKey, Packed, u64, isize>, UserKey, Packed>(upserts, "Rows").trace
 //!     };
 //!     let lookups = Arc::new(UserLookups::default());
 //!     classify(inputs, rules, (no_rows(), no_rows()), engine, (Arc::new(ClassifierMetrics::default()), lookups)).capture()
@@ -67,12 +69,12 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::Stream;
 
 use differential_dataflow::trace::TraceReader;
-use differential_dataflow::Hashable;
 use timely::progress::Antichain;
 
 use super::trace_rows::{RowTrace, TraceRows};
 use crate::classifier::metrics::ClassifierMetrics;
 use crate::classifier::{Engine, EngineCounters, MembershipChange, UserInput};
+use crate::user_key::UserKey;
 use crate::user_lookup::UserLookups;
 use segstream_rules::SegmentDef;
 
@@ -116,7 +118,7 @@ pub fn classify<'s>(
     let worker = scope.index();
     inputs.binary_frontier::<_, CapacityContainerBuilder<Vec<MembershipUpdate>>, _, _, _, _>(
         rules,
-        Exchange::new(|(user, _, _): &TimedInput| user.hashed()),
+        Exchange::new(|(user, _, _): &TimedInput| UserKey::route(user)),
         Pipeline,
         "Classify",
         move |initial: Capability<u64>, info| {

@@ -1,8 +1,8 @@
 //! The profile and stats arrangements as the engine's [`SideRows`].
 //!
 //! Contract: [`TraceRows`] reads the worker's shards of the two upsert arrangements
-//! (the classify operator exchanges users exactly as the arrangements do, by
-//! differential's `Hashable`, so a user's rows live on the worker that classifies it).
+//! (the classify operator exchanges users exactly as the arrangements do, by key group
+//! ([`UserKey`]), so a user's rows live on the worker that classifies it).
 //! A row is in force before `tick` when its updates at times before `tick` sum to one.
 //! The classify operator holds the traces' compaction frontiers at the tick it last
 //! processed, so those sums stay exact, and builds a `TraceRows` per activation: the
@@ -17,10 +17,11 @@ use differential_dataflow::trace::{Navigable, TraceReader};
 use timely::progress::Antichain;
 
 use crate::classifier::side_rows::SideRows;
+use crate::user_key::UserKey;
 use segstream_rules::PackedRow;
 
 /// An upsert arrangement of (packed) rows by user.
-pub type RowTrace = TraceAgent<ValSpine<String, PackedRow, u64, isize>>;
+pub type RowTrace = TraceAgent<ValSpine<UserKey, PackedRow, u64, isize>>;
 
 type Batch = <RowTrace as TraceReader>::Batch;
 type RowCursor = CursorList<<Batch as Navigable>::Cursor>;
@@ -40,7 +41,7 @@ impl Open {
     }
 
     /// The value of `user` in force before the tick, leaving the cursor at its key.
-    fn row(&mut self, user: &String) -> Option<PackedRow> {
+    fn row(&mut self, user: &UserKey) -> Option<PackedRow> {
         // Past the user (or past every key): start over.
         if self.cursor.get_key(&self.storage).is_none_or(|key| key > user) {
             self.cursor.rewind_keys(&self.storage);
@@ -77,14 +78,14 @@ impl Open {
         let mut keys = Vec::new();
         self.cursor.rewind_keys(&self.storage);
         if let Some(after) = after {
-            self.cursor.seek_key(&self.storage, &after.to_string());
-            if self.cursor.get_key(&self.storage).is_some_and(|key| key == after) {
+            self.cursor.seek_key(&self.storage, &UserKey::from(after));
+            if self.cursor.get_key(&self.storage).is_some_and(|key| key.0 == after) {
                 self.cursor.step_key(&self.storage);
             }
         }
         while keys.len() < limit {
             let Some(key) = self.cursor.get_key(&self.storage) else { break };
-            let key = key.clone();
+            let key = key.0.clone();
             self.cursor.rewind_vals(&self.storage);
             if self.current(|_| ()).is_some() {
                 keys.push(key);
@@ -123,7 +124,7 @@ impl<'a> TraceRows<'a> {
 
 impl SideRows for TraceRows<'_> {
     fn rows_before(&mut self, user: &str, tick: u64) -> (Option<PackedRow>, Option<PackedRow>) {
-        let user = user.to_string();
+        let user = UserKey::from(user);
         let (profiles, stats) = self.open(tick);
         (profiles.row(&user), stats.row(&user))
     }
