@@ -24,7 +24,7 @@
 use super::feature_state::FeatureState;
 
 /// Feature states by slot, only where present (see the module contract).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct FeatureSlots {
     entries: Vec<(u32, FeatureState)>,
 }

@@ -46,7 +46,7 @@ impl Ticks {
 
 /// A double ordered by `total_cmp`, as `FieldValue` orders doubles (so entries sort in
 /// the reference's (time, value) order).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub struct TotalF64(pub f64);
 
 impl PartialEq for TotalF64 {
@@ -70,7 +70,7 @@ impl Ord for TotalF64 {
 }
 
 /// The entries of a min, max or distinct count and their aggregate.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct WindowedEntries {
     /// (time, value) of each counted event in the window, sorted.
     pub entries: VecDeque<(u64, Option<FieldValue>)>,
@@ -80,7 +80,7 @@ pub struct WindowedEntries {
 
 /// An exact sum of 64-bit integers, as two words (an `i128` field would align every
 /// feature state to 16 bytes and make it 16 bytes larger).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExactSum {
     high: i64,
     low: u64,
@@ -104,7 +104,7 @@ impl ExactSum {
 }
 
 /// Windowed aggregates over valued entries.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Aggregate {
     /// min (`false`) or max (`true`): the entries are only those no later entry
     /// outdoes (for max: none at a later or equal time has a value at least as large),
@@ -120,7 +120,7 @@ pub enum Aggregate {
 }
 
 /// The state of one feature of one user.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum FeatureState {
     /// count: the window's events per tick (16 bytes a tick, where an entry per event
     /// took 40).

@@ -5,6 +5,7 @@
 //! `crate::operators`, and [`crate::dataflow`] wires them.
 
 pub mod active_rules;
+pub mod bits;
 pub mod dedup;
 pub mod engine;
 pub mod feature_slots;
@@ -19,7 +20,7 @@ pub mod source;
 pub mod user_state;
 pub mod watermark;
 
-pub use engine::{Engine, EngineCounters, UserInput};
+pub use engine::{Engine, EngineCounters, EngineSnapshot, UserInput};
 
 /// The hasher of the engine's maps (users, dormant records, event ids): foldhash, seeded
 /// at random per map. The std default, SipHash-1-3, was 5.4 % of the engine's time

@@ -16,7 +16,7 @@ use segstream_model::event::Row;
 use segstream_rules::PackedRow;
 
 /// A raw event kept for backfilling new features.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct HistoryEvent {
     /// Event time, ms.
     pub time: u64,
@@ -29,7 +29,7 @@ pub struct HistoryEvent {
 }
 
 /// One user's state on a worker.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct UserState {
     /// Current profile, if any (only its present fields).
     pub profile: Option<PackedRow>,
@@ -41,10 +41,13 @@ pub struct UserState {
     /// Recent raw events, sorted by (time, id).
     pub history: VecDeque<HistoryEvent>,
     /// Condition results by segment index.
+    #[serde(with = "super::bits")]
     pub raw: SmallBitVec,
     /// Whether `raw[i]` has been computed since segment `i` appeared.
+    #[serde(with = "super::bits")]
     pub evaluated: SmallBitVec,
     /// Membership by segment index.
+    #[serde(with = "super::bits")]
     pub member: SmallBitVec,
     /// The tick of this user's pending window-expiry timer.
     pub next_timer: Option<u64>,

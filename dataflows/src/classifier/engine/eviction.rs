@@ -38,9 +38,11 @@ use smallbitvec::SmallBitVec;
 use super::*;
 
 /// What an evicted user keeps: its condition results and memberships by segment index.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Dormant {
+    #[serde(with = "crate::classifier::bits")]
     pub(super) raw: SmallBitVec,
+    #[serde(with = "crate::classifier::bits")]
     pub(super) member: SmallBitVec,
 }
 

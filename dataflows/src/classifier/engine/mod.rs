@@ -42,9 +42,12 @@ use segstream_rules::{FieldValue, Fields, PackedRow, Schema, SegmentDef, UdfRegi
 mod eviction;
 mod inspect;
 mod rule_change;
+mod snapshot;
 #[cfg(test)]
 mod test_support;
 mod visit;
+
+pub use snapshot::EngineSnapshot;
 
 /// An input of one user at one tick.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]

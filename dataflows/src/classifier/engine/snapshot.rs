@@ -1,0 +1,226 @@
+//! The engine's state, saved between ticks and loaded by key group.
+//!
+//! Contract: [`Engine::snapshot`]`(as_of)`, called between ticks once every tick
+//! before `as_of` is processed and none at or after it, returns everything the
+//! engine's future output depends on: the rule definitions in force, every user and dormant record tagged with its key group
+//! ([`segstream_model::key_group`]) in the engine's dense order, the remembered event
+//! ids (whose keys carry their group, `dedup.rs`) with the tick each was first seen at,
+//! and the eviction sweep's position. [`Engine::restore`] loads, into a new engine, the
+//! key groups a predicate accepts from any number of snapshots as of one tick — a
+//! worker's share under a new worker count is every old worker's snapshot filtered by
+//! the groups it now owns ([`crate::user_key::owner`]). Window-expiry timers are saved
+//! as they are, stale ones included (a timer whose user has moved on still makes the
+//! engine process its tick, and which ticks are processed decides when idle users are
+//! evicted).
+//!
+//! Given the inputs after the tick, the restored engines produce exactly the changes
+//! the saved ones would have: under the same worker count always (a worker loads its
+//! own snapshot, users in the same dense order, the sweep where it was); under another
+//! count whenever eviction is invisible in the change stream (`eviction.rs`: rules
+//! without unwindowed features), because which tick evicts an idle user depends on the
+//! users a worker holds. Counters start again from zero.
+//!
+//! Encoding: [`EngineSnapshot::to_bytes`] is bincode (the serde format timely itself
+//! exchanges with); a snapshot holds each user's whole state, copied, so it is taken
+//! between ticks in one piece.
+
+use serde::{Deserialize, Serialize};
+
+use super::eviction::Dormant;
+use super::*;
+use crate::classifier::dedup::SavedId;
+use segstream_model::key_group::{key_group, KeyGroup};
+
+/// An engine's state at the end of a tick (see the module contract).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EngineSnapshot {
+    /// The state holds the effects of every tick before this one and of none after.
+    pub as_of: u64,
+    last_tick: Option<u64>,
+    defs: Vec<(SegmentDef, isize)>,
+    users: Vec<(KeyGroup, Box<str>, UserState)>,
+    dormant: Vec<(KeyGroup, Box<str>, Dormant)>,
+    seen: Vec<SavedId>,
+    timers: Vec<(u64, Vec<(KeyGroup, String)>)>,
+    sweep: SweepPosition,
+}
+
+/// Where the eviction sweep stands.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct SweepPosition {
+    next_sweep: u64,
+    below: Option<usize>,
+    inputs_since: u64,
+}
+
+impl EngineSnapshot {
+    /// The snapshot as bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
+        bincode::serialize(self).map_err(|e| format!("encoding an engine snapshot: {e}"))
+    }
+
+    /// A snapshot from [`EngineSnapshot::to_bytes`]'s bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<EngineSnapshot, String> {
+        bincode::deserialize(bytes).map_err(|e| format!("decoding an engine snapshot: {e}"))
+    }
+
+    /// Users (live and dormant) in the snapshot.
+    pub fn user_count(&self) -> usize {
+        self.users.len() + self.dormant.len()
+    }
+}
+
+impl Engine {
+    /// The engine's state as of tick `as_of` (see the module contract); an error while a
+    /// tick is in progress or once a tick at or after `as_of` is processed.
+    pub fn snapshot(&self, as_of: u64) -> Result<EngineSnapshot, String> {
+        if let Some(tick) = self.tick_in_progress() {
+            return Err(format!("a snapshot is taken between ticks, and tick {tick} is in progress"));
+        }
+        if let Some(last) = self.last_tick.filter(|last| *last >= as_of) {
+            return Err(format!("a snapshot as of tick {as_of} is too late: tick {last} is processed"));
+        }
+        Ok(EngineSnapshot {
+            as_of,
+            last_tick: self.last_tick,
+            defs: self.defs.iter().map(|(def, n)| (def.clone(), *n)).collect(),
+            users: self
+                .users
+                .iter()
+                .map(|(name, state)| (key_group(name), name.clone(), state.clone()))
+                .collect(),
+            dormant: self
+                .dormant
+                .iter()
+                .map(|(name, record)| (key_group(name), name.clone(), record.clone()))
+                .collect(),
+            seen: self.dedup.saved(|_| true),
+            timers: self
+                .timers
+                .iter()
+                .map(|(tick, users)| (*tick, users.iter().map(|user| (key_group(user), user.clone())).collect()))
+                .collect(),
+            sweep: SweepPosition {
+                next_sweep: self.next_eviction_sweep,
+                below: self.sweep_below,
+                inputs_since: self.inputs_since_sweep,
+            },
+        })
+    }
+
+    /// Loads the key groups `owns` accepts from `snapshots` into this new engine (see
+    /// the module contract). An error, leaving the engine unusable, if the engine has
+    /// state already, the snapshots are of different ticks or rule sets, or their rules
+    /// no longer compile against the schema.
+    pub fn restore(&mut self, snapshots: Vec<EngineSnapshot>, owns: impl Fn(KeyGroup) -> bool) -> Result<(), String> {
+        if self.last_tick.is_some() || !self.users.is_empty() || !self.dormant.is_empty() || !self.dedup.is_empty() {
+            return Err("only a new engine can be restored".into());
+        }
+        let Some(first) = snapshots.first() else { return Ok(()) };
+        if let Some(other) = snapshots.iter().find(|s| s.as_of != first.as_of || s.defs != first.defs) {
+            return Err(format!(
+                "snapshots as of different ticks or with different rules (as of {} and {}) cannot be restored together",
+                first.as_of, other.as_of
+            ));
+        }
+        let active = first.defs.iter().filter(|(_, n)| *n > 0).map(|(def, _)| def.clone()).collect();
+        self.rules = ActiveRules::new(&self.schema, &self.udfs, active).map_err(|e| format!("the saved rules: {e}"))?;
+        self.defs = first.defs.iter().cloned().collect();
+        self.last_tick = snapshots.iter().filter_map(|s| s.last_tick).max();
+        let sweep = first.sweep;
+        (self.next_eviction_sweep, self.sweep_below, self.inputs_since_sweep) = (sweep.next_sweep, sweep.below, sweep.inputs_since);
+        for snapshot in snapshots {
+            self.users.extend(
+                snapshot
+                    .users
+                    .into_iter()
+                    .filter(|(group, ..)| owns(*group))
+                    .map(|(_, name, state)| (name, state)),
+            );
+            for (tick, users) in snapshot.timers {
+                let owned: Vec<String> = users.into_iter().filter(|(group, _)| owns(*group)).map(|(_, user)| user).collect();
+                if !owned.is_empty() {
+                    self.timers.entry(tick).or_default().extend(owned);
+                }
+            }
+            self.dormant.extend(
+                snapshot
+                    .dormant
+                    .into_iter()
+                    .filter(|(group, ..)| owns(*group))
+                    .map(|(_, name, record)| (name, record)),
+            );
+            self.dedup.load(snapshot.seen, &owns);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::engine::test_support::{engine, rule, watched};
+    use crate::classifier::side_rows::NoSideRows;
+    use segstream_rules::SegmentKind;
+
+    fn evicting() -> Engine {
+        engine(ClassifierConfig {
+            user_ttl_ms: 10_000,
+            ..ClassifierConfig::default()
+        })
+    }
+
+    /// The sweep's schedule comes along: a restored engine evicts at the ticks the
+    /// saved one would have, not at the first tick it processes.
+    #[test]
+    fn a_restored_engine_sweeps_when_the_saved_one_would_have() {
+        let mut saved = evicting();
+        let mut out = Vec::new();
+        let ever = rule("ever", SegmentKind::Sticky, r#"count("ad_watched", "1s") >= 1"#);
+        saved.process_tick(0, vec![ever], vec![watched("ann", "a", 0)], &mut NoSideRows, &mut out);
+        assert_eq!(saved.next_timer(), Some(1_000), "ann's window closes");
+        saved.process_tick(1_000, vec![], vec![], &mut NoSideRows, &mut out);
+        // A sweep runs at the end of this tick (ann is not idle yet); the next is due at 10,525.
+        saved.process_tick(9_900, vec![], vec![watched("bob", "b", 9_900)], &mut NoSideRows, &mut out);
+        let snapshot = saved.snapshot(10_000).unwrap_or_else(|e| panic!("{e}"));
+        let bytes = snapshot.to_bytes().unwrap_or_else(|e| panic!("{e}"));
+        let mut restored = evicting();
+        let loaded = EngineSnapshot::from_bytes(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        restored.restore(vec![loaded], |_| true).unwrap_or_else(|e| panic!("{e}"));
+        for tick in [10_100, 10_600] {
+            for engine in [&mut saved, &mut restored] {
+                let before = engine.counters.evictions;
+                engine.process_tick(
+                    tick,
+                    vec![],
+                    vec![watched("bob", &format!("b{tick}"), tick)],
+                    &mut NoSideRows,
+                    &mut out,
+                );
+                let evicted = engine.counters.evictions - before;
+                assert_eq!(
+                    evicted,
+                    u64::from(tick == 10_600),
+                    "at {tick}: ann is idle, and the sweep waits until 10,525"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_snapshot_is_refused_mid_tick_too_late_or_into_an_engine_with_state() {
+        let mut engine = evicting();
+        let mut out = Vec::new();
+        engine.process_tick(500, vec![], vec![watched("ann", "a", 500)], &mut NoSideRows, &mut out);
+        assert!(engine.snapshot(500).is_err(), "tick 500 is processed");
+        let snapshot = engine.snapshot(600).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(snapshot.user_count(), 1);
+        assert!(engine.restore(vec![snapshot.clone()], |_| true).is_err(), "the engine holds ann");
+        let mut other = evicting();
+        other.process_tick(0, vec![], vec![], &mut NoSideRows, &mut out);
+        let mut later = other.snapshot(700).unwrap_or_else(|e| panic!("{e}"));
+        later.as_of = 700;
+        assert!(evicting().restore(vec![snapshot, later], |_| true).is_err(), "as of 600 and 700");
+        assert!(EngineSnapshot::from_bytes(b"not a snapshot").is_err());
+    }
+}
