@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
+use classifier_common::cases::generated_event;
 use classifier_common::*;
 use proptest::prelude::*;
 use segstream_dataflows::classifier::side_rows::SideRows;
@@ -132,45 +133,6 @@ fn user(n: usize) -> String {
     format!("user-{}", n % USERS)
 }
 
-fn generated_event(n: usize, who: usize, kind: usize, time: u64, pick: usize) -> segstream_model::event::Event {
-    let (schema, id, user) = (schema(), format!("e{n}"), user(who));
-    let network = FieldValue::Str(["unity", "admob", "meta"][pick % 3].into());
-    match kind % 5 {
-        0 => event(
-            &schema,
-            &id,
-            &user,
-            "ad_watched",
-            time,
-            &[
-                ("network", network),
-                ("duration_s", FieldValue::Double([5.0, 15.0, 30.0][pick % 3])),
-            ],
-        ),
-        1 => event(&schema, &id, &user, "ad_shown", time, &[]),
-        2 => event(&schema, &id, &user, "ad_clicked", time, &[("network", network)]),
-        3 => event(
-            &schema,
-            &id,
-            &user,
-            "purchase",
-            time,
-            &[
-                ("amount", FieldValue::Double([0.5, 4.99, 20.0][pick % 3])),
-                ("qty", FieldValue::Int((pick % 6) as i64)),
-            ],
-        ),
-        _ => event(
-            &schema,
-            &id,
-            &user,
-            "app_opened",
-            time,
-            &[("os", FieldValue::Str(["iOS", "Android"][pick % 2].into()))],
-        ),
-    }
-}
-
 type Upsert = (usize, u64, Option<bool>);
 
 /// Upserts at ticks, as the arrangements would send them, and each user's history.
@@ -220,7 +182,7 @@ fn timeline(user_ttl_ms: u64, proof: bool) -> impl Strategy<Value = Timeline> {
             ..Timeline::default()
         };
         for (n, (who, kind, time, pick, resent)) in events.into_iter().enumerate() {
-            let e = generated_event(n, who, kind, time, pick);
+            let e = generated_event(&schema(), n, &user(who), kind, time, pick);
             // A client's retry: the same event again, later (it applies once).
             if let Some(after) = resent {
                 let again = config.tick_of(time + after);

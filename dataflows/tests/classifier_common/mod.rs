@@ -2,6 +2,8 @@
 //! kind and the merge policy, scenario builders, and running the timely dataflow.
 #![allow(dead_code)]
 
+pub mod cases;
+
 use std::sync::Arc;
 
 use segstream_dataflows::bounded::{run_bounded, SideInputs};
@@ -187,15 +189,20 @@ pub fn run_dataflow_with(
     partitions: Vec<Vec<SourceRecord>>,
     workers: usize,
 ) -> Result<Vec<MembershipChange>, String> {
-    let side = SideInputs {
-        rules: scenario.rules.clone(),
-        profiles: scenario.profiles.clone(),
-        stats: scenario.stats.clone(),
-    };
+    let side = side_inputs(scenario);
     let partitions = Arc::new(partitions);
     run_bounded(timely::Config::process(workers), shared, side, move |index, peers| {
         VecSource::for_worker(&partitions, index, peers)
     })
+}
+
+/// The rules, profiles and stats of a scenario, as a bounded run sends them.
+pub fn side_inputs(scenario: &Scenario) -> SideInputs {
+    SideInputs {
+        rules: scenario.rules.clone(),
+        profiles: scenario.profiles.clone(),
+        stats: scenario.stats.clone(),
+    }
 }
 
 pub fn oracle(scenario: &Scenario) -> Vec<MembershipChange> {
