@@ -17,7 +17,7 @@ use timely::dataflow::ProbeHandle;
 
 use crate::classifier::source::EventSource;
 use crate::classifier::MembershipChange;
-use crate::dataflow::{build, Shared};
+use crate::dataflow::{build, Handles, Shared};
 use crate::operators::classify::MembershipUpdate;
 use segstream_model::event::Row;
 use segstream_rules::SegmentDef;
@@ -31,6 +31,21 @@ pub struct SideInputs {
     pub profiles: Vec<(u64, String, Option<Row>)>,
     /// Stats upserts.
     pub stats: Vec<(u64, String, Option<Row>)>,
+}
+
+impl SideInputs {
+    /// Sends every rule update, profile and stats upsert at its tick (one worker does).
+    pub fn send(&self, handles: &mut Handles) {
+        for (def, tick, diff) in snapshot_updates(&self.rules) {
+            handles.rules.update_at(def, tick, diff);
+        }
+        for (tick, user, row) in &self.profiles {
+            handles.profiles.send((user.clone(), row.clone(), *tick));
+        }
+        for (tick, user, row) in &self.stats {
+            handles.stats.send((user.clone(), row.clone(), *tick));
+        }
+    }
 }
 
 /// Rule snapshots as differential updates `(def, tick, diff)`.
@@ -76,15 +91,7 @@ where
         });
         let mut handles = built?;
         if index == 0 {
-            for (def, tick, diff) in snapshot_updates(&side.rules) {
-                handles.rules.update_at(def, tick, diff);
-            }
-            for (tick, user, row) in &side.profiles {
-                handles.profiles.send((user.clone(), row.clone(), *tick));
-            }
-            for (tick, user, row) in &side.stats {
-                handles.stats.send((user.clone(), row.clone(), *tick));
-            }
+            side.send(&mut handles);
         }
         drop(handles);
         while !probe.done() {

@@ -4,7 +4,8 @@
 //!  EventSource ─▶ event_source ─▶ (user, Event, tick) ──────────────┐
 //!  profiles ─▶ pack ─▶ arrange_from_upsert (by key group) ─▶ (user, Profile ±) ──┤ concat ─▶ exchange by key group ─┐
 //!  stats    ─▶ pack ─▶ arrange_from_upsert (by key group) ─▶ (user, Stats ±) ────┘                                   ├─▶ classify ─▶ membership
-//!  rules (InputSession of SegmentDef) ─▶ broadcast to every worker ──────────────────────────────────┘        │
+//!  rules (InputSession of SegmentDef) ─┬▶ broadcast to every worker ─────────────────────────────────┘        │
+//!  checkpoint requests (tick) ──────────┘
 //!                                                                     membership.map(segment).count_total() ─▶ sizes
 //! ```
 //!
@@ -16,7 +17,16 @@
 //! fields) before they are arranged, so the arrangements, the engine and the exchange
 //! between them all hold that form. Membership is a differential collection of
 //! `(user, segment)`: an update at tick `t` with diff +1 is an enter, −1 an exit.
+//!
+//! Checkpoints ([`build_with`], [`Checkpointing`]): a request sent on
+//! [`Handles::request_checkpoint`] (by one worker, usually worker 0) reaches every
+//! worker's classify operator, which hands its engine's snapshot as of the request's
+//! tick to `save`. A worker built with a [`Restore`] restores the key groups it owns
+//! from every old worker's snapshot, starts its classify operator at the checkpoint's
+//! tick, and its source operator at each partition's resume point (the host has
+//! positioned the source there). [`build`] is [`build_with`] without either.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use differential_dataflow::input::{Input, InputSession};
@@ -29,13 +39,14 @@ use timely::dataflow::operators::vec::{Broadcast, Map};
 use timely::dataflow::operators::{Concat, Input as TimelyInput};
 use timely::dataflow::{InputHandle, Scope};
 
+use crate::classifier::emitted::ResumePoint;
 use crate::classifier::metrics::ClassifierMetrics;
 use crate::classifier::source::EventSource;
-use crate::classifier::{ClassifierConfig, Engine, UserInput};
-use crate::operators::classify::classify;
-use crate::operators::event_source::{event_source, Clock, SourceContext};
+use crate::classifier::{ClassifierConfig, Engine, EngineSnapshot, UserInput};
+use crate::operators::classify::{classify, Checkpoints, Control};
+use crate::operators::event_source::{event_source, Clock, SourceContext, SourceResume};
 use crate::operators::trace_rows::RowTrace;
-use crate::user_key::UserKey;
+use crate::user_key::{owner, UserKey};
 use crate::user_lookup::UserLookups;
 use segstream_model::event::Row;
 use segstream_rules::{PackedRow, Schema, SegmentDef, UdfRegistry};
@@ -70,6 +81,8 @@ pub struct Handles {
     pub profiles: UpsertInput,
     /// Stats upserts.
     pub stats: UpsertInput,
+    /// Checkpoint requests, each at its tick.
+    pub checkpoints: InputHandle<u64, CapacityContainerBuilder<Vec<u64>>>,
 }
 
 impl Handles {
@@ -83,6 +96,45 @@ impl Handles {
             if tick > *input.time() {
                 input.advance_to(tick);
             }
+        }
+        if tick > *self.checkpoints.time() {
+            self.checkpoints.advance_to(tick);
+        }
+    }
+
+    /// Asks every worker for a checkpoint as of the inputs' current tick; that tick.
+    pub fn request_checkpoint(&mut self) -> u64 {
+        let at = *self.checkpoints.time();
+        self.checkpoints.send(at);
+        at
+    }
+}
+
+/// A restart from a checkpoint, for one worker (see the module contract).
+#[derive(Clone, Debug, Default)]
+pub struct Restore {
+    /// The checkpoint's tick.
+    pub as_of: u64,
+    /// Every old worker's snapshot (this worker keeps the key groups it owns).
+    pub snapshots: Vec<EngineSnapshot>,
+    /// Where each of this worker's partitions resumes.
+    pub points: BTreeMap<u32, ResumePoint>,
+}
+
+/// A worker's part in checkpoints (see the module contract).
+pub struct Checkpointing {
+    /// The checkpoint to start from, if any.
+    pub restore: Option<Restore>,
+    /// Where the engine's snapshots go, one per request.
+    pub save: Box<dyn FnMut(EngineSnapshot)>,
+}
+
+impl Checkpointing {
+    /// A fresh start whose snapshots are dropped.
+    pub fn none() -> Checkpointing {
+        Checkpointing {
+            restore: None,
+            save: Box::new(|_| {}),
         }
     }
 }
@@ -119,12 +171,36 @@ fn upserts<'s>(
 
 /// Builds the classifier on this worker (see the module contract).
 pub fn build<'s, S: EventSource>(scope: Scope<'s, u64>, source: S, shared: &Shared) -> Result<(Handles, Outputs<'s>), String> {
-    let engine = Engine::new(Arc::clone(&shared.schema), Arc::clone(&shared.udfs), shared.config)?;
+    build_with(scope, source, shared, Checkpointing::none())
+}
+
+/// Builds the classifier on this worker, restored from a checkpoint and taking them
+/// (see the module contract).
+pub fn build_with<'s, S: EventSource>(
+    scope: Scope<'s, u64>,
+    source: S,
+    shared: &Shared,
+    checkpointing: Checkpointing,
+) -> Result<(Handles, Outputs<'s>), String> {
+    let mut engine = Engine::new(Arc::clone(&shared.schema), Arc::clone(&shared.udfs), shared.config)?;
+    let (index, peers) = (scope.index(), scope.peers());
+    let resume = match checkpointing.restore {
+        Some(restore) => {
+            engine.restore(restore.snapshots, |group| owner(group, peers) == index)?;
+            Some(SourceResume {
+                as_of: restore.as_of,
+                points: restore.points,
+            })
+        }
+        None => None,
+    };
+    let restored_at = resume.as_ref().map_or(0, |r| r.as_of);
     let context = SourceContext {
         config: shared.config,
         metrics: Arc::clone(&shared.metrics),
         clock: Arc::clone(&shared.clock),
         budget: shared.source_budget,
+        resume,
     };
     let events = event_source(scope, source, context).map(|(event, tick)| (event.user.clone(), UserInput::Event(event), tick));
     let mut profiles = InputHandle::new();
@@ -132,15 +208,31 @@ pub fn build<'s, S: EventSource>(scope: Scope<'s, u64>, source: S, shared: &Shar
     let (profile_updates, profile_rows) = upserts(scope, &mut profiles, "Profiles", UserInput::Profile);
     let (stats_updates, stats_rows) = upserts(scope, &mut stats, "Stats", UserInput::Stats);
     let (rules, rule_updates) = scope.new_collection::<SegmentDef, isize>();
+    let mut checkpoints = InputHandle::new();
+    let requests = scope.input_from(&mut checkpoints).map(|at| (Control::Checkpoint, at));
+    let control = rule_updates
+        .inner
+        .map(|(def, tick, diff)| (Control::Rule(def, diff), tick))
+        .concat(requests);
     let user_inputs = events.concat(profile_updates).concat(stats_updates);
+    let operator_checkpoints = Checkpoints {
+        restored_at,
+        save: checkpointing.save,
+    };
     let membership = classify(
         user_inputs,
-        rule_updates.inner.broadcast(),
+        control.broadcast(),
         (profile_rows, stats_rows),
         engine,
-        (Arc::clone(&shared.metrics), Arc::clone(&shared.lookups)),
+        (Arc::clone(&shared.metrics), Arc::clone(&shared.lookups), operator_checkpoints),
     )
     .as_collection();
     let sizes = membership.clone().map(|(_, segment)| segment).count_total();
-    Ok((Handles { rules, profiles, stats }, Outputs { membership, sizes }))
+    let handles = Handles {
+        rules,
+        profiles,
+        stats,
+        checkpoints,
+    };
+    Ok((handles, Outputs { membership, sizes }))
 }

@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
-use segstream_dataflows::classifier::source::{EventSource, Poll, SourceRecord};
+use segstream_dataflows::classifier::emitted::{EmittedRuns, ResumePoint};
+use segstream_dataflows::classifier::source::{Emitted, EventSource, Poll, SourceRecord};
 use segstream_dataflows::classifier::ClassifierConfig;
 use segstream_model::event::decode::decode_event_line;
 use segstream_rules::Schema;
@@ -31,7 +32,7 @@ use timely::dataflow::ProbeHandle;
 use super::admin::{owned_partitions, partition_count, partition_count_within};
 use super::client_context::KafkaConsumer;
 use super::dead_letter::{DeadLetters, Origin};
-use super::offsets::{resume_offset, CommitTracker};
+use super::offsets::resume_offset;
 use super::records::sidelined_json;
 use super::{REQUEST_TIMEOUT, STARTUP_TIMEOUT};
 use segstream_config::DeploymentConfig;
@@ -46,7 +47,7 @@ struct PartitionState {
     caught_up: bool,
     /// Offsets polled whose emitted tick the operator has not told yet, in order.
     polled: VecDeque<i64>,
-    commits: CommitTracker,
+    commits: EmittedRuns,
     committed: Option<i64>,
 }
 
@@ -310,11 +311,17 @@ impl EventSource for KafkaEventSource {
         self.setup.dead_letters.send(&origin, &reason, segstream_time::wall_clock_ms());
     }
 
-    fn on_emitted(&mut self, partition: u32, tick: u64) {
+    fn on_emitted(&mut self, partition: u32, emitted: Emitted) {
         if let Some(state) = self.partitions.get_mut(&(partition as i32)) {
             if let Some(offset) = state.polled.pop_front() {
-                state.commits.record(offset, tick);
+                state
+                    .commits
+                    .record_with(offset, emitted.tick, emitted.seen_before, emitted.seen_after);
             }
         }
+    }
+
+    fn resume_point(&self, partition: u32, as_of: u64) -> Option<ResumePoint> {
+        self.partitions.get(&(partition as i32)).and_then(|s| s.commits.resume_point(as_of))
     }
 }

@@ -17,7 +17,8 @@
 //! assert_eq!(out.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![100, 0], "the second leads the first poll");
 //! ```
 
-use super::source::{EventSource, Poll, SourceRecord};
+use super::emitted::ResumePoint;
+use super::source::{Emitted, EventSource, Poll, SourceRecord};
 
 /// Two sources as one (see the module contract).
 pub struct Merged<A, B> {
@@ -94,10 +95,17 @@ impl<A: EventSource, B: EventSource> EventSource for Merged<A, B> {
         self.first.may_gain_partitions() || self.second.may_gain_partitions()
     }
 
-    fn on_emitted(&mut self, partition: u32, tick: u64) {
+    fn on_emitted(&mut self, partition: u32, emitted: Emitted) {
         match partition.checked_sub(self.offset) {
-            Some(own) => self.second.on_emitted(own, tick),
-            None => self.first.on_emitted(partition, tick),
+            Some(own) => self.second.on_emitted(own, emitted),
+            None => self.first.on_emitted(partition, emitted),
+        }
+    }
+
+    fn resume_point(&self, partition: u32, as_of: u64) -> Option<ResumePoint> {
+        match partition.checked_sub(self.offset) {
+            Some(own) => self.second.resume_point(own, as_of),
+            None => self.first.resume_point(partition, as_of),
         }
     }
 }

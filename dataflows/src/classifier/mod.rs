@@ -7,6 +7,7 @@
 pub mod active_rules;
 pub mod bits;
 pub mod dedup;
+pub mod emitted;
 pub mod engine;
 pub mod feature_slots;
 pub mod feature_state;

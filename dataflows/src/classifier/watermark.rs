@@ -45,6 +45,17 @@ impl WatermarkTracker {
         }
     }
 
+    /// Resumes `partition` from a checkpoint: it had seen events up to `max_event_time`
+    /// (it counts as not having delivered since, so it is idle at once when caught up).
+    pub fn resume(&mut self, partition: u32, max_event_time: Option<u64>) {
+        self.partitions.entry(partition).or_default().max_event_time = max_event_time;
+    }
+
+    /// The highest event time `partition` has seen.
+    pub fn seen(&self, partition: u32) -> Option<u64> {
+        self.partitions.get(&partition).and_then(|clock| clock.max_event_time)
+    }
+
     /// Records an event of `partition` with `event_time`, delivered at processing time `now_ms`.
     pub fn observe(&mut self, partition: u32, event_time: u64, now_ms: u64) {
         let clock = self.partitions.entry(partition).or_default();

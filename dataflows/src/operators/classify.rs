@@ -3,8 +3,9 @@
 //! Contract: input 1 carries `(user, UserInput, tick)` records and is exchanged by the
 //! user's key group exactly as differential exchanges the profile and stats
 //! arrangements ([`UserKey`]: every input of a user reaches the worker holding its
-//! rows, the owner of its key group); input 2 carries rule updates
-//! `(SegmentDef, tick, diff)` broadcast to every worker. Inputs are stashed by tick; a
+//! rows, the owner of its key group); input 2 carries [`Control`] records broadcast to
+//! every worker: rule updates `(Rule(def, diff), tick)` and checkpoint requests
+//! `(Checkpoint, tick)`. Inputs are stashed by tick; a
 //! tick is processed once both input frontiers have passed it, in increasing order,
 //! together with the engine's window-expiry timers at that tick. Output: membership
 //! updates `((user, segment), tick, ±1)` — a differential collection of current
@@ -18,11 +19,18 @@
 //! engine's state at the last tick processed (lookups wake it through a thread-safe
 //! activator).
 //!
+//! Checkpoints ([`Checkpoints`]): a request at tick `T` is taken once both input
+//! frontiers have reached `T` and every earlier tick is processed, before any tick from
+//! `T` on: the engine's snapshot as of `T` goes to the host's `save`, at the same point
+//! of event time on every worker. An operator restored from a checkpoint as of `T`
+//! (its engine restored by the host) starts there: inputs and rule updates before `T`
+//! are in its state and are dropped.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use segstream_dataflows::classifier::{metrics::ClassifierMetrics, ClassifierConfig, Engine, UserInput};
 //! use segstream_model::event::Event;
-//! use segstream_dataflows::operators::classify::classify;
+//! use segstream_dataflows::operators::classify::{classify, Checkpoints, Control};
 //! use segstream_rules::{Schema, SegmentDef, SegmentKind, UdfRegistry};
 //! use segstream_dataflows::operators::trace_rows::RowTrace;
 //! use segstream_dataflows::user_lookup::UserLookups;
@@ -43,14 +51,15 @@
 //! };
 //! let captured = timely::example(move |scope| {
 //!     let inputs = vec![watched("a", 1_000), watched("a", 1_020)].to_stream(scope).container::<Vec<_>>();
-//!     let rules = vec![(rule, 0u64, 1isize)].to_stream(scope).container::<Vec<_>>();
+//!     let control = vec![(Control::Rule(rule, 1), 0u64)].to_stream(scope).container::<Vec<_>>();
 //!     let no_rows = || -> RowTrace {
 //!         let upserts = Vec::<(UserKey, Option<PackedRow>, u64)>::new().to_stream(scope).container::<Vec<_>>();
 //!         type Packed = PackedRow;
 //!         arrange_from_upsert::<ValBuilder<UserKey, Packed, u64, isize>, ValSpine<UserKey, Packed, u64, isize>, UserKey, Packed>(upserts, "Rows").trace
 //!     };
 //!     let lookups = Arc::new(UserLookups::default());
-//!     classify(inputs, rules, (no_rows(), no_rows()), engine, (Arc::new(ClassifierMetrics::default()), lookups)).capture()
+//!     let host = (Arc::new(ClassifierMetrics::default()), lookups, Checkpoints::none());
+//!     classify(inputs, control, (no_rows(), no_rows()), engine, host).capture()
 //! });
 //! let updates: Vec<_> = captured.extract().into_iter().flat_map(|(_, updates)| updates).collect();
 //! // The duplicate is dropped; ann enters at the event's tick and exits when it leaves the window.
@@ -58,7 +67,7 @@
 //! assert_eq!(updates, vec![(membership.clone(), 1_000, 1), (membership, 61_000, -1)]);
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,7 +82,7 @@ use timely::progress::Antichain;
 
 use super::trace_rows::{RowTrace, TraceRows};
 use crate::classifier::metrics::ClassifierMetrics;
-use crate::classifier::{Engine, EngineCounters, MembershipChange, UserInput};
+use crate::classifier::{Engine, EngineCounters, EngineSnapshot, MembershipChange, UserInput};
 use crate::user_key::UserKey;
 use crate::user_lookup::UserLookups;
 use segstream_rules::SegmentDef;
@@ -89,6 +98,33 @@ pub type MembershipUpdate = ((String, String), u64, isize);
 
 /// A user's input at a tick.
 pub type TimedInput = (String, UserInput, u64);
+
+/// What every worker's classify operator receives: rule updates and checkpoint requests.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Control {
+    /// A segment definition added (+1) or removed (−1).
+    Rule(SegmentDef, isize),
+    /// Take a checkpoint as of the record's tick.
+    Checkpoint,
+}
+
+/// The operator's part in checkpoints (see the module contract).
+pub struct Checkpoints {
+    /// The tick of the checkpoint the engine was restored from (0: a fresh start).
+    pub restored_at: u64,
+    /// Where the engine's snapshots go.
+    pub save: Box<dyn FnMut(EngineSnapshot)>,
+}
+
+impl Checkpoints {
+    /// No restore; requests are answered by dropping the snapshot.
+    pub fn none() -> Checkpoints {
+        Checkpoints {
+            restored_at: 0,
+            save: Box::new(|_| {}),
+        }
+    }
+}
 
 fn report(metrics: &ClassifierMetrics, before: &EngineCounters, after: &EngineCounters) {
     ClassifierMetrics::add(&metrics.applied, after.events_applied - before.events_applied);
@@ -109,15 +145,15 @@ fn earliest_pending<A, B>(inputs: &BTreeMap<u64, A>, rules: &BTreeMap<u64, B>, e
 /// The classify operator (see the module contract).
 pub fn classify<'s>(
     inputs: Stream<'s, u64, Vec<TimedInput>>,
-    rules: Stream<'s, u64, Vec<(SegmentDef, u64, isize)>>,
+    control: Stream<'s, u64, Vec<(Control, u64)>>,
     (mut profiles, mut stats): (RowTrace, RowTrace),
     mut engine: Engine,
-    (metrics, lookups): (Arc<ClassifierMetrics>, Arc<UserLookups>),
+    (metrics, lookups, mut checkpoints): (Arc<ClassifierMetrics>, Arc<UserLookups>, Checkpoints),
 ) -> Stream<'s, u64, Vec<MembershipUpdate>> {
     let scope = inputs.scope();
     let worker = scope.index();
     inputs.binary_frontier::<_, CapacityContainerBuilder<Vec<MembershipUpdate>>, _, _, _, _>(
-        rules,
+        control,
         Exchange::new(|(user, _, _): &TimedInput| UserKey::route(user)),
         Pipeline,
         "Classify",
@@ -125,11 +161,15 @@ pub fn classify<'s>(
             lookups.register(worker, Some(scope.worker().sync_activator_for(info.address.to_vec())));
             let mut lookups_seen = 0;
             let activator = scope.activator_for(info.address);
+            let restored_at = checkpoints.restored_at;
+            let mut initial = initial;
+            initial.downgrade(&restored_at);
             let mut held: Option<Capability<u64>> = Some(initial);
             let mut pending_inputs: BTreeMap<u64, Vec<(String, UserInput)>> = BTreeMap::new();
             let mut pending_rules: BTreeMap<u64, Vec<(SegmentDef, isize)>> = BTreeMap::new();
+            let mut pending_checkpoints: BTreeSet<u64> = BTreeSet::new();
             let mut changes: Vec<MembershipChange> = Vec::new();
-            move |(input, input_frontier), (rule_input, rule_frontier), output| {
+            move |(input, input_frontier), (control_input, control_frontier), output| {
                 let port = output.output_index();
                 let hold = |held: &mut Option<Capability<u64>>, cap: &timely::dataflow::operators::InputCapability<u64>, tick: u64| {
                     if held.as_ref().is_none_or(|h| tick < *h.time()) {
@@ -137,15 +177,23 @@ pub fn classify<'s>(
                     }
                 };
                 input.for_each(|cap, data| {
-                    for (user, item, tick) in data.drain(..) {
+                    // Before the restored checkpoint: in the engine's state already.
+                    for (user, item, tick) in data.drain(..).filter(|(_, _, tick)| *tick >= restored_at) {
                         hold(&mut held, &cap, tick);
                         pending_inputs.entry(tick).or_default().push((user, item));
                     }
                 });
-                rule_input.for_each(|cap, data| {
-                    for (def, tick, diff) in data.drain(..) {
-                        hold(&mut held, &cap, tick);
-                        pending_rules.entry(tick).or_default().push((def, diff));
+                control_input.for_each(|cap, data| {
+                    for (control, tick) in data.drain(..).filter(|(_, tick)| *tick >= restored_at) {
+                        match control {
+                            Control::Rule(def, diff) => {
+                                hold(&mut held, &cap, tick);
+                                pending_rules.entry(tick).or_default().push((def, diff));
+                            }
+                            Control::Checkpoint => {
+                                pending_checkpoints.insert(tick);
+                            }
+                        }
                     }
                 });
                 let before = engine.counters.clone();
@@ -159,6 +207,18 @@ pub fn classify<'s>(
                         activator.activate();
                         break;
                     }
+                    if engine.tick_in_progress().is_none() {
+                        let next = earliest_pending(&pending_inputs, &pending_rules, &engine);
+                        let complete =
+                            |at: u64| !input_frontier.less_than(&at) && !control_frontier.less_than(&at) && next.is_none_or(|n| n >= at);
+                        while let Some(at) = pending_checkpoints.first().copied().filter(|at| complete(*at)) {
+                            pending_checkpoints.remove(&at);
+                            match engine.snapshot(at) {
+                                Ok(snapshot) => (checkpoints.save)(snapshot),
+                                Err(e) => tracing::error!(worker, error = %e, "classify: no checkpoint as of {at}"),
+                            }
+                        }
+                    }
                     let Some(cap) = held.as_ref() else { break };
                     let tick = match engine.tick_in_progress() {
                         // A rule change's pass over every user, continued.
@@ -166,7 +226,11 @@ pub fn classify<'s>(
                         None => {
                             let next = earliest_pending(&pending_inputs, &pending_rules, &engine);
                             let Some(tick) = next else { break };
-                            if input_frontier.less_equal(&tick) || rule_frontier.less_equal(&tick) {
+                            if input_frontier.less_equal(&tick) || control_frontier.less_equal(&tick) {
+                                break;
+                            }
+                            if pending_checkpoints.first().is_some_and(|at| *at <= tick) {
+                                // Its frontiers have not reached it yet: the snapshot comes first.
                                 break;
                             }
                             let inputs = pending_inputs.remove(&tick).unwrap_or_default();

@@ -13,6 +13,15 @@
 //! is told the tick each record went out at ([`EventSource::on_emitted`]). Rejected
 //! records are counted with their reason.
 //!
+//! Resumed from a checkpoint as of tick `T` ([`SourceResume`]: the source positioned at
+//! each partition's resume point, [`crate::classifier::emitted`]), each partition's
+//! highest event time before that point is restored and the capability starts at `T`,
+//! so every record the late-event rule placed at `T` or later is placed as it was
+//! before the restart. One it placed before `T` goes out at the capability instead:
+//! the engine's dedup drops it, its effect being in the checkpoint's state — unless it
+//! went out at `T` or later after all (at the capability of a partition back from
+//! idleness), when it applies at the capability rather than being lost.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use segstream_dataflows::classifier::{metrics::ClassifierMetrics, source::{SourceRecord, VecSource}, ClassifierConfig};
@@ -25,7 +34,7 @@
 //! let records = vec![vec![event(1_000, "a"), event(5_250, "b"), event(900, "late")]];
 //! let metrics = Arc::new(ClassifierMetrics::default());
 //! let context = SourceContext { config: ClassifierConfig { max_out_of_order_ms: 2_000, ..Default::default() },
-//!     metrics: metrics.clone(), clock: Arc::new(|| 0), budget: 1 };
+//!     metrics: metrics.clone(), clock: Arc::new(|| 0), budget: 1, resume: None };
 //! let captured = timely::example(move |scope| {
 //!     event_source(scope, VecSource::for_worker(&records, 0, 1), context).capture()
 //! });
@@ -43,9 +52,10 @@ use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::{Scope, Stream};
 
+use crate::classifier::emitted::ResumePoint;
 use crate::classifier::metrics::ClassifierMetrics;
 use crate::classifier::placement::{place, Placement};
-use crate::classifier::source::{EventSource, Poll, SourceRecord};
+use crate::classifier::source::{Emitted, EventSource, Poll, SourceRecord};
 use crate::classifier::watermark::WatermarkTracker;
 use crate::classifier::ClassifierConfig;
 use segstream_model::event::Event;
@@ -64,6 +74,17 @@ pub struct SourceContext {
     pub clock: Clock,
     /// Most records read per activation.
     pub budget: usize,
+    /// Where a restart from a checkpoint resumes; `None` on a fresh start.
+    pub resume: Option<SourceResume>,
+}
+
+/// A restart from a checkpoint, for the source operator (see the module contract).
+#[derive(Clone, Debug, Default)]
+pub struct SourceResume {
+    /// The checkpoint's tick.
+    pub as_of: u64,
+    /// Each partition's resume point (the source is already positioned there).
+    pub points: BTreeMap<u32, ResumePoint>,
 }
 
 /// The source operator (see the module contract).
@@ -77,10 +98,16 @@ pub fn event_source<'s, S: EventSource>(
         let activator = scope.activator_for(info.address);
         let config = context.config;
         let partitions = events.partitions();
-        let mut tracker = WatermarkTracker::new(&partitions, config.max_out_of_order_ms, config.idle_timeout_ms, 0);
+        let resumed_at = context.resume.as_ref().map_or(0, |r| r.as_of);
+        let mut tracker = WatermarkTracker::new(&partitions, config.max_out_of_order_ms, config.idle_timeout_ms, resumed_at);
+        for (partition, point) in context.resume.iter().flat_map(|r| &r.points) {
+            tracker.resume(*partition, point.seen_before);
+        }
         let mut capability = if partitions.is_empty() && !events.may_gain_partitions() {
             None
         } else {
+            let mut capability = capability;
+            capability.downgrade(&resumed_at);
             Some(capability)
         };
         let mut batch = Vec::new();
@@ -93,18 +120,35 @@ pub fn event_source<'s, S: EventSource>(
             let mut by_tick: BTreeMap<u64, Vec<Event>> = BTreeMap::new();
             let (mut rejected, mut sidelined, mut late) = (0, 0, 0);
             for (partition, record) in batch.drain(..) {
+                let seen_before = tracker.seen(partition);
+                let emitted = |tick: u64, seen_after: Option<u64>| Emitted {
+                    tick,
+                    seen_before,
+                    seen_after,
+                };
                 match record {
                     SourceRecord::Rejected(reason) => {
                         rejected += 1;
                         tracker.touch(partition, now);
-                        events.on_emitted(partition, *cap.time());
+                        events.on_emitted(partition, emitted(*cap.time(), seen_before));
                         if let Ok(mut last) = context.metrics.last_rejection.lock() {
                             *last = Some(reason);
                         }
                     }
                     SourceRecord::Event(event) => {
-                        let placement = place(event.time, tracker.partition_watermark(partition), *cap.time(), watermark, &config);
+                        let partition_watermark = tracker.partition_watermark(partition);
+                        let placement = match place(event.time, partition_watermark, 0, watermark, &config) {
+                            // Replayed from before the checkpoint: at the capability, where
+                            // the dedup drops it unless it went out after the checkpoint's
+                            // tick (a partition back from idleness) and is not in its state.
+                            Placement::Applies { tick, .. } if tick < resumed_at => Placement::Applies {
+                                tick: *cap.time(),
+                                late: true,
+                            },
+                            _ => place(event.time, partition_watermark, *cap.time(), watermark, &config),
+                        };
                         tracker.observe(partition, event.time, now);
+                        let seen_after = tracker.seen(partition);
                         context
                             .metrics
                             .max_event_time_ms
@@ -113,11 +157,11 @@ pub fn event_source<'s, S: EventSource>(
                             Placement::Sidelined => {
                                 sidelined += 1;
                                 events.on_sidelined(partition, &event);
-                                events.on_emitted(partition, *cap.time());
+                                events.on_emitted(partition, emitted(*cap.time(), seen_after));
                             }
                             Placement::Applies { tick, late: is_late } => {
                                 late += u64::from(is_late);
-                                events.on_emitted(partition, tick);
+                                events.on_emitted(partition, emitted(tick, seen_after));
                                 by_tick.entry(tick).or_default().push(event);
                             }
                         }
@@ -207,6 +251,7 @@ mod tests {
             metrics: Arc::clone(&metrics),
             clock: Arc::new(|| 0),
             budget: 10,
+            resume: None,
         };
         let told = Arc::clone(&sidelined);
         timely::example(move |scope| {
