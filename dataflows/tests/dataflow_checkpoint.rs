@@ -30,6 +30,8 @@ use timely::dataflow::ProbeHandle;
 #[derive(Default)]
 struct Saved {
     snapshots: BTreeMap<u64, Vec<EngineSnapshot>>,
+    /// Whether the output's frontier had passed the checkpoint's tick when each was saved.
+    passed_when_saved: Vec<bool>,
     points: BTreeMap<u64, BTreeMap<u32, ResumePoint>>,
 }
 
@@ -47,15 +49,17 @@ fn run(case: &Case, workers: usize, requests: Vec<u64>, restore: Option<Restore>
         let points = restore.as_ref().map(|r| r.points.clone()).unwrap_or_default();
         let source = Rc::new(RefCell::new(VecSource::resumed(&partitions, index, peers, &points)));
         let store = Arc::clone(&saving);
+        let probe = ProbeHandle::new();
+        let output_frontier = probe.clone();
         let checkpointing = Checkpointing {
             restore: restore.clone(),
             save: Box::new(move |snapshot: EngineSnapshot| {
                 if let Ok(mut saved) = store.lock() {
+                    saved.passed_when_saved.push(!output_frontier.less_equal(&snapshot.as_of));
                     saved.snapshots.entry(snapshot.as_of).or_default().push(snapshot);
                 }
             }),
         };
-        let probe = ProbeHandle::new();
         let out = Arc::clone(&output);
         let shared = shared(schema(), scenario.config, 5);
         let built = worker.dataflow::<u64, _, _>(|scope| {
@@ -109,6 +113,10 @@ fn restored_run_equals_the_uninterrupted_one(case: &Case, at: u64, before: usize
     let (expected, mut saved) = run(case, before, vec![at], None).map_err(TestCaseError::fail)?;
     let snapshots = saved.snapshots.remove(&at).unwrap_or_default();
     prop_assert_eq!(snapshots.len(), before, "a snapshot from every worker");
+    prop_assert!(
+        !saved.passed_when_saved.iter().any(|passed| *passed),
+        "the output waited for every snapshot"
+    );
     let restore = Restore {
         as_of: at,
         snapshots,

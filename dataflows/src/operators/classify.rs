@@ -10,7 +10,9 @@
 //! together with the engine's window-expiry timers at that tick. Output: membership
 //! updates `((user, segment), tick, ±1)` — a differential collection of current
 //! memberships. The operator holds one capability, at the earliest pending tick
-//! (stashed input or timer), and releases it when nothing is pending. It works at most
+//! (stashed input, timer, or a checkpoint request not yet taken: nothing downstream,
+//! the durable frontier included, passes a checkpoint's tick before its snapshot is
+//! taken), and releases it when nothing is pending. It works at most
 //! a few milliseconds per activation, so that a backlog of complete ticks does not hold
 //! back the changes of the first ones; a rule change's pass over every user continues
 //! over as many activations as it needs, holding its tick (lookups wait for it). It holds the profile and stats arrangements'
@@ -142,6 +144,13 @@ fn earliest_pending<A, B>(inputs: &BTreeMap<u64, A>, rules: &BTreeMap<u64, B>, e
         .min()
 }
 
+/// The tick the operator's capability must stay at: a tick begun, the earliest
+/// pending one, or a checkpoint not yet taken.
+fn hold_at<A, B>(inputs: &BTreeMap<u64, A>, rules: &BTreeMap<u64, B>, checkpoints: &BTreeSet<u64>, engine: &Engine) -> Option<u64> {
+    let pending = engine.tick_in_progress().or_else(|| earliest_pending(inputs, rules, engine));
+    [pending, checkpoints.first().copied()].into_iter().flatten().min()
+}
+
 /// The classify operator (see the module contract).
 pub fn classify<'s>(
     inputs: Stream<'s, u64, Vec<TimedInput>>,
@@ -191,6 +200,7 @@ pub fn classify<'s>(
                                 pending_rules.entry(tick).or_default().push((def, diff));
                             }
                             Control::Checkpoint => {
+                                hold(&mut held, &cap, tick);
                                 pending_checkpoints.insert(tick);
                             }
                         }
@@ -264,9 +274,7 @@ pub fn classify<'s>(
                         trace.set_physical_compaction(frontier.borrow());
                     }
                 }
-                let next = engine
-                    .tick_in_progress()
-                    .or_else(|| earliest_pending(&pending_inputs, &pending_rules, &engine));
+                let next = hold_at(&pending_inputs, &pending_rules, &pending_checkpoints, &engine);
                 match (next, held.as_mut()) {
                     (Some(tick), Some(cap)) if tick > *cap.time() => cap.downgrade(&tick),
                     (None, _) => held = None,
@@ -284,4 +292,77 @@ pub fn classify<'s>(
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use differential_dataflow::operators::arrange::upsert::arrange_from_upsert;
+    use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
+    use segstream_rules::{PackedRow, Schema, UdfRegistry};
+    use timely::dataflow::operators::{Input, Probe, ToStream};
+    use timely::dataflow::{InputHandle, ProbeHandle};
+
+    use super::*;
+    use crate::classifier::ClassifierConfig;
+
+    /// A request with nothing else pending is answered once the control frontier
+    /// reaches it — not before, and before the output passes its tick (the capability
+    /// held for it guarantees that whatever the schedule; here the probe, downstream,
+    /// could only see it afterwards).
+    #[test]
+    fn a_request_alone_is_answered_once_the_frontier_reaches_it() {
+        let passed: Arc<Mutex<Vec<(u64, bool)>>> = Arc::default();
+        let record = Arc::clone(&passed);
+        let record_early = Arc::clone(&passed);
+        timely::execute_directly(move |worker| {
+            let probe = ProbeHandle::new();
+            let output = probe.clone();
+            let checkpoints = Checkpoints {
+                restored_at: 0,
+                save: Box::new(move |snapshot: EngineSnapshot| {
+                    let passed = !output.less_equal(&snapshot.as_of);
+                    record.lock().map(|mut all| all.push((snapshot.as_of, passed))).unwrap_or(());
+                }),
+            };
+            let mut control = InputHandle::<u64, CapacityContainerBuilder<Vec<(Control, u64)>>>::new();
+            worker.dataflow::<u64, _, _>(|scope| {
+                let schema = Arc::new(Schema::from_toml("[events.ad_watched]\n").unwrap_or_else(|e| panic!("{e:?}")));
+                let engine =
+                    Engine::new(schema, Arc::new(UdfRegistry::new()), ClassifierConfig::default()).unwrap_or_else(|e| panic!("{e}"));
+                let no_rows = || -> RowTrace {
+                    let upserts = Vec::<(UserKey, Option<PackedRow>, u64)>::new()
+                        .to_stream(scope)
+                        .container::<Vec<_>>();
+                    type Packed = PackedRow;
+                    arrange_from_upsert::<ValBuilder<UserKey, Packed, u64, isize>, ValSpine<UserKey, Packed, u64, isize>, UserKey, Packed>(
+                        upserts, "Rows",
+                    )
+                    .trace
+                };
+                let inputs = Vec::<TimedInput>::new().to_stream(scope).container::<Vec<_>>();
+                let host = (
+                    Arc::new(ClassifierMetrics::default()),
+                    Arc::new(UserLookups::default()),
+                    checkpoints,
+                );
+                classify(inputs, scope.input_from(&mut control), (no_rows(), no_rows()), engine, host).probe_with(&probe);
+            });
+            control.send((Control::Checkpoint, 500));
+            control.flush();
+            for _ in 0..10 {
+                worker.step();
+            }
+            let early = record_early.lock().map(|all| all.len()).unwrap_or(usize::MAX);
+            assert_eq!(early, 0, "the control frontier (0) has not reached 500");
+            // The request is in; the frontier now jumps past it.
+            control.advance_to(1_000);
+            for _ in 0..10 {
+                worker.step();
+            }
+            assert!(!probe.less_equal(&500), "past the checkpoint once it is taken");
+        });
+        assert_eq!(*passed.lock().unwrap_or_else(|e| e.into_inner()), vec![(500, false)]);
+    }
 }
