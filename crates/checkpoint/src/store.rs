@@ -1,0 +1,312 @@
+//! The checkpoint store: parts, manifests, the newest intact checkpoint, retention.
+//!
+//! Contract: see the crate's. Every call blocks on the store's own single-threaded
+//! tokio runtime. Objects are written whole (`put` is atomic on a local directory and
+//! on S3), so a crash mid-write leaves an object absent, never half there.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::layout::{checkpoint_dir, manifest_path, part_path, tick_of_dir, Manifest, PartHeader};
+use crate::CheckpointError;
+
+/// A complete checkpoint, read and checked.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Each worker's state, by worker (as the manifest lists them).
+    pub states: Vec<Arc<Vec<u8>>>,
+}
+
+/// Where checkpoints are kept (see the crate's contract).
+pub struct CheckpointStore {
+    store: Arc<dyn ObjectStore>,
+    runtime: tokio::runtime::Runtime,
+    location: String,
+}
+
+fn corrupt(path: &Path, reason: impl ToString) -> CheckpointError {
+    CheckpointError::Corrupt {
+        path: path.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+impl CheckpointStore {
+    /// Opens a location: a directory path or `file://` URL (created if missing), or
+    /// `s3://bucket/prefix`.
+    pub fn open(location: &str) -> Result<CheckpointStore, CheckpointError> {
+        let fail = |reason: String| CheckpointError::Location {
+            location: location.to_string(),
+            reason,
+        };
+        let store: Arc<dyn ObjectStore> = match url::Url::parse(location) {
+            Ok(url) if url.scheme() == "s3" => {
+                let bucket = AmazonS3Builder::from_env().with_url(url.as_str()).build()?;
+                let prefix = url.path().trim_matches('/');
+                Arc::new(PrefixStore::new(bucket, prefix))
+            }
+            Ok(url) if url.scheme() == "file" => {
+                let path = url.to_file_path().map_err(|()| fail("not a local path".into()))?;
+                std::fs::create_dir_all(&path).map_err(|e| fail(format!("cannot create the directory: {e}")))?;
+                Arc::new(LocalFileSystem::new_with_prefix(&path)?)
+            }
+            Ok(url) if url.scheme().len() > 1 => {
+                return Err(fail(format!(
+                    "the scheme {:?} is not supported (a path, file:// or s3://)",
+                    url.scheme()
+                )))
+            }
+            _ => {
+                std::fs::create_dir_all(location).map_err(|e| fail(format!("cannot create the directory: {e}")))?;
+                Arc::new(LocalFileSystem::new_with_prefix(location)?)
+            }
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| fail(format!("starting the store's runtime: {e}")))?;
+        Ok(CheckpointStore {
+            store,
+            runtime,
+            location: location.to_string(),
+        })
+    }
+
+    /// The location as given.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn put(&self, path: &Path, bytes: Vec<u8>) -> Result<(), CheckpointError> {
+        self.runtime.block_on(self.store.put(path, PutPayload::from(bytes)))?;
+        Ok(())
+    }
+
+    /// The object's bytes, or `None` if it does not exist.
+    fn get(&self, path: &Path) -> Result<Option<Vec<u8>>, CheckpointError> {
+        self.runtime.block_on(async {
+            match self.store.get(path).await {
+                Ok(found) => Ok(Some(found.bytes().await?.to_vec())),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    /// The objects directly under `dir` (`None`: the checkpoint directories at the top).
+    fn list(&self, dir: Option<&Path>) -> Result<(Vec<Path>, Vec<Path>), CheckpointError> {
+        let listed = self.runtime.block_on(self.store.list_with_delimiter(dir))?;
+        Ok((listed.common_prefixes, listed.objects.into_iter().map(|o| o.location).collect()))
+    }
+
+    /// The ticks of the checkpoints started, newest first.
+    fn ticks(&self) -> Result<Vec<u64>, CheckpointError> {
+        let (dirs, _) = self.list(None)?;
+        let mut ticks: Vec<u64> = dirs.iter().filter_map(|d| d.filename().and_then(tick_of_dir)).collect();
+        ticks.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(ticks)
+    }
+
+    /// Writes one worker's part: the state, then its header (`state_bytes` and
+    /// `state_crc32` are filled in here); the header as written.
+    pub fn write_part(&self, mut header: PartHeader, state: Vec<u8>) -> Result<PartHeader, CheckpointError> {
+        header.state_bytes = state.len() as u64;
+        header.state_crc32 = crc32fast::hash(&state);
+        self.put(&part_path(header.as_of, header.worker, header.workers, false), state)?;
+        let json = serde_json::to_vec(&header).map_err(|e| corrupt(&part_path(header.as_of, header.worker, header.workers, true), e))?;
+        self.put(&part_path(header.as_of, header.worker, header.workers, true), json)?;
+        Ok(header)
+    }
+
+    /// Writes the manifest of the checkpoint as of `as_of` if all `workers` parts are
+    /// written; the manifest, or `None` while parts are missing.
+    pub fn commit(&self, as_of: u64, workers: usize, written_ms: u64) -> Result<Option<Manifest>, CheckpointError> {
+        let mut parts = Vec::with_capacity(workers);
+        for worker in 0..workers {
+            let path = part_path(as_of, worker, workers, true);
+            let Some(bytes) = self.get(&path)? else { return Ok(None) };
+            parts.push(serde_json::from_slice::<PartHeader>(&bytes).map_err(|e| corrupt(&path, e))?);
+        }
+        let points = parts
+            .iter()
+            .flat_map(|p| p.points.iter().map(|(k, v)| (*k, *v)))
+            .collect::<BTreeMap<_, _>>();
+        let manifest = Manifest {
+            as_of,
+            workers,
+            parts,
+            points,
+            written_ms,
+        };
+        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| corrupt(&manifest_path(as_of), e))?;
+        self.put(&manifest_path(as_of), json)?;
+        Ok(Some(manifest))
+    }
+
+    /// The checkpoint as of `as_of` if it is complete and intact (see the crate's contract).
+    fn read(&self, as_of: u64) -> Result<Checkpoint, CheckpointError> {
+        let path = manifest_path(as_of);
+        let bytes = self
+            .get(&path)?
+            .ok_or_else(|| corrupt(&path, "no manifest: the checkpoint was not finished"))?;
+        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| corrupt(&path, e))?;
+        let mut states = Vec::with_capacity(manifest.workers);
+        for worker in 0..manifest.workers {
+            let path = part_path(as_of, worker, manifest.workers, false);
+            let state = self.get(&path)?.ok_or_else(|| corrupt(&path, "missing"))?;
+            if !manifest.check(worker, &state) {
+                return Err(corrupt(&path, "its size or CRC-32 is not the manifest's"));
+            }
+            states.push(Arc::new(state));
+        }
+        Ok(Checkpoint { manifest, states })
+    }
+
+    /// The newest complete, intact checkpoint (see the crate's contract); those skipped
+    /// are logged with the reason.
+    pub fn latest(&self) -> Result<Option<Checkpoint>, CheckpointError> {
+        for as_of in self.ticks()? {
+            match self.read(as_of) {
+                Ok(checkpoint) => return Ok(Some(checkpoint)),
+                Err(e @ CheckpointError::Corrupt { .. }) => {
+                    tracing::warn!(location = %self.location, as_of, error = %e, "checkpoints: skipping an unusable checkpoint");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Deletes every checkpoint but the newest `keep` complete ones and those begun
+    /// after the newest complete one (being written); how many were deleted.
+    pub fn retain(&self, keep: usize) -> Result<usize, CheckpointError> {
+        let mut complete = 0;
+        let mut deleted = 0;
+        for as_of in self.ticks()? {
+            let finished = self.get(&manifest_path(as_of))?.is_some();
+            let in_progress = complete == 0 && !finished;
+            if in_progress || (finished && complete < keep) {
+                complete += usize::from(finished);
+                continue;
+            }
+            let dir = checkpoint_dir(as_of);
+            let (_, objects) = self.list(Some(&dir))?;
+            // The manifest first: a checkpoint half deleted is never taken for complete.
+            let (manifest, rest): (Vec<Path>, Vec<Path>) = objects.into_iter().partition(|o| *o == manifest_path(as_of));
+            for object in manifest.iter().chain(&rest) {
+                self.runtime.block_on(self.store.delete(object))?;
+            }
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
+    /// Every object of the store (for tests and operators).
+    pub fn objects(&self) -> Result<Vec<Path>, CheckpointError> {
+        Ok(self
+            .runtime
+            .block_on(self.store.list(None).try_collect::<Vec<_>>())?
+            .into_iter()
+            .map(|o| o.location)
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use segstream_dataflows::classifier::emitted::ResumePoint;
+
+    use super::*;
+
+    fn scratch(name: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("segstream-checkpoint-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.to_string_lossy().into_owned()
+    }
+
+    fn header(as_of: u64, worker: usize, workers: usize) -> PartHeader {
+        let point = ResumePoint {
+            offset: 100 * worker as i64 + as_of as i64,
+            seen_before: Some(as_of),
+        };
+        PartHeader {
+            as_of,
+            worker,
+            workers,
+            points: [(worker as u32, point)].into_iter().collect(),
+            state_bytes: 0,
+            state_crc32: 0,
+        }
+    }
+
+    fn write(store: &CheckpointStore, as_of: u64, workers: usize) -> Result<Option<Manifest>, CheckpointError> {
+        for worker in 0..workers {
+            store.write_part(header(as_of, worker, workers), format!("state {as_of} {worker}").into_bytes())?;
+        }
+        store.commit(as_of, workers, 7)
+    }
+
+    #[test]
+    fn the_newest_complete_intact_checkpoint_is_taken() -> Result<(), CheckpointError> {
+        let location = scratch("latest");
+        let store = CheckpointStore::open(&location)?;
+        assert!(store.latest()?.is_none(), "nothing yet");
+        let first = write(&store, 1_000, 2)?.ok_or_else(|| corrupt(&Path::from("1000"), "not committed"))?;
+        assert_eq!(first.points.len(), 2, "both workers' partitions");
+        write(&store, 2_000, 2)?;
+        let latest = store.latest()?.map(|c| (c.manifest.as_of, c.states));
+        assert_eq!(
+            latest,
+            Some((2_000, vec![Arc::new(b"state 2000 0".to_vec()), Arc::new(b"state 2000 1".to_vec())]))
+        );
+
+        // A checkpoint one part short is not committed, and not taken.
+        store.write_part(header(3_000, 0, 2), b"half".to_vec())?;
+        assert!(store.commit(3_000, 2, 7)?.is_none());
+        assert_eq!(store.latest()?.map(|c| c.manifest.as_of), Some(2_000));
+
+        // A corrupt part: the one before is taken.
+        std::fs::write(
+            std::path::Path::new(&location).join(part_path(2_000, 1, 2, false).as_ref()),
+            b"state 2000 X",
+        )?;
+        assert_eq!(store.latest()?.map(|c| c.manifest.as_of), Some(1_000));
+        Ok(())
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_complete_and_the_one_being_written() -> Result<(), CheckpointError> {
+        let store = CheckpointStore::open(&scratch("retain"))?;
+        for as_of in [1_000, 2_000, 3_000, 4_000] {
+            write(&store, as_of, 1)?;
+        }
+        store.write_part(header(5_000, 0, 2), b"being written".to_vec())?;
+        assert_eq!(store.retain(2)?, 2);
+        let dirs: std::collections::BTreeSet<String> = store
+            .objects()?
+            .iter()
+            .filter_map(|o| o.parts().next().map(|p| p.as_ref().to_string()))
+            .collect();
+        let kept: Vec<u64> = dirs.iter().filter_map(|d| tick_of_dir(d)).collect();
+        assert_eq!(kept, vec![3_000, 4_000, 5_000]);
+        assert_eq!(store.latest()?.map(|c| c.manifest.as_of), Some(4_000));
+        Ok(())
+    }
+
+    #[test]
+    fn a_location_of_another_scheme_is_refused() {
+        assert!(matches!(
+            CheckpointStore::open("ftp://host/x"),
+            Err(CheckpointError::Location { .. })
+        ));
+    }
+}
