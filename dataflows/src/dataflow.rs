@@ -106,6 +106,8 @@ impl Handles {
     pub fn request_checkpoint(&mut self) -> u64 {
         let at = *self.checkpoints.time();
         self.checkpoints.send(at);
+        // Now, not with the next advance: the inputs may not move for a while.
+        self.checkpoints.flush();
         at
     }
 }
@@ -125,8 +127,9 @@ pub struct Restore {
 pub struct Checkpointing {
     /// The checkpoint to start from, if any.
     pub restore: Option<Restore>,
-    /// Where the engine's snapshots go, one per request.
-    pub save: Box<dyn FnMut(EngineSnapshot)>,
+    /// Where the engine's snapshots go, one per request, with how long taking it held
+    /// the worker.
+    pub save: Box<dyn FnMut(EngineSnapshot, std::time::Duration)>,
 }
 
 impl Checkpointing {
@@ -134,7 +137,7 @@ impl Checkpointing {
     pub fn none() -> Checkpointing {
         Checkpointing {
             restore: None,
-            save: Box::new(|_| {}),
+            save: Box::new(|_, _| {}),
         }
     }
 }

@@ -45,10 +45,14 @@ impl WatermarkTracker {
         }
     }
 
-    /// Resumes `partition` from a checkpoint: it had seen events up to `max_event_time`
-    /// (it counts as not having delivered since, so it is idle at once when caught up).
-    pub fn resume(&mut self, partition: u32, max_event_time: Option<u64>) {
-        self.partitions.entry(partition).or_default().max_event_time = max_event_time;
+    /// Resumes `partition` from a checkpoint at processing time `now_ms`: it had seen
+    /// events up to `max_event_time`. One that had delivered counts as delivering now
+    /// (it is idle only after the idle timeout, as it would have been without the
+    /// restart); one that had not stays idle at once when caught up.
+    pub fn resume(&mut self, partition: u32, max_event_time: Option<u64>, now_ms: u64) {
+        let clock = self.partitions.entry(partition).or_default();
+        clock.max_event_time = max_event_time;
+        clock.last_delivery_ms = max_event_time.map(|_| now_ms);
     }
 
     /// The highest event time `partition` has seen.

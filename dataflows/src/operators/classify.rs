@@ -114,8 +114,8 @@ pub enum Control {
 pub struct Checkpoints {
     /// The tick of the checkpoint the engine was restored from (0: a fresh start).
     pub restored_at: u64,
-    /// Where the engine's snapshots go.
-    pub save: Box<dyn FnMut(EngineSnapshot)>,
+    /// Where the engine's snapshots go, with how long taking each held the worker.
+    pub save: Box<dyn FnMut(EngineSnapshot, Duration)>,
 }
 
 impl Checkpoints {
@@ -123,7 +123,7 @@ impl Checkpoints {
     pub fn none() -> Checkpoints {
         Checkpoints {
             restored_at: 0,
-            save: Box::new(|_| {}),
+            save: Box::new(|_, _| {}),
         }
     }
 }
@@ -223,8 +223,9 @@ pub fn classify<'s>(
                             |at: u64| !input_frontier.less_than(&at) && !control_frontier.less_than(&at) && next.is_none_or(|n| n >= at);
                         while let Some(at) = pending_checkpoints.first().copied().filter(|at| complete(*at)) {
                             pending_checkpoints.remove(&at);
+                            let taking = Instant::now();
                             match engine.snapshot(at) {
-                                Ok(snapshot) => (checkpoints.save)(snapshot),
+                                Ok(snapshot) => (checkpoints.save)(snapshot, taking.elapsed()),
                                 Err(e) => tracing::error!(worker, error = %e, "classify: no checkpoint as of {at}"),
                             }
                         }
@@ -321,7 +322,7 @@ mod tests {
             let output = probe.clone();
             let checkpoints = Checkpoints {
                 restored_at: 0,
-                save: Box::new(move |snapshot: EngineSnapshot| {
+                save: Box::new(move |snapshot: EngineSnapshot, _| {
                     let passed = !output.less_equal(&snapshot.as_of);
                     record.lock().map(|mut all| all.push((snapshot.as_of, passed))).unwrap_or(());
                 }),

@@ -100,8 +100,12 @@ pub fn event_source<'s, S: EventSource>(
         let partitions = events.partitions();
         let resumed_at = context.resume.as_ref().map_or(0, |r| r.as_of);
         let mut tracker = WatermarkTracker::new(&partitions, config.max_out_of_order_ms, config.idle_timeout_ms, resumed_at);
+        let started = (context.clock)();
         for (partition, point) in context.resume.iter().flat_map(|r| &r.points) {
-            tracker.resume(*partition, point.seen_before);
+            // Only this worker's partitions: another's would hold its watermark back.
+            if partitions.contains(partition) {
+                tracker.resume(*partition, point.seen_before, started);
+            }
         }
         let mut capability = if partitions.is_empty() && !events.may_gain_partitions() {
             None
