@@ -48,6 +48,9 @@ pub struct DeploymentConfig {
     /// The schema of events, profiles and stats.
     #[serde(default)]
     pub schema: SchemaSection,
+    /// Where and how often the classifier checkpoints its state.
+    #[serde(default)]
+    pub checkpoints: CheckpointsSection,
 }
 
 /// `[kafka]`
@@ -177,6 +180,30 @@ impl Default for SchemaSection {
     }
 }
 
+/// `[checkpoints]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointsSection {
+    /// A directory, `file://` or `s3://bucket/prefix`; each consumer group checkpoints
+    /// under `<location>/<group>`.
+    pub location: String,
+    /// Event time between two checkpoints ("0s": none; a restart then replays from the
+    /// durable frontier rewound by the dedup horizon).
+    pub interval: String,
+    /// Complete checkpoints kept (at least one).
+    pub keep: usize,
+}
+
+impl Default for CheckpointsSection {
+    fn default() -> CheckpointsSection {
+        CheckpointsSection {
+            location: "checkpoints".into(),
+            interval: "10s".into(),
+            keep: 3,
+        }
+    }
+}
+
 impl ClassifierSection {
     /// The validated configuration; errors name a setting as `name(key)` (a TOML key or a flag).
     pub fn resolve(&self, name: impl Fn(&str) -> String) -> Result<ClassifierConfig, ConfigError> {
@@ -225,6 +252,10 @@ impl DeploymentConfig {
             .map_err(|e| e.to_string())?;
         config.classifier_config().map_err(|e| e.to_string())?;
         config.data_ttl_seconds().map_err(|e| e.to_string())?;
+        config.checkpoint_interval_ms().map_err(|e| e.to_string())?;
+        if config.checkpoints.keep < 1 {
+            return Err("checkpoints.keep must be at least 1".into());
+        }
         if config.kafka.partitions < 1 {
             return Err("kafka.partitions must be at least 1".into());
         }
@@ -262,6 +293,16 @@ impl DeploymentConfig {
         self.classifier.resolve(|key| format!("classifier.{key}"))
     }
 
+    /// Where this deployment's checkpoints are: `<checkpoints.location>/<group>`.
+    pub fn checkpoint_location(&self) -> String {
+        format!("{}/{}", self.checkpoints.location.trim_end_matches('/'), self.kafka.group)
+    }
+
+    /// The event time between checkpoints in ms (0: none).
+    pub fn checkpoint_interval_ms(&self) -> Result<u64, ConfigError> {
+        millis("checkpoints.interval", &self.checkpoints.interval)
+    }
+
     /// The TTL of `user:<id>:data`, in seconds (at least one).
     pub fn data_ttl_seconds(&self) -> Result<u64, ConfigError> {
         Ok((millis("redis.data_ttl", &self.redis.data_ttl)? / 1_000).max(1))
@@ -296,6 +337,8 @@ mod tests {
             assert_eq!(config.topics.changes, "segment-changes");
             assert_eq!(config.classifier_config().unwrap(), ClassifierConfig::default());
             assert_eq!(config.data_ttl_seconds().unwrap(), 30 * 86_400);
+            assert_eq!(config.checkpoint_location(), "checkpoints/segstream-classifier");
+            assert_eq!((config.checkpoint_interval_ms().unwrap(), config.checkpoints.keep), (10_000, 3));
             Ok(())
         });
     }
