@@ -4,11 +4,14 @@
 //! and `--processes N`, its own `--process I`, and the same hostfile; each builds the
 //! same dataflow with `--workers W` threads, and the event partitions are spread over
 //! all `N × W` workers (a process that owns none still takes part). On start it reads
-//! the recorded durable frontier `F`, replays each partition from the offset at
-//! `F − rewind` (rewind = the larger of the dedup horizon and the longest window of the
-//! rules in force, plus the out-of-order bound and future tolerance) or its committed
-//! offset if earlier, rebuilds state, and suppresses output already emitted (see
-//! [`segstream_kafka::changes`]). Profiles, stats and rules are read from their topics
+//! the recorded durable frontier `F` and the newest complete checkpoint
+//! ([`super::classify_checkpoints`]): each worker restores the key groups it owns from
+//! it and each partition resumes at its resume point there. Without one, it replays
+//! each partition from the offset at `F − rewind` (rewind = the larger of the dedup
+//! horizon and the longest window of the rules in force, plus the out-of-order bound
+//! and future tolerance) or its committed offset if earlier, and rebuilds state. Either
+//! way it suppresses output already emitted (see [`segstream_kafka::changes`]). Every
+//! `checkpoints.interval` of event time it checkpoints. Profiles, stats and rules are read from their topics
 //! before the first event. Once a published rule set is applied and durable on every
 //! worker, worker 0 acknowledges its version in Redis for the console
 //! ([`super::rules_acks`]), and every worker reports the sizes of its segments there
@@ -26,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
-use segstream_dataflows::dataflow::{build, Handles, Shared};
+use segstream_dataflows::dataflow::{build_with, Checkpointing, Handles, Shared};
 use segstream_dataflows::operators::durable_sink::durable_sink;
 use segstream_dataflows::user_lookup::UserLookups;
 use segstream_rules::{load_rule_files, Limits, Schema, UdfRegistry};
@@ -35,6 +38,7 @@ use timely::dataflow::operators::vec::Filter;
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
+use super::classify_checkpoints::{restore_for, restored, save_closure, Committer, PartWriter, Requests};
 use super::dry_runs::{is_shadow, spawn_responder as spawn_dry_runs, DryRunHost, Shadows};
 use super::move_reports::MoveReporter;
 use super::rules_acks::RulesAcker;
@@ -158,12 +162,33 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
     let until = args.until.as_deref().map(parse_until).transpose()?;
     let timely_config = timely_config(args)?;
     let durable_start = read_frontier(&deployment).map_err(CommandError::Invalid)?;
+    let interval_ms = deployment.checkpoint_interval_ms()?;
+    let location = deployment.checkpoint_location();
+    let checkpoint = match interval_ms {
+        0 => None,
+        _ => restored(&location).map_err(CommandError::Invalid)?,
+    };
     let rewind =
         config.dedup_horizon_ms.max(longest_window(&deployment, &schema)?) + config.max_out_of_order_ms + config.future_tolerance_ms;
-    let resume_from_ms = if durable_start > 0 {
+    let resume_from_ms = if durable_start > 0 && checkpoint.is_none() {
         durable_start.saturating_sub(rewind).max(1)
     } else {
         0
+    };
+    if let Some(restoring) = &checkpoint {
+        tracing::info!(
+            "segstream classify: restoring the checkpoint as of {} ({} parts, {} bytes) from {location}",
+            restoring.manifest.as_of,
+            restoring.manifest.workers,
+            restoring.states.iter().map(|s| s.len()).sum::<usize>()
+        );
+    }
+    let restored_at = checkpoint.as_ref().map_or(0, |c| c.manifest.as_of);
+    let checkpoint = Arc::new(checkpoint);
+    let total_workers = args.processes.max(1) * args.workers.max(1);
+    let parts = match interval_ms {
+        0 => None,
+        _ => Some(PartWriter::start(location.clone()).map_err(CommandError::Invalid)?),
     };
     let suppression = Arc::new(Suppression::load(&deployment, durable_start).map_err(CommandError::Invalid)?);
     let producer =
@@ -197,6 +222,13 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
         metrics: Arc::clone(&metrics),
     };
     spawn_dry_runs(&deployment.redis.url, &deployment.kafka.group, host).map_err(CommandError::Invalid)?;
+    let committer = match (interval_ms, args.process) {
+        (0, _) | (_, 1..) => None,
+        _ => Some(
+            Committer::start(location.clone(), total_workers, deployment.checkpoints.keep, Arc::clone(&metrics))
+                .map_err(CommandError::Invalid)?,
+        ),
+    };
     let failed = Arc::new(AtomicBool::new(false));
     let worker_failed = Arc::clone(&failed);
     let guards = timely::execute(timely_config, move |worker| {
@@ -225,8 +257,20 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
                 dead_letters: dead_letters.clone(),
                 durable: durable.clone(),
                 resume_from_ms,
+                checkpoint: checkpoint.as_ref().as_ref().map(|c| c.manifest.points.clone()),
             };
-            let source = KafkaEventSource::new(&deployment, setup)?;
+            let source = Rc::new(RefCell::new(KafkaEventSource::new(&deployment, setup)?));
+            let restore = match checkpoint.as_ref() {
+                Some(c) => Some(restore_for(c, index, peers)?),
+                None => None,
+            };
+            let save = match &parts {
+                Some(parts) => save_closure(Rc::clone(&source), index, peers, parts.clone()),
+                None => Box::new(|_, _| {}),
+            };
+            let checkpointing = Checkpointing { restore, save };
+            let mut requests = Requests::new(interval_ms, restored_at);
+            let committer = committer.clone();
             let mut store = Retrying::new(&deployment.redis.url)?;
             let batch = deployment.redis.batch;
             let run = format!("{index}-{}", wall_clock_ms());
@@ -244,7 +288,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
             let size_buffer = Rc::clone(&size_updates);
             let recorder = Arc::clone(&shadows);
             let built = worker.dataflow::<u64, _, _>(|scope| {
-                build(scope, source, &shared).map(|(handles, outputs)| {
+                build_with(scope, source, &shared, checkpointing).map(|(handles, outputs)| {
                     // A dry run's shadows go to their dry run, not to the topic or the store.
                     let membership = outputs
                         .membership
@@ -274,6 +318,13 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
                 side.poll(&mut handles, 1_000);
                 if index == 0 {
                     insert_shadows(&shadows, &side, &mut handles, config.tick_ms);
+                    if requests.due(*handles.checkpoints.time()) {
+                        let at = handles.request_checkpoint();
+                        tracing::debug!(as_of = at, "checkpoints: requested");
+                        if let Some(committer) = &committer {
+                            let _ = committer.send(at);
+                        }
+                    }
                 }
                 let frontier = durable.with_frontier(|f| f.iter().next().copied().unwrap_or(u64::MAX));
                 // Release: a dry run that sees this frontier sees the shadow changes before it.

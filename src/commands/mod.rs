@@ -2,11 +2,13 @@
 
 mod activate;
 mod bench;
+mod bench_checkpoint;
 mod bench_churn;
 mod broker_bench;
 mod cache_sync;
 mod classifier_flags;
 mod classify;
+mod classify_checkpoints;
 mod collector;
 mod console;
 mod console_setup;

@@ -13,7 +13,9 @@
 //! from a probe on the durable sinks, and never past a record whose dead letter the
 //! broker has not acknowledged ([`DeadLetters::commit_bound`]). On start each partition resumes from the earlier
 //! of its committed offset and the offset at `resume_from_ms` (the durable frontier
-//! rewound by the dedup horizon and the longest window), found by offsets-for-times.
+//! rewound by the dedup horizon and the longest window), found by offsets-for-times —
+//! or, restoring a checkpoint, from its resume point there. It answers where each of its
+//! partitions resumes for a checkpoint ([`EventSource::resume_point`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -67,6 +69,9 @@ pub struct SourceSetup {
     pub durable: ProbeHandle<u64>,
     /// Event time to resume from on start (0: from the committed offsets or the beginning).
     pub resume_from_ms: u64,
+    /// Restoring a checkpoint: where each partition resumes (one absent from it had
+    /// delivered nothing before the checkpoint, so it starts at its beginning).
+    pub checkpoint: Option<BTreeMap<u32, ResumePoint>>,
 }
 
 /// One worker's Kafka event source (see the module contract).
@@ -103,28 +108,44 @@ impl KafkaEventSource {
         Ok(source)
     }
 
-    /// Adds partitions; on start they resume, later ones start at their beginning.
+    /// Adds partitions; on start they resume (from the checkpoint's resume points when
+    /// restoring one), later ones start at their beginning.
     fn assign(&mut self, partitions: &[i32], resume: bool) -> Result<(), String> {
         if partitions.is_empty() {
             return Ok(());
         }
-        let committed = if resume { self.committed(partitions)? } else { BTreeMap::new() };
-        let rewound = if resume && self.setup.resume_from_ms > 0 {
+        let checkpoint = self.setup.checkpoint.as_ref().filter(|_| resume);
+        let committed = if resume && checkpoint.is_none() {
+            self.committed(partitions)?
+        } else {
+            BTreeMap::new()
+        };
+        let rewound = if resume && checkpoint.is_none() && self.setup.resume_from_ms > 0 {
             self.offsets_at(partitions, self.setup.resume_from_ms)?
         } else {
             BTreeMap::new()
         };
         let mut assignment = TopicPartitionList::new();
         for &p in partitions {
-            let start = resume_offset(committed.get(&p).copied(), rewound.get(&p).copied());
+            let point = checkpoint.and_then(|points| points.get(&(p as u32)).copied());
+            let start = match checkpoint {
+                Some(_) => point.map(|point| point.offset),
+                None => resume_offset(committed.get(&p).copied(), rewound.get(&p).copied()),
+            };
             let offset = start.map_or(Offset::Beginning, Offset::Offset);
+            let seen_before = point.and_then(|point| point.seen_before);
             assignment
                 .add_partition_offset(&self.topic, p, offset)
                 .map_err(|e| format!("assigning {}/{p}: {e}", self.topic))?;
+            // Where a checkpoint taken before the first record resumes: here.
+            let commits = start.map_or_else(EmittedRuns::default, |offset| {
+                EmittedRuns::starting_at(ResumePoint { offset, seen_before })
+            });
             self.partitions.insert(
                 p,
                 PartitionState {
                     committed: committed.get(&p).copied(),
+                    commits,
                     ..PartitionState::default()
                 },
             );

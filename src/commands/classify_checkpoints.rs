@@ -1,0 +1,237 @@
+//! `segstream classify`'s checkpoints: what a process restores on start, and the
+//! threads that write its workers' parts and commit complete checkpoints.
+//!
+//! Contract:
+//! - [`restored`] reads the newest complete, intact checkpoint of the deployment
+//!   (`segstream-checkpoint`); [`restore_for`] gives one worker its [`Restore`]: the
+//!   snapshots it needs (its own part when the worker count is the checkpoint's, every
+//!   part otherwise — it keeps the key groups it owns) and every partition's resume
+//!   point.
+//! - Global worker 0 asks for a checkpoint each time its inputs' tick has moved on by
+//!   the interval ([`Requests`]). Each worker's classify operator then hands over its
+//!   snapshot; [`save_closure`] adds the resume points of the worker's partitions
+//!   (asked of its source at once, before the durable frontier can pass the
+//!   checkpoint's tick) and queues the part for the process's part writer thread, which
+//!   encodes and writes it off the workers' threads ([`PartWriter`]).
+//! - Process 0 runs the committer ([`Committer`]): once the durable frontier has
+//!   reached a requested tick — every change before it is written, so a restart from it
+//!   emits nothing too few — and every part is written, it writes the manifest, then
+//!   deletes all but the newest `keep` checkpoints.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use segstream_checkpoint::{Checkpoint, CheckpointStore, PartHeader};
+use segstream_dataflows::classifier::metrics::ClassifierMetrics;
+use segstream_dataflows::classifier::source::EventSource;
+use segstream_dataflows::classifier::EngineSnapshot;
+use segstream_dataflows::dataflow::Restore;
+use segstream_time::wall_clock_ms;
+
+/// The newest complete checkpoint at `location`, if any.
+pub fn restored(location: &str) -> Result<Option<Checkpoint>, String> {
+    CheckpointStore::open(location)
+        .and_then(|store| store.latest())
+        .map_err(|e| e.to_string())
+}
+
+/// What worker `index` of `peers` restores from `checkpoint`.
+pub fn restore_for(checkpoint: &Checkpoint, index: usize, peers: usize) -> Result<Restore, String> {
+    let manifest = &checkpoint.manifest;
+    let needed: Vec<usize> = if manifest.workers == peers {
+        vec![index]
+    } else {
+        (0..manifest.workers).collect()
+    };
+    let snapshots = needed
+        .into_iter()
+        .map(|worker| {
+            let state = checkpoint
+                .states
+                .get(worker)
+                .ok_or_else(|| format!("checkpoint {}: no part of worker {worker}", manifest.as_of))?;
+            EngineSnapshot::from_bytes(state)
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Restore {
+        as_of: manifest.as_of,
+        snapshots,
+        points: manifest.points.clone(),
+    })
+}
+
+/// One worker's part, on its way to the writer.
+pub struct PartJob {
+    header: PartHeader,
+    snapshot: EngineSnapshot,
+    /// How long taking the snapshot held the worker.
+    pause: Duration,
+}
+
+/// The closure a worker's classify operator hands its snapshots to: it adds the resume
+/// points of the worker's partitions and queues the part.
+pub fn save_closure<S: EventSource>(
+    source: Rc<RefCell<S>>,
+    worker: usize,
+    workers: usize,
+    parts: Sender<PartJob>,
+) -> Box<dyn FnMut(EngineSnapshot, Duration)> {
+    Box::new(move |snapshot: EngineSnapshot, pause: Duration| {
+        let source = source.borrow();
+        let points = source
+            .partitions()
+            .into_iter()
+            .filter_map(|p| source.resume_point(p, snapshot.as_of).map(|point| (p, point)))
+            .collect();
+        let header = PartHeader {
+            as_of: snapshot.as_of,
+            worker,
+            workers,
+            points,
+            state_bytes: 0,
+            state_crc32: 0,
+        };
+        if parts.send(PartJob { header, snapshot, pause }).is_err() {
+            tracing::error!(
+                worker,
+                "checkpoints: the part writer has stopped; this checkpoint will not complete"
+            );
+        }
+    })
+}
+
+/// The process's part writer thread (see the module contract).
+pub struct PartWriter;
+
+impl PartWriter {
+    /// Starts the thread writing parts to `location`; the sender to queue them.
+    pub fn start(location: String) -> Result<Sender<PartJob>, String> {
+        let store = CheckpointStore::open(&location).map_err(|e| e.to_string())?;
+        let (sender, receiver) = std::sync::mpsc::channel::<PartJob>();
+        std::thread::Builder::new()
+            .name("checkpoint-parts".into())
+            .spawn(move || {
+                for job in receiver {
+                    let started = Instant::now();
+                    let users = job.snapshot.user_count();
+                    let written = job
+                        .snapshot
+                        .to_bytes()
+                        .and_then(|bytes| store.write_part(job.header, bytes).map_err(|e| e.to_string()));
+                    match written {
+                        Ok(header) => tracing::info!(
+                            as_of = header.as_of,
+                            worker = header.worker,
+                            users,
+                            bytes = header.state_bytes,
+                            snapshot_ms = job.pause.as_secs_f64() * 1e3,
+                            write_ms = started.elapsed().as_secs_f64() * 1e3,
+                            "checkpoints: part written"
+                        ),
+                        Err(e) => tracing::error!(error = %e, "checkpoints: writing a part failed; this checkpoint will not complete"),
+                    }
+                }
+            })
+            .map_err(|e| format!("starting the checkpoint writer: {e}"))?;
+        Ok(sender)
+    }
+}
+
+/// Worker 0's schedule of checkpoint requests.
+pub struct Requests {
+    interval_ms: u64,
+    next_at: u64,
+}
+
+impl Requests {
+    /// Requests every `interval_ms` of event time (none when 0), the first once the
+    /// inputs' tick is past `restored_at`.
+    pub fn new(interval_ms: u64, restored_at: u64) -> Requests {
+        Requests {
+            interval_ms,
+            next_at: restored_at.saturating_add(interval_ms).max(1),
+        }
+    }
+
+    /// Whether a checkpoint is due at the inputs' tick `now`; if so, the next one is an
+    /// interval later.
+    pub fn due(&mut self, now: u64) -> bool {
+        if self.interval_ms == 0 || now < self.next_at {
+            return false;
+        }
+        self.next_at = now.saturating_add(self.interval_ms);
+        true
+    }
+}
+
+/// Process 0's committer thread (see the module contract).
+pub struct Committer;
+
+impl Committer {
+    /// Starts committing the checkpoints whose ticks come on the returned sender, once
+    /// `durable` (the durable frontier, ms) reaches them and all `workers` parts are written.
+    pub fn start(location: String, workers: usize, keep: usize, metrics: Arc<ClassifierMetrics>) -> Result<Sender<u64>, String> {
+        let store = CheckpointStore::open(&location).map_err(|e| e.to_string())?;
+        let (sender, receiver) = std::sync::mpsc::channel::<u64>();
+        std::thread::Builder::new()
+            .name("checkpoint-commit".into())
+            .spawn(move || commit_loop(&store, &receiver, workers, keep, &metrics.durable_frontier_ms))
+            .map_err(|e| format!("starting the checkpoint committer: {e}"))?;
+        Ok(sender)
+    }
+}
+
+fn commit_loop(store: &CheckpointStore, requested: &Receiver<u64>, workers: usize, keep: usize, durable: &AtomicU64) {
+    let mut pending: BTreeSet<u64> = BTreeSet::new();
+    loop {
+        match requested.recv_timeout(Duration::from_millis(100)) {
+            Ok(at) => {
+                pending.insert(at);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) if pending.is_empty() => return,
+            Err(RecvTimeoutError::Disconnected) => {}
+        }
+        let frontier = durable.load(Ordering::Acquire);
+        // The newest checkpoint the durable frontier has reached; older ones are moot.
+        let Some(at) = pending.range(..=frontier).next_back().copied() else {
+            continue;
+        };
+        match store.commit(at, workers, wall_clock_ms()) {
+            Ok(Some(manifest)) => {
+                tracing::info!(as_of = at, partitions = manifest.points.len(), "checkpoints: committed");
+                pending.retain(|t| *t > at);
+                match store.retain(keep) {
+                    Ok(deleted) if deleted > 0 => tracing::info!(deleted, "checkpoints: old ones deleted"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "checkpoints: deleting old ones failed"),
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(as_of = at, error = %e, "checkpoints: committing failed; retrying"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_come_an_interval_apart_and_none_when_off() {
+        let mut requests = Requests::new(10_000, 0);
+        assert!(!requests.due(0), "the inputs have not started");
+        assert!(requests.due(1_700_000_000_000));
+        assert!(!requests.due(1_700_000_009_900));
+        assert!(requests.due(1_700_000_010_000));
+        let mut restored = Requests::new(10_000, 50_000);
+        assert!(!restored.due(55_000) && restored.due(60_000), "an interval after the restored one");
+        let mut off = Requests::new(0, 0);
+        assert!(!off.due(u64::MAX / 2));
+    }
+}
