@@ -8,6 +8,8 @@
 //!    thread, events fed in tick order, profiles and stats of every user loaded first;
 //!    with the heap bytes its state holds (counted by the allocator, `heap.rs`) per user
 //!    and per event id remembered, and the resident memory it added; then a
+//!    checkpoint of that state (`bench_checkpoint.rs`: the snapshot's pause, its size,
+//!    restoring it against replaying its events); then a
 //!    rule edit over all of its users, worked through in slices as the classify
 //!    operator does (its total time and its longest slice);
 //! 3. the whole timely dataflow with `--workers` workers, to completion;
@@ -27,6 +29,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+
+use super::bench_checkpoint::checkpoint_cost;
 use segstream_dataflows::bounded::{run_bounded, SideInputs};
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::classifier::side_rows::{NoSideRows, SideRows};
@@ -181,11 +185,12 @@ fn engine_alone(
         &mut NoSideRows,
         &mut changes,
     );
+    let loaded = clock.elapsed();
     println!(
         "engine: loaded {} users' profiles and stats and evaluated {} segments for each in {:.2} s",
         profiles.len(),
         defs.len(),
-        clock.elapsed().as_secs_f64()
+        loaded.as_secs_f64()
     );
     changes.clear();
     let mut emitted = 0u64;
@@ -215,6 +220,7 @@ fn engine_alone(
         rss_after.saturating_sub(rss_before) as f64 / 1_048_576.0
     );
     let after_last = engine.last_tick().unwrap_or(base) + config.tick_ms;
+    checkpoint_cost(&engine, after_last, schema, config, elapsed + loaded)?;
     let mut keys: Vec<String> = profiles.iter().map(|(user, _, _)| user.clone()).collect();
     keys.sort_unstable();
     rule_edit_stall(&mut engine, defs, after_last, &mut ProfileKeys(keys))
