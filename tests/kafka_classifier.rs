@@ -6,30 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::deployment::{self, Deployment, SERVICES};
+use support::deployment::{self, past_start, run_to, Deployment, SERVICES};
 use support::scenario::{final_memberships, sorted_without_repeats, Workload, CLASSIFIER, MALFORMED};
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-/// A start time in the past, so the run's windows expire at once, as a multiple of the tick.
-fn past_start(seconds_ago: u64) -> u64 {
-    let t = now_ms() - seconds_ago * 1_000;
-    t - t % 100
-}
-
-fn run_to(d: &Deployment, args: &[&str], until: u64, log: &str) {
-    let until = until.to_string();
-    let mut all = vec!["--until", until.as_str()];
-    all.extend_from_slice(args);
-    let mut child = d.classify(&all, log);
-    let status = deployment::wait_for(&mut child, Duration::from_secs(120), "classify");
-    assert!(status.success(), "classify failed:\n{}", d.log(log));
-}
 
 #[test]
 fn end_to_end_changes_equal_the_oracle_in_kafka_and_redis() {

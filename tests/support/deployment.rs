@@ -74,8 +74,10 @@ impl Deployment {
             "[kafka]\nbrokers = \"{BROKERS}\"\ngroup = \"{n}\"\npartitions = {partitions}\n\
              [topics]\nevents = \"{}\"\nprofiles = \"{}\"\nstats = \"{}\"\nrules = \"{}\"\nchanges = \"{}\"\ndead_letter = \"{}\"\nprogress = \"{n}-progress\"\nfailed_events = \"{}\"\n\
              [redis]\nurl = \"{REDIS_URL}\"\n\
-             [schema]\npath = \"configs/schema.toml\"\n{extra_config}",
-            d.events, d.profiles, d.stats, d.rules, d.changes, d.dead_letter, d.failed_events, n = d.name
+             [schema]\npath = \"configs/schema.toml\"\n\
+             [checkpoints]\nlocation = {checkpoints:?}\n{extra_config}",
+            d.events, d.profiles, d.stats, d.rules, d.changes, d.dead_letter, d.failed_events, n = d.name,
+            checkpoints = super::scratch_path("checkpoints", "").display().to_string()
         );
         std::fs::write(&d.config, text).unwrap();
         let out = super::segstream(&["topics", "create", "--config", d.config.to_str().unwrap()]);
@@ -316,4 +318,29 @@ fn broker_log_tail() -> String {
             .join("\n"),
         Err(e) => format!("({}: {e})", path.display()),
     }
+}
+
+/// Now, in ms since the epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// A start time in the past, so the run's windows expire at once, as a multiple of the tick.
+pub fn past_start(seconds_ago: u64) -> u64 {
+    let t = now_ms() - seconds_ago * 1_000;
+    t - t % 100
+}
+
+/// Runs `segstream classify` with `args` until every change through `until` is durable;
+/// fails the test if it does not exit successfully.
+pub fn run_to(d: &Deployment, args: &[&str], until: u64, log: &str) {
+    let until = until.to_string();
+    let mut all = vec!["--until", until.as_str()];
+    all.extend_from_slice(args);
+    let mut child = d.classify(&all, log);
+    let status = wait_for(&mut child, Duration::from_secs(120), "classify");
+    assert!(status.success(), "classify failed:\n{}", d.log(log));
 }

@@ -48,6 +48,7 @@ pub const MALFORMED: [(&str, &str); 3] = [
 ];
 
 /// One produced event record.
+#[derive(Clone)]
 pub struct Produced {
     pub user: String,
     pub line: String,
@@ -195,7 +196,8 @@ impl Workload {
     pub fn produce_sentinels(&mut self, d: &Deployment, producer: &BaseProducer, partitions: i32, time: u64) {
         for p in 0..partitions {
             let user = format!("{}-sentinel-{p}", d.name);
-            let line = format!("{{\"id\":\"{user}\",\"user\":\"{user}\",\"type\":\"app_closed\",\"time\":{time}}}");
+            // An id of its own per call: a repeated one would be a duplicate.
+            let line = format!("{{\"id\":\"{user}-{time}\",\"user\":\"{user}\",\"type\":\"app_closed\",\"time\":{time}}}");
             super::deployment::send_to(producer, &d.events, p, &user, &line, time);
             self.events.push(Produced {
                 user,

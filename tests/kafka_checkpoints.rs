@@ -1,0 +1,226 @@
+//! Checkpoints of the distributed classifier on the real broker (tansu) and Redis:
+//! kill -9 at pseudo-random moments under load, and rescaling 2 processes → 3 → 1,
+//! each restart restoring the newest complete checkpoint and replaying the events
+//! topic only from its offsets; the change stream equals the oracle's (an
+//! uninterrupted run's) with no gap and no change twice, and so does the profile store.
+//! scripts/test starts the services; without them these tests fail.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::Duration;
+
+use support::deployment::{self, past_start, run_to, Deployment, SERVICES};
+use support::scenario::{final_memberships, sorted_without_repeats, Produced, Workload, CLASSIFIER};
+
+const PARTITIONS: i32 = 4;
+
+/// A deployment checkpointing every second of event time (the keys before
+/// `CLASSIFIER`'s section belong to `[checkpoints]`); idleness never moves the
+/// watermark, the data does.
+fn deployment(test: &str) -> Deployment {
+    let classifier = CLASSIFIER.replace("idle_timeout = \"1s\"", "idle_timeout = \"1h\"");
+    Deployment::new(test, PARTITIONS, &format!("interval = \"1s\"\nkeep = 2\n{classifier}"))
+}
+
+/// The deployment's checkpoint directory.
+fn checkpoints(d: &Deployment) -> PathBuf {
+    support::scratch_path("checkpoints", &d.name)
+}
+
+/// The ticks of the deployment's complete checkpoints (those with a manifest).
+fn complete(d: &Deployment) -> Vec<u64> {
+    let mut ticks: Vec<u64> = std::fs::read_dir(checkpoints(d))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|entry| entry.path().join("manifest.json").exists())
+                .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    ticks.sort_unstable();
+    ticks
+}
+
+/// Waits until a checkpoint newer than `after` is complete; its tick.
+fn newer_checkpoint(d: &Deployment, after: u64, children: &mut [Child], log: &str) -> u64 {
+    support::poll_until(Duration::from_secs(90), Duration::from_millis(50), || {
+        for child in children.iter_mut() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("classify exited ({status}) before checkpointing:\n{}", d.log(log));
+            }
+        }
+        complete(d)
+            .last()
+            .copied()
+            .filter(|t| *t > after)
+            .ok_or_else(|| format!("no checkpoint after {after} yet: {:?}", complete(d)))
+    })
+}
+
+fn kill_all(children: &mut [Child]) {
+    for child in children.iter_mut() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Cuts the workload's events into `slices`, each followed by a sentinel per partition
+/// just after its last event, so that every partition's watermark — every worker's —
+/// gets past the slice (a checkpoint is requested at worker 0's watermark and taken
+/// once all reach it); the ranges of the slices, sentinels included, in production order.
+fn sliced(workload: &mut Workload, slices: usize) -> Vec<std::ops::Range<usize>> {
+    let events = std::mem::take(&mut workload.events);
+    let total = events.len();
+    let mut ranges = Vec::new();
+    for i in 0..slices {
+        let slice = &events[total * i / slices..total * (i + 1) / slices];
+        let from = workload.events.len();
+        workload.events.extend_from_slice(slice);
+        let last = slice.iter().map(|e| e.time).max().unwrap_or(workload.start);
+        for p in 0..PARTITIONS {
+            let user = format!("sentinel-{p}-{}", workload.start);
+            let time = last + 1_100;
+            let line = format!("{{\"id\":\"{user}-{i}\",\"user\":\"{user}\",\"type\":\"app_closed\",\"time\":{time}}}");
+            workload.events.push(Produced {
+                user,
+                line,
+                time,
+                partition: Some(p),
+            });
+        }
+        ranges.push(from..workload.events.len());
+    }
+    ranges
+}
+
+/// A pseudo-random delay below 300 ms (splitmix64 of `n`): where between checkpoints,
+/// or inside one being written, the kill lands.
+fn random_moment(n: u64) -> Duration {
+    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    Duration::from_millis((z ^ (z >> 31)) % 300)
+}
+
+/// The number of records a run's summary says it read.
+fn records_read(log: &str) -> usize {
+    log.lines()
+        .filter_map(|line| line.split("done: ").nth(1)?.split(" records read").next()?.trim().parse().ok())
+        .next_back()
+        .unwrap_or(usize::MAX)
+}
+
+/// Checks segment-changes and the profile store against the oracle.
+fn check_against_the_oracle(d: &Deployment, workload: &Workload, until: u64, logs: &str) {
+    let expected = workload.expected(until);
+    assert!(
+        expected.len() > 40,
+        "the workload must exercise the rules: {} changes",
+        expected.len()
+    );
+    let got: Vec<_> = sorted_without_repeats(deployment::read_changes(&d.changes), "segment-changes")
+        .into_iter()
+        .filter(|c| c.2 <= until)
+        .collect();
+    let missing: Vec<_> = expected.iter().filter(|c| !got.contains(c)).collect();
+    let extra: Vec<_> = got.iter().filter(|c| !expected.contains(c)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "segment-changes differ from the oracle: missing {missing:?}, extra {extra:?}\n{logs}"
+    );
+    support::poll_until(Duration::from_secs(30), Duration::from_millis(200), || {
+        let stored = deployment::redis_segments(&workload.users);
+        (stored == final_memberships(&expected))
+            .then_some(())
+            .ok_or_else(|| "the profile store differs from the oracle".to_string())
+    });
+}
+
+fn restored_parts(log: &str) -> Option<usize> {
+    let line = log.lines().find(|l| l.contains("restoring the checkpoint as of"))?;
+    line.split('(').nth(1)?.split(" parts").next()?.trim().parse().ok()
+}
+
+#[test]
+fn kill_9_ten_times_under_load_restores_checkpoints_and_loses_nothing() {
+    let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
+    let d = deployment("ckpt-kill9");
+    let start = past_start(120);
+    let mut workload = Workload::new(&d.name, start, 24, 16).with_late_events(PARTITIONS);
+    let producer = deployment::producer();
+    workload.produce_tables(&d, &producer);
+    let slices = sliced(&mut workload, 10);
+    let mut last = 0;
+    for (i, slice) in slices.iter().enumerate() {
+        workload.produce_events(&d, &producer, slice.clone());
+        let log = format!("run-{i}");
+        let mut child = [d.classify(&["--workers", "2"], &log)];
+        last = newer_checkpoint(&d, last, &mut child, &log);
+        std::thread::sleep(random_moment(i as u64));
+        kill_all(&mut child);
+        if i > 0 {
+            assert!(
+                restored_parts(&d.log(&log)).is_some(),
+                "run {i} did not restore a checkpoint:\n{}",
+                d.log(&log)
+            );
+        }
+    }
+    let until = start + 60_000;
+    workload.produce_sentinels(&d, &producer, PARTITIONS, until + 2_000);
+    run_to(&d, &["--workers", "2"], until, "final");
+    let final_log = d.log("final");
+    assert_eq!(restored_parts(&final_log), Some(2), "the last run restores too:\n{final_log}");
+    assert!(
+        records_read(&final_log) < workload.events.len(),
+        "the last restart read {} records: it must replay from the checkpoint's offsets, not all {}",
+        records_read(&final_log),
+        workload.events.len()
+    );
+    let logs: String = (0..slices.len()).map(|i| d.log(&format!("run-{i}"))).chain([final_log]).collect();
+    check_against_the_oracle(&d, &workload, until, &logs);
+    assert!(complete(&d).len() <= 2, "retention keeps 2: {:?}", complete(&d));
+}
+
+#[test]
+fn rescaling_two_processes_to_three_to_one_restores_every_key_group() {
+    let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
+    let d = deployment("ckpt-rescale");
+    let start = past_start(120);
+    let mut workload = Workload::new(&d.name, start, 24, 16).with_late_events(PARTITIONS);
+    let producer = deployment::producer();
+    workload.produce_tables(&d, &producer);
+    let slices = sliced(&mut workload, 3);
+    let mut last = 0;
+    let mut logs = String::new();
+    for (phase, processes) in [2usize, 3].into_iter().enumerate() {
+        workload.produce_events(&d, &producer, slices[phase].clone());
+        let log = format!("phase-{phase}");
+        let mut children = d.classify_cluster(processes, &[], &log);
+        last = newer_checkpoint(&d, last, &mut children, &format!("{log}-0"));
+        kill_all(&mut children);
+        let first = d.log(&format!("{log}-0"));
+        if phase == 1 {
+            assert_eq!(
+                restored_parts(&first),
+                Some(2),
+                "3 processes restore the 2 processes' parts:\n{first}"
+            );
+        }
+        logs.extend((0..processes).map(|p| d.log(&format!("{log}-{p}"))));
+    }
+    workload.produce_events(&d, &producer, slices[2].clone());
+    let until = start + 60_000;
+    workload.produce_sentinels(&d, &producer, PARTITIONS, until + 2_000);
+    run_to(&d, &[], until, "final");
+    let final_log = d.log("final");
+    assert_eq!(
+        restored_parts(&final_log),
+        Some(3),
+        "1 process restores the 3 processes' parts:\n{final_log}"
+    );
+    logs.push_str(&final_log);
+    check_against_the_oracle(&d, &workload, until, &logs);
+}
