@@ -53,7 +53,7 @@ fn run(case: &Case, workers: usize, requests: Vec<u64>, restore: Option<Restore>
         let output_frontier = probe.clone();
         let checkpointing = Checkpointing {
             restore: restore.clone(),
-            save: Box::new(move |snapshot: EngineSnapshot| {
+            save: Box::new(move |snapshot: EngineSnapshot, _| {
                 if let Ok(mut saved) = store.lock() {
                     saved.passed_when_saved.push(!output_frontier.less_equal(&snapshot.as_of));
                     saved.snapshots.entry(snapshot.as_of).or_default().push(snapshot);
