@@ -42,7 +42,7 @@ use timely::dataflow::{InputHandle, Scope};
 use crate::classifier::emitted::ResumePoint;
 use crate::classifier::metrics::ClassifierMetrics;
 use crate::classifier::source::EventSource;
-use crate::classifier::{ClassifierConfig, Engine, EngineSnapshot, UserInput};
+use crate::classifier::{ClassifierConfig, EncodedSnapshot, Engine, EngineSnapshot, UserInput};
 use crate::operators::classify::{classify, Checkpoints, Control};
 use crate::operators::event_source::{event_source, Clock, SourceContext, SourceResume};
 use crate::operators::trace_rows::RowTrace;
@@ -129,7 +129,7 @@ pub struct Checkpointing {
     pub restore: Option<Restore>,
     /// Where the engine's snapshots go, one per request, with how long taking it held
     /// the worker.
-    pub save: Box<dyn FnMut(EngineSnapshot, std::time::Duration)>,
+    pub save: Box<dyn FnMut(EncodedSnapshot, std::time::Duration)>,
 }
 
 impl Checkpointing {

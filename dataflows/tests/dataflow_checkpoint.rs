@@ -19,7 +19,7 @@ use differential_dataflow::consolidation::consolidate_updates;
 use proptest::prelude::*;
 use segstream_dataflows::classifier::emitted::ResumePoint;
 use segstream_dataflows::classifier::source::{EventSource, VecSource};
-use segstream_dataflows::classifier::{EngineSnapshot, MembershipChange};
+use segstream_dataflows::classifier::{EncodedSnapshot, EngineSnapshot, MembershipChange};
 use segstream_dataflows::dataflow::{build_with, Checkpointing, Restore};
 use segstream_dataflows::operators::classify::MembershipUpdate;
 use timely::dataflow::operators::{Inspect, Probe};
@@ -53,10 +53,13 @@ fn run(case: &Case, workers: usize, requests: Vec<u64>, restore: Option<Restore>
         let output_frontier = probe.clone();
         let checkpointing = Checkpointing {
             restore: restore.clone(),
-            save: Box::new(move |snapshot: EngineSnapshot, _| {
+            save: Box::new(move |encoded: EncodedSnapshot, _| {
                 if let Ok(mut saved) = store.lock() {
-                    saved.passed_when_saved.push(!output_frontier.less_equal(&snapshot.as_of));
-                    saved.snapshots.entry(snapshot.as_of).or_default().push(snapshot);
+                    saved.passed_when_saved.push(!output_frontier.less_equal(&encoded.as_of));
+                    match EngineSnapshot::from_bytes(&encoded.bytes) {
+                        Ok(snapshot) => saved.snapshots.entry(encoded.as_of).or_default().push(snapshot),
+                        Err(e) => panic!("{e}"),
+                    }
                 }
             }),
         };

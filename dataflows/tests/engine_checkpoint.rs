@@ -114,7 +114,10 @@ fn run(engines: &mut [Engine], timeline: &Timeline, from: u64, until: u64) -> Ve
 fn run_with_checkpoint(timeline: &Timeline, stop: u64, before: usize, after: usize) -> Result<Vec<MembershipChange>, String> {
     let mut first = new_engines(timeline.config, before);
     let mut changes = run(&mut first, timeline, 0, stop);
-    let saved: Vec<Vec<u8>> = first.iter().map(|e| e.snapshot(stop)?.to_bytes()).collect::<Result<_, _>>()?;
+    let saved: Vec<Vec<u8>> = first
+        .iter()
+        .map(|e| e.encoded_snapshot(stop).map(|s| s.bytes))
+        .collect::<Result<_, _>>()?;
     drop(first);
     let mut second = new_engines(timeline.config, after);
     for (worker, engine) in second.iter_mut().enumerate() {

@@ -9,10 +9,10 @@
 //!   point.
 //! - Global worker 0 asks for a checkpoint each time its inputs' tick has moved on by
 //!   the interval ([`Requests`]). Each worker's classify operator then hands over its
-//!   snapshot; [`save_closure`] adds the resume points of the worker's partitions
-//!   (asked of its source at once, before the durable frontier can pass the
+//!   snapshot, encoded; [`save_closure`] adds the resume points of the worker's
+//!   partitions (asked of its source at once, before the durable frontier can pass the
 //!   checkpoint's tick) and queues the part for the process's part writer thread, which
-//!   encodes and writes it off the workers' threads ([`PartWriter`]).
+//!   writes it off the workers' threads ([`PartWriter`]).
 //! - Process 0 runs the committer ([`Committer`]): once the durable frontier has
 //!   reached a requested tick — every change before it is written, so a restart from it
 //!   emits nothing too few — and every part is written, it writes the manifest, then
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use segstream_checkpoint::{Checkpoint, CheckpointStore, PartHeader};
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::classifier::source::EventSource;
-use segstream_dataflows::classifier::EngineSnapshot;
+use segstream_dataflows::classifier::{EncodedSnapshot, EngineSnapshot};
 use segstream_dataflows::dataflow::Restore;
 use segstream_time::wall_clock_ms;
 
@@ -68,7 +68,7 @@ pub fn restore_for(checkpoint: &Checkpoint, index: usize, peers: usize) -> Resul
 /// One worker's part, on its way to the writer.
 pub struct PartJob {
     header: PartHeader,
-    snapshot: EngineSnapshot,
+    snapshot: EncodedSnapshot,
     /// How long taking the snapshot held the worker.
     pause: Duration,
 }
@@ -80,8 +80,8 @@ pub fn save_closure<S: EventSource>(
     worker: usize,
     workers: usize,
     parts: Sender<PartJob>,
-) -> Box<dyn FnMut(EngineSnapshot, Duration)> {
-    Box::new(move |snapshot: EngineSnapshot, pause: Duration| {
+) -> Box<dyn FnMut(EncodedSnapshot, Duration)> {
+    Box::new(move |snapshot: EncodedSnapshot, pause: Duration| {
         let source = source.borrow();
         let points = source
             .partitions()
@@ -118,11 +118,8 @@ impl PartWriter {
             .spawn(move || {
                 for job in receiver {
                     let started = Instant::now();
-                    let users = job.snapshot.user_count();
-                    let written = job
-                        .snapshot
-                        .to_bytes()
-                        .and_then(|bytes| store.write_part(job.header, bytes).map_err(|e| e.to_string()));
+                    let users = job.snapshot.users;
+                    let written = store.write_part(job.header, job.snapshot.bytes);
                     match written {
                         Ok(header) => tracing::info!(
                             as_of = header.as_of,

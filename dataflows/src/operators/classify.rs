@@ -84,7 +84,7 @@ use timely::progress::Antichain;
 
 use super::trace_rows::{RowTrace, TraceRows};
 use crate::classifier::metrics::ClassifierMetrics;
-use crate::classifier::{Engine, EngineCounters, EngineSnapshot, MembershipChange, UserInput};
+use crate::classifier::{EncodedSnapshot, Engine, EngineCounters, MembershipChange, UserInput};
 use crate::user_key::UserKey;
 use crate::user_lookup::UserLookups;
 use segstream_rules::SegmentDef;
@@ -114,8 +114,8 @@ pub enum Control {
 pub struct Checkpoints {
     /// The tick of the checkpoint the engine was restored from (0: a fresh start).
     pub restored_at: u64,
-    /// Where the engine's snapshots go, with how long taking each held the worker.
-    pub save: Box<dyn FnMut(EngineSnapshot, Duration)>,
+    /// Where the engine's snapshots go, encoded, with how long taking each held the worker.
+    pub save: Box<dyn FnMut(EncodedSnapshot, Duration)>,
 }
 
 impl Checkpoints {
@@ -224,7 +224,7 @@ pub fn classify<'s>(
                         while let Some(at) = pending_checkpoints.first().copied().filter(|at| complete(*at)) {
                             pending_checkpoints.remove(&at);
                             let taking = Instant::now();
-                            match engine.snapshot(at) {
+                            match engine.encoded_snapshot(at) {
                                 Ok(snapshot) => (checkpoints.save)(snapshot, taking.elapsed()),
                                 Err(e) => tracing::error!(worker, error = %e, "classify: no checkpoint as of {at}"),
                             }
@@ -322,7 +322,7 @@ mod tests {
             let output = probe.clone();
             let checkpoints = Checkpoints {
                 restored_at: 0,
-                save: Box::new(move |snapshot: EngineSnapshot, _| {
+                save: Box::new(move |snapshot: EncodedSnapshot, _| {
                     let passed = !output.less_equal(&snapshot.as_of);
                     record.lock().map(|mut all| all.push((snapshot.as_of, passed))).unwrap_or(());
                 }),

@@ -47,7 +47,7 @@ mod snapshot;
 mod test_support;
 mod visit;
 
-pub use snapshot::EngineSnapshot;
+pub use snapshot::{EncodedSnapshot, EngineSnapshot};
 
 /// An input of one user at one tick.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
