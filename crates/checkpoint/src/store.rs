@@ -6,13 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 
 use crate::layout::{checkpoint_dir, manifest_path, part_path, tick_of_dir, Manifest, PartHeader};
 use crate::CheckpointError;
@@ -44,13 +45,31 @@ impl CheckpointStore {
     /// Opens a location: a directory path or `file://` URL (created if missing), or
     /// `s3://bucket/prefix`.
     pub fn open(location: &str) -> Result<CheckpointStore, CheckpointError> {
+        CheckpointStore::open_with(location, &[])
+    }
+
+    /// [`CheckpointStore::open`] with S3 settings besides the environment's, by
+    /// `object_store`'s names (`aws_endpoint`, `aws_access_key_id`, `aws_region`,
+    /// `aws_allow_http`, …). A request to S3 is retried at most 3 times within 15 s, as
+    /// the lake's are, so an unreachable bucket is an error, not a hang.
+    pub fn open_with(location: &str, options: &[(&str, &str)]) -> Result<CheckpointStore, CheckpointError> {
         let fail = |reason: String| CheckpointError::Location {
             location: location.to_string(),
             reason,
         };
         let store: Arc<dyn ObjectStore> = match url::Url::parse(location) {
             Ok(url) if url.scheme() == "s3" => {
-                let bucket = AmazonS3Builder::from_env().with_url(url.as_str()).build()?;
+                let retry = RetryConfig {
+                    max_retries: 3,
+                    retry_timeout: Duration::from_secs(15),
+                    ..RetryConfig::default()
+                };
+                let mut builder = AmazonS3Builder::from_env().with_url(url.as_str()).with_retry(retry);
+                for (key, value) in options {
+                    let key: AmazonS3ConfigKey = key.parse().map_err(|e| fail(format!("the S3 setting {key:?}: {e}")))?;
+                    builder = builder.with_config(key, *value);
+                }
+                let bucket = builder.build()?;
                 let prefix = url.path().trim_matches('/');
                 Arc::new(PrefixStore::new(bucket, prefix))
             }
