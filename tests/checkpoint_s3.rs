@@ -9,20 +9,10 @@ use std::time::{Duration, Instant};
 use segstream_checkpoint::{CheckpointStore, PartHeader};
 use segstream_dataflows::classifier::emitted::ResumePoint;
 use support::free_port;
-use support::moto::Moto;
-
-fn settings(endpoint: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("aws_endpoint", endpoint.to_string()),
-        ("aws_access_key_id", "testing".into()),
-        ("aws_secret_access_key", "testing".into()),
-        ("aws_region", "us-east-1".into()),
-        ("aws_allow_http", "true".into()),
-    ]
-}
+use support::moto::{store_settings, Moto};
 
 fn open(location: &str, endpoint: &str) -> Result<CheckpointStore, segstream_checkpoint::CheckpointError> {
-    let owned = settings(endpoint);
+    let owned = store_settings(endpoint);
     let options: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
     CheckpointStore::open_with(location, &options)
 }

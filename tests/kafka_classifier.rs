@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use support::deployment::{self, past_start, run_to, Deployment, SERVICES};
-use support::scenario::{final_memberships, sorted_without_repeats, Workload, CLASSIFIER, MALFORMED};
+use support::scenario::{changes_through, final_memberships, Workload, CLASSIFIER, MALFORMED};
 
 #[test]
 fn end_to_end_changes_equal_the_oracle_in_kafka_and_redis() {
@@ -33,10 +33,7 @@ fn end_to_end_changes_equal_the_oracle_in_kafka_and_redis() {
         "the workload must exercise the rules: {} changes",
         expected.len()
     );
-    let got: Vec<_> = sorted_without_repeats(deployment::read_changes(&d.changes), "segment-changes")
-        .into_iter()
-        .filter(|c| c.2 <= until)
-        .collect();
+    let got = changes_through(&d, until);
     assert_eq!(got, expected, "segment-changes differ from the oracle\n{}", d.log("run"));
     assert_eq!(
         deployment::redis_segments(&workload.users),
@@ -83,12 +80,7 @@ fn two_processes_of_one_worker_equal_one_process_of_two_late_events_included() {
         let status = deployment::wait_for(child, Duration::from_secs(120), "a cluster process");
         assert!(status.success(), "process {i} failed:\n{}", cluster.log(&format!("process-{i}")));
     }
-    let read = |d: &Deployment| -> Vec<_> {
-        sorted_without_repeats(deployment::read_changes(&d.changes), &d.name)
-            .into_iter()
-            .filter(|c| c.2 <= until)
-            .collect()
-    };
+    let read = |d: &Deployment| -> Vec<_> { changes_through(d, until) };
     let (one, two) = (read(&single), read(&cluster));
     assert_eq!(one, two, "1 process × 2 workers and 2 processes × 1 worker disagree");
     assert_eq!(one, expected, "and both differ from the oracle");
@@ -135,10 +127,7 @@ fn interrupted_run(test: &str, interrupt: impl FnOnce(&Deployment, &mut std::pro
         run_to(&d, &[], until, "second");
     }
     let expected = workload.expected(until);
-    let got: Vec<_> = sorted_without_repeats(deployment::read_changes(&d.changes), "segment-changes")
-        .into_iter()
-        .filter(|c| c.2 <= until)
-        .collect();
+    let got = changes_through(&d, until);
     assert_eq!(
         got,
         expected,

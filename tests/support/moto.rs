@@ -86,13 +86,22 @@ impl Moto {
     }
 }
 
+/// The store settings (`object_store`'s names) for the server at `endpoint`, with test
+/// credentials.
+pub fn store_settings(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("aws_endpoint", endpoint.to_string()),
+        ("aws_access_key_id", "testing".into()),
+        ("aws_secret_access_key", "testing".into()),
+        ("aws_region", "us-east-1".into()),
+        ("aws_allow_http", "true".into()),
+    ]
+}
+
 /// `s3://{path}` at `endpoint`, with test credentials.
 pub fn s3_location(path: &str, endpoint: &str) -> TableLocation {
-    TableLocation::parse(&format!("s3://{path}"))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .with_option("aws_endpoint", endpoint)
-        .with_option("aws_access_key_id", "testing")
-        .with_option("aws_secret_access_key", "testing")
-        .with_option("aws_region", "us-east-1")
-        .with_option("aws_allow_http", "true")
+    let parsed = TableLocation::parse(&format!("s3://{path}")).unwrap_or_else(|e| panic!("{e}"));
+    store_settings(endpoint)
+        .into_iter()
+        .fold(parsed, |location, (key, value)| location.with_option(key, &value))
 }

@@ -260,6 +260,15 @@ impl Workload {
     }
 }
 
+/// The deployment's changes at ticks up to `until`, read back from `segment-changes`,
+/// sorted, and checked to hold no change twice.
+pub fn changes_through(d: &Deployment, until: u64) -> Vec<Change> {
+    sorted_without_repeats(super::deployment::read_changes(&d.changes), &d.changes)
+        .into_iter()
+        .filter(|c| c.2 <= until)
+        .collect()
+}
+
 /// Sorted, and checked to hold no change twice.
 pub fn sorted_without_repeats(mut changes: Vec<Change>, what: &str) -> Vec<Change> {
     let distinct: BTreeSet<&Change> = changes.iter().collect();

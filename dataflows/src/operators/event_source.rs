@@ -141,15 +141,19 @@ pub fn event_source<'s, S: EventSource>(
                     }
                     SourceRecord::Event(event) => {
                         let partition_watermark = tracker.partition_watermark(partition);
-                        let placement = match place(event.time, partition_watermark, 0, watermark, &config) {
-                            // Replayed from before the checkpoint: at the capability, where
-                            // the dedup drops it unless it went out after the checkpoint's
-                            // tick (a partition back from idleness) and is not in its state.
-                            Placement::Applies { tick, .. } if tick < resumed_at => Placement::Applies {
+                        // Replayed from before the checkpoint: at the capability, where the
+                        // dedup drops it unless it went out after the checkpoint's tick (a
+                        // partition back from idleness) and is not in its state. Asked only
+                        // after a restore: a fresh start places each event once.
+                        let replayed = resumed_at > 0
+                            && matches!(place(event.time, partition_watermark, 0, watermark, &config),
+                                Placement::Applies { tick, .. } if tick < resumed_at);
+                        let placement = match replayed {
+                            true => Placement::Applies {
                                 tick: *cap.time(),
                                 late: true,
                             },
-                            _ => place(event.time, partition_watermark, *cap.time(), watermark, &config),
+                            false => place(event.time, partition_watermark, *cap.time(), watermark, &config),
                         };
                         tracker.observe(partition, event.time, now);
                         let seen_after = tracker.seen(partition);

@@ -134,11 +134,7 @@ impl Engine {
                 .iter()
                 .map(|(tick, users)| (*tick, users.iter().map(|user| (key_group(user), user.clone())).collect()))
                 .collect(),
-            sweep: SweepPosition {
-                next_sweep: self.next_eviction_sweep,
-                below: self.sweep_below,
-                inputs_since: self.inputs_since_sweep,
-            },
+            sweep: self.sweep_position(),
         })
     }
 
@@ -157,11 +153,7 @@ impl Engine {
                 .timers
                 .iter()
                 .map(|(tick, users)| (tick, Seq(users.iter().map(|user| (key_group(user), user)))))),
-            sweep: SweepPosition {
-                next_sweep: self.next_eviction_sweep,
-                below: self.sweep_below,
-                inputs_since: self.inputs_since_sweep,
-            },
+            sweep: self.sweep_position(),
         };
         let bytes = bincode::serialize(&view).map_err(|e| format!("encoding an engine snapshot: {e}"))?;
         Ok(EncodedSnapshot {
@@ -169,6 +161,14 @@ impl Engine {
             users: self.users.len() + self.dormant.len(),
             bytes,
         })
+    }
+
+    fn sweep_position(&self) -> SweepPosition {
+        SweepPosition {
+            next_sweep: self.next_eviction_sweep,
+            below: self.sweep_below,
+            inputs_since: self.inputs_since_sweep,
+        }
     }
 
     fn check_snapshot_tick(&self, as_of: u64) -> Result<(), String> {
