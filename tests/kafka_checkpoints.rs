@@ -1,5 +1,5 @@
 //! Checkpoints of the distributed classifier on the real broker (tansu) and Redis:
-//! kill -9 at pseudo-random moments under load, and rescaling 2 processes → 3 → 1,
+//! kill -9 under load (each the moment a new checkpoint is complete), and rescaling 2 processes → 3 → 1,
 //! each restart restoring the newest complete checkpoint and replaying the events
 //! topic only from its offsets; the change stream equals the oracle's (an
 //! uninterrupted run's) with no gap and no change twice, and so does the profile store.
@@ -12,7 +12,7 @@ use std::process::Child;
 use std::time::Duration;
 
 use support::deployment::{self, past_start, run_to, Deployment, SERVICES};
-use support::scenario::{final_memberships, sorted_without_repeats, Produced, Workload, CLASSIFIER};
+use support::scenario::{changes_through, final_memberships, Produced, Workload, CLASSIFIER};
 
 const PARTITIONS: i32 = 4;
 
@@ -95,15 +95,6 @@ fn sliced(workload: &mut Workload, slices: usize) -> Vec<std::ops::Range<usize>>
     ranges
 }
 
-/// A pseudo-random delay below 300 ms (splitmix64 of `n`): where between checkpoints,
-/// or inside one being written, the kill lands.
-fn random_moment(n: u64) -> Duration {
-    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    Duration::from_millis((z ^ (z >> 31)) % 300)
-}
-
 /// The number of records a run's summary says it read.
 fn records_read(log: &str) -> usize {
     log.lines()
@@ -120,10 +111,7 @@ fn check_against_the_oracle(d: &Deployment, workload: &Workload, until: u64, log
         "the workload must exercise the rules: {} changes",
         expected.len()
     );
-    let got: Vec<_> = sorted_without_repeats(deployment::read_changes(&d.changes), "segment-changes")
-        .into_iter()
-        .filter(|c| c.2 <= until)
-        .collect();
+    let got = changes_through(d, until);
     let missing: Vec<_> = expected.iter().filter(|c| !got.contains(c)).collect();
     let extra: Vec<_> = got.iter().filter(|c| !expected.contains(c)).collect();
     assert!(
@@ -157,8 +145,9 @@ fn kill_9_ten_times_under_load_restores_checkpoints_and_loses_nothing() {
         workload.produce_events(&d, &producer, slice.clone());
         let log = format!("run-{i}");
         let mut child = [d.classify(&["--workers", "2"], &log)];
+        // Killed the moment a new checkpoint is seen complete: wherever the workers are
+        // then (between two, or writing the next one's parts).
         last = newer_checkpoint(&d, last, &mut child, &log);
-        std::thread::sleep(random_moment(i as u64));
         kill_all(&mut child);
         if i > 0 {
             assert!(
