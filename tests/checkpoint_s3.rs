@@ -40,14 +40,14 @@ fn checkpoints_live_in_a_bucket() {
     for as_of in [10_000u64, 20_000, 30_000] {
         for worker in 0..2 {
             store
-                .write_part(part(as_of, worker, 2), format!("state {as_of} of {worker}").into_bytes())
+                .write_part(part(as_of, worker, 2), vec![format!("state {as_of} of {worker}").into_bytes()])
                 .unwrap_or_else(|e| panic!("{e}"));
         }
         let manifest = store.commit(as_of, 2, 1).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(manifest.map(|m| m.points.len()), Some(2), "checkpoint {as_of} committed");
     }
     store
-        .write_part(part(40_000, 0, 2), b"half".to_vec())
+        .write_part(part(40_000, 0, 2), vec![b"half".to_vec()])
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         store.commit(40_000, 2, 1).unwrap_or_else(|e| panic!("{e}")).is_none(),

@@ -1,5 +1,6 @@
 //! Checkpoints of the distributed classifier on the real broker (tansu) and Redis:
-//! kill -9 under load (each the moment a new checkpoint is complete), and rescaling 2 processes → 3 → 1,
+//! kill -9 under load (half of them the moment a new checkpoint is complete, half the
+//! moment one is under way: parts written, no manifest yet), and rescaling 2 processes → 3 → 1,
 //! each restart restoring the newest complete checkpoint and replaying the events
 //! topic only from its offsets; the change stream equals the oracle's (an
 //! uninterrupted run's) with no gap and no change twice, and so does the profile store.
@@ -56,6 +57,28 @@ fn newer_checkpoint(d: &Deployment, after: u64, children: &mut [Child], log: &st
             .copied()
             .filter(|t| *t > after)
             .ok_or_else(|| format!("no checkpoint after {after} yet: {:?}", complete(d)))
+    })
+}
+
+/// Waits until a checkpoint newer than `after` is under way (a part of it written, its
+/// manifest not yet) or complete; its tick, and whether it was under way.
+fn checkpoint_under_way(d: &Deployment, after: u64, children: &mut [Child], log: &str) -> (u64, bool) {
+    support::poll_until(Duration::from_secs(90), Duration::from_millis(2), || {
+        for child in children.iter_mut() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("classify exited ({status}) before checkpointing:\n{}", d.log(log));
+            }
+        }
+        let newer = std::fs::read_dir(checkpoints(d))
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let tick: u64 = entry.file_name().to_str()?.parse().ok()?;
+                let parts = std::fs::read_dir(entry.path()).ok()?.filter_map(Result::ok).count();
+                (tick > after && parts > 0).then(|| (tick, !entry.path().join("manifest.json").exists()))
+            });
+        newer.max().ok_or_else(|| format!("no checkpoint after {after} under way yet"))
     })
 }
 
@@ -140,14 +163,21 @@ fn kill_9_ten_times_under_load_restores_checkpoints_and_loses_nothing() {
     let producer = deployment::producer();
     workload.produce_tables(&d, &producer);
     let slices = sliced(&mut workload, 10);
-    let mut last = 0;
+    let (mut last, mut under_way) = (0, 0);
     for (i, slice) in slices.iter().enumerate() {
         workload.produce_events(&d, &producer, slice.clone());
         let log = format!("run-{i}");
         let mut child = [d.classify(&["--workers", "2"], &log)];
-        // Killed the moment a new checkpoint is seen complete: wherever the workers are
-        // then (between two, or writing the next one's parts).
-        last = newer_checkpoint(&d, last, &mut child, &log);
+        // Killed the moment a new checkpoint is seen complete (wherever the workers are
+        // then), or, every other time, the moment one is seen under way (the restart
+        // then takes the one before).
+        if i % 2 == 0 {
+            last = newer_checkpoint(&d, last, &mut child, &log);
+        } else {
+            let (tick, unfinished) = checkpoint_under_way(&d, last, &mut child, &log);
+            under_way += usize::from(unfinished);
+            last = if unfinished { last } else { tick };
+        }
         kill_all(&mut child);
         if i > 0 {
             assert!(
@@ -169,6 +199,7 @@ fn kill_9_ten_times_under_load_restores_checkpoints_and_loses_nothing() {
         workload.events.len()
     );
     let logs: String = (0..slices.len()).map(|i| d.log(&format!("run-{i}"))).chain([final_log]).collect();
+    eprintln!("{under_way} of 5 kills came while a checkpoint was under way");
     check_against_the_oracle(&d, &workload, until, &logs);
     assert!(complete(&d).len() <= 2, "retention keeps 2: {:?}", complete(&d));
 }

@@ -42,8 +42,8 @@ use timely::dataflow::{InputHandle, Scope};
 use crate::classifier::emitted::ResumePoint;
 use crate::classifier::metrics::ClassifierMetrics;
 use crate::classifier::source::EventSource;
-use crate::classifier::{ClassifierConfig, EncodedSnapshot, Engine, EngineSnapshot, UserInput};
-use crate::operators::classify::{classify, Checkpoints, Control};
+use crate::classifier::{ClassifierConfig, Engine, EngineSnapshot, UserInput};
+use crate::operators::classify::{classify, CheckpointStep, Checkpoints, Control};
 use crate::operators::event_source::{event_source, Clock, SourceContext, SourceResume};
 use crate::operators::trace_rows::RowTrace;
 use crate::user_key::{owner, UserKey};
@@ -127,9 +127,9 @@ pub struct Restore {
 pub struct Checkpointing {
     /// The checkpoint to start from, if any.
     pub restore: Option<Restore>,
-    /// Where the engine's snapshots go, one per request, with how long taking it held
-    /// the worker.
-    pub save: Box<dyn FnMut(EncodedSnapshot, std::time::Duration)>,
+    /// Where each checkpoint's steps go: its start, then the engine's snapshot with how
+    /// taking it held the worker (`operators::classify`).
+    pub save: Box<dyn FnMut(CheckpointStep)>,
 }
 
 impl Checkpointing {
@@ -137,7 +137,7 @@ impl Checkpointing {
     pub fn none() -> Checkpointing {
         Checkpointing {
             restore: None,
-            save: Box::new(|_, _| {}),
+            save: Box::new(|_| {}),
         }
     }
 }

@@ -80,6 +80,18 @@ fn new_engines(config: ClassifierConfig, workers: usize) -> Vec<Engine> {
 /// Runs `engines` (worker `w` owning the key groups `owner` gives it) over the ticks in
 /// `from..until` and their timers; the changes, sorted.
 fn run(engines: &mut [Engine], timeline: &Timeline, from: u64, until: u64) -> Vec<MembershipChange> {
+    run_walking(engines, timeline, from, until, (0, &mut []))
+}
+
+/// [`run`], and after each tick an engine with a snapshot in progress saves `budget`
+/// entries of it; a finished snapshot goes to `taken[worker]`.
+fn run_walking(
+    engines: &mut [Engine],
+    timeline: &Timeline,
+    from: u64,
+    until: u64,
+    (budget, taken): (usize, &mut [Option<Vec<u8>>]),
+) -> Vec<MembershipChange> {
     let workers = engines.len();
     let mut changes = Vec::new();
     for (worker, engine) in engines.iter_mut().enumerate() {
@@ -104,19 +116,44 @@ fn run(engines: &mut [Engine], timeline: &Timeline, from: u64, until: u64) -> Ve
                 .collect();
             let rules = timeline.rules.get(&tick).cloned().unwrap_or_default();
             engine.process_tick(tick, rules, inputs, &mut rows, &mut changes);
+            if let Some(done) = engine.continue_snapshot(budget) {
+                taken[worker] = Some(done.unwrap_or_else(|e| panic!("{e}")).into_bytes());
+            }
         }
     }
     changes.sort();
     changes
 }
 
-/// Runs to `stop` on `before` workers, saves, restores on `after` workers, runs on.
-fn run_with_checkpoint(timeline: &Timeline, stop: u64, before: usize, after: usize) -> Result<Vec<MembershipChange>, String> {
+/// Runs to `stop` on `before` workers, begins a snapshot and runs on, saving `budget`
+/// entries of it after each tick (its copy-on-write at work); restores on `after`
+/// workers and runs on from `stop`. The changes of the restored run and of the first
+/// engines run on, each joined to the changes before `stop`.
+fn run_with_checkpoint(
+    timeline: &Timeline,
+    stop: u64,
+    (before, after): (usize, usize),
+    budget: usize,
+) -> Result<(Vec<MembershipChange>, Vec<MembershipChange>), String> {
     let mut first = new_engines(timeline.config, before);
-    let mut changes = run(&mut first, timeline, 0, stop);
+    let changes = run(&mut first, timeline, 0, stop);
+    for engine in &mut first {
+        engine.begin_snapshot(stop)?;
+    }
+    let mut taken: Vec<Option<Vec<u8>>> = vec![None; before];
+    let mut went_on = changes.clone();
+    went_on.extend(run_walking(&mut first, timeline, stop, u64::MAX, (budget, &mut taken)));
+    went_on.sort();
     let saved: Vec<Vec<u8>> = first
-        .iter()
-        .map(|e| e.encoded_snapshot(stop).map(|s| s.bytes))
+        .iter_mut()
+        .zip(taken)
+        .map(|(engine, taken)| match taken {
+            Some(bytes) => Ok(bytes),
+            None => engine
+                .continue_snapshot(usize::MAX)
+                .unwrap_or_else(|| Err("not finished".into()))
+                .map(|s| s.into_bytes()),
+        })
         .collect::<Result<_, _>>()?;
     drop(first);
     let mut second = new_engines(timeline.config, after);
@@ -127,9 +164,10 @@ fn run_with_checkpoint(timeline: &Timeline, stop: u64, before: usize, after: usi
             .collect::<Result<_, _>>()?;
         engine.restore(snapshots, |group| owner(group, after) == worker)?;
     }
-    changes.extend(run(&mut second, timeline, stop, u64::MAX));
-    changes.sort();
-    Ok(changes)
+    let mut restored = changes;
+    restored.extend(run(&mut second, timeline, stop, u64::MAX));
+    restored.sort();
+    Ok((restored, went_on))
 }
 
 fn user(n: usize) -> String {
@@ -228,30 +266,39 @@ proptest! {
 
     #[test]
     fn a_restored_run_equals_an_uninterrupted_one_on_any_worker_counts(
-        timeline in timeline(0, false), stop in 0u64..9_500, before in 1usize..5, after in 1usize..5,
+        timeline in timeline(0, false), stop in 0u64..9_500, before in 1usize..5, after in 1usize..5, budget in budgets(),
     ) {
         let expected = run(&mut new_engines(timeline.config, 1), &timeline, 0, u64::MAX);
-        let actual = run_with_checkpoint(&timeline, stop * 100, before, after).map_err(TestCaseError::fail)?;
-        prop_assert_eq!(actual, expected, "{} workers, then {}, from tick {}", before, after, stop * 100);
+        let (restored, went_on) = run_with_checkpoint(&timeline, stop * 100, (before, after), budget).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(&restored, &expected, "{} workers, then {}, from tick {}, {} a tick", before, after, stop * 100, budget);
+        prop_assert_eq!(went_on, expected, "the engines saving went on unchanged");
     }
 
     #[test]
     fn with_eviction_a_restored_run_equals_an_uninterrupted_one_on_the_same_workers(
-        timeline in timeline(EVICTION_TTL, false), stop in 0u64..9_500, workers in 1usize..4,
+        timeline in timeline(EVICTION_TTL, false), stop in 0u64..9_500, workers in 1usize..4, budget in budgets(),
     ) {
         let expected = run(&mut new_engines(timeline.config, workers), &timeline, 0, u64::MAX);
-        let actual = run_with_checkpoint(&timeline, stop * 100, workers, workers).map_err(TestCaseError::fail)?;
-        prop_assert_eq!(actual, expected, "{} workers, from tick {}", workers, stop * 100);
+        let (restored, went_on) = run_with_checkpoint(&timeline, stop * 100, (workers, workers), budget).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(&restored, &expected, "{} workers, from tick {}, {} a tick", workers, stop * 100, budget);
+        prop_assert_eq!(went_on, expected, "the engines saving went on unchanged");
     }
 
     #[test]
     fn with_invisible_eviction_a_restored_run_equals_an_uninterrupted_one_on_any_worker_counts(
-        timeline in timeline(EVICTION_TTL, true), stop in 0u64..9_500, before in 1usize..5, after in 1usize..5,
+        timeline in timeline(EVICTION_TTL, true), stop in 0u64..9_500, before in 1usize..5, after in 1usize..5, budget in budgets(),
     ) {
         let expected = run(&mut new_engines(timeline.config, 1), &timeline, 0, u64::MAX);
-        let actual = run_with_checkpoint(&timeline, stop * 100, before, after).map_err(TestCaseError::fail)?;
-        prop_assert_eq!(actual, expected, "{} workers, then {}, from tick {}", before, after, stop * 100);
+        let (restored, went_on) = run_with_checkpoint(&timeline, stop * 100, (before, after), budget).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(&restored, &expected, "{} workers, then {}, from tick {}, {} a tick", before, after, stop * 100, budget);
+        prop_assert_eq!(went_on, expected, "the engines saving went on unchanged");
     }
+}
+
+/// Entries a snapshot saves after each tick: a few (the walk spans many ticks, and
+/// most entries are saved by copy-on-write), or all at once.
+fn budgets() -> impl Strategy<Value = usize> {
+    prop_oneof![1usize..6, Just(usize::MAX)]
 }
 
 /// The cases are not vacuous: they hold users, remembered ids and evictions at the stop.

@@ -8,8 +8,10 @@
 //!    thread, events fed in tick order, profiles and stats of every user loaded first;
 //!    with the heap bytes its state holds (counted by the allocator, `heap.rs`) per user
 //!    and per event id remembered, and the resident memory it added; then a
-//!    checkpoint of that state (`bench_checkpoint.rs`: the snapshot's pause, its size,
-//!    restoring it against replaying its events); then a
+//!    checkpoint of that state (`bench_checkpoint.rs`: the snapshot's slices — the
+//!    checkpoint pause —, its size, restoring it against replaying its events; and the
+//!    engine's rate while a snapshot is in progress, over the last fifth of its ticks,
+//!    slices excluded from the engine's time); then a
 //!    rule edit over all of its users, worked through in slices as the classify
 //!    operator does (its total time and its longest slice);
 //! 3. the whole timely dataflow with `--workers` workers, to completion;
@@ -30,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::bench_checkpoint::checkpoint_cost;
+use super::bench_checkpoint::{checkpoint_cost, TicksDuringSnapshot};
 use segstream_dataflows::bounded::{run_bounded, SideInputs};
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::classifier::side_rows::{NoSideRows, SideRows};
@@ -194,13 +196,20 @@ fn engine_alone(
     );
     changes.clear();
     let mut emitted = 0u64;
-    let clock = Instant::now();
-    for (tick, inputs) in by_tick {
+    let mut elapsed = Duration::ZERO;
+    let mut during_snapshot = TicksDuringSnapshot::new(by_tick.len());
+    for (n, (tick, inputs)) in by_tick.into_iter().enumerate() {
+        during_snapshot.before_tick(&mut engine, n, tick)?;
+        let count = inputs.len();
+        let clock = Instant::now();
         engine.process_tick(tick, Vec::new(), inputs, &mut NoSideRows, &mut changes);
+        let took = clock.elapsed();
+        during_snapshot.tick_done(count, took);
+        elapsed += took;
         emitted += changes.len() as u64;
         changes.clear();
     }
-    let elapsed = clock.elapsed();
+    during_snapshot.finish(&mut engine)?;
     drop(changes);
     let (rss_after, _) = memory();
     let held = (crate::heap::thread_live_bytes() - heap_before).max(0) as f64;
@@ -220,7 +229,7 @@ fn engine_alone(
         rss_after.saturating_sub(rss_before) as f64 / 1_048_576.0
     );
     let after_last = engine.last_tick().unwrap_or(base) + config.tick_ms;
-    checkpoint_cost(&engine, after_last, schema, config, elapsed + loaded)?;
+    checkpoint_cost(&mut engine, after_last, schema, config, elapsed + loaded)?;
     let mut keys: Vec<String> = profiles.iter().map(|(user, _, _)| user.clone()).collect();
     keys.sort_unstable();
     rule_edit_stall(&mut engine, defs, after_last, &mut ProfileKeys(keys))

@@ -3,16 +3,21 @@
 //! events that built it.
 //!
 //! Contract: [`checkpoint_cost`] takes the benchmark's engine after its events, as of
-//! the tick after its last: the encoded snapshot (`Engine::encoded_snapshot`, the
-//! pause the classify operator takes between two ticks, in one piece), and, for
-//! comparison, a copy of the state (`Engine::snapshot`) and its encoding; then a
-//! restore (decoding and loading into a new engine, as a restarted worker does); and
-//! prints them with the replay time they replace.
+//! the tick after its last, a slice at a time exactly as the classify operator does
+//! (`SnapshotClock`: slices of about a millisecond), timing every slice — each is a
+//! pause of the worker, and the longest ones are the checkpoint pause; then restores it
+//! (decoding and loading into a new engine, as a restarted worker does) and prints
+//! both with the replay time they replace. [`TicksDuringSnapshot`] times the engine's
+//! ticks while a snapshot is in progress — its copy-on-write at work — against those
+//! before: the last fifth of the benchmark's ticks run with one begun, a slice saved
+//! before each tick as the operator does.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use segstream_dataflows::classifier::{ClassifierConfig, Engine, EngineSnapshot};
+use segstream_dataflows::operators::classify::SnapshotClock;
 use segstream_rules::{Schema, UdfRegistry};
 
 use crate::error::CommandError;
@@ -20,23 +25,27 @@ use crate::error::CommandError;
 /// Measures and prints the checkpoint of `engine` as of `as_of` (see the module contract);
 /// `replayed` is how long building the state from its events took.
 pub fn checkpoint_cost(
-    engine: &Engine,
+    engine: &mut Engine,
     as_of: u64,
     schema: &Arc<Schema>,
     config: &ClassifierConfig,
     replayed: Duration,
 ) -> Result<(), CommandError> {
-    let clock = Instant::now();
-    let encoded = engine.encoded_snapshot(as_of).map_err(CommandError::Invalid)?;
-    let pause = clock.elapsed();
-    let (users, bytes) = (encoded.users, encoded.bytes);
-    let clock = Instant::now();
-    let copy = engine.snapshot(as_of).map_err(CommandError::Invalid)?;
-    let copying = clock.elapsed();
-    let clock = Instant::now();
-    let copy_bytes = copy.to_bytes().map_err(CommandError::Invalid)?.len();
-    let encoding_the_copy = clock.elapsed();
-    drop(copy);
+    let invalid = |e: String| CommandError::Invalid(e);
+    let mut slices = Histogram::<u64>::new(3).map_err(|e| invalid(e.to_string()))?;
+    engine.begin_snapshot(as_of).map_err(invalid)?;
+    let mut clock = SnapshotClock::start();
+    let encoded = loop {
+        let slice = Instant::now();
+        let done = clock.slice(engine);
+        slices.saturating_record(slice.elapsed().as_micros() as u64);
+        if let Some(done) = done {
+            break done.map_err(invalid)?;
+        }
+    };
+    let timing = clock.timing();
+    let users = encoded.users;
+    let bytes = encoded.into_bytes();
     let clock = Instant::now();
     let decoded = EngineSnapshot::from_bytes(&bytes).map_err(CommandError::Invalid)?;
     let mut restored = Engine::new(Arc::clone(schema), Arc::new(UdfRegistry::new()), *config).map_err(CommandError::Invalid)?;
@@ -52,15 +61,77 @@ pub fn checkpoint_cost(
         )));
     }
     let ms = |d: Duration| d.as_secs_f64() * 1_000.0;
+    let slice_ms = |q: f64| slices.value_at_quantile(q) as f64 / 1_000.0;
     println!(
-        "checkpoint of {users} users: encoding the state held the worker {:.0} ms, {:.0} MiB = {:.0} bytes per user (a copy first: {:.0} ms, and {:.0} ms encoding it, {copy_bytes} bytes); restoring it (decode and load) {:.0} ms, against {:.1} s replaying its events",
-        ms(pause),
+        "checkpoint of {users} users: {:.0} MiB = {:.0} bytes per user, saved in {} slices of the worker (p50 {:.2} ms, p99 {:.2} ms, longest {:.2} ms; {:.0} ms in all); restoring it (decode and load) {:.0} ms, against {:.1} s replaying its events",
         bytes.len() as f64 / 1_048_576.0,
         bytes.len() as f64 / users.max(1) as f64,
-        ms(copying),
-        ms(encoding_the_copy),
+        timing.slices,
+        slice_ms(0.5),
+        slice_ms(0.99),
+        ms(timing.longest_slice),
+        ms(timing.working),
         ms(restoring),
         replayed.as_secs_f64()
     );
     Ok(())
+}
+
+/// Ticks timed apart while a snapshot is in progress (see the module contract).
+pub struct TicksDuringSnapshot {
+    begin_at: usize,
+    clock: Option<SnapshotClock>,
+    /// Events and tick time with no snapshot in progress, and with one.
+    quiet: (u64, Duration),
+    saving: (u64, Duration),
+}
+
+impl TicksDuringSnapshot {
+    /// For a run of `ticks` ticks.
+    pub fn new(ticks: usize) -> TicksDuringSnapshot {
+        TicksDuringSnapshot {
+            begin_at: ticks * 4 / 5,
+            clock: None,
+            quiet: (0, Duration::ZERO),
+            saving: (0, Duration::ZERO),
+        }
+    }
+
+    /// Before the `n`th tick, at `tick`: begins the snapshot there, or saves a slice of it.
+    pub fn before_tick(&mut self, engine: &mut Engine, n: usize, tick: u64) -> Result<(), CommandError> {
+        if n == self.begin_at {
+            engine.begin_snapshot(tick).map_err(CommandError::Invalid)?;
+            self.clock = Some(SnapshotClock::start());
+        }
+        if let Some(done) = self.clock.as_mut().and_then(|clock| clock.slice(engine)) {
+            done.map_err(CommandError::Invalid)?;
+            self.clock = None;
+        }
+        Ok(())
+    }
+
+    /// A tick of `events` events took `took`.
+    pub fn tick_done(&mut self, events: usize, took: Duration) {
+        let (count, time) = if self.clock.is_some() { &mut self.saving } else { &mut self.quiet };
+        *count += events as u64;
+        *time += took;
+    }
+
+    /// Finishes the snapshot in progress, if any, and prints the two rates.
+    pub fn finish(&mut self, engine: &mut Engine) -> Result<(), CommandError> {
+        if self.clock.take().is_some() {
+            engine
+                .continue_snapshot(usize::MAX)
+                .unwrap_or_else(|| Err("a snapshot did not finish".into()))
+                .map_err(CommandError::Invalid)?;
+        }
+        let rate = |(events, time): (u64, Duration)| events as f64 / time.as_secs_f64().max(1e-9);
+        println!(
+            "engine while a snapshot is saved (copy-on-write): {:.0} events/s over {} events, against {:.0} events/s with none",
+            rate(self.saving),
+            self.saving.0,
+            rate(self.quiet)
+        );
+        Ok(())
+    }
 }

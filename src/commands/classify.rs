@@ -266,7 +266,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
             };
             let save = match &parts {
                 Some(parts) => save_closure(Rc::clone(&source), index, peers, parts.clone()),
-                None => Box::new(|_, _| {}),
+                None => Box::new(|_| {}),
             };
             let checkpointing = Checkpointing { restore, save };
             let mut requests = Requests::new(interval_ms, restored_at);

@@ -8,18 +8,19 @@
 //!   part otherwise — it keeps the key groups it owns) and every partition's resume
 //!   point.
 //! - Global worker 0 asks for a checkpoint each time its inputs' tick has moved on by
-//!   the interval ([`Requests`]). Each worker's classify operator then hands over its
-//!   snapshot, encoded; [`save_closure`] adds the resume points of the worker's
-//!   partitions (asked of its source at once, before the durable frontier can pass the
-//!   checkpoint's tick) and queues the part for the process's part writer thread, which
-//!   writes it off the workers' threads ([`PartWriter`]).
+//!   the interval ([`Requests`]). Each worker's classify operator then begins its
+//!   snapshot, and [`save_closure`] takes the resume points of the worker's partitions
+//!   at once (before the durable frontier can pass the checkpoint's tick); once the
+//!   operator hands over the snapshot, saved a slice at a time while it goes on, the
+//!   part is queued for the process's part writer thread, which writes it off the
+//!   workers' threads ([`PartWriter`]).
 //! - Process 0 runs the committer ([`Committer`]): once the durable frontier has
 //!   reached a requested tick — every change before it is written, so a restart from it
 //!   emits nothing too few — and every part is written, it writes the manifest, then
 //!   deletes all but the newest `keep` checkpoints.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -27,10 +28,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use segstream_checkpoint::{Checkpoint, CheckpointStore, PartHeader};
+use segstream_dataflows::classifier::emitted::ResumePoint;
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::classifier::source::EventSource;
 use segstream_dataflows::classifier::{EncodedSnapshot, EngineSnapshot};
 use segstream_dataflows::dataflow::Restore;
+use segstream_dataflows::operators::classify::{CheckpointStep, SnapshotTiming};
 use segstream_time::wall_clock_ms;
 
 /// The newest complete checkpoint at `location`, if any.
@@ -69,38 +72,53 @@ pub fn restore_for(checkpoint: &Checkpoint, index: usize, peers: usize) -> Resul
 pub struct PartJob {
     header: PartHeader,
     snapshot: EncodedSnapshot,
-    /// How long taking the snapshot held the worker.
-    pause: Duration,
+    /// How taking the snapshot held the worker.
+    timing: SnapshotTiming,
 }
 
-/// The closure a worker's classify operator hands its snapshots to: it adds the resume
-/// points of the worker's partitions and queues the part.
+/// The closure a worker's classify operator reports its checkpoints to: it takes the
+/// resume points of the worker's partitions when a snapshot begins and queues the part
+/// once the snapshot is taken.
 pub fn save_closure<S: EventSource>(
     source: Rc<RefCell<S>>,
     worker: usize,
     workers: usize,
     parts: Sender<PartJob>,
-) -> Box<dyn FnMut(EncodedSnapshot, Duration)> {
-    Box::new(move |snapshot: EncodedSnapshot, pause: Duration| {
-        let source = source.borrow();
-        let points = source
-            .partitions()
-            .into_iter()
-            .filter_map(|p| source.resume_point(p, snapshot.as_of).map(|point| (p, point)))
-            .collect();
-        let header = PartHeader {
-            as_of: snapshot.as_of,
-            worker,
-            workers,
-            points,
-            state_bytes: 0,
-            state_crc32: 0,
-        };
-        if parts.send(PartJob { header, snapshot, pause }).is_err() {
-            tracing::error!(
+) -> Box<dyn FnMut(CheckpointStep)> {
+    let mut begun: Option<(u64, BTreeMap<u32, ResumePoint>)> = None;
+    Box::new(move |step: CheckpointStep| match step {
+        CheckpointStep::Began(as_of) => {
+            let source = source.borrow();
+            let points = source
+                .partitions()
+                .into_iter()
+                .filter_map(|p| source.resume_point(p, as_of).map(|point| (p, point)))
+                .collect();
+            begun = Some((as_of, points));
+        }
+        CheckpointStep::Taken(snapshot, timing) => {
+            let Some((_, points)) = begun.take().filter(|(as_of, _)| *as_of == snapshot.as_of) else {
+                tracing::error!(
+                    worker,
+                    as_of = snapshot.as_of,
+                    "checkpoints: a snapshot that did not begin here; dropped"
+                );
+                return;
+            };
+            let header = PartHeader {
+                as_of: snapshot.as_of,
                 worker,
-                "checkpoints: the part writer has stopped; this checkpoint will not complete"
-            );
+                workers,
+                points,
+                state_bytes: 0,
+                state_crc32: 0,
+            };
+            if parts.send(PartJob { header, snapshot, timing }).is_err() {
+                tracing::error!(
+                    worker,
+                    "checkpoints: the part writer has stopped; this checkpoint will not complete"
+                );
+            }
         }
     })
 }
@@ -119,15 +137,19 @@ impl PartWriter {
                 for job in receiver {
                     let started = Instant::now();
                     let users = job.snapshot.users;
-                    let written = store.write_part(job.header, job.snapshot.bytes);
+                    let written = store.write_part(job.header, job.snapshot.chunks);
+                    let ms = |d: Duration| d.as_secs_f64() * 1e3;
                     match written {
                         Ok(header) => tracing::info!(
                             as_of = header.as_of,
                             worker = header.worker,
                             users,
                             bytes = header.state_bytes,
-                            snapshot_ms = job.pause.as_secs_f64() * 1e3,
-                            write_ms = started.elapsed().as_secs_f64() * 1e3,
+                            snapshot_slices = job.timing.slices,
+                            longest_slice_ms = ms(job.timing.longest_slice),
+                            snapshot_work_ms = ms(job.timing.working),
+                            snapshot_elapsed_ms = ms(job.timing.elapsed),
+                            write_ms = ms(started.elapsed()),
                             "checkpoints: part written"
                         ),
                         Err(e) => tracing::error!(error = %e, "checkpoints: writing a part failed; this checkpoint will not complete"),
@@ -192,25 +214,28 @@ fn commit_loop(store: &CheckpointStore, requested: &Receiver<u64>, workers: usiz
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) if pending.is_empty() => return,
-            Err(RecvTimeoutError::Disconnected) => {}
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(100)),
         }
         let frontier = durable.load(Ordering::Acquire);
-        // The newest checkpoint the durable frontier has reached; older ones are moot.
-        let Some(at) = pending.range(..=frontier).next_back().copied() else {
-            continue;
-        };
-        match store.commit(at, workers, wall_clock_ms()) {
-            Ok(Some(manifest)) => {
-                tracing::info!(as_of = at, partitions = manifest.points.len(), "checkpoints: committed");
-                pending.retain(|t| *t > at);
-                match store.retain(keep) {
-                    Ok(deleted) if deleted > 0 => tracing::info!(deleted, "checkpoints: old ones deleted"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "checkpoints: deleting old ones failed"),
+        // The newest checkpoint the durable frontier has reached whose parts are all
+        // written (a worker busy with the previous snapshot skips a request, so a newer
+        // one may never complete); older ones are then moot.
+        let reached: Vec<u64> = pending.range(..=frontier).rev().copied().collect();
+        for at in reached {
+            match store.commit(at, workers, wall_clock_ms()) {
+                Ok(Some(manifest)) => {
+                    tracing::info!(as_of = at, partitions = manifest.points.len(), "checkpoints: committed");
+                    pending.retain(|t| *t > at);
+                    match store.retain(keep) {
+                        Ok(deleted) if deleted > 0 => tracing::info!(deleted, "checkpoints: old ones deleted"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "checkpoints: deleting old ones failed"),
+                    }
+                    break;
                 }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(as_of = at, error = %e, "checkpoints: committing failed; retrying"),
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(as_of = at, error = %e, "checkpoints: committing failed; retrying"),
         }
     }
 }

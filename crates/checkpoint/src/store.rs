@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
@@ -105,8 +106,8 @@ impl CheckpointStore {
         &self.location
     }
 
-    fn put(&self, path: &Path, bytes: Vec<u8>) -> Result<(), CheckpointError> {
-        self.runtime.block_on(self.store.put(path, PutPayload::from(bytes)))?;
+    fn put(&self, path: &Path, payload: PutPayload) -> Result<(), CheckpointError> {
+        self.runtime.block_on(self.store.put(path, payload))?;
         Ok(())
     }
 
@@ -135,14 +136,18 @@ impl CheckpointStore {
         Ok(ticks)
     }
 
-    /// Writes one worker's part: the state, then its header (`state_bytes` and
-    /// `state_crc32` are filled in here); the header as written.
-    pub fn write_part(&self, mut header: PartHeader, state: Vec<u8>) -> Result<PartHeader, CheckpointError> {
-        header.state_bytes = state.len() as u64;
-        header.state_crc32 = crc32fast::hash(&state);
+    /// Writes one worker's part: the state (the concatenation of `chunks`, written as
+    /// they are), then its header (`state_bytes` and `state_crc32` are filled in here);
+    /// the header as written.
+    pub fn write_part(&self, mut header: PartHeader, chunks: Vec<Vec<u8>>) -> Result<PartHeader, CheckpointError> {
+        let mut crc = crc32fast::Hasher::new();
+        chunks.iter().for_each(|chunk| crc.update(chunk));
+        header.state_bytes = chunks.iter().map(|chunk| chunk.len() as u64).sum();
+        header.state_crc32 = crc.finalize();
+        let state: PutPayload = chunks.into_iter().map(Bytes::from).collect();
         self.put(&part_path(header.as_of, header.worker, header.workers, false), state)?;
         let json = serde_json::to_vec(&header).map_err(|e| corrupt(&part_path(header.as_of, header.worker, header.workers, true), e))?;
-        self.put(&part_path(header.as_of, header.worker, header.workers, true), json)?;
+        self.put(&part_path(header.as_of, header.worker, header.workers, true), json.into())?;
         Ok(header)
     }
 
@@ -167,7 +172,7 @@ impl CheckpointStore {
             written_ms,
         };
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| corrupt(&manifest_path(as_of), e))?;
-        self.put(&manifest_path(as_of), json)?;
+        self.put(&manifest_path(as_of), json.into())?;
         Ok(Some(manifest))
     }
 
@@ -269,7 +274,7 @@ mod tests {
 
     fn write(store: &CheckpointStore, as_of: u64, workers: usize) -> Result<Option<Manifest>, CheckpointError> {
         for worker in 0..workers {
-            store.write_part(header(as_of, worker, workers), format!("state {as_of} {worker}").into_bytes())?;
+            store.write_part(header(as_of, worker, workers), vec![format!("state {as_of} {worker}").into_bytes()])?;
         }
         store.commit(as_of, workers, 7)
     }
@@ -289,7 +294,7 @@ mod tests {
         );
 
         // A checkpoint one part short is not committed, and not taken.
-        store.write_part(header(3_000, 0, 2), b"half".to_vec())?;
+        store.write_part(header(3_000, 0, 2), vec![b"half".to_vec()])?;
         assert!(store.commit(3_000, 2, 7)?.is_none());
         assert_eq!(store.latest()?.map(|c| c.manifest.as_of), Some(2_000));
 
@@ -308,7 +313,7 @@ mod tests {
         for as_of in [1_000, 2_000, 3_000, 4_000] {
             write(&store, as_of, 1)?;
         }
-        store.write_part(header(5_000, 0, 2), b"being written".to_vec())?;
+        store.write_part(header(5_000, 0, 2), vec![b"being".to_vec(), b" written".to_vec()])?;
         assert_eq!(store.retain(2)?, 2);
         let dirs: std::collections::BTreeSet<String> = store
             .objects()?

@@ -13,17 +13,27 @@
 //! a fixed seed would let chosen ids fill one bucket). The top 12 bits of the key are
 //! the user's key group ([`segstream_model::key_group`]) in place of hash bits (116 bits
 //! of hash remain), so the ids can be saved and loaded by key group ([`Dedup::saved`],
-//! [`Dedup::load`]) though the user is not kept.
+//! [`Dedup::load`]) though the user is not kept; the ids are kept in one map per key
+//! group, so that a snapshot can be taken a group at a time while ids keep coming
+//! (`Dedup::begin_walk`, `Dedup::walk_some`): the first new id of a group the walk
+//! has not reached saves the group's ids first (copy-on-write, about a thousand ids at
+//! 4M ids), and sweeps wait until the walk is over, so the walk saves exactly the ids
+//! remembered at its start.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
+use super::section::Section;
 use segstream_model::key_group::{key_group, KeyGroup, KEY_GROUPS};
 
 /// Seen event ids with the tick at which each was first seen.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Dedup {
-    seen: HashMap<[u64; 2], u32, super::FastHash>,
+    /// Ids by key group.
+    seen: Vec<HashMap<[u64; 2], u32, super::FastHash>>,
+    /// Ids remembered, over every group.
+    len: usize,
+    walk: Option<Walk>,
     /// Ticks are stored relative to this base, in units of the tick, to fit in 32 bits.
     base: u64,
     tick_ms: u64,
@@ -53,11 +63,30 @@ fn group_of(key: &[u64; 2]) -> KeyGroup {
 /// A remembered id as saved: its key and the tick it was first seen at.
 pub type SavedId = ([u64; 2], u64);
 
+/// Saves a group's ids as [`SavedId`]s; compact ticks count `tick_ms` from `base`.
+fn save_group(saved: &mut Section, seen: &HashMap<[u64; 2], u32, super::FastHash>, (base, tick_ms): (u64, u64)) {
+    for (key, compact) in seen {
+        saved.push(&(key, base + u64::from(*compact) * tick_ms));
+    }
+}
+
+/// A snapshot in progress.
+#[derive(Debug)]
+struct Walk {
+    /// Groups from this one on are not walked yet.
+    next: usize,
+    /// Groups from `next` on saved by a change.
+    copied: Vec<bool>,
+    saved: Section,
+}
+
 impl Dedup {
     /// An empty set for a tick length and horizon.
     pub fn new(tick_ms: u64, horizon_ms: u64) -> Dedup {
         Dedup {
-            seen: HashMap::default(),
+            seen: (0..KEY_GROUPS).map(|_| HashMap::default()).collect(),
+            len: 0,
+            walk: None,
             base: 0,
             tick_ms: tick_ms.max(1),
             horizon_ms,
@@ -72,12 +101,16 @@ impl Dedup {
     /// Whether this is the first sighting of event `id` of `user` (recording it), at
     /// processing tick `now`.
     pub fn first_sighting(&mut self, user: &str, id: &str, now: u64) -> bool {
-        if self.seen.is_empty() {
+        if self.len == 0 {
             self.base = now;
         }
         let tick = self.compact_tick(now);
         let oldest_kept = self.compact_tick(now.saturating_sub(self.horizon_ms));
-        match self.seen.entry(key(user, id)) {
+        let key = key(user, id);
+        let group = usize::from(group_of(&key));
+        self.preserve(group);
+        let Some(seen) = self.seen.get_mut(group) else { return true };
+        match seen.entry(key) {
             std::collections::hash_map::Entry::Occupied(mut slot) if *slot.get() < oldest_kept => {
                 slot.insert(tick);
                 true
@@ -85,6 +118,7 @@ impl Dedup {
             std::collections::hash_map::Entry::Occupied(_) => false,
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(tick);
+                self.len += 1;
                 true
             }
         }
@@ -92,35 +126,76 @@ impl Dedup {
 
     /// Forgets ids first seen more than the horizon before `now`.
     pub fn advance(&mut self, now: u64) {
-        if now < self.next_sweep {
+        if now < self.next_sweep || self.walk.is_some() {
             return;
         }
         self.next_sweep = now + (self.horizon_ms / 16).max(self.tick_ms);
         let oldest = now.saturating_sub(self.horizon_ms);
         let limit = self.compact_tick(oldest);
         if now.saturating_sub(self.horizon_ms) > self.base {
-            self.seen.retain(|_, tick| *tick >= limit);
+            self.seen.iter_mut().for_each(|seen| seen.retain(|_, tick| *tick >= limit));
+            self.len = self.seen.iter().map(HashMap::len).sum();
         }
     }
 
     /// How many ids are remembered.
     pub fn len(&self) -> usize {
-        self.seen.len()
+        self.len
     }
 
     /// Whether no id is remembered.
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.len == 0
+    }
+
+    /// Saves `group`'s ids if the walk has not reached it and no change has yet.
+    fn preserve(&mut self, group: usize) {
+        let Some(walk) = self.walk.as_mut().filter(|w| group >= w.next) else {
+            return;
+        };
+        if walk.copied.get(group).is_some_and(|copied| !copied) {
+            walk.copied[group] = true;
+            if let Some(seen) = self.seen.get(group) {
+                save_group(&mut walk.saved, seen, (self.base, self.tick_ms));
+            }
+        }
+    }
+
+    /// Starts saving the ids remembered now (see the module contract).
+    pub(crate) fn begin_walk(&mut self) {
+        self.walk = Some(Walk {
+            next: 0,
+            copied: vec![false; self.seen.len()],
+            saved: Section::default(),
+        });
+    }
+
+    /// Saves groups of the walk, up to about `budget` ids; the budget left, and the
+    /// section (of [`SavedId`]s) once every group is saved (the walk is then over).
+    pub(crate) fn walk_some(&mut self, mut budget: usize) -> (usize, Option<Section>) {
+        let Some(walk) = self.walk.as_mut() else { return (budget, None) };
+        while budget > 0 {
+            let group = walk.next;
+            let Some(seen) = self.seen.get(group) else {
+                return (budget, self.walk.take().map(|w| w.saved));
+            };
+            walk.next += 1;
+            if !walk.copied[group] {
+                save_group(&mut walk.saved, seen, (self.base, self.tick_ms));
+                budget = budget.saturating_sub(seen.len());
+            }
+        }
+        (budget, None)
     }
 
     /// The remembered ids of the key groups `keep` accepts, with the tick each was
     /// first seen at.
     pub fn saved(&self, keep: impl Fn(KeyGroup) -> bool) -> Vec<SavedId> {
-        let ticks = |compact: u32| self.base + u64::from(compact) * self.tick_ms;
         self.seen
             .iter()
+            .flatten()
             .filter(|(key, _)| keep(group_of(key)))
-            .map(|(key, &compact)| (*key, ticks(compact)))
+            .map(|(key, &compact)| (*key, self.base + u64::from(compact) * self.tick_ms))
             .collect()
     }
 
@@ -130,13 +205,15 @@ impl Dedup {
         let Some(earliest) = saved.iter().map(|(_, tick)| *tick).min() else {
             return;
         };
-        if self.seen.is_empty() {
+        if self.len == 0 {
             self.base = earliest;
         }
-        self.seen.reserve(saved.len());
         for (key, tick) in saved {
             let compact = self.compact_tick(tick);
-            self.seen.insert(key, compact);
+            let group = usize::from(group_of(&key));
+            if let Some(seen) = self.seen.get_mut(group) {
+                self.len += usize::from(seen.insert(key, compact).is_none());
+            }
         }
     }
 }
@@ -180,5 +257,31 @@ mod tests {
         one.load(dedup.saved(|group| group == key_group("user-7")), |_| true);
         assert!(!one.first_sighting("user-7", "a", 11_600));
         assert!(one.first_sighting("user-7", "a", 11_800), "first seen at 1,700");
+    }
+
+    /// A walk saves the ids remembered at its start: ids seen since are not in it, and
+    /// a sweep in the meantime (which would drop the old ones) waits for it.
+    #[test]
+    fn a_walk_saves_the_ids_at_its_start() {
+        let mut dedup = Dedup::new(100, 10_000);
+        let users: Vec<String> = (0..40).map(|n| format!("user-{n}")).collect();
+        for user in &users {
+            assert!(dedup.first_sighting(user, "a", 1_000));
+        }
+        dedup.begin_walk();
+        assert_eq!(dedup.walk_some(5).1.map(|_| ()), None, "a few groups saved");
+        dedup.advance(30_000);
+        for user in &users {
+            assert!(dedup.first_sighting(user, "b", 30_000));
+        }
+        let section = dedup.walk_some(usize::MAX).1.unwrap_or_else(|| panic!("the walk is over"));
+        let bytes = section.into_chunks().unwrap_or_else(|e| panic!("{e}")).concat();
+        let mut saved: Vec<SavedId> = bincode::deserialize(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        let mut expected: Vec<SavedId> = users.iter().map(|user| (key(user, "a"), 1_000)).collect();
+        saved.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(saved, expected);
+        dedup.advance(30_000);
+        assert_eq!(dedup.len(), users.len(), "after the walk, the sweep drops the ids seen at 1,000");
     }
 }

@@ -16,6 +16,7 @@ pub mod merged_source;
 pub mod metrics;
 pub mod metrics_text;
 pub mod placement;
+pub(crate) mod section;
 pub mod side_rows;
 pub mod source;
 pub mod user_state;

@@ -21,12 +21,20 @@
 //! engine's state at the last tick processed (lookups wake it through a thread-safe
 //! activator).
 //!
-//! Checkpoints ([`Checkpoints`]): a request at tick `T` is taken once both input
+//! Checkpoints ([`Checkpoints`]): a request at tick `T` begins once both input
 //! frontiers have reached `T` and every earlier tick is processed, before any tick from
-//! `T` on: the engine's snapshot as of `T` goes to the host's `save`, at the same point
-//! of event time on every worker. An operator restored from a checkpoint as of `T`
-//! (its engine restored by the host) starts there: inputs and rule updates before `T`
-//! are in its state and are dropped.
+//! `T` on — at the same point of event time on every worker: the engine's snapshot as
+//! of `T` begins ([`Engine::begin_snapshot`]), the host hears [`CheckpointStep::Began`]
+//! (its sources' resume points at `T` are to be taken then), and the capability held
+//! for the request is let go. The snapshot is then saved a slice of at most
+//! [`SNAPSHOT_SLICE`] at a time — one slice before each slice of tick work, and the
+//! rest of an activation's time when there is no tick to work on — while later ticks
+//! go on (copy-on-write keeps it as of `T`), and goes to the host as
+//! [`CheckpointStep::Taken`] with how it held the worker ([`SnapshotTiming`]). A
+//! request that comes due while a snapshot is in progress is skipped (logged); the
+//! host's next one succeeds. An operator restored from a checkpoint as of `T` (its
+//! engine restored by the host) starts there: inputs and rule updates before `T` are
+//! in its state and are dropped.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -94,6 +102,12 @@ const WORK_SLICE: Duration = Duration::from_millis(5);
 /// Users re-indexed or re-evaluated between two looks at the clock during a rule
 /// change's pass over every user (a few microseconds each).
 const USERS_PER_SLICE: usize = 256;
+/// The longest the operator works on a snapshot at a time (a slice of the checkpoint
+/// pause).
+pub const SNAPSHOT_SLICE: Duration = Duration::from_millis(1);
+/// Entries a snapshot saves between two looks at the clock (a user is a few
+/// microseconds).
+const SNAPSHOT_ENTRIES_PER_LOOK: usize = 64;
 
 /// A membership update: `((user, segment), tick, diff)`.
 pub type MembershipUpdate = ((String, String), u64, isize);
@@ -110,12 +124,34 @@ pub enum Control {
     Checkpoint,
 }
 
+/// What the operator tells its host of a checkpoint (see the module contract).
+#[derive(Debug)]
+pub enum CheckpointStep {
+    /// The snapshot as of this tick has begun: the state is fixed there.
+    Began(u64),
+    /// The snapshot, every entry saved, and how taking it held the worker.
+    Taken(EncodedSnapshot, SnapshotTiming),
+}
+
+/// How a snapshot held its worker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotTiming {
+    /// Slices it was saved in.
+    pub slices: u32,
+    /// The longest slice: the longest the snapshot held the worker at a time.
+    pub longest_slice: Duration,
+    /// Every slice together.
+    pub working: Duration,
+    /// From its start to its end, ticks in between included.
+    pub elapsed: Duration,
+}
+
 /// The operator's part in checkpoints (see the module contract).
 pub struct Checkpoints {
     /// The tick of the checkpoint the engine was restored from (0: a fresh start).
     pub restored_at: u64,
-    /// Where the engine's snapshots go, encoded, with how long taking each held the worker.
-    pub save: Box<dyn FnMut(EncodedSnapshot, Duration)>,
+    /// Where the steps of each checkpoint go.
+    pub save: Box<dyn FnMut(CheckpointStep)>,
 }
 
 impl Checkpoints {
@@ -123,8 +159,49 @@ impl Checkpoints {
     pub fn none() -> Checkpoints {
         Checkpoints {
             restored_at: 0,
-            save: Box::new(|_, _| {}),
+            save: Box::new(|_| {}),
         }
+    }
+}
+
+/// A snapshot in progress, as the operator times it (benchmarks time theirs alike).
+pub struct SnapshotClock {
+    started: Instant,
+    timing: SnapshotTiming,
+}
+
+impl SnapshotClock {
+    /// The clock of a snapshot begun now.
+    pub fn start() -> SnapshotClock {
+        SnapshotClock {
+            started: Instant::now(),
+            timing: SnapshotTiming::default(),
+        }
+    }
+
+    /// How the snapshot has held the worker so far.
+    pub fn timing(&self) -> SnapshotTiming {
+        self.timing
+    }
+
+    /// Saves a slice of the engine's snapshot in progress (at most [`SNAPSHOT_SLICE`]);
+    /// the snapshot once it is done.
+    pub fn slice(&mut self, engine: &mut Engine) -> Option<Result<EncodedSnapshot, String>> {
+        let slice = Instant::now();
+        let done = loop {
+            if let Some(done) = engine.continue_snapshot(SNAPSHOT_ENTRIES_PER_LOOK) {
+                break Some(done);
+            }
+            if slice.elapsed() >= SNAPSHOT_SLICE {
+                break None;
+            }
+        };
+        let took = slice.elapsed();
+        self.timing.slices += 1;
+        self.timing.longest_slice = self.timing.longest_slice.max(took);
+        self.timing.working += took;
+        self.timing.elapsed = self.started.elapsed();
+        done
     }
 }
 
@@ -149,6 +226,18 @@ fn earliest_pending<A, B>(inputs: &BTreeMap<u64, A>, rules: &BTreeMap<u64, B>, e
 fn hold_at<A, B>(inputs: &BTreeMap<u64, A>, rules: &BTreeMap<u64, B>, checkpoints: &BTreeSet<u64>, engine: &Engine) -> Option<u64> {
     let pending = engine.tick_in_progress().or_else(|| earliest_pending(inputs, rules, engine));
     [pending, checkpoints.first().copied()].into_iter().flatten().min()
+}
+
+/// Saves a slice of the snapshot in progress, if any, and hands it to the host once done.
+fn save_a_slice(snapshot: &mut Option<SnapshotClock>, engine: &mut Engine, checkpoints: &mut Checkpoints, worker: usize) {
+    let Some(clock) = snapshot.as_mut() else { return };
+    let Some(done) = clock.slice(engine) else { return };
+    let timing = clock.timing;
+    *snapshot = None;
+    match done {
+        Ok(encoded) => (checkpoints.save)(CheckpointStep::Taken(encoded, timing)),
+        Err(e) => tracing::error!(worker, error = %e, "classify: a checkpoint's snapshot failed"),
+    }
 }
 
 /// The classify operator (see the module contract).
@@ -178,6 +267,7 @@ pub fn classify<'s>(
             let mut pending_rules: BTreeMap<u64, Vec<(SegmentDef, isize)>> = BTreeMap::new();
             let mut pending_checkpoints: BTreeSet<u64> = BTreeSet::new();
             let mut changes: Vec<MembershipChange> = Vec::new();
+            let mut snapshot: Option<SnapshotClock> = None;
             move |(input, input_frontier), (control_input, control_frontier), output| {
                 let port = output.output_index();
                 let hold = |held: &mut Option<Capability<u64>>, cap: &timely::dataflow::operators::InputCapability<u64>, tick: u64| {
@@ -223,13 +313,18 @@ pub fn classify<'s>(
                             |at: u64| !input_frontier.less_than(&at) && !control_frontier.less_than(&at) && next.is_none_or(|n| n >= at);
                         while let Some(at) = pending_checkpoints.first().copied().filter(|at| complete(*at)) {
                             pending_checkpoints.remove(&at);
-                            let taking = Instant::now();
-                            match engine.encoded_snapshot(at) {
-                                Ok(snapshot) => (checkpoints.save)(snapshot, taking.elapsed()),
-                                Err(e) => tracing::error!(worker, error = %e, "classify: no checkpoint as of {at}"),
+                            match engine.begin_snapshot(at) {
+                                Ok(()) => {
+                                    (checkpoints.save)(CheckpointStep::Began(at));
+                                    snapshot = Some(SnapshotClock::start());
+                                }
+                                Err(e) => tracing::warn!(worker, error = %e, "classify: checkpoint as of {at} skipped"),
                             }
                         }
                     }
+                    // A slice of the snapshot in progress before each slice of ticks, so a
+                    // busy worker finishes it too.
+                    save_a_slice(&mut snapshot, &mut engine, &mut checkpoints, worker);
                     let Some(cap) = held.as_ref() else { break };
                     let tick = match engine.tick_in_progress() {
                         // A rule change's pass over every user, continued.
@@ -261,6 +356,13 @@ pub fn classify<'s>(
                                 .map(|c| ((c.user, c.segment), tick, if c.entered { 1 } else { -1 })),
                         );
                     }
+                }
+                // No tick to work on: the rest of the activation's time goes to the snapshot.
+                while snapshot.is_some() && started.elapsed() < WORK_SLICE {
+                    save_a_slice(&mut snapshot, &mut engine, &mut checkpoints, worker);
+                }
+                if snapshot.is_some() {
+                    activator.activate();
                 }
                 // Lookups see a finished tick's state, never one half done.
                 if engine.tick_in_progress().is_none() {
@@ -322,9 +424,11 @@ mod tests {
             let output = probe.clone();
             let checkpoints = Checkpoints {
                 restored_at: 0,
-                save: Box::new(move |snapshot: EncodedSnapshot, _| {
-                    let passed = !output.less_equal(&snapshot.as_of);
-                    record.lock().map(|mut all| all.push((snapshot.as_of, passed))).unwrap_or(());
+                save: Box::new(move |step: CheckpointStep| {
+                    if let CheckpointStep::Began(as_of) = step {
+                        let passed = !output.less_equal(&as_of);
+                        record.lock().map(|mut all| all.push((as_of, passed))).unwrap_or(());
+                    }
                 }),
             };
             let mut control = InputHandle::<u64, CapacityContainerBuilder<Vec<(Control, u64)>>>::new();

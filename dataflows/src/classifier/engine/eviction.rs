@@ -107,7 +107,7 @@ impl Engine {
 
     /// Restores what `state`, being rebuilt, keeps from a dormant record of `name`.
     pub(super) fn wake(&mut self, name: &str, state: &mut UserState) {
-        if let Some(record) = self.dormant.swap_remove(name) {
+        if let Some((_, record)) = self.dormant.swap_remove_entry(name) {
             let segments = state.raw.len();
             state.raw = record.raw;
             state.member = record.member;

@@ -25,8 +25,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use indexmap::IndexMap;
-
 use super::active_rules::ActiveRules;
 use super::dedup::Dedup;
 use super::feature_slots::FeatureSlots;
@@ -48,6 +46,7 @@ mod test_support;
 mod visit;
 
 pub use snapshot::{EncodedSnapshot, EngineSnapshot};
+use snapshot::{SnapshotWalk, TrackedMap, TrackedTimers};
 
 /// An input of one user at one tick.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
@@ -89,12 +88,15 @@ pub struct Engine {
     rules: ActiveRules,
     /// Users by id (`Box<str>`: 8 bytes less per user than a `String` key), each with a
     /// dense index that rule edits and eviction sweeps walk a slice at a time; removal
-    /// is `swap_remove` (`visit.rs` says why the walks stay exact).
-    users: IndexMap<Box<str>, UserState, FastHash>,
-    /// What evicted users keep, by id (indexed likewise).
-    dormant: IndexMap<Box<str>, eviction::Dormant, FastHash>,
+    /// is `swap_remove` (`visit.rs` says why the walks stay exact). Tracked: a snapshot
+    /// in progress saves a user before changing it.
+    users: TrackedMap<UserState>,
+    /// What evicted users keep, by id (indexed and tracked likewise).
+    dormant: TrackedMap<eviction::Dormant>,
     dedup: Dedup,
-    timers: BTreeMap<u64, Vec<String>>,
+    timers: TrackedTimers,
+    /// The snapshot in progress, if any (`snapshot/walk.rs`).
+    snapshot_walk: Option<SnapshotWalk>,
     /// Reused per-user buffers: which segments to evaluate, the new membership.
     scratch_evaluate: Vec<bool>,
     scratch_member: Vec<bool>,
@@ -187,9 +189,10 @@ impl Engine {
             config,
             defs: BTreeMap::new(),
             rules,
-            users: IndexMap::default(),
-            dormant: IndexMap::default(),
-            timers: BTreeMap::new(),
+            users: TrackedMap::default(),
+            dormant: TrackedMap::default(),
+            timers: TrackedTimers::default(),
+            snapshot_walk: None,
             scratch_evaluate: Vec::new(),
             scratch_member: Vec::new(),
             scratch_due: Vec::new(),
@@ -324,7 +327,7 @@ impl Engine {
     /// The users with a window expiry due at `now`, sorted, each once; their timers
     /// are taken.
     fn due_users(&mut self, now: u64) -> Vec<Box<str>> {
-        let due = self.timers.remove(&now).unwrap_or_default();
+        let due = self.timers.take(now).unwrap_or_default();
         let mut users: Vec<Box<str>> = due
             .into_iter()
             .filter(|u| self.users.get(u.as_str()).is_some_and(|s| s.next_timer == Some(now)))
@@ -544,7 +547,7 @@ impl Engine {
         if next != state.next_timer || next.is_some_and(|t| t <= now) {
             state.next_timer = next.filter(|t| *t > now);
             if let Some(t) = state.next_timer {
-                self.timers.entry(t).or_default().push(name.to_string());
+                self.timers.push(t, name.to_string());
             }
         }
     }

@@ -20,20 +20,26 @@
 //! without unwindowed features), because which tick evicts an idle user depends on the
 //! users a worker holds. Counters start again from zero.
 //!
-//! Encoding: bincode (the serde format timely itself exchanges with).
-//! [`Engine::encoded_snapshot`] encodes the state straight from the engine, in the
-//! layout of [`EngineSnapshot::to_bytes`], which [`EngineSnapshot::from_bytes`]
-//! reads. *Why not encode a copy:* at 1M users, copying the state (`Engine::snapshot`)
-//! held the worker 5.6 s, and encoding the copy took 1.4 s more
-//! (`docs/benchmarks.md`); encoding straight from the engine skips the copy's millions of
-//! allocations. It is still taken between ticks in one piece.
+//! Encoding: bincode (the serde format timely itself exchanges with). A snapshot is
+//! taken a slice at a time while the engine goes on (`walk.rs`, [`Engine::begin_snapshot`]);
+//! each user and dormant record carries its dense index as of the snapshot, and
+//! [`EngineSnapshot::from_bytes`] puts them back in that order.
 
 use serde::{Deserialize, Serialize};
 
 use super::eviction::Dormant;
 use super::*;
 use crate::classifier::dedup::SavedId;
+use crate::classifier::section::Section;
 use segstream_model::key_group::{key_group, KeyGroup};
+
+mod tracked_map;
+mod tracked_timers;
+mod walk;
+
+pub(crate) use tracked_map::TrackedMap;
+pub(crate) use tracked_timers::TrackedTimers;
+pub(super) use walk::SnapshotWalk;
 
 /// An engine's state at the end of a tick (see the module contract).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -42,8 +48,9 @@ pub struct EngineSnapshot {
     pub as_of: u64,
     last_tick: Option<u64>,
     defs: Vec<(SegmentDef, isize)>,
-    users: Vec<(KeyGroup, Box<str>, UserState)>,
-    dormant: Vec<(KeyGroup, Box<str>, Dormant)>,
+    /// Users with their dense index, key group and id.
+    users: Vec<(u32, KeyGroup, Box<str>, UserState)>,
+    dormant: Vec<(u32, KeyGroup, Box<str>, Dormant)>,
     seen: Vec<SavedId>,
     timers: Vec<(u64, Vec<(KeyGroup, String)>)>,
     sweep: SweepPosition,
@@ -57,15 +64,33 @@ struct SweepPosition {
     inputs_since: u64,
 }
 
-/// A snapshot as bytes ([`Engine::encoded_snapshot`]).
+/// A snapshot as bytes ([`Engine::begin_snapshot`], [`Engine::encoded_snapshot`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EncodedSnapshot {
     /// Its tick (see [`EngineSnapshot::as_of`]).
     pub as_of: u64,
     /// Users (live and dormant) in it.
     pub users: usize,
-    /// The bytes [`EngineSnapshot::from_bytes`] reads.
-    pub bytes: Vec<u8>,
+    /// The bytes [`EngineSnapshot::from_bytes`] reads, in pieces to write one after the
+    /// other (joining a gigabyte on the worker would be a pause of its own).
+    pub chunks: Vec<Vec<u8>>,
+}
+
+impl EncodedSnapshot {
+    /// The snapshot's size in bytes.
+    pub fn len(&self) -> usize {
+        self.chunks.iter().map(Vec::len).sum()
+    }
+
+    /// Whether it has no bytes (never: a snapshot has a head).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes in one piece.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.chunks.concat()
+    }
 }
 
 /// A sequence serialized from an iterator, without collecting it (`Clone`: serde's
@@ -78,18 +103,15 @@ impl<I: Iterator<Item = T> + Clone, T: Serialize> Serialize for Seq<I> {
     }
 }
 
-/// [`EngineSnapshot`]'s layout, borrowing the engine's state.
-#[derive(Serialize)]
-#[serde(bound(serialize = "Seq<Defs>: Serialize, Seq<Users>: Serialize, Seq<Dormants>: Serialize, Seq<Timers>: Serialize"))]
-struct SnapshotView<Defs, Users, Dormants, Timers> {
-    as_of: u64,
-    last_tick: Option<u64>,
-    defs: Seq<Defs>,
-    users: Seq<Users>,
-    dormant: Seq<Dormants>,
-    seen: Vec<SavedId>,
-    timers: Seq<Timers>,
-    sweep: SweepPosition,
+/// The entries of the key groups `owns` accepts, by id.
+fn owned<'a, V: 'a>(
+    entries: Vec<(u32, KeyGroup, Box<str>, V)>,
+    owns: &'a impl Fn(KeyGroup) -> bool,
+) -> impl Iterator<Item = (Box<str>, V)> + 'a {
+    entries
+        .into_iter()
+        .filter(|(_, group, ..)| owns(*group))
+        .map(|(_, _, name, value)| (name, value))
 }
 
 impl EngineSnapshot {
@@ -98,9 +120,13 @@ impl EngineSnapshot {
         bincode::serialize(self).map_err(|e| format!("encoding an engine snapshot: {e}"))
     }
 
-    /// A snapshot from [`EngineSnapshot::to_bytes`]'s bytes.
+    /// A snapshot from [`EngineSnapshot::to_bytes`]'s or [`EncodedSnapshot`]'s bytes,
+    /// its users and dormant records in their dense order.
     pub fn from_bytes(bytes: &[u8]) -> Result<EngineSnapshot, String> {
-        bincode::deserialize(bytes).map_err(|e| format!("decoding an engine snapshot: {e}"))
+        let mut snapshot: EngineSnapshot = bincode::deserialize(bytes).map_err(|e| format!("decoding an engine snapshot: {e}"))?;
+        snapshot.users.sort_unstable_by_key(|(index, ..)| *index);
+        snapshot.dormant.sort_unstable_by_key(|(index, ..)| *index);
+        Ok(snapshot)
     }
 
     /// Users (live and dormant) in the snapshot.
@@ -121,12 +147,14 @@ impl Engine {
             users: self
                 .users
                 .iter()
-                .map(|(name, state)| (key_group(name), name.clone(), state.clone()))
+                .enumerate()
+                .map(|(index, (name, state))| (index as u32, key_group(name), name.clone(), state.clone()))
                 .collect(),
             dormant: self
                 .dormant
                 .iter()
-                .map(|(name, record)| (key_group(name), name.clone(), record.clone()))
+                .enumerate()
+                .map(|(index, (name, record))| (index as u32, key_group(name), name.clone(), record.clone()))
                 .collect(),
             seen: self.dedup.saved(|_| true),
             timers: self
@@ -135,31 +163,6 @@ impl Engine {
                 .map(|(tick, users)| (*tick, users.iter().map(|user| (key_group(user), user.clone())).collect()))
                 .collect(),
             sweep: self.sweep_position(),
-        })
-    }
-
-    /// The engine's state as of tick `as_of`, encoded straight from the engine (see the
-    /// module contract); the same errors as [`Engine::snapshot`].
-    pub fn encoded_snapshot(&self, as_of: u64) -> Result<EncodedSnapshot, String> {
-        self.check_snapshot_tick(as_of)?;
-        let view = SnapshotView {
-            as_of,
-            last_tick: self.last_tick,
-            defs: Seq(self.defs.iter()),
-            users: Seq(self.users.iter().map(|(name, state)| (key_group(name), name, state))),
-            dormant: Seq(self.dormant.iter().map(|(name, record)| (key_group(name), name, record))),
-            seen: self.dedup.saved(|_| true),
-            timers: Seq(self
-                .timers
-                .iter()
-                .map(|(tick, users)| (tick, Seq(users.iter().map(|user| (key_group(user), user)))))),
-            sweep: self.sweep_position(),
-        };
-        let bytes = bincode::serialize(&view).map_err(|e| format!("encoding an engine snapshot: {e}"))?;
-        Ok(EncodedSnapshot {
-            as_of,
-            users: self.users.len() + self.dormant.len(),
-            bytes,
         })
     }
 
@@ -174,6 +177,9 @@ impl Engine {
     fn check_snapshot_tick(&self, as_of: u64) -> Result<(), String> {
         if let Some(tick) = self.tick_in_progress() {
             return Err(format!("a snapshot is taken between ticks, and tick {tick} is in progress"));
+        }
+        if let Some(walk) = self.snapshot_in_progress() {
+            return Err(format!("the snapshot as of {walk} is in progress"));
         }
         match self.last_tick.filter(|last| *last >= as_of) {
             Some(last) => Err(format!("a snapshot as of tick {as_of} is too late: tick {last} is processed")),
@@ -203,26 +209,14 @@ impl Engine {
         let sweep = first.sweep;
         (self.next_eviction_sweep, self.sweep_below, self.inputs_since_sweep) = (sweep.next_sweep, sweep.below, sweep.inputs_since);
         for snapshot in snapshots {
-            self.users.extend(
-                snapshot
-                    .users
-                    .into_iter()
-                    .filter(|(group, ..)| owns(*group))
-                    .map(|(_, name, state)| (name, state)),
-            );
+            self.users.extend(owned(snapshot.users, &owns));
             for (tick, users) in snapshot.timers {
                 let owned: Vec<String> = users.into_iter().filter(|(group, _)| owns(*group)).map(|(_, user)| user).collect();
                 if !owned.is_empty() {
-                    self.timers.entry(tick).or_default().extend(owned);
+                    self.timers.extend_at(tick, owned);
                 }
             }
-            self.dormant.extend(
-                snapshot
-                    .dormant
-                    .into_iter()
-                    .filter(|(group, ..)| owns(*group))
-                    .map(|(_, name, record)| (name, record)),
-            );
+            self.dormant.extend(owned(snapshot.dormant, &owns));
             self.dedup.load(snapshot.seen, &owns);
         }
         Ok(())
@@ -255,13 +249,10 @@ mod tests {
         saved.process_tick(1_000, vec![], vec![], &mut NoSideRows, &mut out);
         // A sweep runs at the end of this tick (ann is not idle yet); the next is due at 10,525.
         saved.process_tick(9_900, vec![], vec![watched("bob", "b", 9_900)], &mut NoSideRows, &mut out);
-        let encoded = saved.encoded_snapshot(10_000).unwrap_or_else(|e| panic!("{e}"));
+        let encoded = saved.encoded_snapshot(10_000).unwrap_or_else(|e| panic!("{e}")).into_bytes();
         let copied = saved.snapshot(10_000).and_then(|s| s.to_bytes()).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            encoded.bytes, copied,
-            "encoded straight from the engine or from a copy: the same bytes"
-        );
-        let bytes = encoded.bytes;
+        assert_eq!(encoded, copied, "encoded straight from the engine or from a copy: the same bytes");
+        let bytes = encoded;
         let mut restored = evicting();
         let loaded = EngineSnapshot::from_bytes(&bytes).unwrap_or_else(|e| panic!("{e}"));
         restored.restore(vec![loaded], |_| true).unwrap_or_else(|e| panic!("{e}"));

@@ -1,0 +1,116 @@
+//! A snapshot taken a slice at a time while the engine goes on processing ticks.
+//!
+//! Contract: [`Engine::begin_snapshot`]`(as_of)`, called between ticks under the same
+//! conditions as [`Engine::snapshot`], fixes the state to save: the rule definitions,
+//! the last tick and the eviction sweep's position are encoded at once (a few hundred
+//! bytes); the users, dormant records, timers and remembered ids are then saved by
+//! [`Engine::continue_snapshot`], up to a budget of entries per call, while the host
+//! processes later ticks in between. Every change to an entry not yet saved saves it
+//! first (copy-on-write: `tracked_map.rs`, `tracked_timers.rs`, and the dedup map
+//! group by group), so the bytes that come out once every entry is saved are the
+//! state as of `as_of` — they decode ([`EngineSnapshot::from_bytes`]) to what
+//! [`Engine::snapshot`] would have returned then, up to the order of entries in each
+//! section. A second snapshot cannot begin before the first is done.
+//!
+//! *Why:* encoding 1M users in one piece held the worker 5 s (`docs/benchmarks.md`),
+//! a thousand times the checkpoint pause allowed; a slice of a few hundred entries is
+//! about a millisecond, and a change pays for saving one entry at most once per
+//! snapshot.
+
+use super::*;
+
+/// A snapshot in progress: what is saved so far.
+pub(in crate::classifier::engine) struct SnapshotWalk {
+    as_of: u64,
+    /// The rule definitions and last tick, encoded.
+    head: Vec<u8>,
+    sweep: SweepPosition,
+    /// Users and dormant records at the start.
+    entries: usize,
+    users: Option<Section>,
+    dormant: Option<Section>,
+    seen: Option<Section>,
+    timers: Option<Section>,
+}
+
+/// Advances one section's walk unless it is done; whether it is.
+fn walk_section(section: &mut Option<Section>, budget: &mut usize, walk_some: impl FnOnce(usize) -> (usize, Option<Section>)) -> bool {
+    if section.is_none() {
+        let (left, done) = walk_some(*budget);
+        *budget = left;
+        *section = done;
+    }
+    section.is_some()
+}
+
+impl Engine {
+    /// Begins a snapshot as of `as_of` (see the module contract); an error while a tick
+    /// or another snapshot is in progress, or once a tick at or after `as_of` is processed.
+    pub fn begin_snapshot(&mut self, as_of: u64) -> Result<(), String> {
+        self.check_snapshot_tick(as_of)?;
+        if let Some(walk) = &self.snapshot_walk {
+            return Err(format!("the snapshot as of {} is in progress", walk.as_of));
+        }
+        let head =
+            bincode::serialize(&(as_of, self.last_tick, Seq(self.defs.iter()))).map_err(|e| format!("encoding an engine snapshot: {e}"))?;
+        self.users.begin_walk();
+        self.dormant.begin_walk();
+        self.timers.begin_walk();
+        self.dedup.begin_walk();
+        self.snapshot_walk = Some(SnapshotWalk {
+            as_of,
+            head,
+            sweep: self.sweep_position(),
+            entries: self.users.len() + self.dormant.len(),
+            users: None,
+            dormant: None,
+            seen: None,
+            timers: None,
+        });
+        Ok(())
+    }
+
+    /// The tick of the snapshot in progress, if any.
+    pub fn snapshot_in_progress(&self) -> Option<u64> {
+        self.snapshot_walk.as_ref().map(|w| w.as_of)
+    }
+
+    /// Saves up to about `budget` entries of the snapshot in progress; once every entry
+    /// is saved, the snapshot (the walk is then over), or the error that spoiled it.
+    pub fn continue_snapshot(&mut self, mut budget: usize) -> Option<Result<EncodedSnapshot, String>> {
+        let walk = self.snapshot_walk.as_mut()?;
+        let done = walk_section(&mut walk.users, &mut budget, |b| self.users.walk_some(b))
+            && walk_section(&mut walk.dormant, &mut budget, |b| self.dormant.walk_some(b))
+            && walk_section(&mut walk.seen, &mut budget, |b| self.dedup.walk_some(b))
+            && walk_section(&mut walk.timers, &mut budget, |b| self.timers.walk_some(b));
+        if !done {
+            return None;
+        }
+        let walk = self.snapshot_walk.take()?;
+        Some(walk.finish())
+    }
+
+    /// The state as of `as_of`, encoded in one piece (a snapshot begun and finished at
+    /// once; the same errors as [`Engine::begin_snapshot`]).
+    pub fn encoded_snapshot(&mut self, as_of: u64) -> Result<EncodedSnapshot, String> {
+        self.begin_snapshot(as_of)?;
+        self.continue_snapshot(usize::MAX)
+            .unwrap_or_else(|| Err("a snapshot in one piece did not finish".into()))
+    }
+}
+
+impl SnapshotWalk {
+    /// The snapshot's bytes, in [`EngineSnapshot`]'s field order.
+    fn finish(self) -> Result<EncodedSnapshot, String> {
+        let mut chunks = vec![self.head];
+        for section in [self.users, self.dormant, self.seen, self.timers] {
+            chunks.extend(section.unwrap_or_default().into_chunks()?);
+        }
+        chunks.push(bincode::serialize(&self.sweep).map_err(|e| format!("encoding an engine snapshot: {e}"))?);
+        Ok(EncodedSnapshot {
+            as_of: self.as_of,
+            users: self.entries,
+            chunks,
+        })
+    }
+}
