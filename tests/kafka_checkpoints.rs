@@ -1,6 +1,8 @@
 //! Checkpoints of the distributed classifier on the real broker (tansu) and Redis:
 //! kill -9 under load (half of them the moment a new checkpoint is complete, half the
-//! moment one is under way: parts written, no manifest yet), and rescaling 2 processes → 3 → 1,
+//! moment one is under way: parts written, no manifest yet), a restart after the topic's
+//! retention (a minute, far shorter than the dedup horizon) deleted every record the
+//! checkpoint covers, and rescaling 2 processes → 3 → 1,
 //! each restart restoring the newest complete checkpoint and replaying the events
 //! topic only from its offsets; the change stream equals the oracle's (an
 //! uninterrupted run's) with no gap and no change twice, and so does the profile store.
@@ -12,7 +14,7 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::time::Duration;
 
-use support::deployment::{self, past_start, run_to, Deployment, SERVICES};
+use support::deployment::{self, now_ms, past_start, run_to, Deployment, SERVICES};
 use support::scenario::{changes_through, final_memberships, Produced, Workload, CLASSIFIER};
 
 const PARTITIONS: i32 = 4;
@@ -242,5 +244,91 @@ fn rescaling_two_processes_to_three_to_one_restores_every_key_group() {
         "1 process restores the 3 processes' parts:\n{final_log}"
     );
     logs.push_str(&final_log);
+    check_against_the_oracle(&d, &workload, until, &logs);
+}
+
+/// The topic's retention (a minute; tansu applies it when it starts, and every 10
+/// minutes) deletes every record of the first half of the events once a checkpoint
+/// covers them; the restart restores that checkpoint and replays only what the topic
+/// still holds, and the change stream equals the oracle's. (The dedup horizon is a day:
+/// a restart rebuilding its state from the topic would miss the deleted half.) The
+/// first half is stamped 45 s old, so a maintenance pass of the broker's own schedule
+/// cannot delete it before the first run has read it; the broker restarts once it is
+/// older than the retention.
+#[test]
+fn a_restart_after_retention_deleted_what_the_checkpoint_covers_is_exact() {
+    let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
+    let classifier = CLASSIFIER.replace("idle_timeout = \"1s\"", "idle_timeout = \"1h\"");
+    let retention = [("cleanup.policy", "delete"), ("retention.ms", "60000")];
+    let d = Deployment::with_events_topic(
+        "ckpt-retention",
+        PARTITIONS,
+        &format!("interval = \"1s\"\n{classifier}"),
+        &retention,
+    );
+    let start = past_start(180);
+    let mut workload = Workload::new(&d.name, start, 24, 16).with_late_events(PARTITIONS);
+    let producer = deployment::producer();
+    workload.produce_tables(&d, &producer);
+    let slices = sliced(&mut workload, 2);
+    let stamped = now_ms() - 45_000;
+    workload.produce_events_stamped(&d, &producer, slices[0].clone(), Some(stamped));
+    // A bridge per partition after the first half, stamped now so that retention keeps
+    // it: the watermark passes the first half, and a checkpoint covers all of it.
+    let covered = workload.events[slices[0].clone()].iter().map(|e| e.time).max().unwrap_or(start);
+    let bridge_time = covered + 2_000;
+    let mut bridges = Vec::new();
+    for p in 0..PARTITIONS {
+        let user = format!("bridge-{p}-{}", workload.start);
+        let line = format!("{{\"id\":\"{user}\",\"user\":\"{user}\",\"type\":\"app_closed\",\"time\":{bridge_time}}}");
+        deployment::send_to(&producer, &d.events, p, &user, &line, now_ms());
+        bridges.push(Produced {
+            user,
+            line,
+            time: bridge_time,
+            partition: Some(p),
+        });
+    }
+    // The oracle sees them where they were produced: after the first half, before the
+    // second (whose first events are then late).
+    workload.events.splice(slices[0].end..slices[0].end, bridges);
+    let second_half = slices[1].start + PARTITIONS as usize..slices[1].end + PARTITIONS as usize;
+    deployment::flush(&producer);
+    let mut child = [d.classify(&["--workers", "2"], "first")];
+    let mut last = 0;
+    while last <= covered {
+        last = newer_checkpoint(&d, last, &mut child, "first");
+    }
+    kill_all(&mut child);
+    let before = deployment::read_all(&d.events).len();
+    support::poll_until(Duration::from_secs(60), Duration::from_millis(200), || {
+        (now_ms() > stamped + 61_000)
+            .then_some(())
+            .ok_or_else(|| "the first half is not past the retention yet".to_string())
+    });
+    deployment::services(&["stop", "tansu"]);
+    deployment::services(&["start", "tansu"]);
+    let kept = support::poll_until(Duration::from_secs(60), Duration::from_millis(200), || {
+        let kept = deployment::read_all(&d.events);
+        let left = kept.len();
+        (left == PARTITIONS as usize)
+            .then_some(kept)
+            .ok_or_else(|| format!("retention has not deleted the first half yet: {left} of {before} records left"))
+    });
+    assert!(
+        kept.iter().all(|(key, ..)| key.starts_with("bridge-")),
+        "only the bridges are left: {kept:?}"
+    );
+    workload.produce_events(&d, &producer, second_half);
+    let until = start + 60_000;
+    workload.produce_sentinels(&d, &producer, PARTITIONS, until + 2_000);
+    run_to(&d, &["--workers", "2"], until, "final");
+    let final_log = d.log("final");
+    assert_eq!(
+        restored_parts(&final_log),
+        Some(2),
+        "the restart restores the checkpoint:\n{final_log}"
+    );
+    let logs = format!("{}{final_log}", d.log("first"));
     check_against_the_oracle(&d, &workload, until, &logs);
 }

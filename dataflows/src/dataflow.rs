@@ -24,7 +24,10 @@
 //! tick to `save`. A worker built with a [`Restore`] restores the key groups it owns
 //! from every old worker's snapshot, starts its classify operator at the checkpoint's
 //! tick, and its source operator at each partition's resume point (the host has
-//! positioned the source there). [`build`] is [`build_with`] without either.
+//! positioned the source there); it seeds the profile and stats arrangements, just
+//! before the checkpoint's tick, with the rows of the users it restored, because a
+//! compacted table topic may no longer hold the rows a later delete retracts. [`build`]
+//! is [`build_with`] without either.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -172,6 +175,22 @@ fn upserts<'s>(
     (changes, trace)
 }
 
+/// Sends the rows of the users a restored engine holds into the upsert inputs at `tick`,
+/// just before the checkpoint's: the arrangements then hold, before the checkpoint, the
+/// rows the engine does, even where the topics no longer do. A compacted topic keeps
+/// only the newest record of a key, so a delete after the checkpoint may be all that is
+/// left of a row; without the seed it retracts nothing and the engine never hears of it.
+fn seed_rows(engine: &Engine, schema: &Schema, tick: u64, (profiles, stats): (&mut UpsertInput, &mut UpsertInput)) {
+    for (user, profile, user_stats) in engine.held_rows() {
+        if let Some(row) = profile {
+            profiles.send((user.to_string(), Some(row.to_slots(schema.profile.len())), tick));
+        }
+        if let Some(row) = user_stats {
+            stats.send((user.to_string(), Some(row.to_slots(schema.stats.len())), tick));
+        }
+    }
+}
+
 /// Builds the classifier on this worker (see the module contract).
 pub fn build<'s, S: EventSource>(scope: Scope<'s, u64>, source: S, shared: &Shared) -> Result<(Handles, Outputs<'s>), String> {
     build_with(scope, source, shared, Checkpointing::none())
@@ -210,6 +229,9 @@ pub fn build_with<'s, S: EventSource>(
     let mut stats = InputHandle::new();
     let (profile_updates, profile_rows) = upserts(scope, &mut profiles, "Profiles", UserInput::Profile);
     let (stats_updates, stats_rows) = upserts(scope, &mut stats, "Stats", UserInput::Stats);
+    if restored_at > 0 {
+        seed_rows(&engine, &shared.schema, restored_at - 1, (&mut profiles, &mut stats));
+    }
     let (rules, rule_updates) = scope.new_collection::<SegmentDef, isize>();
     let mut checkpoints = InputHandle::new();
     let requests = scope.input_from(&mut checkpoints).map(|at| (Control::Checkpoint, at));

@@ -10,6 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -52,6 +54,12 @@ fn fail_without_services() {
 impl Deployment {
     /// Creates the topics (`partitions` each for events, upserts and changes).
     pub fn new(test: &str, partitions: i32, extra_config: &str) -> Deployment {
+        Deployment::with_events_topic(test, partitions, extra_config, &[])
+    }
+
+    /// [`Deployment::new`], its events topic created first with these topic configs
+    /// (a retention, say).
+    pub fn with_events_topic(test: &str, partitions: i32, extra_config: &str, events_configs: &[(&str, &str)]) -> Deployment {
         fail_without_services();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -80,6 +88,9 @@ impl Deployment {
             checkpoints = super::scratch_path("checkpoints", "").display().to_string()
         );
         std::fs::write(&d.config, text).unwrap();
+        if !events_configs.is_empty() {
+            create_topic(&d.events, partitions, events_configs);
+        }
         let out = super::segstream(&["topics", "create", "--config", d.config.to_str().unwrap()]);
         assert!(
             out.status.success(),
@@ -128,6 +139,19 @@ impl Deployment {
 
     pub fn log(&self, log: &str) -> String {
         std::fs::read_to_string(super::scratch_path("deployments", &format!("{}-{log}.log", self.name))).unwrap_or_default()
+    }
+}
+
+/// Creates `topic` with `partitions` and topic configs.
+fn create_topic(topic: &str, partitions: i32, configs: &[(&str, &str)]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", BROKERS).create().unwrap();
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1));
+    for (key, value) in configs {
+        new = new.set(key, value);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for created in runtime.block_on(admin.create_topics([&new], &AdminOptions::new())).unwrap() {
+        created.unwrap_or_else(|(topic, code)| panic!("creating {topic}: {code:?}"));
     }
 }
 

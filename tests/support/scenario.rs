@@ -177,15 +177,22 @@ impl Workload {
     }
 
     pub fn produce_events(&self, d: &Deployment, producer: &BaseProducer, range: std::ops::Range<usize>) {
+        self.produce_events_stamped(d, producer, range, None);
+    }
+
+    /// [`Workload::produce_events`], every record's Kafka timestamp `stamp` instead of its
+    /// event's time (the broker's retention goes by the timestamp).
+    pub fn produce_events_stamped(&self, d: &Deployment, producer: &BaseProducer, range: std::ops::Range<usize>, stamp: Option<u64>) {
         for event in &self.events[range.clone()] {
+            let timestamp = stamp.unwrap_or(event.time);
             match event.partition {
-                Some(p) => super::deployment::send_to(producer, &d.events, p, &event.user, &event.line, event.time),
-                None => send(producer, &d.events, &event.user, Some(&event.line), event.time),
+                Some(p) => super::deployment::send_to(producer, &d.events, p, &event.user, &event.line, timestamp),
+                None => send(producer, &d.events, &event.user, Some(&event.line), timestamp),
             }
         }
         if range.start == 0 {
             for (payload, _) in MALFORMED {
-                send(producer, &d.events, &self.users[0], Some(payload), self.start);
+                send(producer, &d.events, &self.users[0], Some(payload), stamp.unwrap_or(self.start));
             }
         }
         flush(producer);

@@ -53,6 +53,19 @@ struct PartitionState {
     committed: Option<i64>,
 }
 
+/// Why a checkpoint resuming at `offset` cannot be restored from a partition whose
+/// first record is at `low`, if it cannot.
+fn gone_before(offset: i64, low: i64) -> Option<String> {
+    (offset < low).then(|| {
+        format!(
+            "the checkpoint resumes at offset {offset}, but the records before {low} are gone (the topic's retention \
+             deleted them before a newer checkpoint covered them), so the state would miss them; keep the topic's \
+             retention longer than the checkpoint interval plus the longest outage, or start from an empty checkpoint \
+             location to rebuild from what the topic holds"
+        )
+    })
+}
+
 /// What the source needs besides the consumer.
 pub struct SourceSetup {
     /// This worker's global index.
@@ -125,6 +138,9 @@ impl KafkaEventSource {
         } else {
             BTreeMap::new()
         };
+        if let Some(points) = checkpoint {
+            self.check_retained(partitions, points)?;
+        }
         let mut assignment = TopicPartitionList::new();
         for &p in partitions {
             let point = checkpoint.and_then(|points| points.get(&(p as u32)).copied());
@@ -153,6 +169,21 @@ impl KafkaEventSource {
         self.consumer
             .incremental_assign(&assignment)
             .map_err(|e| format!("assigning partitions of {}: {e}", self.topic))
+    }
+
+    /// An error if the topic no longer holds a record a checkpoint resumes from: its
+    /// retention deleted records the state after the checkpoint is built from, and a
+    /// restore would miss them silently.
+    fn check_retained(&self, partitions: &[i32], points: &BTreeMap<u32, ResumePoint>) -> Result<(), String> {
+        for &p in partitions {
+            let Some(point) = points.get(&(p as u32)) else { continue };
+            let (low, _) = self
+                .consumer
+                .fetch_watermarks(&self.topic, p, STARTUP_TIMEOUT)
+                .map_err(|e| format!("watermarks of {}/{p}: {e}", self.topic))?;
+            gone_before(point.offset, low).map_or(Ok(()), |gone| Err(format!("{}/{p}: {gone}", self.topic)))?;
+        }
+        Ok(())
     }
 
     fn committed(&self, partitions: &[i32]) -> Result<BTreeMap<i32, i64>, String> {
@@ -344,5 +375,21 @@ impl EventSource for KafkaEventSource {
 
     fn resume_point(&self, partition: u32, as_of: u64) -> Option<ResumePoint> {
         self.partitions.get(&(partition as i32)).and_then(|s| s.commits.resume_point(as_of))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gone_before;
+
+    #[test]
+    fn a_checkpoint_resuming_before_the_first_record_kept_is_refused() {
+        assert_eq!(gone_before(120, 120), None, "resumes at the first record kept");
+        assert_eq!(gone_before(500, 120), None);
+        let refused = gone_before(80, 120).unwrap_or_default();
+        assert!(
+            refused.contains("offset 80") && refused.contains("before 120 are gone"),
+            "{refused}"
+        );
     }
 }

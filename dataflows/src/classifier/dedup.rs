@@ -208,6 +208,13 @@ impl Dedup {
         if self.len == 0 {
             self.base = earliest;
         }
+        // Each group's map sized once: growing 4,096 maps id by id rehashed every one
+        // of them several times over.
+        let mut per_group = vec![0usize; self.seen.len()];
+        saved.iter().for_each(|(key, _)| per_group[usize::from(group_of(key))] += 1);
+        for (seen, count) in self.seen.iter_mut().zip(per_group) {
+            seen.reserve(count);
+        }
         for (key, tick) in saved {
             let compact = self.compact_tick(tick);
             let group = usize::from(group_of(&key));

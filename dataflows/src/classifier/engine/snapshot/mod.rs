@@ -187,6 +187,14 @@ impl Engine {
         }
     }
 
+    /// The profile and stats rows of every user held (after a restore: the rows in force
+    /// before the checkpoint's tick, which the host seeds the arrangements with).
+    pub fn held_rows(&self) -> impl Iterator<Item = (&str, Option<&PackedRow>, Option<&PackedRow>)> {
+        self.users
+            .iter()
+            .map(|(name, state)| (&**name, state.profile.as_ref(), state.stats.as_ref()))
+    }
+
     /// Loads the key groups `owns` accepts from `snapshots` into this new engine (see
     /// the module contract). An error, leaving the engine unusable, if the engine has
     /// state already, the snapshots are of different ticks or rule sets, or their rules
@@ -209,14 +217,16 @@ impl Engine {
         let sweep = first.sweep;
         (self.next_eviction_sweep, self.sweep_below, self.inputs_since_sweep) = (sweep.next_sweep, sweep.below, sweep.inputs_since);
         for snapshot in snapshots {
-            self.users.extend(owned(snapshot.users, &owns));
+            let expected = snapshot.users.len();
+            self.users.extend(owned(snapshot.users, &owns), expected);
             for (tick, users) in snapshot.timers {
                 let owned: Vec<String> = users.into_iter().filter(|(group, _)| owns(*group)).map(|(_, user)| user).collect();
                 if !owned.is_empty() {
                     self.timers.extend_at(tick, owned);
                 }
             }
-            self.dormant.extend(owned(snapshot.dormant, &owns));
+            let expected = snapshot.dormant.len();
+            self.dormant.extend(owned(snapshot.dormant, &owns), expected);
             self.dedup.load(snapshot.seen, &owns);
         }
         Ok(())

@@ -126,9 +126,11 @@ impl<V: Serialize> TrackedMap<V> {
         self.swap_remove_index(index)
     }
 
-    /// Entries loaded into a map with no walk in progress (a restore).
-    pub(crate) fn extend(&mut self, entries: impl IntoIterator<Item = (Box<str>, V)>) {
+    /// Entries loaded into a map with no walk in progress (a restore); `expected` of
+    /// them at most, room for which is made at once.
+    pub(crate) fn extend(&mut self, entries: impl IntoIterator<Item = (Box<str>, V)>, expected: usize) {
         debug_assert!(self.walk.is_none(), "loaded while a walk is in progress");
+        self.map.reserve(expected);
         self.map.extend(entries);
     }
 
@@ -238,7 +240,7 @@ mod tests {
             changes in proptest::collection::vec((change(), 0..5usize), 0..200),
         ) {
             let mut map = TrackedMap::default();
-            map.extend((0..initial).map(|n| (format!("u{n}").into_boxed_str(), n as u32)));
+            map.extend((0..initial).map(|n| (format!("u{n}").into_boxed_str(), n as u32)), initial);
             let before: Vec<(Box<str>, u32)> = map.iter().map(|(k, v)| (k.clone(), *v)).collect();
             map.begin_walk();
             let mut section = None;
