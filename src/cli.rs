@@ -372,6 +372,13 @@ pub struct DemoArgs {
     /// How often the curated table and the stats follow the raw table.
     #[arg(long, default_value = "30s")]
     pub lake_every: String,
+    /// Where the classifier's checkpoints go (`off`: none): each worker's state, saved a
+    /// slice at a time while it goes on, with a manifest (`segstream classify`'s layout).
+    #[arg(long, default_value = "out/checkpoints")]
+    pub checkpoints: String,
+    /// How often a checkpoint is taken, in event time.
+    #[arg(long, default_value = "30s")]
+    pub checkpoint_every: String,
 }
 
 /// The rules console's settings, shared by `segstream console` and `segstream demo`.

@@ -51,10 +51,13 @@ fn curated_events(location: &segstream_lake::location::TableLocation) -> Vec<(St
 }
 
 /// `segstream demo` on generated traffic with two workers, no partners and no
-/// collector, its lake at `lake` and changes at `changes`, then `extra`.
-fn generated_demo<'a>(lake: &'a str, changes: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+/// collector, its lake at `lake`, changes at `changes` and checkpoints at
+/// `checkpoints`, then `extra`.
+fn generated_demo<'a>(lake: &'a str, (changes, checkpoints): (&'a str, &'a str), extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "demo",
+        "--checkpoints",
+        checkpoints,
         "--lake",
         lake,
         "--out",
@@ -170,10 +173,15 @@ fn run_reports_a_missing_file() {
 fn the_demo_runs_shows_progress_serves_metrics_and_writes_changes() {
     let (changes, lake) = (scratch("demo.ndjson"), fresh_lake("demo-lake"));
     let changes = changes.display().to_string();
+    let checkpoints = scratch("demo-checkpoints");
+    let _ = std::fs::remove_dir_all(&checkpoints);
+    let checkpoints = checkpoints.display().to_string();
     let args = generated_demo(
         &lake,
-        &changes,
+        (&changes, &checkpoints),
         &[
+            "--checkpoint-every",
+            "1s",
             "--console",
             "off",
             "--duration",
@@ -226,6 +234,16 @@ fn the_demo_runs_shows_progress_serves_metrics_and_writes_changes() {
         .unwrap_or(0);
     assert!(upserted > 0, "{stats_run}");
     let committed = demo.wait_for_line("records committed to", Duration::from_secs(60));
+    // Checkpoints of the classifier's state, as `segstream classify` takes them.
+    demo.wait_for_line("checkpoints: committed", Duration::from_secs(60));
+    let manifests = std::fs::read_dir(&checkpoints)
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| e.path().join("manifest.json").exists())
+                .count()
+        })
+        .unwrap_or(0);
+    assert!(manifests >= 1, "no complete checkpoint in {checkpoints}");
     let stdout = demo.lines().join("\n");
     assert!(
         stdout
@@ -344,7 +362,7 @@ fn the_demo_applies_rule_edits_live_and_refuses_invalid_ones() {
     let changes_path = changes.display().to_string();
     let args = generated_demo(
         "off",
-        &changes_path,
+        (&changes_path, "off"),
         &[
             // An upper bound: the test stops the demo once it has seen both edits judged.
             "--duration",
@@ -489,6 +507,8 @@ fn the_demo_serves_the_tracking_api_and_classifies_what_is_posted() {
     let port = free_port();
     let child = spawn_segstream(&[
         "demo",
+        "--checkpoints",
+        "off",
         "--lake",
         &lake,
         "--partners",
@@ -573,6 +593,8 @@ fn the_demo_delivers_its_changes_to_its_partners() {
     std::fs::write(&partners, text).unwrap_or_else(|e| panic!("{e}"));
     let child = spawn_segstream(&[
         "demo",
+        "--checkpoints",
+        "off",
         "--lake",
         "off",
         "--collector",
@@ -666,6 +688,8 @@ fn the_demo_makes_a_write_key_for_its_collector_and_refuses_requests_without_it(
         env!("CARGO_BIN_EXE_segstream"),
         &[
             "demo",
+            "--checkpoints",
+            "off",
             "--rate",
             "0",
             "--users",

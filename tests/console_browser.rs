@@ -106,6 +106,8 @@ async fn a_marketer_creates_checks_dry_runs_publishes_watches_rolls_back_and_loo
         env!("CARGO_BIN_EXE_segstream"),
         &[
             "demo",
+            "--checkpoints",
+            "off",
             "--lake",
             "off",
             "--partners",

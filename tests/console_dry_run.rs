@@ -130,6 +130,8 @@ fn dry_run_equals_publishing(workers: &str) {
         env!("CARGO_BIN_EXE_segstream"),
         &[
             "demo",
+            "--checkpoints",
+            "off",
             "--lake",
             "off",
             "--partners",

@@ -87,6 +87,8 @@ fn the_demo_logs_json_lines_and_every_metrics_page_parses_with_promtool() {
             "--log-format",
             "json",
             "demo",
+            "--checkpoints",
+            "off",
             "--console",
             "off",
             "--duration",

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
-use segstream_dataflows::dataflow::{build, Shared};
+use segstream_dataflows::dataflow::{build_with, Checkpointing, Shared};
 use segstream_dataflows::operators::classify::MembershipUpdate;
 use segstream_rules::UdfRegistry;
 use segstream_time::parse_duration;
@@ -39,6 +39,7 @@ use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
 use super::collector::{app_state, write_keys, MissingKey};
+use super::demo_checkpoints::{mark_durable, DemoCheckpoints};
 use super::demo_console::{self, ConsoleLink};
 use super::demo_lake::DemoLake;
 use super::demo_stats;
@@ -227,6 +228,12 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
     })?));
     let stop = Arc::new(AtomicBool::new(false));
     let schema = Arc::new(schema);
+    let checkpoints = Arc::new(DemoCheckpoints::start(
+        &args.checkpoints,
+        &args.checkpoint_every,
+        workers,
+        &metrics,
+    )?);
     let link = ConsoleLink {
         mailbox: Arc::new(RuleMailbox::default()),
         board: Arc::new(Mutex::new(AudienceBoard::default())),
@@ -353,6 +360,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
     let worker_log = Arc::clone(&log);
     let worker_stats_inbox = stats_inbox.clone();
     let worker_changes = Arc::clone(&change_log);
+    let worker_checkpoints = Arc::clone(&checkpoints);
     let guards = timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let generator = Traffic::new(traffic, index as u64, peers as u64);
@@ -369,14 +377,23 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
             Arc::clone(&worker_stop),
         )
         .with_tap(posted_tap.clone());
-        let source = Merged::new(generated, posted, POSTED_PARTITION_OFFSET);
+        let source = Rc::new(RefCell::new(Merged::new(generated, posted, POSTED_PARTITION_OFFSET)));
+        let checkpointing = match worker_checkpoints.as_ref() {
+            Some(checkpoints) => checkpoints.checkpointing(Rc::clone(&source), index, peers),
+            None => Checkpointing::none(),
+        };
+        let mut requests = worker_checkpoints
+            .as_ref()
+            .as_ref()
+            .map(DemoCheckpoints::requests)
+            .filter(|_| index == 0);
         let probe = ProbeHandle::new();
         let ack_probe = probe.clone();
         let changes: Buffer<MembershipUpdate> = Rc::new(RefCell::new(Vec::new()));
         let sizes: Buffer<SizeUpdate> = Rc::new(RefCell::new(Vec::new()));
         let (change_buffer, size_buffer) = (Rc::clone(&changes), Rc::clone(&sizes));
         let built = worker.dataflow::<u64, _, _>(|scope| {
-            build(scope, source, &shared).map(|(handles, outputs)| {
+            build_with(scope, source, &shared, checkpointing).map(|(handles, outputs)| {
                 outputs
                     .membership
                     .inner
@@ -421,6 +438,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                         0 => tracing::info!("rules: applied the edited set ({} segments)", current_rules.len()),
                         v => tracing::info!("rules: rule-set v{v} from the console in force ({} segments)", current_rules.len()),
                     }
+                }
+                if let Some(requests) = requests.as_mut() {
+                    requests.maybe_request(handles);
                 }
                 if let Some(inbox) = &stats_inbox {
                     let tick = shared.config.tick_of(wall_clock_ms());
@@ -473,6 +493,8 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                 // Errors are kept by the writer and reported by the progress loop.
                 let _ = out.flush_if_due();
             }
+            // Every change before the output's frontier is now with the change file's writer.
+            mark_durable(&shared.metrics, ack_probe.with_frontier(|f| f.first().copied().unwrap_or(u64::MAX)));
         };
         drive(worker, handles, &probe, &worker_stop, &shared.metrics, &config, drain);
         Ok::<(), String>(())
@@ -549,6 +571,12 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
         .flush()
         .map_err(CommandError::Invalid)?;
     println!("done: {}; {written} changes written to {}", summary(&metrics), args.out.display());
+    if let Some(checkpoints) = checkpoints.as_ref() {
+        println!(
+            "checkpoints of the classifier's state: {} (manifest.json in each complete one)",
+            checkpoints.location().display()
+        );
+    }
     if let Some(inbox) = &stats_inbox {
         println!(
             "stats: {} users' stats from the lake upserted into the classifier",

@@ -13,6 +13,7 @@ mod collector;
 mod console;
 mod console_setup;
 mod demo;
+mod demo_checkpoints;
 mod demo_console;
 mod demo_lake;
 mod demo_stats;

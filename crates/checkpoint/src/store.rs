@@ -33,6 +33,9 @@ pub struct CheckpointStore {
     store: Arc<dyn ObjectStore>,
     runtime: tokio::runtime::Runtime,
     location: String,
+    /// The directory of a local store: deleting a checkpoint's objects leaves its
+    /// directory behind there, which [`CheckpointStore::retain`] then removes.
+    local: Option<std::path::PathBuf>,
 }
 
 fn corrupt(path: &Path, reason: impl ToString) -> CheckpointError {
@@ -58,6 +61,7 @@ impl CheckpointStore {
             location: location.to_string(),
             reason,
         };
+        let mut local = None;
         let store: Arc<dyn ObjectStore> = match url::Url::parse(location) {
             Ok(url) if url.scheme() == "s3" => {
                 let retry = RetryConfig {
@@ -77,6 +81,7 @@ impl CheckpointStore {
             Ok(url) if url.scheme() == "file" => {
                 let path = url.to_file_path().map_err(|()| fail("not a local path".into()))?;
                 std::fs::create_dir_all(&path).map_err(|e| fail(format!("cannot create the directory: {e}")))?;
+                local = Some(path.clone());
                 Arc::new(LocalFileSystem::new_with_prefix(&path)?)
             }
             Ok(url) if url.scheme().len() > 1 => {
@@ -87,6 +92,7 @@ impl CheckpointStore {
             }
             _ => {
                 std::fs::create_dir_all(location).map_err(|e| fail(format!("cannot create the directory: {e}")))?;
+                local = Some(std::path::PathBuf::from(location));
                 Arc::new(LocalFileSystem::new_with_prefix(location)?)
             }
         };
@@ -98,6 +104,7 @@ impl CheckpointStore {
             store,
             runtime,
             location: location.to_string(),
+            local,
         })
     }
 
@@ -229,6 +236,10 @@ impl CheckpointStore {
             for object in manifest.iter().chain(&rest) {
                 self.runtime.block_on(self.store.delete(object))?;
             }
+            if let Some(root) = &self.local {
+                // Empty now; a file someone put there keeps it, which is no error.
+                let _ = std::fs::remove_dir(root.join(dir.as_ref()));
+            }
             deleted += 1;
         }
         Ok(deleted)
@@ -309,7 +320,8 @@ mod tests {
 
     #[test]
     fn retention_keeps_the_newest_complete_and_the_one_being_written() -> Result<(), CheckpointError> {
-        let store = CheckpointStore::open(&scratch("retain"))?;
+        let root = scratch("retain");
+        let store = CheckpointStore::open(&root)?;
         for as_of in [1_000, 2_000, 3_000, 4_000] {
             write(&store, as_of, 1)?;
         }
@@ -322,6 +334,16 @@ mod tests {
             .collect();
         let kept: Vec<u64> = dirs.iter().filter_map(|d| tick_of_dir(d)).collect();
         assert_eq!(kept, vec![3_000, 4_000, 5_000]);
+        let on_disk: Vec<u64> = std::fs::read_dir(&root)?
+            .filter_map(|entry| tick_of_dir(entry.ok()?.file_name().to_str()?))
+            .collect::<std::collections::BTreeSet<u64>>()
+            .into_iter()
+            .collect();
+        assert_eq!(
+            on_disk,
+            vec![3_000, 4_000, 5_000],
+            "the deleted checkpoints' directories are gone too"
+        );
         assert_eq!(store.latest()?.map(|c| c.manifest.as_of), Some(4_000));
         Ok(())
     }

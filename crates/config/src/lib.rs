@@ -188,9 +188,10 @@ pub struct CheckpointsSection {
     /// under `<location>/<group>`.
     pub location: String,
     /// Event time between two checkpoints ("0s": none; a restart then replays from the
-    /// durable frontier rewound by the dedup horizon). Five minutes by default while a
-    /// checkpoint holds the worker for its whole state in one piece (about 5 s per
-    /// million users, `docs/benchmarks.md`).
+    /// durable frontier rewound by the dedup horizon). A minute by default: a checkpoint
+    /// no longer holds the worker (it is saved a slice at a time), but it is a full copy:
+    /// at 1M users per worker, about 3 s of a core and 1 KB per user written
+    /// (`docs/benchmarks.md`).
     pub interval: String,
     /// Complete checkpoints kept (at least one).
     pub keep: usize,
@@ -200,7 +201,7 @@ impl Default for CheckpointsSection {
     fn default() -> CheckpointsSection {
         CheckpointsSection {
             location: "checkpoints".into(),
-            interval: "5m".into(),
+            interval: "1m".into(),
             keep: 3,
         }
     }
@@ -340,7 +341,7 @@ mod tests {
             assert_eq!(config.classifier_config().unwrap(), ClassifierConfig::default());
             assert_eq!(config.data_ttl_seconds().unwrap(), 30 * 86_400);
             assert_eq!(config.checkpoint_location(), "checkpoints/segstream-classifier");
-            assert_eq!((config.checkpoint_interval_ms().unwrap(), config.checkpoints.keep), (300_000, 3));
+            assert_eq!((config.checkpoint_interval_ms().unwrap(), config.checkpoints.keep), (60_000, 3));
             Ok(())
         });
     }
