@@ -316,6 +316,7 @@ fn the_dashboard_and_the_alert_rules_name_only_exported_series() {
         "segstream_segment_members",
         "segstream_partner_delivery_latency_seconds_bucket",
         "segstream_lake_commits_total",
+        "segstream_checkpoint_timestamp_seconds",
     ] {
         assert!(exprs.iter().any(|e| e.contains(needed)), "the dashboard shows {needed}");
     }

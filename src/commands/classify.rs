@@ -211,6 +211,8 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
     );
     let stopped = Arc::new(AtomicUsize::new(0));
     metrics.durable_frontier_ms.store(durable_start, Ordering::Relaxed);
+    // The checkpoint restored is the newest complete one until the next is committed.
+    metrics.checkpoint_committed_ms.store(restored_at, Ordering::Relaxed);
     let (worker_stopped, worker_metrics, worker_producer) = (Arc::clone(&stopped), Arc::clone(&metrics), Arc::clone(&producer));
     let lookups = Arc::new(UserLookups::expecting(args.workers.max(1)));
     spawn_responder(&deployment.redis.url, &deployment.kafka.group, args.process, Arc::clone(&lookups)).map_err(CommandError::Invalid)?;

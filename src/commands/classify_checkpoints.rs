@@ -22,7 +22,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -199,13 +199,13 @@ impl Committer {
         let (sender, receiver) = std::sync::mpsc::channel::<u64>();
         std::thread::Builder::new()
             .name("checkpoint-commit".into())
-            .spawn(move || commit_loop(&store, &receiver, workers, keep, &metrics.durable_frontier_ms))
+            .spawn(move || commit_loop(&store, &receiver, workers, keep, &metrics))
             .map_err(|e| format!("starting the checkpoint committer: {e}"))?;
         Ok(sender)
     }
 }
 
-fn commit_loop(store: &CheckpointStore, requested: &Receiver<u64>, workers: usize, keep: usize, durable: &AtomicU64) {
+fn commit_loop(store: &CheckpointStore, requested: &Receiver<u64>, workers: usize, keep: usize, metrics: &ClassifierMetrics) {
     let mut pending: BTreeSet<u64> = BTreeSet::new();
     loop {
         match requested.recv_timeout(Duration::from_millis(100)) {
@@ -216,7 +216,7 @@ fn commit_loop(store: &CheckpointStore, requested: &Receiver<u64>, workers: usiz
             Err(RecvTimeoutError::Disconnected) if pending.is_empty() => return,
             Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(100)),
         }
-        let frontier = durable.load(Ordering::Acquire);
+        let frontier = metrics.durable_frontier_ms.load(Ordering::Acquire);
         // The newest checkpoint the durable frontier has reached whose parts are all
         // written (a worker busy with the previous snapshot skips a request, so a newer
         // one may never complete); older ones are then moot.
@@ -225,6 +225,7 @@ fn commit_loop(store: &CheckpointStore, requested: &Receiver<u64>, workers: usiz
             match store.commit(at, workers, wall_clock_ms()) {
                 Ok(Some(manifest)) => {
                     tracing::info!(as_of = at, partitions = manifest.points.len(), "checkpoints: committed");
+                    metrics.checkpoint_committed_ms.store(at, Ordering::Release);
                     pending.retain(|t| *t > at);
                     match store.retain(keep) {
                         Ok(deleted) if deleted > 0 => tracing::info!(deleted, "checkpoints: old ones deleted"),

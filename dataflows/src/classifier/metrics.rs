@@ -41,6 +41,16 @@ pub struct ClassifierMetrics {
     /// Profile-store commands Redis refused for good (logged with the user's key, not
     /// retried; set by hosts with a store).
     pub redis_refused: AtomicU64,
+    /// Engine snapshots taken for checkpoints, over this process's workers.
+    pub checkpoint_snapshots: AtomicU64,
+    /// Checkpoint requests a worker skipped, its previous snapshot still in progress.
+    pub checkpoint_requests_skipped: AtomicU64,
+    /// The longest slice of the latest snapshot taken (µs): the checkpoint pause.
+    pub checkpoint_longest_slice_us: AtomicU64,
+    /// The size of the latest snapshot taken (bytes, one worker's part).
+    pub checkpoint_part_bytes: AtomicU64,
+    /// The tick of the newest complete checkpoint (ms; set by hosts that commit them).
+    pub checkpoint_committed_ms: AtomicU64,
     /// Per-worker gauges, by global worker index: only this process's workers (in a
     /// cluster the others' indexes are absent, not zeros that would pull the lowest
     /// watermark down to 0).

@@ -1,8 +1,10 @@
 //! The classifier's metrics as a Prometheus collector.
 //!
 //! Contract: [`ClassifierMetrics`] implements `prometheus-client`'s [`Collector`]: on
-//! each scrape it describes its counters (`_total`), the watermark and the durable
-//! frontier as `_timestamp_seconds` gauges, live and dormant users, remembered event ids,
+//! each scrape it describes its counters (`_total`), the watermark, the durable
+//! frontier and the newest complete checkpoint as `_timestamp_seconds` gauges, the
+//! latest checkpoint snapshot's longest slice and size, live and dormant users,
+//! remembered event ids,
 //! and the members of each segment (`segstream_segment_members{segment}`, from the
 //! `sizes` collection the host feeds in). Pure
 //! description of values the operators keep in atomics; serving it is the host's.
@@ -69,6 +71,16 @@ impl Collector for ClassifierMetrics {
                 "Profile-store commands Redis refused for good (e.g. WRONGTYPE), logged with the user's key and not retried.",
                 &self.redis_refused,
             ),
+            (
+                "segstream_checkpoint_snapshots_total",
+                "Engine snapshots taken for checkpoints, over this process's workers.",
+                &self.checkpoint_snapshots,
+            ),
+            (
+                "segstream_checkpoint_requests_skipped_total",
+                "Checkpoint requests a worker skipped because its previous snapshot was still being saved.",
+                &self.checkpoint_requests_skipped,
+            ),
         ];
         for (name, help, value) in counters {
             counter(&mut encoder, name, help, ClassifierMetrics::get(value))?;
@@ -84,6 +96,21 @@ impl Collector for ClassifierMetrics {
                 "segstream_durable_frontier_timestamp_seconds",
                 "Every change before this event time (seconds since the epoch) is written to all outputs.",
                 seconds(ClassifierMetrics::get(&self.durable_frontier_ms)),
+            ),
+            (
+                "segstream_checkpoint_timestamp_seconds",
+                "The tick of the newest complete checkpoint (event time, seconds since the epoch; 0: none yet).",
+                seconds(ClassifierMetrics::get(&self.checkpoint_committed_ms)),
+            ),
+            (
+                "segstream_checkpoint_longest_slice_seconds",
+                "The longest slice of the latest checkpoint snapshot: the longest it held a worker at a time.",
+                ClassifierMetrics::get(&self.checkpoint_longest_slice_us) as f64 / 1e6,
+            ),
+            (
+                "segstream_checkpoint_part_bytes",
+                "The size of the latest checkpoint snapshot (one worker's part).",
+                ClassifierMetrics::get(&self.checkpoint_part_bytes) as f64,
             ),
             (
                 "segstream_users",
@@ -127,6 +154,12 @@ mod tests {
     fn renders_counters_gauges_and_segment_sizes() {
         let metrics = Arc::new(ClassifierMetrics::default());
         ClassifierMetrics::add(&metrics.duplicates, 3);
+        metrics
+            .checkpoint_committed_ms
+            .store(1_700_000_000_500, std::sync::atomic::Ordering::Relaxed);
+        metrics
+            .checkpoint_longest_slice_us
+            .store(1_250, std::sync::atomic::Ordering::Relaxed);
         metrics.set_worker(0, |g| {
             g.users = 7;
             g.watermark_ms = 1_500;
@@ -145,6 +178,8 @@ mod tests {
             "# TYPE segstream_events_duplicate_total counter\nsegstream_events_duplicate_total 3\n",
             "segstream_users 7.0\n",
             "segstream_watermark_timestamp_seconds 1.5\n",
+            "segstream_checkpoint_timestamp_seconds 1700000000.5\n",
+            "segstream_checkpoint_longest_slice_seconds 0.00125\n",
             "segstream_segment_members{segment=\"lapsed\"} 1.0\n",
             "segstream_segment_members{segment=\"vip\"} 1.0\n",
         ] {

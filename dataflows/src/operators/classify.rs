@@ -228,14 +228,33 @@ fn hold_at<A, B>(inputs: &BTreeMap<u64, A>, rules: &BTreeMap<u64, B>, checkpoint
     [pending, checkpoints.first().copied()].into_iter().flatten().min()
 }
 
-/// Saves a slice of the snapshot in progress, if any, and hands it to the host once done.
-fn save_a_slice(snapshot: &mut Option<SnapshotClock>, engine: &mut Engine, checkpoints: &mut Checkpoints, worker: usize) {
+/// Saves a slice of the snapshot in progress, if any, and hands it to the host once
+/// done (counted in `metrics`).
+fn save_a_slice(
+    snapshot: &mut Option<SnapshotClock>,
+    engine: &mut Engine,
+    (checkpoints, metrics): (&mut Checkpoints, &ClassifierMetrics),
+    worker: usize,
+) {
     let Some(clock) = snapshot.as_mut() else { return };
-    let Some(done) = clock.slice(engine) else { return };
+    let span = tracing::debug_span!("checkpoint", as_of = engine.snapshot_in_progress(), worker).entered();
+    let done = clock.slice(engine);
+    drop(span);
+    let Some(done) = done else { return };
     let timing = clock.timing;
     *snapshot = None;
     match done {
-        Ok(encoded) => (checkpoints.save)(CheckpointStep::Taken(encoded, timing)),
+        Ok(encoded) => {
+            ClassifierMetrics::add(&metrics.checkpoint_snapshots, 1);
+            let longest = u64::try_from(timing.longest_slice.as_micros()).unwrap_or(u64::MAX);
+            metrics
+                .checkpoint_longest_slice_us
+                .store(longest, std::sync::atomic::Ordering::Relaxed);
+            metrics
+                .checkpoint_part_bytes
+                .store(encoded.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            (checkpoints.save)(CheckpointStep::Taken(encoded, timing))
+        }
         Err(e) => tracing::error!(worker, error = %e, "classify: a checkpoint's snapshot failed"),
     }
 }
@@ -318,13 +337,16 @@ pub fn classify<'s>(
                                     (checkpoints.save)(CheckpointStep::Began(at));
                                     snapshot = Some(SnapshotClock::start());
                                 }
-                                Err(e) => tracing::warn!(worker, error = %e, "classify: checkpoint as of {at} skipped"),
+                                Err(e) => {
+                                    ClassifierMetrics::add(&metrics.checkpoint_requests_skipped, 1);
+                                    tracing::warn!(worker, error = %e, "classify: checkpoint as of {at} skipped");
+                                }
                             }
                         }
                     }
                     // A slice of the snapshot in progress before each slice of ticks, so a
                     // busy worker finishes it too.
-                    save_a_slice(&mut snapshot, &mut engine, &mut checkpoints, worker);
+                    save_a_slice(&mut snapshot, &mut engine, (&mut checkpoints, &metrics), worker);
                     let Some(cap) = held.as_ref() else { break };
                     let tick = match engine.tick_in_progress() {
                         // A rule change's pass over every user, continued.
@@ -359,7 +381,7 @@ pub fn classify<'s>(
                 }
                 // No tick to work on: the rest of the activation's time goes to the snapshot.
                 while snapshot.is_some() && started.elapsed() < WORK_SLICE {
-                    save_a_slice(&mut snapshot, &mut engine, &mut checkpoints, worker);
+                    save_a_slice(&mut snapshot, &mut engine, (&mut checkpoints, &metrics), worker);
                 }
                 if snapshot.is_some() {
                     activator.activate();
@@ -419,6 +441,8 @@ mod tests {
         let passed: Arc<Mutex<Vec<(u64, bool)>>> = Arc::default();
         let record = Arc::clone(&passed);
         let record_early = Arc::clone(&passed);
+        let metrics = Arc::new(ClassifierMetrics::default());
+        let worker_metrics = Arc::clone(&metrics);
         timely::execute_directly(move |worker| {
             let probe = ProbeHandle::new();
             let output = probe.clone();
@@ -447,11 +471,7 @@ mod tests {
                     .trace
                 };
                 let inputs = Vec::<TimedInput>::new().to_stream(scope).container::<Vec<_>>();
-                let host = (
-                    Arc::new(ClassifierMetrics::default()),
-                    Arc::new(UserLookups::default()),
-                    checkpoints,
-                );
+                let host = (Arc::clone(&worker_metrics), Arc::new(UserLookups::default()), checkpoints);
                 classify(inputs, scope.input_from(&mut control), (no_rows(), no_rows()), engine, host).probe_with(&probe);
             });
             control.send((Control::Checkpoint, 500));
@@ -469,5 +489,10 @@ mod tests {
             assert!(!probe.less_equal(&500), "past the checkpoint once it is taken");
         });
         assert_eq!(*passed.lock().unwrap_or_else(|e| e.into_inner()), vec![(500, false)]);
+        assert_eq!(
+            ClassifierMetrics::get(&metrics.checkpoint_snapshots),
+            1,
+            "the snapshot was taken and counted"
+        );
     }
 }
