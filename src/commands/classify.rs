@@ -330,9 +330,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
                 }
                 let frontier = durable.with_frontier(|f| f.iter().next().copied().unwrap_or(u64::MAX));
                 // Release: a dry run that sees this frontier sees the shadow changes before it.
-                worker_metrics
-                    .durable_frontier_ms
-                    .store(frontier.min(u64::MAX / 2), Ordering::Release);
+                worker_metrics.set_durable_frontier(frontier);
                 if let Some(progress) = progress.as_mut() {
                     progress.maybe_write(frontier, wall_clock_ms());
                 }

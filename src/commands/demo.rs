@@ -39,7 +39,7 @@ use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
 use super::collector::{app_state, write_keys, MissingKey};
-use super::demo_checkpoints::{mark_durable, DemoCheckpoints};
+use super::demo_checkpoints::DemoCheckpoints;
 use super::demo_console::{self, ConsoleLink};
 use super::demo_lake::DemoLake;
 use super::demo_stats;
@@ -494,7 +494,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode, CommandError> {
                 let _ = out.flush_if_due();
             }
             // Every change before the output's frontier is now with the change file's writer.
-            mark_durable(&shared.metrics, ack_probe.with_frontier(|f| f.first().copied().unwrap_or(u64::MAX)));
+            shared
+                .metrics
+                .set_durable_frontier(ack_probe.with_frontier(|f| f.first().copied().unwrap_or(u64::MAX)));
         };
         drive(worker, handles, &probe, &worker_stop, &shared.metrics, &config, drain);
         Ok::<(), String>(())

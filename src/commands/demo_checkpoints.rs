@@ -8,13 +8,13 @@
 //! nothing to replay from a checkpoint's offsets); [`CheckpointRequests::maybe_request`],
 //! on worker 0, asks for one every `--checkpoint-every` of event time and hands its
 //! tick to the committer, which writes the manifest once every worker's part is
-//! written and [`mark_durable`] has recorded the demo's output frontier past the tick
-//! (the demo's changes count as durable once handed to the change file's writer).
+//! written and the demo has recorded its output frontier past the tick as the durable
+//! frontier (`ClassifierMetrics::set_durable_frontier`: the demo's changes count as
+//! durable once handed to the change file's writer).
 
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
@@ -102,9 +102,4 @@ impl CheckpointRequests {
             let _ = self.committer.send(at);
         }
     }
-}
-
-/// Records the demo's output frontier `frontier` (ms) as durable, for the committer.
-pub fn mark_durable(metrics: &ClassifierMetrics, frontier: u64) {
-    metrics.durable_frontier_ms.store(frontier.min(u64::MAX / 2), Ordering::Release);
 }

@@ -126,6 +126,13 @@ impl ClassifierMetrics {
             .collect()
     }
 
+    /// Records the durable frontier (ms; `u64::MAX`, an empty frontier, is kept as a
+    /// value that still reads as a time). Release: whoever sees it sees the writes
+    /// before it.
+    pub fn set_durable_frontier(&self, frontier: u64) {
+        self.durable_frontier_ms.store(frontier.min(u64::MAX / 2), Ordering::Release);
+    }
+
     /// Reads a counter.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
