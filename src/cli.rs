@@ -376,8 +376,9 @@ pub struct DemoArgs {
     /// slice at a time while it goes on, with a manifest (`segstream classify`'s layout).
     #[arg(long, default_value = "out/checkpoints")]
     pub checkpoints: String,
-    /// How often a checkpoint is taken, in event time.
-    #[arg(long, default_value = "30s")]
+    /// How often a checkpoint is taken, in event time (every tenth full, the others
+    /// incremental).
+    #[arg(long, default_value = "10s")]
     pub checkpoint_every: String,
 }
 

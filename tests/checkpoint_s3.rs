@@ -29,6 +29,9 @@ fn part(as_of: u64, worker: usize, workers: usize) -> PartHeader {
         points: [(worker as u32, point)].into_iter().collect(),
         state_bytes: 0,
         state_crc32: 0,
+        // The last is a delta on the one before.
+        base: (as_of == 30_000).then_some(20_000),
+        run: 1,
     }
 }
 
@@ -58,9 +61,14 @@ fn checkpoints_live_in_a_bucket() {
     let latest = reader
         .latest()
         .unwrap_or_else(|e| panic!("{e}"))
-        .map(|c| (c.manifest.as_of, c.states[1].to_vec()));
-    assert_eq!(latest, Some((30_000, b"state 30000 of 1".to_vec())));
-    assert_eq!(reader.retain(1).unwrap_or_else(|e| panic!("{e}")), 2, "10000 and 20000 go");
+        .map(|c| (c.manifest.as_of, c.chains[1].iter().map(|s| s.to_vec()).collect::<Vec<_>>()));
+    let chain = vec![b"state 20000 of 1".to_vec(), b"state 30000 of 1".to_vec()];
+    assert_eq!(latest, Some((30_000, chain)), "the delta and the full part it is on");
+    assert_eq!(
+        reader.retain(1).unwrap_or_else(|e| panic!("{e}")),
+        1,
+        "10000 goes; 30000 reads 20000"
+    );
     let left: Vec<String> = reader
         .objects()
         .unwrap_or_else(|e| panic!("{e}"))
@@ -68,8 +76,9 @@ fn checkpoints_live_in_a_bucket() {
         .map(|o| o.to_string())
         .collect();
     assert!(
-        left.iter()
-            .all(|o| o.starts_with("00000000000000030000/") || o.starts_with("00000000000000040000/")),
+        left.iter().all(|o| ["20000/", "30000/", "40000/"]
+            .iter()
+            .any(|kept| o.starts_with(&format!("000000000000000{kept}")))),
         "{left:?}"
     );
 }

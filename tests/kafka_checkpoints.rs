@@ -24,7 +24,11 @@ const PARTITIONS: i32 = 4;
 /// watermark, the data does.
 fn deployment(test: &str) -> Deployment {
     let classifier = CLASSIFIER.replace("idle_timeout = \"1s\"", "idle_timeout = \"1h\"");
-    Deployment::new(test, PARTITIONS, &format!("interval = \"1s\"\nkeep = 2\n{classifier}"))
+    Deployment::new(
+        test,
+        PARTITIONS,
+        &format!("interval = \"1s\"\nfull_every = 3\nkeep = 2\n{classifier}"),
+    )
 }
 
 /// The deployment's checkpoint directory.
@@ -153,7 +157,13 @@ fn check_against_the_oracle(d: &Deployment, workload: &Workload, until: u64, log
 
 fn restored_parts(log: &str) -> Option<usize> {
     let line = log.lines().find(|l| l.contains("restoring the checkpoint as of"))?;
-    line.split('(').nth(1)?.split(" parts").next()?.trim().parse().ok()
+    line.split('(').nth(1)?.split(" workers' parts").next()?.trim().parse().ok()
+}
+
+/// How many parts the restore read, each worker's deltas included.
+fn restored_with_deltas(log: &str) -> Option<usize> {
+    let line = log.lines().find(|l| l.contains("restoring the checkpoint as of"))?;
+    line.split("parts, ").nth(1)?.split(" with the deltas").next()?.trim().parse().ok()
 }
 
 #[test]
@@ -161,19 +171,24 @@ fn kill_9_ten_times_under_load_restores_checkpoints_and_loses_nothing() {
     let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
     let d = deployment("ckpt-kill9");
     let start = past_start(120);
-    let mut workload = Workload::new(&d.name, start, 24, 16).with_late_events(PARTITIONS);
+    let mut workload = Workload::new(&d.name, start, 24, 28).with_late_events(PARTITIONS);
     let producer = deployment::producer();
     workload.produce_tables(&d, &producer);
-    let slices = sliced(&mut workload, 10);
-    let (mut last, mut under_way) = (0, 0);
-    for (i, slice) in slices.iter().enumerate() {
-        workload.produce_events(&d, &producer, slice.clone());
+    // Fifteen slices (of about 2.5 s of event time) over ten runs: a run killed at a
+    // complete checkpoint gets two.
+    let mut slices = sliced(&mut workload, 15).into_iter();
+    let (mut last, mut under_way, mut from_deltas) = (0, 0, 0);
+    for i in 0..10 {
+        workload.produce_events(&d, &producer, slices.next().unwrap_or_default());
         let log = format!("run-{i}");
         let mut child = [d.classify(&["--workers", "2"], &log)];
-        // Killed the moment a new checkpoint is seen complete (wherever the workers are
-        // then), or, every other time, the moment one is seen under way (the restart
-        // then takes the one before).
+        // Killed the moment a new checkpoint is seen complete — the second of the run, a
+        // delta on its first (full, as a run's first is), the next slice's events sent
+        // in between to move event time on — or, every other time, the moment one is
+        // seen under way (the restart then takes the one before).
         if i % 2 == 0 {
+            last = newer_checkpoint(&d, last, &mut child, &log);
+            workload.produce_events(&d, &producer, slices.next().unwrap_or_default());
             last = newer_checkpoint(&d, last, &mut child, &log);
         } else {
             let (tick, unfinished) = checkpoint_under_way(&d, last, &mut child, &log);
@@ -182,13 +197,13 @@ fn kill_9_ten_times_under_load_restores_checkpoints_and_loses_nothing() {
         }
         kill_all(&mut child);
         if i > 0 {
-            assert!(
-                restored_parts(&d.log(&log)).is_some(),
-                "run {i} did not restore a checkpoint:\n{}",
-                d.log(&log)
-            );
+            let log = d.log(&log);
+            assert!(restored_parts(&log).is_some(), "run {i} did not restore a checkpoint:\n{log}");
+            from_deltas += usize::from(restored_with_deltas(&log) > restored_parts(&log));
         }
     }
+    assert!(from_deltas > 0, "no restart read a delta");
+    eprintln!("{from_deltas} of 9 restarts read deltas");
     let until = start + 60_000;
     workload.produce_sentinels(&d, &producer, PARTITIONS, until + 2_000);
     run_to(&d, &["--workers", "2"], until, "final");
@@ -200,10 +215,11 @@ fn kill_9_ten_times_under_load_restores_checkpoints_and_loses_nothing() {
         records_read(&final_log),
         workload.events.len()
     );
-    let logs: String = (0..slices.len()).map(|i| d.log(&format!("run-{i}"))).chain([final_log]).collect();
+    let logs: String = (0..10).map(|i| d.log(&format!("run-{i}"))).chain([final_log]).collect();
     eprintln!("{under_way} of 5 kills came while a checkpoint was under way");
     check_against_the_oracle(&d, &workload, until, &logs);
-    assert!(complete(&d).len() <= 2, "retention keeps 2: {:?}", complete(&d));
+    // The newest 2, and the checkpoints (one full every third) their deltas build on.
+    assert!(complete(&d).len() <= 4, "retention keeps 2 and what they read: {:?}", complete(&d));
 }
 
 #[test]

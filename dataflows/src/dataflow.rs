@@ -45,7 +45,7 @@ use timely::dataflow::{InputHandle, Scope};
 use crate::classifier::emitted::ResumePoint;
 use crate::classifier::metrics::ClassifierMetrics;
 use crate::classifier::source::EventSource;
-use crate::classifier::{ClassifierConfig, Engine, EngineSnapshot, UserInput};
+use crate::classifier::{ClassifierConfig, Engine, EngineSnapshot, SnapshotKind, UserInput};
 use crate::operators::classify::{classify, CheckpointStep, Checkpoints, Control};
 use crate::operators::event_source::{event_source, Clock, SourceContext, SourceResume};
 use crate::operators::trace_rows::RowTrace;
@@ -85,7 +85,7 @@ pub struct Handles {
     /// Stats upserts.
     pub stats: UpsertInput,
     /// Checkpoint requests, each at its tick.
-    pub checkpoints: InputHandle<u64, CapacityContainerBuilder<Vec<u64>>>,
+    pub checkpoints: InputHandle<u64, CapacityContainerBuilder<Vec<(u64, SnapshotKind)>>>,
 }
 
 impl Handles {
@@ -105,10 +105,10 @@ impl Handles {
         }
     }
 
-    /// Asks every worker for a checkpoint as of the inputs' current tick; that tick.
-    pub fn request_checkpoint(&mut self) -> u64 {
+    /// Asks every worker for a checkpoint of `kind` as of the inputs' current tick; that tick.
+    pub fn request_checkpoint(&mut self, kind: SnapshotKind) -> u64 {
         let at = *self.checkpoints.time();
-        self.checkpoints.send(at);
+        self.checkpoints.send((at, kind));
         // Now, not with the next advance: the inputs may not move for a while.
         self.checkpoints.flush();
         at
@@ -234,7 +234,7 @@ pub fn build_with<'s, S: EventSource>(
     }
     let (rules, rule_updates) = scope.new_collection::<SegmentDef, isize>();
     let mut checkpoints = InputHandle::new();
-    let requests = scope.input_from(&mut checkpoints).map(|at| (Control::Checkpoint, at));
+    let requests = scope.input_from(&mut checkpoints).map(|(at, kind)| (Control::Checkpoint(kind), at));
     let control = rule_updates
         .inner
         .map(|(def, tick, diff)| (Control::Rule(def, diff), tick))

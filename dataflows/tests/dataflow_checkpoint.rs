@@ -19,7 +19,7 @@ use differential_dataflow::consolidation::consolidate_updates;
 use proptest::prelude::*;
 use segstream_dataflows::classifier::emitted::ResumePoint;
 use segstream_dataflows::classifier::source::{EventSource, VecSource};
-use segstream_dataflows::classifier::{EngineSnapshot, MembershipChange};
+use segstream_dataflows::classifier::{EngineSnapshot, MembershipChange, SnapshotKind};
 use segstream_dataflows::dataflow::{build_with, Checkpointing, Restore};
 use segstream_dataflows::operators::classify::{CheckpointStep, MembershipUpdate};
 use timely::dataflow::operators::{Inspect, Probe};
@@ -81,7 +81,7 @@ fn run(case: &Case, workers: usize, requests: Vec<u64>, restore: Option<Restore>
         if index == 0 {
             side.send(&mut handles);
             for at in &requests {
-                handles.checkpoints.send(*at);
+                handles.checkpoints.send((*at, SnapshotKind::Full));
             }
         }
         drop(handles);

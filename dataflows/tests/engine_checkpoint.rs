@@ -15,7 +15,7 @@ use classifier_common::cases::generated_event;
 use classifier_common::*;
 use proptest::prelude::*;
 use segstream_dataflows::classifier::side_rows::SideRows;
-use segstream_dataflows::classifier::{ClassifierConfig, Engine, EngineSnapshot, MembershipChange, UserInput};
+use segstream_dataflows::classifier::{ClassifierConfig, Engine, EngineSnapshot, MembershipChange, SnapshotKind, UserInput};
 use segstream_dataflows::user_key::owner;
 use segstream_model::key_group::key_group;
 use segstream_rules::{FieldValue, PackedRow, SegmentDef, UdfRegistry};
@@ -125,26 +125,9 @@ fn run_walking(
     changes
 }
 
-/// Runs to `stop` on `before` workers, begins a snapshot and runs on, saving `budget`
-/// entries of it after each tick (its copy-on-write at work); restores on `after`
-/// workers and runs on from `stop`. The changes of the restored run and of the first
-/// engines run on, each joined to the changes before `stop`.
-fn run_with_checkpoint(
-    timeline: &Timeline,
-    stop: u64,
-    (before, after): (usize, usize),
-    budget: usize,
-) -> Result<(Vec<MembershipChange>, Vec<MembershipChange>), String> {
-    let mut first = new_engines(timeline.config, before);
-    let changes = run(&mut first, timeline, 0, stop);
-    for engine in &mut first {
-        engine.begin_snapshot(stop)?;
-    }
-    let mut taken: Vec<Option<Vec<u8>>> = vec![None; before];
-    let mut went_on = changes.clone();
-    went_on.extend(run_walking(&mut first, timeline, stop, u64::MAX, (budget, &mut taken)));
-    went_on.sort();
-    let saved: Vec<Vec<u8>> = first
+/// The snapshots `engines` have in progress, finished at once where `taken` has none.
+fn finish_walks(engines: &mut [Engine], taken: Vec<Option<Vec<u8>>>) -> Result<Vec<Vec<u8>>, String> {
+    engines
         .iter_mut()
         .zip(taken)
         .map(|(engine, taken)| match taken {
@@ -154,18 +137,60 @@ fn run_with_checkpoint(
                 .unwrap_or_else(|| Err("not finished".into()))
                 .map(|s| s.into_bytes()),
         })
-        .collect::<Result<_, _>>()?;
+        .collect()
+}
+
+/// Where a run with checkpoints stops: a full snapshot at the first tick and, at the
+/// second if any, an incremental one on it.
+type Stops = (u64, Option<u64>);
+
+/// Runs to `stop` on `before` workers, begins a full snapshot and runs on, saving
+/// `budget` entries of it after each tick (its copy-on-write at work) — and, with a
+/// second stop, an incremental snapshot from there, saved alike; restores on `after`
+/// workers from the last snapshot (its chain) and runs on from its tick. The changes
+/// of the restored run and of the first engines run on, each joined to the changes
+/// before the restore.
+fn run_with_checkpoint(
+    timeline: &Timeline,
+    (stop, then): Stops,
+    (before, after): (usize, usize),
+    budget: usize,
+) -> Result<(Vec<MembershipChange>, Vec<MembershipChange>), String> {
+    let mut first = new_engines(timeline.config, before);
+    let mut changes = run(&mut first, timeline, 0, stop);
+    let mut chains: Vec<Vec<Vec<u8>>> = vec![Vec::new(); before];
+    let mut restore_at = stop;
+    for (at, kind) in [(Some(stop), SnapshotKind::Full), (then, SnapshotKind::Incremental)] {
+        let Some(at) = at else { continue };
+        for engine in &mut first {
+            engine.begin_snapshot(at, kind)?;
+        }
+        restore_at = at;
+        let mut taken: Vec<Option<Vec<u8>>> = vec![None; before];
+        let until = if kind == SnapshotKind::Full {
+            then.unwrap_or(u64::MAX)
+        } else {
+            u64::MAX
+        };
+        let went = run_walking(&mut first, timeline, at, until, (budget, &mut taken));
+        for (chain, part) in chains.iter_mut().zip(finish_walks(&mut first, taken)?) {
+            chain.push(part);
+        }
+        changes.extend(went);
+    }
+    changes.sort();
+    let went_on = changes.clone();
     drop(first);
     let mut second = new_engines(timeline.config, after);
     for (worker, engine) in second.iter_mut().enumerate() {
-        let snapshots = saved
+        let snapshots = chains
             .iter()
-            .map(|bytes| EngineSnapshot::from_bytes(bytes))
+            .map(|chain| EngineSnapshot::from_chain(chain.iter().map(Vec::as_slice)))
             .collect::<Result<_, _>>()?;
         engine.restore(snapshots, |group| owner(group, after) == worker)?;
     }
-    let mut restored = changes;
-    restored.extend(run(&mut second, timeline, stop, u64::MAX));
+    let mut restored: Vec<MembershipChange> = went_on.iter().filter(|c| c.time < restore_at).cloned().collect();
+    restored.extend(run(&mut second, timeline, restore_at, u64::MAX));
     restored.sort();
     Ok((restored, went_on))
 }
@@ -266,33 +291,38 @@ proptest! {
 
     #[test]
     fn a_restored_run_equals_an_uninterrupted_one_on_any_worker_counts(
-        timeline in timeline(0, false), stop in 0u64..9_500, before in 1usize..5, after in 1usize..5, budget in budgets(),
+        timeline in timeline(0, false), stops in stops(), before in 1usize..5, after in 1usize..5, budget in budgets(),
     ) {
         let expected = run(&mut new_engines(timeline.config, 1), &timeline, 0, u64::MAX);
-        let (restored, went_on) = run_with_checkpoint(&timeline, stop * 100, (before, after), budget).map_err(TestCaseError::fail)?;
-        prop_assert_eq!(&restored, &expected, "{} workers, then {}, from tick {}, {} a tick", before, after, stop * 100, budget);
+        let (restored, went_on) = run_with_checkpoint(&timeline, stops, (before, after), budget).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(&restored, &expected, "{} workers, then {}, stops {:?}, {} a tick", before, after, stops, budget);
         prop_assert_eq!(went_on, expected, "the engines saving went on unchanged");
     }
 
     #[test]
     fn with_eviction_a_restored_run_equals_an_uninterrupted_one_on_the_same_workers(
-        timeline in timeline(EVICTION_TTL, false), stop in 0u64..9_500, workers in 1usize..4, budget in budgets(),
+        timeline in timeline(EVICTION_TTL, false), stops in stops(), workers in 1usize..4, budget in budgets(),
     ) {
         let expected = run(&mut new_engines(timeline.config, workers), &timeline, 0, u64::MAX);
-        let (restored, went_on) = run_with_checkpoint(&timeline, stop * 100, (workers, workers), budget).map_err(TestCaseError::fail)?;
-        prop_assert_eq!(&restored, &expected, "{} workers, from tick {}, {} a tick", workers, stop * 100, budget);
+        let (restored, went_on) = run_with_checkpoint(&timeline, stops, (workers, workers), budget).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(&restored, &expected, "{} workers, stops {:?}, {} a tick", workers, stops, budget);
         prop_assert_eq!(went_on, expected, "the engines saving went on unchanged");
     }
 
     #[test]
     fn with_invisible_eviction_a_restored_run_equals_an_uninterrupted_one_on_any_worker_counts(
-        timeline in timeline(EVICTION_TTL, true), stop in 0u64..9_500, before in 1usize..5, after in 1usize..5, budget in budgets(),
+        timeline in timeline(EVICTION_TTL, true), stops in stops(), before in 1usize..5, after in 1usize..5, budget in budgets(),
     ) {
         let expected = run(&mut new_engines(timeline.config, 1), &timeline, 0, u64::MAX);
-        let (restored, went_on) = run_with_checkpoint(&timeline, stop * 100, (before, after), budget).map_err(TestCaseError::fail)?;
-        prop_assert_eq!(&restored, &expected, "{} workers, then {}, from tick {}, {} a tick", before, after, stop * 100, budget);
+        let (restored, went_on) = run_with_checkpoint(&timeline, stops, (before, after), budget).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(&restored, &expected, "{} workers, then {}, stops {:?}, {} a tick", before, after, stops, budget);
         prop_assert_eq!(went_on, expected, "the engines saving went on unchanged");
     }
+}
+
+/// A full snapshot's tick and, half the time, an incremental one's after it.
+fn stops() -> impl Strategy<Value = Stops> {
+    (0u64..9_500, proptest::option::of(1u64..4_000)).prop_map(|(stop, then)| (stop * 100, then.map(|gap| (stop + gap) * 100)))
 }
 
 /// Entries a snapshot saves after each tick: a few (the walk spans many ticks, and

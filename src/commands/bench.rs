@@ -209,7 +209,7 @@ fn engine_alone(
         emitted += changes.len() as u64;
         changes.clear();
     }
-    during_snapshot.finish(&mut engine)?;
+    let snapshot_base = during_snapshot.finish(&mut engine)?;
     drop(changes);
     let (rss_after, _) = memory();
     let held = (crate::heap::thread_live_bytes() - heap_before).max(0) as f64;
@@ -229,7 +229,7 @@ fn engine_alone(
         rss_after.saturating_sub(rss_before) as f64 / 1_048_576.0
     );
     let after_last = engine.last_tick().unwrap_or(base) + config.tick_ms;
-    checkpoint_cost(&mut engine, after_last, schema, config, elapsed + loaded)?;
+    checkpoint_cost(&mut engine, (after_last, snapshot_base), schema, config, elapsed + loaded)?;
     let mut keys: Vec<String> = profiles.iter().map(|(user, _, _)| user.clone()).collect();
     keys.sort_unstable();
     rule_edit_stall(&mut engine, defs, after_last, &mut ProfileKeys(keys))

@@ -38,7 +38,7 @@ use timely::dataflow::operators::vec::Filter;
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
-use super::classify_checkpoints::{restore_for, restored, save_closure, Committer, PartWriter, Requests};
+use super::classify_checkpoints::{restore_for, restored, save_closure, this_run, Committer, PartWriter, Requests};
 use super::dry_runs::{is_shadow, spawn_responder as spawn_dry_runs, DryRunHost, Shadows};
 use super::move_reports::MoveReporter;
 use super::rules_acks::RulesAcker;
@@ -177,10 +177,11 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
     };
     if let Some(restoring) = &checkpoint {
         tracing::info!(
-            "segstream classify: restoring the checkpoint as of {} ({} parts, {} bytes) from {location}",
+            "segstream classify: restoring the checkpoint as of {} ({} workers' parts, {} with the deltas, {} bytes) from {location}",
             restoring.manifest.as_of,
             restoring.manifest.workers,
-            restoring.states.iter().map(|s| s.len()).sum::<usize>()
+            restoring.chains.iter().map(Vec::len).sum::<usize>(),
+            restoring.chains.iter().flatten().map(|s| s.len()).sum::<usize>()
         );
     }
     let restored_at = checkpoint.as_ref().map_or(0, |c| c.manifest.as_of);
@@ -190,6 +191,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
         0 => None,
         _ => Some(PartWriter::start(location.clone()).map_err(CommandError::Invalid)?),
     };
+    let part_run = this_run();
     let suppression = Arc::new(Suppression::load(&deployment, durable_start).map_err(CommandError::Invalid)?);
     let producer =
         Arc::new(segstream_kafka::threaded_producer(&deployment).map_err(|e| CommandError::Invalid(format!("kafka producer: {e}")))?);
@@ -267,11 +269,11 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
                 None => None,
             };
             let save = match &parts {
-                Some(parts) => save_closure(Rc::clone(&source), index, peers, parts.clone()),
+                Some(parts) => save_closure(Rc::clone(&source), (index, peers, part_run), parts.clone()),
                 None => Box::new(|_| {}),
             };
             let checkpointing = Checkpointing { restore, save };
-            let mut requests = Requests::new(interval_ms, restored_at);
+            let mut requests = Requests::new(interval_ms, restored_at, deployment.checkpoints.full_every);
             let committer = committer.clone();
             let mut store = Retrying::new(&deployment.redis.url)?;
             let batch = deployment.redis.batch;
@@ -320,8 +322,8 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
                 side.poll(&mut handles, 1_000);
                 if index == 0 {
                     insert_shadows(&shadows, &side, &mut handles, config.tick_ms);
-                    if requests.due(*handles.checkpoints.time()) {
-                        let at = handles.request_checkpoint();
+                    if let Some(kind) = requests.due(*handles.checkpoints.time()) {
+                        let at = handles.request_checkpoint(kind);
                         tracing::debug!(as_of = at, "checkpoints: requested");
                         if let Some(committer) = &committer {
                             let _ = committer.send(at);

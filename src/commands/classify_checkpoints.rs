@@ -5,10 +5,11 @@
 //! - [`restored`] reads the newest complete, intact checkpoint of the deployment
 //!   (`segstream-checkpoint`); [`restore_for`] gives one worker its [`Restore`]: the
 //!   snapshots it needs (its own part when the worker count is the checkpoint's, every
-//!   part otherwise — it keeps the key groups it owns) and every partition's resume
-//!   point.
+//!   part otherwise — it keeps the key groups it owns; a part's deltas laid over its
+//!   full one) and every partition's resume point.
 //! - Global worker 0 asks for a checkpoint each time its inputs' tick has moved on by
-//!   the interval ([`Requests`]). Each worker's classify operator then begins its
+//!   the interval ([`Requests`]): full the first time and every `full_every`-th,
+//!   incremental otherwise. Each worker's classify operator then begins its
 //!   snapshot, and [`save_closure`] takes the resume points of the worker's partitions
 //!   at once (before the durable frontier can pass the checkpoint's tick); once the
 //!   operator hands over the snapshot, saved a slice at a time while it goes on, the
@@ -27,11 +28,11 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use segstream_checkpoint::{Checkpoint, CheckpointStore, PartHeader};
+use segstream_checkpoint::{Checkpoint, CheckpointError, CheckpointStore, PartHeader};
 use segstream_dataflows::classifier::emitted::ResumePoint;
 use segstream_dataflows::classifier::metrics::ClassifierMetrics;
 use segstream_dataflows::classifier::source::EventSource;
-use segstream_dataflows::classifier::{EncodedSnapshot, EngineSnapshot};
+use segstream_dataflows::classifier::{EncodedSnapshot, EngineSnapshot, SnapshotKind};
 use segstream_dataflows::dataflow::Restore;
 use segstream_dataflows::operators::classify::{CheckpointStep, SnapshotTiming};
 use segstream_time::wall_clock_ms;
@@ -54,11 +55,11 @@ pub fn restore_for(checkpoint: &Checkpoint, index: usize, peers: usize) -> Resul
     let snapshots = needed
         .into_iter()
         .map(|worker| {
-            let state = checkpoint
-                .states
+            let chain = checkpoint
+                .chains
                 .get(worker)
                 .ok_or_else(|| format!("checkpoint {}: no part of worker {worker}", manifest.as_of))?;
-            EngineSnapshot::from_bytes(state)
+            EngineSnapshot::from_chain(chain.iter().map(|state| state.as_slice()))
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok(Restore {
@@ -76,13 +77,20 @@ pub struct PartJob {
     timing: SnapshotTiming,
 }
 
+/// The run a process's parts are of: a chain of deltas links only parts of one run.
+pub fn this_run() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 48)
+}
+
 /// The closure a worker's classify operator reports its checkpoints to: it takes the
 /// resume points of the worker's partitions when a snapshot begins and queues the part
-/// once the snapshot is taken.
+/// (of `run`, [`this_run`]) once the snapshot is taken.
 pub fn save_closure<S: EventSource>(
     source: Rc<RefCell<S>>,
-    worker: usize,
-    workers: usize,
+    (worker, workers, run): (usize, usize, u64),
     parts: Sender<PartJob>,
 ) -> Box<dyn FnMut(CheckpointStep)> {
     let mut begun: Option<(u64, BTreeMap<u32, ResumePoint>)> = None;
@@ -112,6 +120,8 @@ pub fn save_closure<S: EventSource>(
                 points,
                 state_bytes: 0,
                 state_crc32: 0,
+                base: snapshot.base,
+                run,
             };
             if parts.send(PartJob { header, snapshot, timing }).is_err() {
                 tracing::error!(
@@ -143,6 +153,7 @@ impl PartWriter {
                         Ok(header) => tracing::info!(
                             as_of = header.as_of,
                             worker = header.worker,
+                            delta_on = header.base,
                             users,
                             bytes = header.state_bytes,
                             snapshot_slices = job.timing.slices,
@@ -165,26 +176,37 @@ impl PartWriter {
 pub struct Requests {
     interval_ms: u64,
     next_at: u64,
+    /// Every this many requests, a full one; incremental in between.
+    full_every: u32,
+    requested: u32,
 }
 
 impl Requests {
     /// Requests every `interval_ms` of event time (none when 0), the first once the
-    /// inputs' tick is past `restored_at`.
-    pub fn new(interval_ms: u64, restored_at: u64) -> Requests {
+    /// inputs' tick is past `restored_at`; the first, then every `full_every`-th, full
+    /// (all when `full_every` is 0 or 1), the others incremental.
+    pub fn new(interval_ms: u64, restored_at: u64, full_every: u32) -> Requests {
         Requests {
             interval_ms,
             next_at: restored_at.saturating_add(interval_ms).max(1),
+            full_every: full_every.max(1),
+            requested: 0,
         }
     }
 
-    /// Whether a checkpoint is due at the inputs' tick `now`; if so, the next one is an
-    /// interval later.
-    pub fn due(&mut self, now: u64) -> bool {
+    /// The kind of checkpoint due at the inputs' tick `now`, if one is; the next one is
+    /// then an interval later.
+    pub fn due(&mut self, now: u64) -> Option<SnapshotKind> {
         if self.interval_ms == 0 || now < self.next_at {
-            return false;
+            return None;
         }
         self.next_at = now.saturating_add(self.interval_ms);
-        true
+        let kind = match self.requested.is_multiple_of(self.full_every) {
+            true => SnapshotKind::Full,
+            false => SnapshotKind::Incremental,
+        };
+        self.requested = self.requested.wrapping_add(1);
+        Some(kind)
     }
 }
 
@@ -222,7 +244,14 @@ fn commit_loop(store: &CheckpointStore, requested: &Receiver<u64>, workers: usiz
         // one may never complete); older ones are then moot.
         let reached: Vec<u64> = pending.range(..=frontier).rev().copied().collect();
         for at in reached {
-            match store.commit(at, workers, wall_clock_ms()) {
+            let committed = store.commit(at, workers, wall_clock_ms());
+            if let Err(e @ CheckpointError::Corrupt { .. }) = &committed {
+                // A delta whose chain lost a link (a part's write failed): it never completes.
+                tracing::warn!(as_of = at, error = %e, "checkpoints: this checkpoint cannot complete; dropped");
+                pending.remove(&at);
+                continue;
+            }
+            match committed {
                 Ok(Some(manifest)) => {
                     tracing::info!(as_of = at, partitions = manifest.points.len(), "checkpoints: committed");
                     metrics.checkpoint_committed_ms.store(at, Ordering::Release);
@@ -247,14 +276,22 @@ mod tests {
 
     #[test]
     fn requests_come_an_interval_apart_and_none_when_off() {
-        let mut requests = Requests::new(10_000, 0);
-        assert!(!requests.due(0), "the inputs have not started");
-        assert!(requests.due(1_700_000_000_000));
-        assert!(!requests.due(1_700_000_009_900));
-        assert!(requests.due(1_700_000_010_000));
-        let mut restored = Requests::new(10_000, 50_000);
-        assert!(!restored.due(55_000) && restored.due(60_000), "an interval after the restored one");
-        let mut off = Requests::new(0, 0);
-        assert!(!off.due(u64::MAX / 2));
+        let mut requests = Requests::new(10_000, 0, 3);
+        assert_eq!(requests.due(0), None, "the inputs have not started");
+        assert_eq!(requests.due(1_700_000_000_000), Some(SnapshotKind::Full));
+        assert_eq!(requests.due(1_700_000_009_900), None);
+        assert_eq!(requests.due(1_700_000_010_000), Some(SnapshotKind::Incremental));
+        let kinds: Vec<Option<SnapshotKind>> = (2..5).map(|n| requests.due(1_700_000_000_000 + n * 10_000)).collect();
+        use SnapshotKind::{Full, Incremental};
+        assert_eq!(kinds, vec![Some(Incremental), Some(Full), Some(Incremental)], "every third full");
+        let mut restored = Requests::new(10_000, 50_000, 3);
+        assert!(
+            restored.due(55_000).is_none() && restored.due(60_000) == Some(Full),
+            "an interval after the restored one, full"
+        );
+        let mut off = Requests::new(0, 0, 3);
+        assert_eq!(off.due(u64::MAX / 2), None);
+        let mut all_full = Requests::new(10_000, 0, 0);
+        assert_eq!([all_full.due(10_000), all_full.due(20_000)], [Some(Full), Some(Full)]);
     }
 }

@@ -23,8 +23,9 @@ use segstream_dataflows::classifier::source::EventSource;
 use segstream_dataflows::dataflow::{Checkpointing, Handles};
 use segstream_time::parse_duration;
 
-use super::classify_checkpoints::{save_closure, Committer, PartJob, PartWriter, Requests};
+use super::classify_checkpoints::{save_closure, this_run, Committer, PartJob, PartWriter, Requests};
 use crate::error::CommandError;
+use segstream_config::CheckpointsSection;
 
 /// Checkpoints the demo keeps.
 const KEEP: usize = 2;
@@ -35,6 +36,7 @@ pub struct DemoCheckpoints {
     interval_ms: u64,
     parts: Sender<PartJob>,
     committer: Sender<u64>,
+    run: u64,
 }
 
 /// Worker 0's schedule of requests, with the committer to tell.
@@ -68,6 +70,7 @@ impl DemoCheckpoints {
             interval_ms,
             parts,
             committer,
+            run: this_run(),
         }))
     }
 
@@ -80,14 +83,14 @@ impl DemoCheckpoints {
     pub fn checkpointing<S: EventSource + 'static>(&self, source: Rc<RefCell<S>>, index: usize, peers: usize) -> Checkpointing {
         Checkpointing {
             restore: None,
-            save: save_closure(source, index, peers, self.parts.clone()),
+            save: save_closure(source, (index, peers, self.run), self.parts.clone()),
         }
     }
 
     /// Worker 0's requests.
     pub fn requests(&self) -> CheckpointRequests {
         CheckpointRequests {
-            requests: Requests::new(self.interval_ms, 0),
+            requests: Requests::new(self.interval_ms, 0, CheckpointsSection::default().full_every),
             committer: self.committer.clone(),
         }
     }
@@ -96,8 +99,8 @@ impl DemoCheckpoints {
 impl CheckpointRequests {
     /// Asks for a checkpoint if one is due at the inputs' tick.
     pub fn maybe_request(&mut self, handles: &mut Handles) {
-        if self.requests.due(*handles.checkpoints.time()) {
-            let at = handles.request_checkpoint();
+        if let Some(kind) = self.requests.due(*handles.checkpoints.time()) {
+            let at = handles.request_checkpoint(kind);
             // The committer outlives the workers; a send fails only once it has stopped.
             let _ = self.committer.send(at);
         }

@@ -4,7 +4,10 @@
 //! paths are `<as_of, 20 digits>/part-<worker, 4 digits>-of-<workers, 4 digits>.state`
 //! (`.json` for the header) and `<as_of>/manifest.json`, so that listing the location
 //! gives checkpoints in time order. [`Manifest::check`] says whether a part's bytes are
-//! the ones the manifest lists.
+//! the ones the manifest lists. A part may be a delta on the same worker's part of an
+//! earlier checkpoint ([`PartHeader::base`]); a manifest lists, besides each worker's
+//! part, every earlier part its chain goes back through to a full one
+//! ([`Manifest::links`]), so it names every object a restore reads.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +30,14 @@ pub struct PartHeader {
     pub state_bytes: u64,
     /// The state's CRC-32.
     pub state_crc32: u32,
+    /// The tick of the part (same worker, same run) this one is a delta on; `None`: a
+    /// full state.
+    #[serde(default)]
+    pub base: Option<u64>,
+    /// The run of the process that wrote it: a chain is of one run's parts only (a
+    /// part another run left at the same path is not a link).
+    #[serde(default)]
+    pub run: u64,
 }
 
 /// A complete checkpoint: written once every part is.
@@ -38,6 +49,9 @@ pub struct Manifest {
     pub workers: usize,
     /// Every part, by worker.
     pub parts: Vec<PartHeader>,
+    /// The earlier parts the deltas among `parts` build on, back to a full part.
+    #[serde(default)]
+    pub links: Vec<PartHeader>,
     /// Where each partition resumes (the union of the parts').
     pub points: BTreeMap<u32, ResumePoint>,
     /// When it was written (wall clock, ms).
@@ -45,11 +59,26 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Whether `state` is the state of `worker` as listed.
-    pub fn check(&self, worker: usize, state: &[u8]) -> bool {
-        self.parts
-            .iter()
-            .any(|part| part.worker == worker && part.state_bytes == state.len() as u64 && part.state_crc32 == crc32fast::hash(state))
+    /// Whether `state` is the state of `worker`'s part as of `as_of` as listed.
+    pub fn check(&self, as_of: u64, worker: usize, state: &[u8]) -> bool {
+        self.parts.iter().chain(&self.links).any(|part| {
+            (part.as_of, part.worker) == (as_of, worker)
+                && part.state_bytes == state.len() as u64
+                && part.state_crc32 == crc32fast::hash(state)
+        })
+    }
+
+    /// `worker`'s chain: its parts from a full one to its part of this checkpoint, in
+    /// order.
+    pub fn chain(&self, worker: usize) -> Vec<&PartHeader> {
+        let mut chain: Vec<&PartHeader> = self.parts.iter().chain(&self.links).filter(|p| p.worker == worker).collect();
+        chain.sort_by_key(|p| p.as_of);
+        chain
+    }
+
+    /// The ticks of every checkpoint directory it reads from.
+    pub fn ticks(&self) -> impl Iterator<Item = u64> + '_ {
+        self.parts.iter().chain(&self.links).map(|p| p.as_of)
     }
 }
 

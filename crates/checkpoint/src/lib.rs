@@ -11,7 +11,12 @@
 //! are all present and intact, read and checked — a partial checkpoint (no manifest)
 //! or a corrupt one (a part missing, or failing its checksum) is skipped for the one
 //! before it, and every process that reads the store comes to the same answer;
-//! [`CheckpointStore::retain`] deletes all but the newest complete checkpoints. Layout
+//! [`CheckpointStore::retain`] deletes all but the newest complete checkpoints and the
+//! parts they read. A part may be a delta on the same worker's part of an earlier
+//! checkpoint of the same run ([`PartHeader::base`], [`PartHeader::run`]): the manifest
+//! then lists the chain back to a full part ([`Manifest::links`]), a restore reads it
+//! whole ([`Checkpoint::chains`]), and a checkpoint whose chain has lost a link never
+//! commits. Layout
 //! under the location: `<T, 20 digits>/part-<worker>-of-<workers>.state` and `.json`,
 //! `<T>/manifest.json`; the zero-padded tick sorts checkpoints by time.
 //!

@@ -4,7 +4,7 @@
 //! tokio runtime. Objects are written whole (`put` is atomic on a local directory and
 //! on S3), so a crash mid-write leaves an object absent, never half there.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +24,9 @@ use crate::CheckpointError;
 pub struct Checkpoint {
     /// Its manifest.
     pub manifest: Manifest,
-    /// Each worker's state, by worker (as the manifest lists them).
-    pub states: Vec<Arc<Vec<u8>>>,
+    /// Each worker's chain of states, by worker: a full state, then the deltas on it
+    /// up to the checkpoint (as [`Manifest::chain`] lists them).
+    pub chains: Vec<Vec<Arc<Vec<u8>>>>,
 }
 
 /// Where checkpoints are kept (see the crate's contract).
@@ -158,14 +159,43 @@ impl CheckpointStore {
         Ok(header)
     }
 
+    /// A part's header, or `None` if it is not written.
+    fn header(&self, as_of: u64, worker: usize, workers: usize) -> Result<Option<PartHeader>, CheckpointError> {
+        let path = part_path(as_of, worker, workers, true);
+        let Some(bytes) = self.get(&path)? else { return Ok(None) };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| corrupt(&path, e))
+    }
+
+    /// The earlier parts a delta `head` builds on, newest first, back to a full part: a
+    /// `Corrupt` error if one is missing or of another run (the chain is broken).
+    fn links(&self, head: &PartHeader) -> Result<Vec<PartHeader>, CheckpointError> {
+        let mut links: Vec<PartHeader> = Vec::new();
+        let mut next = head.base;
+        while let Some(base) = next {
+            let newer = links.last().unwrap_or(head);
+            let path = part_path(base, head.worker, head.workers, true);
+            let link = self
+                .header(base, head.worker, head.workers)?
+                .filter(|link| link.run == head.run && link.as_of == base && base < newer.as_of)
+                .ok_or_else(|| corrupt(&path, format!("the delta as of {} builds on it, and it is not there", newer.as_of)))?;
+            next = link.base;
+            links.push(link);
+        }
+        Ok(links)
+    }
+
     /// Writes the manifest of the checkpoint as of `as_of` if all `workers` parts are
-    /// written; the manifest, or `None` while parts are missing.
+    /// written; the manifest, or `None` while parts are missing; a `Corrupt` error if a
+    /// part's chain is broken (the checkpoint can never complete).
     pub fn commit(&self, as_of: u64, workers: usize, written_ms: u64) -> Result<Option<Manifest>, CheckpointError> {
         let mut parts = Vec::with_capacity(workers);
+        let mut links = Vec::new();
         for worker in 0..workers {
-            let path = part_path(as_of, worker, workers, true);
-            let Some(bytes) = self.get(&path)? else { return Ok(None) };
-            parts.push(serde_json::from_slice::<PartHeader>(&bytes).map_err(|e| corrupt(&path, e))?);
+            let Some(head) = self.header(as_of, worker, workers)? else {
+                return Ok(None);
+            };
+            links.extend(self.links(&head)?);
+            parts.push(head);
         }
         let points = parts
             .iter()
@@ -175,6 +205,7 @@ impl CheckpointStore {
             as_of,
             workers,
             parts,
+            links,
             points,
             written_ms,
         };
@@ -190,16 +221,23 @@ impl CheckpointStore {
             .get(&path)?
             .ok_or_else(|| corrupt(&path, "no manifest: the checkpoint was not finished"))?;
         let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| corrupt(&path, e))?;
-        let mut states = Vec::with_capacity(manifest.workers);
+        let mut chains = Vec::with_capacity(manifest.workers);
         for worker in 0..manifest.workers {
-            let path = part_path(as_of, worker, manifest.workers, false);
-            let state = self.get(&path)?.ok_or_else(|| corrupt(&path, "missing"))?;
-            if !manifest.check(worker, &state) {
-                return Err(corrupt(&path, "its size or CRC-32 is not the manifest's"));
+            let mut chain = Vec::new();
+            for part in manifest.chain(worker) {
+                let path = part_path(part.as_of, worker, manifest.workers, false);
+                let state = self.get(&path)?.ok_or_else(|| corrupt(&path, "missing"))?;
+                if !manifest.check(part.as_of, worker, &state) {
+                    return Err(corrupt(&path, "its size or CRC-32 is not the manifest's"));
+                }
+                chain.push(Arc::new(state));
             }
-            states.push(Arc::new(state));
+            if chain.is_empty() {
+                return Err(corrupt(&path, format!("no part of worker {worker}")));
+            }
+            chains.push(chain);
         }
-        Ok(Checkpoint { manifest, states })
+        Ok(Checkpoint { manifest, chains })
     }
 
     /// The newest complete, intact checkpoint (see the crate's contract); those skipped
@@ -217,16 +255,28 @@ impl CheckpointStore {
         Ok(None)
     }
 
-    /// Deletes every checkpoint but the newest `keep` complete ones and those begun
-    /// after the newest complete one (being written); how many were deleted.
+    /// Deletes every checkpoint but the newest `keep` complete ones, the earlier parts
+    /// their chains read, and those begun after the newest complete one (being
+    /// written, their chains going back through it); how many were deleted.
     pub fn retain(&self, keep: usize) -> Result<usize, CheckpointError> {
         let mut complete = 0;
         let mut deleted = 0;
+        let mut read_by_kept: BTreeSet<u64> = BTreeSet::new();
         for as_of in self.ticks()? {
-            let finished = self.get(&manifest_path(as_of))?.is_some();
+            let manifest = self.get(&manifest_path(as_of))?;
+            let finished = manifest.is_some();
             let in_progress = complete == 0 && !finished;
             if in_progress || (finished && complete < keep) {
+                match manifest.map(|bytes| serde_json::from_slice::<Manifest>(&bytes)) {
+                    Some(Ok(manifest)) => read_by_kept.extend(manifest.ticks()),
+                    // Unreadable, it is never restored from: it keeps nothing.
+                    Some(Err(e)) => tracing::warn!(as_of, error = %e, "checkpoints: an unreadable manifest"),
+                    None => {}
+                }
                 complete += usize::from(finished);
+                continue;
+            }
+            if read_by_kept.contains(&as_of) {
                 continue;
             }
             let dir = checkpoint_dir(as_of);
@@ -280,6 +330,8 @@ mod tests {
             points: [(worker as u32, point)].into_iter().collect(),
             state_bytes: 0,
             state_crc32: 0,
+            base: None,
+            run: 1,
         }
     }
 
@@ -298,10 +350,13 @@ mod tests {
         let first = write(&store, 1_000, 2)?.ok_or_else(|| corrupt(&Path::from("1000"), "not committed"))?;
         assert_eq!(first.points.len(), 2, "both workers' partitions");
         write(&store, 2_000, 2)?;
-        let latest = store.latest()?.map(|c| (c.manifest.as_of, c.states));
+        let latest = store.latest()?.map(|c| (c.manifest.as_of, c.chains));
         assert_eq!(
             latest,
-            Some((2_000, vec![Arc::new(b"state 2000 0".to_vec()), Arc::new(b"state 2000 1".to_vec())]))
+            Some((
+                2_000,
+                vec![vec![Arc::new(b"state 2000 0".to_vec())], vec![Arc::new(b"state 2000 1".to_vec())]]
+            ))
         );
 
         // A checkpoint one part short is not committed, and not taken.
@@ -345,6 +400,55 @@ mod tests {
             "the deleted checkpoints' directories are gone too"
         );
         assert_eq!(store.latest()?.map(|c| c.manifest.as_of), Some(4_000));
+        Ok(())
+    }
+
+    /// Writes worker 0's part as of `as_of` (of 1 worker), a delta on `base` of `run`.
+    fn write_delta(store: &CheckpointStore, as_of: u64, base: Option<u64>, run: u64) -> Result<(), CheckpointError> {
+        let header = PartHeader {
+            base,
+            run,
+            ..header(as_of, 0, 1)
+        };
+        store.write_part(header, vec![format!("state {as_of}").into_bytes()])?;
+        Ok(())
+    }
+
+    /// A checkpoint of deltas reads its whole chain; retention keeps the parts the
+    /// kept checkpoints read; a chain with a link missing or of another run never
+    /// commits.
+    #[test]
+    fn deltas_read_and_keep_their_chain() -> Result<(), CheckpointError> {
+        let store = CheckpointStore::open(&scratch("chain"))?;
+        write_delta(&store, 1_000, None, 1)?;
+        write_delta(&store, 2_000, Some(1_000), 1)?;
+        // 3,000 is never committed (another worker skipped it, say); 4,000 builds on it.
+        write_delta(&store, 3_000, Some(2_000), 1)?;
+        write_delta(&store, 4_000, Some(3_000), 1)?;
+        for as_of in [1_000, 2_000, 4_000] {
+            assert!(store.commit(as_of, 1, 7)?.is_some(), "{as_of}");
+        }
+        let latest = store.latest()?.ok_or_else(|| corrupt(&Path::from("-"), "none"))?;
+        let chain: Vec<Vec<u8>> = latest.chains.concat().iter().map(|s| s.to_vec()).collect();
+        let expected: Vec<Vec<u8>> = [1_000, 2_000, 3_000, 4_000].map(|t| format!("state {t}").into_bytes()).into();
+        assert_eq!(chain, expected);
+        assert_eq!(store.retain(1)?, 0, "4,000 reads every one");
+        write_delta(&store, 5_000, None, 1)?;
+        store.commit(5_000, 1, 7)?;
+        assert_eq!(store.retain(1)?, 4, "5,000 is full");
+
+        // A link of another run (a part left at the same path by an earlier process):
+        // the chain is broken, not mixed.
+        write_delta(&store, 6_000, Some(5_000), 1)?;
+        write_delta(&store, 7_000, Some(6_000), 2)?;
+        assert!(matches!(store.commit(7_000, 1, 7), Err(CheckpointError::Corrupt { .. })));
+        // A corrupt link: the checkpoint is skipped for the one before.
+        write_delta(&store, 8_000, Some(6_000), 1)?;
+        store.commit(8_000, 1, 7)?;
+        assert_eq!(store.latest()?.map(|c| c.manifest.as_of), Some(8_000));
+        let root = std::path::PathBuf::from(store.location());
+        std::fs::write(root.join(part_path(6_000, 0, 1, false).as_ref()), b"state 6000 X")?;
+        assert_eq!(store.latest()?.map(|c| c.manifest.as_of), Some(5_000));
         Ok(())
     }
 

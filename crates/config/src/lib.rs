@@ -188,11 +188,14 @@ pub struct CheckpointsSection {
     /// under `<location>/<group>`.
     pub location: String,
     /// Event time between two checkpoints ("0s": none; a restart then replays from the
-    /// durable frontier rewound by the dedup horizon). A minute by default: a checkpoint
-    /// no longer holds the worker (it is saved a slice at a time), but it is a full copy:
-    /// at 1M users per worker, about 3 s of a core and 1 KB per user written
-    /// (`docs/benchmarks.md`).
+    /// durable frontier rewound by the dedup horizon). 10 s by default: a checkpoint is
+    /// saved a slice of about 1 ms at a time, and most are incremental (what changed
+    /// since the one before).
     pub interval: String,
+    /// Every this many checkpoints, a full one (the others are incremental; 1: all
+    /// full). A restore reads the last full one and the deltas since; retention keeps
+    /// what the kept checkpoints read.
+    pub full_every: u32,
     /// Complete checkpoints kept (at least one).
     pub keep: usize,
 }
@@ -201,7 +204,8 @@ impl Default for CheckpointsSection {
     fn default() -> CheckpointsSection {
         CheckpointsSection {
             location: "checkpoints".into(),
-            interval: "1m".into(),
+            interval: "10s".into(),
+            full_every: 10,
             keep: 3,
         }
     }
@@ -256,6 +260,9 @@ impl DeploymentConfig {
         config.classifier_config().map_err(|e| e.to_string())?;
         config.data_ttl_seconds().map_err(|e| e.to_string())?;
         config.checkpoint_interval_ms().map_err(|e| e.to_string())?;
+        if config.checkpoints.full_every < 1 {
+            return Err("checkpoints.full_every must be at least 1".into());
+        }
         if config.checkpoints.keep < 1 {
             return Err("checkpoints.keep must be at least 1".into());
         }
@@ -341,7 +348,11 @@ mod tests {
             assert_eq!(config.classifier_config().unwrap(), ClassifierConfig::default());
             assert_eq!(config.data_ttl_seconds().unwrap(), 30 * 86_400);
             assert_eq!(config.checkpoint_location(), "checkpoints/segstream-classifier");
-            assert_eq!((config.checkpoint_interval_ms().unwrap(), config.checkpoints.keep), (60_000, 3));
+            let checkpoints = &config.checkpoints;
+            assert_eq!(
+                (config.checkpoint_interval_ms().unwrap(), checkpoints.full_every, checkpoints.keep),
+                (10_000, 10, 3)
+            );
             Ok(())
         });
     }

@@ -22,7 +22,7 @@ pub mod source;
 pub mod user_state;
 pub mod watermark;
 
-pub use engine::{EncodedSnapshot, Engine, EngineCounters, EngineSnapshot, UserInput};
+pub use engine::{EncodedSnapshot, Engine, EngineCounters, EngineSnapshot, SnapshotKind, UserInput};
 
 /// The hasher of the engine's maps (users, dormant records, event ids): foldhash, seeded
 /// at random per map. The std default, SipHash-1-3, was 5.4 % of the engine's time

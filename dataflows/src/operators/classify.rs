@@ -21,7 +21,8 @@
 //! engine's state at the last tick processed (lookups wake it through a thread-safe
 //! activator).
 //!
-//! Checkpoints ([`Checkpoints`]): a request at tick `T` begins once both input
+//! Checkpoints ([`Checkpoints`]): a request at tick `T`, for a full or an incremental
+//! snapshot ([`SnapshotKind`]; full if two requests at `T` differ), begins once both input
 //! frontiers have reached `T` and every earlier tick is processed, before any tick from
 //! `T` on — at the same point of event time on every worker: the engine's snapshot as
 //! of `T` begins ([`Engine::begin_snapshot`]), the host hears [`CheckpointStep::Began`]
@@ -77,7 +78,7 @@
 //! assert_eq!(updates, vec![(membership.clone(), 1_000, 1), (membership, 61_000, -1)]);
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -92,7 +93,7 @@ use timely::progress::Antichain;
 
 use super::trace_rows::{RowTrace, TraceRows};
 use crate::classifier::metrics::ClassifierMetrics;
-use crate::classifier::{EncodedSnapshot, Engine, EngineCounters, MembershipChange, UserInput};
+use crate::classifier::{EncodedSnapshot, Engine, EngineCounters, MembershipChange, SnapshotKind, UserInput};
 use crate::user_key::UserKey;
 use crate::user_lookup::UserLookups;
 use segstream_rules::SegmentDef;
@@ -120,8 +121,8 @@ pub type TimedInput = (String, UserInput, u64);
 pub enum Control {
     /// A segment definition added (+1) or removed (−1).
     Rule(SegmentDef, isize),
-    /// Take a checkpoint as of the record's tick.
-    Checkpoint,
+    /// Take a checkpoint of this kind as of the record's tick.
+    Checkpoint(SnapshotKind),
 }
 
 /// What the operator tells its host of a checkpoint (see the module contract).
@@ -223,9 +224,9 @@ fn earliest_pending<A, B>(inputs: &BTreeMap<u64, A>, rules: &BTreeMap<u64, B>, e
 
 /// The tick the operator's capability must stay at: a tick begun, the earliest
 /// pending one, or a checkpoint not yet taken.
-fn hold_at<A, B>(inputs: &BTreeMap<u64, A>, rules: &BTreeMap<u64, B>, checkpoints: &BTreeSet<u64>, engine: &Engine) -> Option<u64> {
+fn hold_at<A, B, C>(inputs: &BTreeMap<u64, A>, rules: &BTreeMap<u64, B>, checkpoints: &BTreeMap<u64, C>, engine: &Engine) -> Option<u64> {
     let pending = engine.tick_in_progress().or_else(|| earliest_pending(inputs, rules, engine));
-    [pending, checkpoints.first().copied()].into_iter().flatten().min()
+    [pending, checkpoints.keys().next().copied()].into_iter().flatten().min()
 }
 
 /// Saves a slice of the snapshot in progress, if any, and hands it to the host once
@@ -284,7 +285,7 @@ pub fn classify<'s>(
             let mut held: Option<Capability<u64>> = Some(initial);
             let mut pending_inputs: BTreeMap<u64, Vec<(String, UserInput)>> = BTreeMap::new();
             let mut pending_rules: BTreeMap<u64, Vec<(SegmentDef, isize)>> = BTreeMap::new();
-            let mut pending_checkpoints: BTreeSet<u64> = BTreeSet::new();
+            let mut pending_checkpoints: BTreeMap<u64, SnapshotKind> = BTreeMap::new();
             let mut changes: Vec<MembershipChange> = Vec::new();
             let mut snapshot: Option<SnapshotClock> = None;
             move |(input, input_frontier), (control_input, control_frontier), output| {
@@ -308,9 +309,13 @@ pub fn classify<'s>(
                                 hold(&mut held, &cap, tick);
                                 pending_rules.entry(tick).or_default().push((def, diff));
                             }
-                            Control::Checkpoint => {
+                            Control::Checkpoint(kind) => {
                                 hold(&mut held, &cap, tick);
-                                pending_checkpoints.insert(tick);
+                                // Two requests at one tick: a full snapshot if either asks.
+                                let asked = pending_checkpoints.entry(tick).or_insert(kind);
+                                if kind == SnapshotKind::Full {
+                                    *asked = kind;
+                                }
                             }
                         }
                     }
@@ -330,9 +335,13 @@ pub fn classify<'s>(
                         let next = earliest_pending(&pending_inputs, &pending_rules, &engine);
                         let complete =
                             |at: u64| !input_frontier.less_than(&at) && !control_frontier.less_than(&at) && next.is_none_or(|n| n >= at);
-                        while let Some(at) = pending_checkpoints.first().copied().filter(|at| complete(*at)) {
+                        while let Some((at, kind)) = pending_checkpoints
+                            .first_key_value()
+                            .map(|(at, kind)| (*at, *kind))
+                            .filter(|(at, _)| complete(*at))
+                        {
                             pending_checkpoints.remove(&at);
-                            match engine.begin_snapshot(at) {
+                            match engine.begin_snapshot(at, kind) {
                                 Ok(()) => {
                                     (checkpoints.save)(CheckpointStep::Began(at));
                                     snapshot = Some(SnapshotClock::start());
@@ -357,7 +366,7 @@ pub fn classify<'s>(
                             if input_frontier.less_equal(&tick) || control_frontier.less_equal(&tick) {
                                 break;
                             }
-                            if pending_checkpoints.first().is_some_and(|at| *at <= tick) {
+                            if pending_checkpoints.keys().next().is_some_and(|at| *at <= tick) {
                                 // Its frontiers have not reached it yet: the snapshot comes first.
                                 break;
                             }
@@ -474,7 +483,7 @@ mod tests {
                 let host = (Arc::clone(&worker_metrics), Arc::new(UserLookups::default()), checkpoints);
                 classify(inputs, scope.input_from(&mut control), (no_rows(), no_rows()), engine, host).probe_with(&probe);
             });
-            control.send((Control::Checkpoint, 500));
+            control.send((Control::Checkpoint(SnapshotKind::Full), 500));
             control.flush();
             for _ in 0..10 {
                 worker.step();

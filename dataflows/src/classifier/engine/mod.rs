@@ -45,7 +45,7 @@ mod snapshot;
 mod test_support;
 mod visit;
 
-pub use snapshot::{EncodedSnapshot, EngineSnapshot};
+pub use snapshot::{EncodedSnapshot, EngineSnapshot, SnapshotKind};
 use snapshot::{SnapshotWalk, TrackedMap, TrackedTimers};
 
 /// An input of one user at one tick.
@@ -97,6 +97,8 @@ pub struct Engine {
     timers: TrackedTimers,
     /// The snapshot in progress, if any (`snapshot/walk.rs`).
     snapshot_walk: Option<SnapshotWalk>,
+    /// The tick of the last snapshot begun: what an incremental one is a delta on.
+    snapshot_base: Option<u64>,
     /// Reused per-user buffers: which segments to evaluate, the new membership.
     scratch_evaluate: Vec<bool>,
     scratch_member: Vec<bool>,
@@ -193,6 +195,7 @@ impl Engine {
             dormant: TrackedMap::default(),
             timers: TrackedTimers::default(),
             snapshot_walk: None,
+            snapshot_base: None,
             scratch_evaluate: Vec::new(),
             scratch_member: Vec::new(),
             scratch_due: Vec::new(),

@@ -24,6 +24,16 @@
 //! taken a slice at a time while the engine goes on (`walk.rs`, [`Engine::begin_snapshot`]);
 //! each user and dormant record carries its dense index as of the snapshot, and
 //! [`EngineSnapshot::from_bytes`] puts them back in that order.
+//!
+//! Incremental snapshots: a snapshot of [`SnapshotKind::Incremental`] holds only what
+//! changed since the previous snapshot the engine began (its *base*): the users and
+//! dormant records at the dense indices changed since (and how many there are), the
+//! timer ticks changed since, the ids first seen since (and the tick below which ids
+//! are forgotten), and the rules, last tick and sweep position in full.
+//! [`EngineSnapshot::apply`] lays such a *delta* over its base's snapshot, giving the
+//! snapshot a full one would have been; [`EngineSnapshot::from_chain`] decodes a full
+//! snapshot and the deltas that follow it. A restore takes full snapshots only. The
+//! first snapshot an engine begins (a new or restored engine) is full whatever is asked.
 
 use serde::{Deserialize, Serialize};
 
@@ -32,12 +42,13 @@ use super::*;
 use crate::classifier::dedup::SavedId;
 use crate::classifier::section::Section;
 use segstream_model::key_group::{key_group, KeyGroup};
+use tracked_map::overlay;
 
 mod tracked_map;
 mod tracked_timers;
 mod walk;
 
-pub(crate) use tracked_map::TrackedMap;
+pub(crate) use tracked_map::{TrackedMap, WalkOf};
 pub(crate) use tracked_timers::TrackedTimers;
 pub(super) use walk::SnapshotWalk;
 
@@ -54,6 +65,29 @@ pub struct EngineSnapshot {
     seen: Vec<SavedId>,
     timers: Vec<(u64, Vec<(KeyGroup, String)>)>,
     sweep: SweepPosition,
+    /// What a delta builds on; `None` for a full snapshot.
+    delta: Option<Delta>,
+}
+
+/// Which state a snapshot saves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SnapshotKind {
+    /// All of it.
+    Full,
+    /// What changed since the previous snapshot begun (full if there is none).
+    Incremental,
+}
+
+/// What a delta needs of its base to be laid over it (see the module contract).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Delta {
+    /// The base's tick.
+    base: u64,
+    /// Users and dormant records now.
+    users: u32,
+    dormant: u32,
+    /// Ids first seen before this tick are forgotten.
+    swept_below: u64,
 }
 
 /// Where the eviction sweep stands.
@@ -69,6 +103,8 @@ struct SweepPosition {
 pub struct EncodedSnapshot {
     /// Its tick (see [`EngineSnapshot::as_of`]).
     pub as_of: u64,
+    /// The tick of the snapshot it is a delta on; `None` for a full snapshot.
+    pub base: Option<u64>,
     /// Users (live and dormant) in it.
     pub users: usize,
     /// The bytes [`EngineSnapshot::from_bytes`] reads, in pieces to write one after the
@@ -129,9 +165,64 @@ impl EngineSnapshot {
         Ok(snapshot)
     }
 
-    /// Users (live and dormant) in the snapshot.
+    /// Users (live and dormant) in the snapshot (for a delta: those changed).
     pub fn user_count(&self) -> usize {
         self.users.len() + self.dormant.len()
+    }
+
+    /// The tick of the snapshot this one is a delta on; `None` for a full snapshot.
+    pub fn base(&self) -> Option<u64> {
+        self.delta.map(|d| d.base)
+    }
+
+    /// This snapshot with `delta` laid over it: the full snapshot as of the delta's tick
+    /// (see the module contract); an error if `delta` is not a delta on this one.
+    pub fn apply(mut self, delta: EngineSnapshot) -> Result<EngineSnapshot, String> {
+        let Some(of) = delta.delta.filter(|d| d.base == self.as_of && self.delta.is_none()) else {
+            return Err(format!(
+                "the snapshot as of {} is not a delta on the full snapshot as of {}",
+                delta.as_of, self.as_of
+            ));
+        };
+        let at = |what: &str, e: String| format!("the delta as of {} on {}: {what}: {e}", delta.as_of, self.as_of);
+        overlay(&mut self.users, delta.users, of.users as usize, |u| u.0).map_err(|e| at("users", e))?;
+        overlay(&mut self.dormant, delta.dormant, of.dormant as usize, |d| d.0).map_err(|e| at("dormant records", e))?;
+        // The delta's ids first: the stable sort keeps them before the base's of the same
+        // key, and `dedup` keeps the first.
+        let mut seen = delta.seen;
+        seen.extend(self.seen);
+        seen.sort_by_key(|(key, _)| *key);
+        seen.dedup_by_key(|(key, _)| *key);
+        seen.retain(|(_, first_seen)| *first_seen >= of.swept_below);
+        let mut timers: BTreeMap<u64, Vec<(KeyGroup, String)>> = self.timers.into_iter().collect();
+        for (tick, users) in delta.timers {
+            match users.is_empty() {
+                true => timers.remove(&tick),
+                false => timers.insert(tick, users),
+            };
+        }
+        Ok(EngineSnapshot {
+            as_of: delta.as_of,
+            last_tick: delta.last_tick,
+            defs: delta.defs,
+            users: self.users,
+            dormant: self.dormant,
+            seen,
+            timers: timers.into_iter().collect(),
+            sweep: delta.sweep,
+            delta: None,
+        })
+    }
+
+    /// The full snapshot a chain of encoded snapshots gives: a full one, then deltas,
+    /// each on the one before (see [`EngineSnapshot::apply`]).
+    pub fn from_chain<'a>(chain: impl IntoIterator<Item = &'a [u8]>) -> Result<EngineSnapshot, String> {
+        let mut chain = chain.into_iter();
+        let first = EngineSnapshot::from_bytes(chain.next().ok_or("an empty chain of snapshots")?)?;
+        if let Some(base) = first.base() {
+            return Err(format!("the chain begins with a delta (as of {} on {base})", first.as_of));
+        }
+        chain.try_fold(first, |full, bytes| full.apply(EngineSnapshot::from_bytes(bytes)?))
     }
 }
 
@@ -163,6 +254,7 @@ impl Engine {
                 .map(|(tick, users)| (*tick, users.iter().map(|user| (key_group(user), user.clone())).collect()))
                 .collect(),
             sweep: self.sweep_position(),
+            delta: None,
         })
     }
 
@@ -204,6 +296,9 @@ impl Engine {
             return Err("only a new engine can be restored".into());
         }
         let Some(first) = snapshots.first() else { return Ok(()) };
+        if let Some(delta) = snapshots.iter().find(|s| s.delta.is_some()) {
+            return Err(format!("the snapshot as of {} is a delta: apply it to its base first", delta.as_of));
+        }
         if let Some(other) = snapshots.iter().find(|s| s.as_of != first.as_of || s.defs != first.defs) {
             return Err(format!(
                 "snapshots as of different ticks or with different rules (as of {} and {}) cannot be restored together",
@@ -259,7 +354,10 @@ mod tests {
         saved.process_tick(1_000, vec![], vec![], &mut NoSideRows, &mut out);
         // A sweep runs at the end of this tick (ann is not idle yet); the next is due at 10,525.
         saved.process_tick(9_900, vec![], vec![watched("bob", "b", 9_900)], &mut NoSideRows, &mut out);
-        let encoded = saved.encoded_snapshot(10_000).unwrap_or_else(|e| panic!("{e}")).into_bytes();
+        let encoded = saved
+            .encoded_snapshot(10_000, SnapshotKind::Full)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_bytes();
         let copied = saved.snapshot(10_000).and_then(|s| s.to_bytes()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(encoded, copied, "encoded straight from the engine or from a copy: the same bytes");
         let bytes = encoded;
@@ -284,6 +382,95 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The state a snapshot holds, section by section, in one order: ids and each
+    /// tick's users sorted.
+    fn normalized(mut snapshot: EngineSnapshot) -> Vec<(&'static str, Vec<u8>)> {
+        snapshot.seen.sort_unstable();
+        snapshot.timers.iter_mut().for_each(|(_, users)| users.sort());
+        let bytes = |value: &dyn erased::Encode| value.encode();
+        vec![
+            ("head", bytes(&(snapshot.as_of, snapshot.last_tick, &snapshot.defs, snapshot.sweep))),
+            ("users", bytes(&snapshot.users)),
+            ("dormant", bytes(&snapshot.dormant)),
+            ("seen", bytes(&snapshot.seen)),
+            ("timers", bytes(&snapshot.timers)),
+        ]
+    }
+
+    mod erased {
+        /// A value's bincode bytes, through a trait object.
+        pub trait Encode {
+            fn encode(&self) -> Vec<u8>;
+        }
+
+        impl<T: serde::Serialize> Encode for T {
+            fn encode(&self) -> Vec<u8> {
+                bincode::serialize(self).unwrap_or_else(|e| panic!("{e}"))
+            }
+        }
+    }
+
+    /// A delta laid over its base is, state for state, the full snapshot at its tick:
+    /// users changed, added, evicted (moved by `swap_remove`) and revived, timers set
+    /// and fired, ids seen and swept, a rule edited — some while each snapshot walks.
+    #[test]
+    fn a_full_snapshot_and_a_delta_give_the_full_snapshot_at_the_delta() {
+        let config = ClassifierConfig {
+            user_ttl_ms: 10_000,
+            dedup_horizon_ms: 20_000,
+            ..ClassifierConfig::default()
+        };
+        let mut walking = engine(config);
+        let mut out = Vec::new();
+        let ever = rule("ever", SegmentKind::Dynamic, r#"count("ad_watched", "1s") >= 1"#);
+        let many = rule("many", SegmentKind::Dynamic, r#"count("ad_watched", "2s") >= 1"#);
+        let users: Vec<String> = (0..40).map(|n| format!("user-{n}")).collect();
+        let (mut chain, mut direct) = (Vec::new(), None);
+        for tick in (0..60_000u64).step_by(1_000) {
+            let rules = match tick {
+                0 => vec![ever.clone()],
+                31_000 => vec![many.clone()],
+                _ => vec![],
+            };
+            // Half the users go quiet for a while (and are evicted), then come back.
+            let quiet = |n: usize| n.is_multiple_of(2) && (14_000..40_000).contains(&tick);
+            let active = users
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| (tick / 1_000 + *n as u64).is_multiple_of(7) && !quiet(*n));
+            let inputs: Vec<_> = active
+                .map(|(_, user)| watched(user, &format!("e{}", tick % 25_000), tick))
+                .collect();
+            walking.process_tick(tick, rules, inputs, &mut NoSideRows, &mut out);
+            if let Some(done) = walking.continue_snapshot(200) {
+                chain.push(done.unwrap_or_else(|e| panic!("{e}")).into_bytes());
+            }
+            let kind = match tick {
+                9_000 => SnapshotKind::Full,
+                44_000 => SnapshotKind::Incremental,
+                _ => continue,
+            };
+            // The state as of the delta, copied at once (the first walk is over by then).
+            direct = (kind == SnapshotKind::Incremental).then(|| walking.snapshot(tick + 1).unwrap_or_else(|e| panic!("{e}")));
+            walking.begin_snapshot(tick + 1, kind).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let delta = walking.continue_snapshot(usize::MAX).unwrap_or_else(|| Err("not begun".into()));
+        chain.push(delta.unwrap_or_else(|e| panic!("{e}")).into_bytes());
+        assert!(walking.counters.evictions > 0, "evictions");
+        assert!(walking.dedup.swept_below() > 9_001, "a sweep since the base");
+        let applied = EngineSnapshot::from_chain(chain.iter().map(Vec::as_slice)).unwrap_or_else(|e| panic!("{e}"));
+        let direct = normalized(direct.unwrap_or_else(|| panic!("taken at 44,000")));
+        for ((section, applied), (_, direct)) in normalized(applied).into_iter().zip(direct) {
+            assert!(
+                applied == direct,
+                "the {section} differ: {} bytes against {}",
+                applied.len(),
+                direct.len()
+            );
+        }
+        assert!(EngineSnapshot::from_chain([chain[1].as_slice()]).is_err(), "a chain begins full");
     }
 
     #[test]

@@ -12,6 +12,15 @@
 //! index they are the map as it was. What the walk costs a change: one bit test, and
 //! one entry's encoding the first time that entry changes.
 //!
+//! Changes are also tracked between walks, once a first walk has begun: each walk
+//! starts a record of the dense indices whose entry changes (a value changed, an entry
+//! added or moved there). [`TrackedMap::begin_walk`]`(`[`WalkOf::Changed`]`)` saves only
+//! the entries at the indices changed since the previous walk began, with the map's
+//! length — the *delta* that, laid over the previous walk's entries by index and cut
+//! to that length, gives the map as it is now (`EngineSnapshot::apply`). Entries past
+//! the length are gone; every index below it either holds what it held then or was
+//! changed. One bit per entry, set on each change.
+//!
 //! *Why the index is saved:* entries are removed by `swap_remove`, which moves the last
 //! entry into the hole; the engine's eviction sweep walks dense indices, so a restored
 //! engine must hold its users in the same order to evict at the same ticks. A removal
@@ -31,6 +40,18 @@ use segstream_model::key_group::key_group;
 pub(crate) struct TrackedMap<V> {
     map: IndexMap<Box<str>, V, FastHash>,
     walk: Option<Walk>,
+    /// Bit `i`: the entry at dense index `i` changed since the last walk began (`None`
+    /// before the first walk: nothing to be relative to).
+    changed: Option<Vec<u64>>,
+}
+
+/// Which entries a walk saves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WalkOf {
+    /// Every entry.
+    All,
+    /// The entries changed since the previous walk began.
+    Changed,
 }
 
 /// A walk in progress.
@@ -43,9 +64,22 @@ struct Walk {
     saved: Section,
 }
 
+/// Whether bit `index` is set.
+fn bit(bits: &[u64], index: usize) -> bool {
+    bits.get(index / 64).is_some_and(|word| word & (1 << (index % 64)) != 0)
+}
+
+/// Bits `0..len` kept, the rest cleared (the vector cut to `len` bits).
+fn cut_to(bits: &mut Vec<u64>, len: usize) {
+    bits.resize(len.div_ceil(64), 0);
+    if let Some(last) = bits.last_mut().filter(|_| !len.is_multiple_of(64)) {
+        *last &= (1u64 << (len % 64)) - 1;
+    }
+}
+
 impl Walk {
     fn is_unsaved(&self, index: usize) -> bool {
-        self.unsaved.get(index / 64).is_some_and(|word| word & (1 << (index % 64)) != 0)
+        bit(&self.unsaved, index)
     }
 
     fn set_unsaved(&mut self, index: usize, unsaved: bool) {
@@ -72,6 +106,7 @@ impl<V> Default for TrackedMap<V> {
         TrackedMap {
             map: IndexMap::default(),
             walk: None,
+            changed: None,
         }
     }
 }
@@ -85,10 +120,16 @@ impl<V> Deref for TrackedMap<V> {
 }
 
 impl<V: Serialize> TrackedMap<V> {
-    /// Saves the entry at `index` if the walk has not yet.
+    /// Saves the entry at `index` if the walk has not yet, and records that it changes.
     fn preserve(&mut self, index: usize) {
         if let Some(walk) = self.walk.as_mut().filter(|w| w.is_unsaved(index)) {
             walk.save(index, self.map.get_index(index).map(|(name, value)| (&**name, value)));
+        }
+        if let Some(changed) = self.changed.as_mut() {
+            if changed.len() <= index / 64 {
+                changed.resize(index / 64 + 1, 0);
+            }
+            changed[index / 64] |= 1 << (index % 64);
         }
     }
 
@@ -107,9 +148,9 @@ impl<V: Serialize> TrackedMap<V> {
 
     /// Sets `name`'s value: in place if it is held, else as a new last entry.
     pub(crate) fn insert(&mut self, name: Box<str>, value: V) {
-        if let Some(index) = self.map.get_index_of(&name) {
-            self.preserve(index);
-        }
+        // A new entry takes the next index (nothing there to save, but a change).
+        let index = self.map.get_index_of(&name).unwrap_or(self.map.len());
+        self.preserve(index);
         self.map.insert(name, value);
     }
 
@@ -134,14 +175,17 @@ impl<V: Serialize> TrackedMap<V> {
         self.map.extend(entries);
     }
 
-    /// Starts saving the entries as they are now (see the module contract); a walk in
-    /// progress is dropped.
-    pub(crate) fn begin_walk(&mut self) {
+    /// Starts saving the entries `of` as they are now (see the module contract), and a
+    /// new record of changes; a walk in progress is dropped. `Changed` before any walk
+    /// has begun saves every entry.
+    pub(crate) fn begin_walk(&mut self, of: WalkOf) {
         let len = self.map.len();
-        let mut unsaved = vec![u64::MAX; len.div_ceil(64)];
-        if let Some(last) = unsaved.last_mut().filter(|_| !len.is_multiple_of(64)) {
-            *last = (1u64 << (len % 64)) - 1;
-        }
+        let changed = self.changed.replace(Vec::new());
+        let mut unsaved = match (of, changed) {
+            (WalkOf::Changed, Some(changed)) => changed,
+            _ => vec![u64::MAX; len.div_ceil(64)],
+        };
+        cut_to(&mut unsaved, len);
         self.walk = Some(Walk {
             unsaved,
             cursor: 0,
@@ -181,6 +225,25 @@ impl<V: Serialize> TrackedMap<V> {
     #[cfg(test)]
     pub(crate) fn walking(&self) -> bool {
         self.walk.is_some()
+    }
+}
+
+/// Lays a delta's entries (sorted by index, see [`WalkOf::Changed`]) over the entries
+/// of the walk before (dense: entry `i` at position `i`), by index, and cuts the result
+/// to `len`; an error, the base left cut, if the two do not fit together.
+pub(crate) fn overlay<T>(base: &mut Vec<T>, delta: Vec<T>, len: usize, index: impl Fn(&T) -> u32) -> Result<(), String> {
+    base.truncate(len);
+    for entry in delta {
+        let (at, held) = (index(&entry) as usize, base.len());
+        match base.get_mut(at) {
+            Some(slot) => *slot = entry,
+            None if at == held => base.push(entry),
+            None => return Err(format!("a delta's entry at index {at} is past the {held} entries before it")),
+        }
+    }
+    match base.len() == len {
+        true => Ok(()),
+        false => Err(format!("a delta of {len} entries leaves {}", base.len())),
     }
 }
 
@@ -231,33 +294,74 @@ mod tests {
         }
     }
 
+    type Saved = Vec<(u32, u16, Box<str>, u32)>;
+
+    fn entries(map: &TrackedMap<u32>) -> Vec<(Box<str>, u32)> {
+        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// Begins a walk `of` entries and makes `changes`, walking `budget` entries after
+    /// each; the entries saved, sorted by index.
+    fn walk_through(map: &mut TrackedMap<u32>, of: WalkOf, changes: &[(Change, usize)]) -> Saved {
+        map.begin_walk(of);
+        let mut section = None;
+        for (change, budget) in changes {
+            apply(map, change);
+            if section.is_none() {
+                section = map.walk_some(*budget).1;
+            }
+        }
+        let section = section.or_else(|| map.walk_some(usize::MAX).1);
+        let bytes = section.map(|s| s.into_chunks().unwrap_or_else(|e| panic!("{e}")).concat());
+        let mut saved: Saved = bincode::deserialize(&bytes.unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
+        saved.sort_by_key(|(index, ..)| *index);
+        saved
+    }
+
+    fn without_index(saved: Saved) -> Vec<(Box<str>, u32)> {
+        saved.into_iter().map(|(_, _, k, v)| (k, v)).collect()
+    }
+
     proptest! {
         /// Walked a few entries at a time between random changes, the saved section,
-        /// sorted by index, is the map as it was at the start.
+        /// sorted by index, is the map as it was at the start; and a delta walked so
+        /// after more changes, laid over it, is the map as it was at the delta's start.
         #[test]
         fn the_walk_saves_the_map_as_it_was(
             initial in 0..130usize,
             changes in proptest::collection::vec((change(), 0..5usize), 0..200),
+            between in proptest::collection::vec((change(), 0..1usize), 0..60),
+            after in proptest::collection::vec((change(), 0..5usize), 0..100),
         ) {
             let mut map = TrackedMap::default();
             map.extend((0..initial).map(|n| (format!("u{n}").into_boxed_str(), n as u32)), initial);
-            let before: Vec<(Box<str>, u32)> = map.iter().map(|(k, v)| (k.clone(), *v)).collect();
-            map.begin_walk();
-            let mut section = None;
-            for (change, budget) in &changes {
-                apply(&mut map, change);
-                if section.is_none() {
-                    section = map.walk_some(*budget).1;
-                }
-            }
-            let section = section.or_else(|| map.walk_some(usize::MAX).1);
-            let bytes = section.map(|s| s.into_chunks().unwrap_or_else(|e| panic!("{e}")).concat());
-            let mut saved: Vec<(u32, u16, Box<str>, u32)> =
-                bincode::deserialize(&bytes.unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
-            saved.sort_by_key(|(index, ..)| *index);
-            let saved: Vec<(Box<str>, u32)> = saved.into_iter().map(|(_, _, k, v)| (k, v)).collect();
-            prop_assert_eq!(saved, before);
+            let before = entries(&map);
+            let mut saved = walk_through(&mut map, WalkOf::All, &changes);
+            prop_assert_eq!(without_index(saved.clone()), before);
             prop_assert!(!map.walking());
+            for (change, _) in &between {
+                apply(&mut map, change);
+            }
+            let (at_delta, len) = (entries(&map), map.len());
+            let delta = walk_through(&mut map, WalkOf::Changed, &after);
+            prop_assert!(delta.len() <= len);
+            overlay(&mut saved, delta, len, |(index, ..)| *index).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(without_index(saved), at_delta);
         }
+    }
+
+    #[test]
+    fn a_delta_holds_only_the_entries_changed() {
+        let mut map = TrackedMap::default();
+        map.extend((0..1_000u32).map(|n| (format!("u{n}").into_boxed_str(), n)), 1_000);
+        walk_through(&mut map, WalkOf::All, &[]);
+        let changes = [(Change::Bump(5), 0), (Change::Remove(7), 0), (Change::Add(2_000), 0)];
+        let delta = walk_through(&mut map, WalkOf::Changed, &[]);
+        assert!(delta.is_empty(), "nothing changed");
+        for (change, _) in &changes {
+            apply(&mut map, change);
+        }
+        let indices: Vec<u32> = walk_through(&mut map, WalkOf::Changed, &[]).iter().map(|e| e.0).collect();
+        assert_eq!(indices, vec![5, 7, 999], "u5 bumped, u999 moved into u7's place, u2000 added last");
     }
 }

@@ -10,7 +10,9 @@
 //! group by group), so the bytes that come out once every entry is saved are the
 //! state as of `as_of` — they decode ([`EngineSnapshot::from_bytes`]) to what
 //! [`Engine::snapshot`] would have returned then, up to the order of entries in each
-//! section. A second snapshot cannot begin before the first is done.
+//! section. A second snapshot cannot begin before the first is done. An incremental
+//! snapshot walks the same way over what changed since the previous one began (see
+//! the parent module).
 //!
 //! *Why:* encoding 1M users in one piece held the worker 5 s (`docs/benchmarks.md`),
 //! a thousand times the checkpoint pause allowed; a slice of a few hundred entries is
@@ -25,6 +27,7 @@ pub(in crate::classifier::engine) struct SnapshotWalk {
     /// The rule definitions and last tick, encoded.
     head: Vec<u8>,
     sweep: SweepPosition,
+    delta: Option<Delta>,
     /// Users and dormant records at the start.
     entries: usize,
     users: Option<Section>,
@@ -44,23 +47,34 @@ fn walk_section(section: &mut Option<Section>, budget: &mut usize, walk_some: im
 }
 
 impl Engine {
-    /// Begins a snapshot as of `as_of` (see the module contract); an error while a tick
-    /// or another snapshot is in progress, or once a tick at or after `as_of` is processed.
-    pub fn begin_snapshot(&mut self, as_of: u64) -> Result<(), String> {
+    /// Begins a snapshot of `kind` as of `as_of` (see the module contract); an error
+    /// while a tick or another snapshot is in progress, or once a tick at or after
+    /// `as_of` is processed.
+    pub fn begin_snapshot(&mut self, as_of: u64, kind: SnapshotKind) -> Result<(), String> {
         self.check_snapshot_tick(as_of)?;
         if let Some(walk) = &self.snapshot_walk {
             return Err(format!("the snapshot as of {} is in progress", walk.as_of));
         }
         let head =
             bincode::serialize(&(as_of, self.last_tick, Seq(self.defs.iter()))).map_err(|e| format!("encoding an engine snapshot: {e}"))?;
-        self.users.begin_walk();
-        self.dormant.begin_walk();
-        self.timers.begin_walk();
-        self.dedup.begin_walk();
+        let base = self.snapshot_base.replace(as_of).filter(|_| kind == SnapshotKind::Incremental);
+        let delta = base.map(|base| Delta {
+            base,
+            // Dense indices fit 32 bits (`tracked_map.rs`).
+            users: self.users.len() as u32,
+            dormant: self.dormant.len() as u32,
+            swept_below: self.dedup.swept_below(),
+        });
+        let of = if delta.is_some() { WalkOf::Changed } else { WalkOf::All };
+        self.users.begin_walk(of);
+        self.dormant.begin_walk(of);
+        self.timers.begin_walk(of);
+        self.dedup.begin_walk(base);
         self.snapshot_walk = Some(SnapshotWalk {
             as_of,
             head,
             sweep: self.sweep_position(),
+            delta,
             entries: self.users.len() + self.dormant.len(),
             users: None,
             dormant: None,
@@ -92,8 +106,8 @@ impl Engine {
 
     /// The state as of `as_of`, encoded in one piece (a snapshot begun and finished at
     /// once; the same errors as [`Engine::begin_snapshot`]).
-    pub fn encoded_snapshot(&mut self, as_of: u64) -> Result<EncodedSnapshot, String> {
-        self.begin_snapshot(as_of)?;
+    pub fn encoded_snapshot(&mut self, as_of: u64, kind: SnapshotKind) -> Result<EncodedSnapshot, String> {
+        self.begin_snapshot(as_of, kind)?;
         self.continue_snapshot(usize::MAX)
             .unwrap_or_else(|| Err("a snapshot in one piece did not finish".into()))
     }
@@ -106,9 +120,11 @@ impl SnapshotWalk {
         for section in [self.users, self.dormant, self.seen, self.timers] {
             chunks.extend(section.unwrap_or_default().into_chunks()?);
         }
-        chunks.push(bincode::serialize(&self.sweep).map_err(|e| format!("encoding an engine snapshot: {e}"))?);
+        let tail = bincode::serialize(&(self.sweep, self.delta)).map_err(|e| format!("encoding an engine snapshot: {e}"))?;
+        chunks.push(tail);
         Ok(EncodedSnapshot {
             as_of: self.as_of,
+            base: self.delta.map(|d| d.base),
             users: self.entries,
             chunks,
         })
