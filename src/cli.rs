@@ -545,6 +545,11 @@ pub struct ClassifyArgs {
     /// Stop once every change before this event time (RFC 3339 or epoch ms) is durable.
     #[arg(long)]
     pub until: Option<String>,
+    /// Run as the warm standby of this process slot: follow the checkpoints, decoding
+    /// each newer one, and take over once the primary's lease lapses (it never reclaims
+    /// the primary's slot while the primary holds it).
+    #[arg(long)]
+    pub standby: bool,
 }
 
 /// `segstream collector`

@@ -10,6 +10,7 @@
 
 mod support;
 
+use rdkafka::producer::BaseProducer;
 use std::path::PathBuf;
 use std::process::Child;
 use std::time::Duration;
@@ -86,6 +87,18 @@ fn checkpoint_under_way(d: &Deployment, after: u64, children: &mut [Child], log:
             });
         newer.max().ok_or_else(|| format!("no checkpoint after {after} under way yet"))
     })
+}
+
+/// A deployment, the start of its workload's event time (two minutes ago), and the
+/// workload — 24 users, `events` events each, late ones included — with its profile
+/// and stats tables produced.
+fn with_tables(test: &str, events: usize) -> (Deployment, u64, Workload, BaseProducer) {
+    let d = deployment(test);
+    let start = past_start(120);
+    let workload = Workload::new(&d.name, start, 24, events).with_late_events(PARTITIONS);
+    let producer = deployment::producer();
+    workload.produce_tables(&d, &producer);
+    (d, start, workload, producer)
 }
 
 fn kill_all(children: &mut [Child]) {
@@ -169,11 +182,7 @@ fn restored_with_deltas(log: &str) -> Option<usize> {
 #[test]
 fn kill_9_ten_times_under_load_restores_checkpoints_and_loses_nothing() {
     let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
-    let d = deployment("ckpt-kill9");
-    let start = past_start(120);
-    let mut workload = Workload::new(&d.name, start, 24, 28).with_late_events(PARTITIONS);
-    let producer = deployment::producer();
-    workload.produce_tables(&d, &producer);
+    let (d, start, mut workload, producer) = with_tables("ckpt-kill9", 28);
     // Fifteen slices (of about 2.5 s of event time) over ten runs: a run killed at a
     // complete checkpoint gets two.
     let mut slices = sliced(&mut workload, 15).into_iter();
@@ -225,11 +234,7 @@ fn kill_9_ten_times_under_load_restores_checkpoints_and_loses_nothing() {
 #[test]
 fn rescaling_two_processes_to_three_to_one_restores_every_key_group() {
     let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
-    let d = deployment("ckpt-rescale");
-    let start = past_start(120);
-    let mut workload = Workload::new(&d.name, start, 24, 16).with_late_events(PARTITIONS);
-    let producer = deployment::producer();
-    workload.produce_tables(&d, &producer);
+    let (d, start, mut workload, producer) = with_tables("ckpt-rescale", 16);
     let slices = sliced(&mut workload, 3);
     let mut last = 0;
     let mut logs = String::new();
@@ -346,5 +351,56 @@ fn a_restart_after_retention_deleted_what_the_checkpoint_covers_is_exact() {
         "the restart restores the checkpoint:\n{final_log}"
     );
     let logs = format!("{}{final_log}", d.log("first"));
+    check_against_the_oracle(&d, &workload, until, &logs);
+}
+
+/// Waits until the log of `log` says `what`.
+fn wait_for_log(d: &Deployment, log: &str, what: &str) {
+    support::poll_until(Duration::from_secs(90), Duration::from_millis(50), || {
+        d.log(log)
+            .contains(what)
+            .then_some(())
+            .ok_or_else(|| format!("{log} has not said {what:?} yet:\n{}", d.log(log)))
+    });
+}
+
+/// A warm standby follows the primary's checkpoints (decoding each newer one) while the
+/// primary holds the process slot, takes over once the killed primary's lease lapses,
+/// restores what it decoded and runs on: the change stream equals the oracle's.
+#[test]
+fn a_warm_standby_takes_over_from_a_killed_primary() {
+    let _guard = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
+    let (d, start, mut workload, producer) = with_tables("ckpt-standby", 28);
+    let mut slices = sliced(&mut workload, 3).into_iter();
+    workload.produce_events(&d, &producer, slices.next().unwrap_or_default());
+    let mut primary = [d.classify(&["--workers", "2"], "primary")];
+    let first = newer_checkpoint(&d, 0, &mut primary, "primary");
+    let until = start + 60_000;
+    let until_arg = until.to_string();
+    let mut standby = d.classify(&["--workers", "2", "--standby", "--until", &until_arg], "standby");
+    wait_for_log(&d, "standby", "is held by");
+    wait_for_log(&d, "standby", "this one is decoded and ready");
+    // The primary goes on: the standby follows its newer checkpoint too.
+    workload.produce_events(&d, &producer, slices.next().unwrap_or_default());
+    let second = newer_checkpoint(&d, first, &mut primary, "primary");
+    wait_for_log(&d, "standby", &format!("as_of={second}"));
+    kill_all(&mut primary);
+    workload.produce_events(&d, &producer, slices.next().unwrap_or_default());
+    workload.produce_sentinels(&d, &producer, PARTITIONS, until + 2_000);
+    let status = deployment::wait_for(&mut standby, Duration::from_secs(120), "the standby");
+    let log = d.log("standby");
+    assert!(status.success(), "the standby failed:\n{log}");
+    assert!(log.contains("took over process slot 0"), "{log}");
+    let followed_last = log
+        .lines()
+        .filter(|l| l.contains("decoded and ready"))
+        .filter_map(|l| l.split("as_of=").nth(1)?.split_whitespace().next()?.parse::<u64>().ok())
+        .next_back();
+    assert!(followed_last >= Some(second), "it followed the primary's last checkpoints:\n{log}");
+    assert!(
+        followed_last.is_some_and(|at| log.contains(&format!("restoring the checkpoint as of {at}"))),
+        "it restores the checkpoint it followed last:\n{log}"
+    );
+    let logs = format!("{}{log}", d.log("primary"));
     check_against_the_oracle(&d, &workload, until, &logs);
 }

@@ -39,6 +39,7 @@ use timely::dataflow::operators::{Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 
 use super::classify_checkpoints::{restore_for, restored, save_closure, this_run, Committer, PartWriter, Requests};
+use super::classify_lease::{keep_slot, owner_name, take_slot, Slot};
 use super::dry_runs::{is_shadow, spawn_responder as spawn_dry_runs, DryRunHost, Shadows};
 use super::move_reports::MoveReporter;
 use super::rules_acks::RulesAcker;
@@ -156,17 +157,31 @@ type SizeUpdate = ((String, isize), u64, isize);
 
 /// Runs the classifier process.
 pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
+    let started = Instant::now();
     let deployment = Arc::new(DeploymentConfig::load(&args.config.config)?);
     let config = deployment.classifier_config()?;
     let schema = Arc::new(load_schema(&deployment.schema.path)?);
     let until = args.until.as_deref().map(parse_until).transpose()?;
     let timely_config = timely_config(args)?;
-    let durable_start = read_frontier(&deployment).map_err(CommandError::Invalid)?;
     let interval_ms = deployment.checkpoint_interval_ms()?;
     let location = deployment.checkpoint_location();
-    let checkpoint = match interval_ms {
-        0 => None,
-        _ => restored(&location).map_err(CommandError::Invalid)?,
+    let total_workers = args.processes.max(1) * args.workers.max(1);
+    // The slot first: a standby reads the frontier and the rest once it takes over.
+    let slot = Slot {
+        group: deployment.kafka.group.clone(),
+        process: args.process,
+        owner: owner_name(args.process, args.standby),
+        redis_url: deployment.redis.url.clone(),
+    };
+    let local_workers = args.process * args.workers.max(1)..(args.process + 1) * args.workers.max(1);
+    let followed = (interval_ms > 0).then_some(location.as_str());
+    let warm = Arc::new(take_slot(&slot, followed, (local_workers, total_workers)).map_err(CommandError::Invalid)?);
+    keep_slot(slot).map_err(CommandError::Invalid)?;
+    let durable_start = read_frontier(&deployment).map_err(CommandError::Invalid)?;
+    let checkpoint = match (interval_ms, &warm.checkpoint) {
+        (0, _) => None,
+        (_, Some(followed)) => Some(followed.clone()),
+        (_, None) => restored(&location).map_err(CommandError::Invalid)?,
     };
     let rewind =
         config.dedup_horizon_ms.max(longest_window(&deployment, &schema)?) + config.max_out_of_order_ms + config.future_tolerance_ms;
@@ -186,7 +201,6 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
     }
     let restored_at = checkpoint.as_ref().map_or(0, |c| c.manifest.as_of);
     let checkpoint = Arc::new(checkpoint);
-    let total_workers = args.processes.max(1) * args.workers.max(1);
     let parts = match interval_ms {
         0 => None,
         _ => Some(PartWriter::start(location.clone()).map_err(CommandError::Invalid)?),
@@ -235,6 +249,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
     };
     let failed = Arc::new(AtomicBool::new(false));
     let worker_failed = Arc::clone(&failed);
+    let first_worker = args.process * args.workers.max(1);
     let guards = timely::execute(timely_config, move |worker| {
         // A worker that cannot start (the broker not answering its metadata request,
         // Redis refusing…) must stop the process, not leave it printing zeros forever
@@ -264,10 +279,14 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
                 checkpoint: checkpoint.as_ref().as_ref().map(|c| c.manifest.points.clone()),
             };
             let source = Rc::new(RefCell::new(KafkaEventSource::new(&deployment, setup)?));
-            let restore = match checkpoint.as_ref() {
-                Some(c) => Some(restore_for(c, index, peers)?),
-                None => None,
+            let decoding = Instant::now();
+            // Decoded ahead of time when this process followed the checkpoints as a standby.
+            let restore = match (warm.take(index, first_worker), checkpoint.as_ref()) {
+                (Some(ready), _) => Some(ready),
+                (None, Some(c)) => Some(restore_for(c, index, peers)?),
+                (None, None) => None,
             };
+            let decoded = decoding.elapsed();
             let save = match &parts {
                 Some(parts) => save_closure(Rc::clone(&source), (index, peers, part_run), parts.clone()),
                 None => Box::new(|_| {}),
@@ -310,7 +329,15 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
             });
             let mut sizes = SizeReporter::new(&deployment.redis.url, &deployment.kafka.group)?;
             let mut handles = built?;
+            let (loaded, reading) = (decoding.elapsed() - decoded, Instant::now());
             side.bootstrap(&mut handles)?;
+            tracing::info!(
+                "segstream classify: worker {index} ready {:.1} s after start (checkpoint decoded in {:.1} s, loaded and the dataflow built in {:.1} s; side tables read to their end in {:.1} s)",
+                started.elapsed().as_secs_f64(),
+                decoded.as_secs_f64(),
+                loaded.as_secs_f64(),
+                reading.elapsed().as_secs_f64()
+            );
             let mut progress = (index == 0).then(|| ProgressWriter::new(Arc::clone(&worker_producer), &deployment, durable_start));
             let mut acker = match index {
                 0 => Some(RulesAcker::new(&deployment.redis.url, &deployment.kafka.group, peers as u64)?),

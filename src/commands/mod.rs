@@ -9,6 +9,7 @@ mod cache_sync;
 mod classifier_flags;
 mod classify;
 mod classify_checkpoints;
+mod classify_lease;
 mod collector;
 mod console;
 mod console_setup;

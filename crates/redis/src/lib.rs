@@ -14,6 +14,7 @@
 //! pipeline is safe. `rediss://` URLs use TLS.
 #![deny(missing_docs)]
 
+pub mod lease;
 pub mod partner_state;
 pub mod profile_store;
 pub mod questions;
