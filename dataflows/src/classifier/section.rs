@@ -43,7 +43,6 @@ impl Section {
     }
 
     /// Entries appended.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> u64 {
         self.count
     }

@@ -105,7 +105,7 @@ pub struct EncodedSnapshot {
     pub as_of: u64,
     /// The tick of the snapshot it is a delta on; `None` for a full snapshot.
     pub base: Option<u64>,
-    /// Users (live and dormant) in it.
+    /// Users (live and dormant) in it: all of them, or for a delta those changed.
     pub users: usize,
     /// The bytes [`EngineSnapshot::from_bytes`] reads, in pieces to write one after the
     /// other (joining a gigabyte on the worker would be a pause of its own).

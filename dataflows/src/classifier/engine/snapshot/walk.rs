@@ -28,8 +28,6 @@ pub(in crate::classifier::engine) struct SnapshotWalk {
     head: Vec<u8>,
     sweep: SweepPosition,
     delta: Option<Delta>,
-    /// Users and dormant records at the start.
-    entries: usize,
     users: Option<Section>,
     dormant: Option<Section>,
     seen: Option<Section>,
@@ -75,7 +73,6 @@ impl Engine {
             head,
             sweep: self.sweep_position(),
             delta,
-            entries: self.users.len() + self.dormant.len(),
             users: None,
             dormant: None,
             seen: None,
@@ -117,6 +114,11 @@ impl SnapshotWalk {
     /// The snapshot's bytes, in [`EngineSnapshot`]'s field order.
     fn finish(self) -> Result<EncodedSnapshot, String> {
         let mut chunks = vec![self.head];
+        // Those saved: every one for a full snapshot, those changed for a delta.
+        let users = [&self.users, &self.dormant]
+            .iter()
+            .map(|s| s.as_ref().map_or(0, Section::len))
+            .sum::<u64>() as usize;
         for section in [self.users, self.dormant, self.seen, self.timers] {
             chunks.extend(section.unwrap_or_default().into_chunks()?);
         }
@@ -125,7 +127,7 @@ impl SnapshotWalk {
         Ok(EncodedSnapshot {
             as_of: self.as_of,
             base: self.delta.map(|d| d.base),
-            users: self.entries,
+            users,
             chunks,
         })
     }
