@@ -14,7 +14,8 @@
 //! thread of its own; if another process has taken the slot (this one was paused past
 //! its lease, say), it logs why and exits the process at once (exit code 3), so two
 //! processes never run one slot. While Redis cannot be reached, the lease stays where
-//! it is: the holder goes on (renewals are retried), and no standby can take it either.
+//! it is: the holder goes on (renewals are retried), and no standby can take it either;
+//! a process starting then waits for Redis before it runs (logged once).
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
@@ -89,6 +90,7 @@ pub fn take_slot(slot: &Slot, checkpoints: Option<&str>, (workers, peers): (Rang
     let mut warm = Warm::default();
     let mut followed_at = None::<Instant>;
     let mut waiting_since = None::<Instant>;
+    let mut unreachable_reported = false;
     let store = checkpoints.map(CheckpointStore::open).transpose().map_err(|e| e.to_string())?;
     loop {
         match try_take(&mut redis, (&slot.group, slot.process), &slot.owner, ttl_ms(), reclaim) {
@@ -113,7 +115,11 @@ pub fn take_slot(slot: &Slot, checkpoints: Option<&str>, (workers, peers): (Rang
                 waiting_since = Some(Instant::now());
             }
             Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "classify: cannot reach Redis for the process slot's lease; retrying"),
+            Err(e) if !unreachable_reported => {
+                unreachable_reported = true;
+                tracing::warn!(error = %e, "classify: cannot reach Redis to take the process slot's lease; waiting for it");
+            }
+            Err(_) => {}
         }
         if let Some(store) = store.as_ref().filter(|_| followed_at.is_none_or(|at| at.elapsed() >= FOLLOW_EVERY)) {
             followed_at = Some(Instant::now());
