@@ -168,15 +168,19 @@ fn check_against_the_oracle(d: &Deployment, workload: &Workload, until: u64, log
     });
 }
 
-fn restored_parts(log: &str) -> Option<usize> {
+/// The number in the log's restore line between `after` and `before`.
+fn restore_count(log: &str, after: &str, before: &str) -> Option<usize> {
     let line = log.lines().find(|l| l.contains("restoring the checkpoint as of"))?;
-    line.split('(').nth(1)?.split(" workers' parts").next()?.trim().parse().ok()
+    line.split(after).nth(1)?.split(before).next()?.trim().parse().ok()
+}
+
+fn restored_parts(log: &str) -> Option<usize> {
+    restore_count(log, "(", " workers' parts")
 }
 
 /// How many parts the restore read, each worker's deltas included.
 fn restored_with_deltas(log: &str) -> Option<usize> {
-    let line = log.lines().find(|l| l.contains("restoring the checkpoint as of"))?;
-    line.split("parts, ").nth(1)?.split(" with the deltas").next()?.trim().parse().ok()
+    restore_count(log, "parts, ", " with the deltas")
 }
 
 #[test]

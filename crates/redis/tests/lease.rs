@@ -17,6 +17,16 @@ fn redis() -> Retrying {
     redis
 }
 
+/// Polls `check` until it holds (the poll interval is the only pause); how long it took.
+fn poll_until(what: &str, mut check: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < Duration::from_secs(10), "{what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    started.elapsed()
+}
+
 #[test]
 fn one_holder_at_a_time_and_a_lapsed_lease_changes_hands() {
     let mut redis = redis();
@@ -34,12 +44,10 @@ fn one_holder_at_a_time_and_a_lapsed_lease_changes_hands() {
     assert!(!ok(renew(&mut redis, slot, "standby", 300)), "a standby renews nothing");
 
     // The holder stops renewing: once its lease lapses, the standby takes the slot.
-    let waited = Instant::now();
-    while !ok(try_take(&mut redis, slot, "standby", 60_000, false)) {
-        assert!(waited.elapsed() < Duration::from_secs(10), "the lease never lapsed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(waited.elapsed() >= Duration::from_millis(150), "taken before it lapsed");
+    let waited = poll_until("the lease never lapsed", || {
+        ok(try_take(&mut redis, slot, "standby", 60_000, false))
+    });
+    assert!(waited >= Duration::from_millis(150), "taken before it lapsed");
     assert_eq!(holder(&mut redis, slot).ok().flatten().as_deref(), Some("standby"));
     assert!(!ok(renew(&mut redis, slot, "primary", 300)), "the old holder has lost it");
     assert!(!ok(try_take(&mut redis, slot, "primary", 300, true)), "and cannot reclaim it");
@@ -47,10 +55,6 @@ fn one_holder_at_a_time_and_a_lapsed_lease_changes_hands() {
     // A lease that lapses with no one taking it is its holder's again on renewal.
     let other = (group.as_str(), 1);
     assert!(ok(try_take(&mut redis, other, "primary", 50, true)));
-    let lapsed = Instant::now();
-    while ok(holder(&mut redis, other).map(|h| h.is_some())) {
-        assert!(lapsed.elapsed() < Duration::from_secs(10), "the lease never lapsed");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    poll_until("the lease never lapsed", || ok(holder(&mut redis, other).map(|h| h.is_none())));
     assert!(ok(renew(&mut redis, other, "primary", 300)), "lapsed, not taken: kept");
 }
