@@ -10,7 +10,11 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use rdkafka::error::KafkaError;
+use rdkafka::Message;
 
 use super::{REQUEST_TIMEOUT, STARTUP_TIMEOUT};
 use segstream_config::DeploymentConfig;
@@ -99,33 +103,108 @@ pub fn assign_from_time<C: ConsumerContext>(
     topic: &str,
     from_ms: i64,
 ) -> Result<(BTreeMap<i32, i64>, usize), String> {
+    let partitions: Vec<i32> = (0..partition_count(consumer, topic)?).collect();
+    let starts = offsets_at_time(consumer, topic, &partitions, from_ms)?;
+    let mut assignment = TopicPartitionList::new();
+    for (&p, &(start, high)) in &starts {
+        if start < high {
+            assignment
+                .add_partition_offset(topic, p, Offset::Offset(start))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    consumer.assign(&assignment).map_err(|e| format!("assigning {topic}: {e}"))?;
+    let ends = starts.into_iter().map(|(p, (_, high))| (p, high)).collect();
+    Ok((ends, assignment.count()))
+}
+
+/// For each of `partitions` of `topic`: the offset of its first record with a time at
+/// or after `from_ms`, or its end when it has none, and its end (high watermark) as it
+/// is now. Leaves `consumer` with no assignment.
+///
+/// Kafka answers "no such record" with `End`. tansu 0.6 answers offset 0 (its lookup
+/// finds no row and defaults to 0), which would make a reader go through the whole
+/// partition; so an answer at a partition's start is checked against the time of the
+/// record there, which is at or after `from_ms` whenever the answer is a real one.
+pub fn offsets_at_time<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partitions: &[i32],
+    from_ms: i64,
+) -> Result<BTreeMap<i32, (i64, i64)>, String> {
     let mut query = TopicPartitionList::new();
-    for p in 0..partition_count(consumer, topic)? {
+    for &p in partitions {
         query
             .add_partition_offset(topic, p, Offset::Offset(from_ms))
             .map_err(|e| e.to_string())?;
     }
-    let starts = consumer
+    let answer = consumer
         .offsets_for_times(query, STARTUP_TIMEOUT)
         .map_err(|e| format!("offsets of {topic} at {from_ms}: {e}"))?;
-    let mut ends = BTreeMap::new();
-    let mut assignment = TopicPartitionList::new();
-    for element in starts.elements() {
+    let mut starts = BTreeMap::new();
+    let mut at_their_start = BTreeMap::new();
+    for element in answer.elements() {
         let p = element.partition();
-        let (_, high) = consumer
+        let (low, high) = consumer
             .fetch_watermarks(topic, p, STARTUP_TIMEOUT)
             .map_err(|e| format!("watermarks of {topic}/{p}: {e}"))?;
-        ends.insert(p, high);
-        if let Offset::Offset(start) = element.offset() {
-            if start < high {
-                assignment
-                    .add_partition_offset(topic, p, Offset::Offset(start))
-                    .map_err(|e| e.to_string())?;
+        let start = match element.offset() {
+            Offset::Offset(start) if start < high => start,
+            _ => high,
+        };
+        if start <= low && start < high {
+            at_their_start.insert(p, start);
+        }
+        starts.insert(p, (start, high));
+    }
+    for p in records_before(consumer, topic, &at_their_start, from_ms)? {
+        if let Some(entry) = starts.get_mut(&p) {
+            entry.0 = entry.1;
+        }
+    }
+    Ok(starts)
+}
+
+/// Of the partitions `at` (partition → offset), those whose record at that offset has a
+/// time before `from_ms` (or that have no record there). Leaves `consumer` with no
+/// assignment.
+fn records_before<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    at: &BTreeMap<i32, i64>,
+    from_ms: i64,
+) -> Result<Vec<i32>, String> {
+    if at.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut assignment = TopicPartitionList::new();
+    for (&p, &offset) in at {
+        assignment
+            .add_partition_offset(topic, p, Offset::Offset(offset))
+            .map_err(|e| e.to_string())?;
+    }
+    consumer.assign(&assignment).map_err(|e| format!("assigning {topic}: {e}"))?;
+    let mut unseen: BTreeSet<i32> = at.keys().copied().collect();
+    let mut before = Vec::new();
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    while !unseen.is_empty() {
+        if Instant::now() > deadline {
+            return Err(format!("reading the first records of {topic}: timed out"));
+        }
+        let first = match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => Some((message.partition(), message.timestamp().to_millis().is_none_or(|t| t < from_ms))),
+            Some(Err(KafkaError::PartitionEOF(p))) => Some((p, true)),
+            Some(Err(e)) => return Err(format!("reading the first records of {topic}: {e}")),
+            None => None,
+        };
+        if let Some((p, is_before)) = first.filter(|(p, _)| unseen.remove(p)) {
+            if is_before {
+                before.push(p);
             }
         }
     }
-    consumer.assign(&assignment).map_err(|e| format!("assigning {topic}: {e}"))?;
-    Ok((ends, assignment.count()))
+    consumer.unassign().map_err(|e| format!("unassigning {topic}: {e}"))?;
+    Ok(before)
 }
 
 /// The partitions of `count` that global worker `worker` of `workers` owns.

@@ -31,7 +31,7 @@ use segstream_model::event::decode::decode_event_line;
 use segstream_rules::Schema;
 use timely::dataflow::ProbeHandle;
 
-use super::admin::{owned_partitions, partition_count, partition_count_within};
+use super::admin::{offsets_at_time, owned_partitions, partition_count, partition_count_within};
 use super::client_context::KafkaConsumer;
 use super::dead_letter::{DeadLetters, Origin};
 use super::offsets::resume_offset;
@@ -205,31 +205,11 @@ impl KafkaEventSource {
             .collect())
     }
 
+    /// Where each of `partitions` holds its first record at or after `time_ms` (its end
+    /// if none does).
     fn offsets_at(&self, partitions: &[i32], time_ms: u64) -> Result<BTreeMap<i32, i64>, String> {
-        let mut query = TopicPartitionList::new();
-        for &p in partitions {
-            query
-                .add_partition_offset(&self.topic, p, Offset::Offset(time_ms as i64))
-                .map_err(|e| e.to_string())?;
-        }
-        let answer = self
-            .consumer
-            .offsets_for_times(query, STARTUP_TIMEOUT)
-            .map_err(|e| format!("offsets for times of {}: {e}", self.topic))?;
-        Ok(answer
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(o) => Some((e.partition(), o)),
-                // No record at or after the time: resume at the end.
-                Offset::End => self
-                    .consumer
-                    .fetch_watermarks(&self.topic, e.partition(), STARTUP_TIMEOUT)
-                    .ok()
-                    .map(|(_, high)| (e.partition(), high)),
-                _ => None,
-            })
-            .collect())
+        let starts = offsets_at_time(&self.consumer, &self.topic, partitions, time_ms as i64)?;
+        Ok(starts.into_iter().map(|(p, (start, _))| (p, start)).collect())
     }
 
     fn durable_frontier(&self) -> u64 {
