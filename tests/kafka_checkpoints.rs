@@ -22,9 +22,10 @@ const PARTITIONS: i32 = 4;
 
 /// A deployment checkpointing every second of event time (the keys before
 /// `CLASSIFIER`'s section belong to `[checkpoints]`); idleness never moves the
-/// watermark, the data does.
+/// watermark, the data does. Users idle for 2 s are evicted, so checkpoints hold
+/// dormant records.
 fn deployment(test: &str) -> Deployment {
-    let classifier = CLASSIFIER.replace("idle_timeout = \"1s\"", "idle_timeout = \"1h\"");
+    let classifier = CLASSIFIER.replace("idle_timeout = \"1s\"", "idle_timeout = \"1h\"") + "user_ttl = \"2s\"\n";
     Deployment::new(
         test,
         PARTITIONS,
@@ -230,6 +231,11 @@ fn kill_9_ten_times_under_load_restores_checkpoints_and_loses_nothing() {
     );
     let logs: String = (0..10).map(|i| d.log(&format!("run-{i}"))).chain([final_log]).collect();
     eprintln!("{under_way} of 5 kills came while a checkpoint was under way");
+    let evicted = logs
+        .lines()
+        .filter_map(|line| line.split("evicted=").nth(1)?.split(' ').next()?.parse::<u64>().ok())
+        .max();
+    assert!(evicted > Some(0), "no run evicted a user: the checkpoints held no dormant record");
     check_against_the_oracle(&d, &workload, until, &logs);
     // The newest 2, and the checkpoints (one full every third) their deltas build on.
     assert!(complete(&d).len() <= 4, "retention keeps 2 and what they read: {:?}", complete(&d));

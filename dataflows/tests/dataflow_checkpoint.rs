@@ -1,10 +1,10 @@
 //! Checkpoints of the whole dataflow against an uninterrupted run: the timely
 //! classifier runs over random cases (late and duplicated events, profile and stats
-//! upserts, a rule edit) with checkpoint requests; a second run restored from one of
+//! upserts, a rule edit, evictions) with checkpoint requests; a second run restored from one of
 //! them — its engines from every worker's snapshot by key group, its sources from each
 //! partition's resume point — on another number of workers, given all the input
 //! again, produces exactly the uninterrupted run's changes from the checkpoint's tick
-//! on.
+//! on. Evictions included: users idle past a short TTL leave dormant records.
 
 mod classifier_common;
 
@@ -139,6 +139,13 @@ proptest! {
     #[test]
     fn a_restored_dataflow_equals_the_uninterrupted_one(
         case in case(false), at in 0u64..9_500, before in 1usize..4, after in 1usize..4,
+    ) {
+        restored_run_equals_the_uninterrupted_one(&case, at * 100, before, after)?;
+    }
+
+    #[test]
+    fn with_evictions_a_restored_dataflow_equals_the_uninterrupted_one(
+        case in case_with_eviction(), at in 0u64..9_500, before in 1usize..4, after in 1usize..4,
     ) {
         restored_run_equals_the_uninterrupted_one(&case, at * 100, before, after)?;
     }

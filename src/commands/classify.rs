@@ -330,9 +330,9 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
             let mut sizes = SizeReporter::new(&deployment.redis.url, &deployment.kafka.group)?;
             let mut handles = built?;
             let (loaded, reading) = (decoding.elapsed() - decoded, Instant::now());
-            side.bootstrap(&mut handles)?;
+            let side_records = side.bootstrap(&mut handles)?;
             tracing::info!(
-                "segstream classify: worker {index} ready {:.1} s after start (checkpoint decoded in {:.1} s, loaded and the dataflow built in {:.1} s; side tables read to their end in {:.1} s)",
+                "segstream classify: worker {index} ready {:.1} s after start (checkpoint decoded in {:.1} s, loaded and the dataflow built in {:.1} s; side tables read to their end in {:.1} s, {side_records} side records)",
                 started.elapsed().as_secs_f64(),
                 decoded.as_secs_f64(),
                 loaded.as_secs_f64(),

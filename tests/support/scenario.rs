@@ -27,6 +27,11 @@ name = "Women"
 when = 'profile.gender == "female"'
 
 [[segment]]
+id = "women_watching"
+name = "Women watching (re-read on every ad: a lost profile shows)"
+when = 'count("ad_watched", "3s") >= 1 && profile.gender == "female"'
+
+[[segment]]
 id = "regular_openers"
 name = "Regular openers"
 kind = "sticky"

@@ -107,19 +107,23 @@ impl SideInputs {
         })
     }
 
-    /// Reads until every assigned partition has reached its end once.
-    pub fn bootstrap(&mut self, handles: &mut Handles) -> Result<(), String> {
+    /// Reads until every assigned partition has reached its end once; how many records
+    /// that took.
+    pub fn bootstrap(&mut self, handles: &mut Handles) -> Result<usize, String> {
         let started = Instant::now();
+        let mut read = 0;
         while !self.not_yet_at_end.is_empty() {
             if started.elapsed() > BOOTSTRAP_LIMIT {
                 let left: Vec<&(String, i32)> = self.not_yet_at_end.keys().collect();
                 return Err(format!("side topics not read to their end within {BOOTSTRAP_LIMIT:?}: {left:?}"));
             }
-            if self.poll(handles, 10_000) == 0 {
+            let polled = self.poll(handles, 10_000);
+            read += polled;
+            if polled == 0 {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
-        Ok(())
+        Ok(read)
     }
 
     /// Applies up to `budget` records; returns how many were read.
