@@ -27,6 +27,7 @@ fn part(as_of: u64, worker: usize, workers: usize) -> PartHeader {
         worker,
         workers,
         points: [(worker as u32, point)].into_iter().collect(),
+        side_points: Default::default(),
         state_bytes: 0,
         state_crc32: 0,
         // The last is a delta on the one before.

@@ -23,7 +23,7 @@ const PARTITIONS: i32 = 4;
 /// A deployment checkpointing every second of event time (the keys before
 /// `CLASSIFIER`'s section belong to `[checkpoints]`); idleness never moves the
 /// watermark, the data does. Users idle for 2 s are evicted, so checkpoints hold
-/// dormant records.
+/// dormant records (with their rows, which a restore seeds the arrangements with).
 fn deployment(test: &str) -> Deployment {
     let classifier = CLASSIFIER.replace("idle_timeout = \"1s\"", "idle_timeout = \"1h\"") + "user_ttl = \"2s\"\n";
     Deployment::new(
@@ -146,6 +146,17 @@ fn records_read(log: &str) -> usize {
         .unwrap_or(usize::MAX)
 }
 
+/// The side records the workers read before they were ready, summed (all of them, when
+/// a log says nothing).
+fn side_records_read(log: &str) -> usize {
+    let counts: Option<Vec<usize>> = log
+        .lines()
+        .filter(|line| line.contains(" side records"))
+        .map(|line| line.split(" side records").next()?.rsplit(' ').next()?.parse().ok())
+        .collect();
+    counts.filter(|c| !c.is_empty()).map_or(usize::MAX, |c| c.iter().sum())
+}
+
 /// Checks segment-changes and the profile store against the oracle.
 fn check_against_the_oracle(d: &Deployment, workload: &Workload, until: u64, logs: &str) {
     let expected = workload.expected(until);
@@ -228,6 +239,12 @@ fn kill_9_ten_times_under_load_restores_checkpoints_and_loses_nothing() {
         "the last restart read {} records: it must replay from the checkpoint's offsets, not all {}",
         records_read(&final_log),
         workload.events.len()
+    );
+    let tables = workload.profiles.len() + workload.stats.len();
+    assert!(
+        side_records_read(&final_log) < tables,
+        "the last restart read {} side records: the tables must resume from the checkpoint's offsets, not from all {tables}",
+        side_records_read(&final_log)
     );
     let logs: String = (0..10).map(|i| d.log(&format!("run-{i}"))).chain([final_log]).collect();
     eprintln!("{under_way} of 5 kills came while a checkpoint was under way");

@@ -175,9 +175,10 @@ fn upserts<'s>(
     (changes, trace)
 }
 
-/// Sends the rows of the users a restored engine holds into the upsert inputs at `tick`,
-/// just before the checkpoint's: the arrangements then hold, before the checkpoint, the
-/// rows the engine does, even where the topics no longer do. A compacted topic keeps
+/// Sends the rows of the users a restored engine holds, and of its dormant records, into
+/// the upsert inputs at `tick`, just before the checkpoint's: the arrangements then hold,
+/// before the checkpoint, every row they held then, and the table topics are read only
+/// from the checkpoint's offsets on. A compacted topic keeps
 /// only the newest record of a key, so a delete after the checkpoint may be all that is
 /// left of a row; without the seed it retracts nothing and the engine never hears of it.
 fn seed_rows(engine: &Engine, schema: &Schema, tick: u64, (profiles, stats): (&mut UpsertInput, &mut UpsertInput)) {
@@ -231,6 +232,7 @@ pub fn build_with<'s, S: EventSource>(
     let (stats_updates, stats_rows) = upserts(scope, &mut stats, "Stats", UserInput::Stats);
     if restored_at > 0 {
         seed_rows(&engine, &shared.schema, restored_at - 1, (&mut profiles, &mut stats));
+        engine.forget_restored_rows();
     }
     let (rules, rule_updates) = scope.new_collection::<SegmentDef, isize>();
     let mut checkpoints = InputHandle::new();

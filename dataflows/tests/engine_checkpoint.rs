@@ -14,7 +14,7 @@ use std::sync::Arc;
 use classifier_common::cases::generated_event;
 use classifier_common::*;
 use proptest::prelude::*;
-use segstream_dataflows::classifier::side_rows::SideRows;
+use segstream_dataflows::classifier::side_rows::{NoSideRows, SideRows};
 use segstream_dataflows::classifier::{ClassifierConfig, Engine, EngineSnapshot, MembershipChange, SnapshotKind, UserInput};
 use segstream_dataflows::user_key::owner;
 use segstream_model::key_group::key_group;
@@ -116,7 +116,7 @@ fn run_walking(
                 .collect();
             let rules = timeline.rules.get(&tick).cloned().unwrap_or_default();
             engine.process_tick(tick, rules, inputs, &mut rows, &mut changes);
-            if let Some(done) = engine.continue_snapshot(budget) {
+            if let Some(done) = engine.continue_snapshot(budget, &mut rows) {
                 taken[worker] = Some(done.unwrap_or_else(|e| panic!("{e}")).into_bytes());
             }
         }
@@ -133,7 +133,7 @@ fn finish_walks(engines: &mut [Engine], taken: Vec<Option<Vec<u8>>>) -> Result<V
         .map(|(engine, taken)| match taken {
             Some(bytes) => Ok(bytes),
             None => engine
-                .continue_snapshot(usize::MAX)
+                .continue_snapshot(usize::MAX, &mut NoSideRows)
                 .unwrap_or_else(|| Err("not finished".into()))
                 .map(|s| s.into_bytes()),
         })
@@ -345,7 +345,7 @@ fn the_snapshots_hold_users_ids_and_dormant_records() {
         let mut engines = new_engines(timeline.config, 2);
         run(&mut engines, &timeline, 0, 500_000);
         for engine in &engines {
-            let snapshot = engine.snapshot(500_000).unwrap_or_else(|e| panic!("{e}"));
+            let snapshot = engine.snapshot(500_000, &mut NoSideRows).unwrap_or_else(|e| panic!("{e}"));
             users += snapshot.user_count();
             evicted += engine.counters.evictions;
         }

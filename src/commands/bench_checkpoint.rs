@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use segstream_dataflows::classifier::side_rows::NoSideRows;
 use segstream_dataflows::classifier::{ClassifierConfig, Engine, EngineSnapshot, SnapshotKind};
 use segstream_dataflows::operators::classify::{SnapshotClock, SnapshotTiming};
 use segstream_rules::{Schema, UdfRegistry};
@@ -40,7 +41,7 @@ impl TimedSnapshot {
         let mut clock = SnapshotClock::start();
         let encoded = loop {
             let slice = Instant::now();
-            let done = clock.slice(engine);
+            let done = clock.slice(engine, &mut NoSideRows);
             slices.saturating_record(slice.elapsed().as_micros() as u64);
             if let Some(done) = done {
                 break done.map_err(invalid)?;
@@ -160,7 +161,7 @@ impl TicksDuringSnapshot {
             engine.begin_snapshot(tick, SnapshotKind::Full).map_err(CommandError::Invalid)?;
             self.clock = Some(SnapshotClock::start());
         }
-        if let Some(done) = self.clock.as_mut().and_then(|clock| clock.slice(engine)) {
+        if let Some(done) = self.clock.as_mut().and_then(|clock| clock.slice(engine, &mut NoSideRows)) {
             self.taken = Some(done.map_err(CommandError::Invalid)?.into_bytes());
             self.clock = None;
         }
@@ -182,7 +183,7 @@ impl TicksDuringSnapshot {
     pub fn finish(mut self, engine: &mut Engine) -> Result<Option<(Vec<u8>, u64)>, CommandError> {
         if self.clock.take().is_some() {
             let done = engine
-                .continue_snapshot(usize::MAX)
+                .continue_snapshot(usize::MAX, &mut NoSideRows)
                 .unwrap_or_else(|| Err("a snapshot did not finish".into()))
                 .map_err(CommandError::Invalid)?;
             self.taken = Some(done.into_bytes());

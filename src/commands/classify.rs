@@ -287,8 +287,15 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
                 (None, None) => None,
             };
             let decoded = decoding.elapsed();
+            let side_start = checkpoint.as_ref().as_ref().map(|c| &c.manifest.side_points);
+            let side = SideInputs::new(&deployment, (index, peers), Arc::clone(&schema), dead_letters.clone(), (side_start, parts.is_some()))?;
+            let side = Rc::new(RefCell::new(side));
             let save = match &parts {
-                Some(parts) => save_closure(Rc::clone(&source), (index, peers, part_run), parts.clone()),
+                Some(parts) => {
+                    let side = Rc::clone(&side);
+                    let side_points = Box::new(move |as_of| side.borrow_mut().resume_points(as_of));
+                    save_closure((Rc::clone(&source), side_points), (index, peers, part_run), parts.clone())
+                }
                 None => Box::new(|_| {}),
             };
             let checkpointing = Checkpointing { restore, save };
@@ -306,7 +313,6 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
                 moves.record(changes, wall_clock_ms());
             };
             let sink = ChangeSink::start(&deployment, index, Arc::clone(&suppression), write_store)?;
-            let mut side = SideInputs::new(&deployment, index, peers, Arc::clone(&schema), dead_letters.clone())?;
             let size_updates: Rc<RefCell<Vec<SizeUpdate>>> = Rc::new(RefCell::new(Vec::new()));
             let size_buffer = Rc::clone(&size_updates);
             let recorder = Arc::clone(&shadows);
@@ -330,7 +336,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
             let mut sizes = SizeReporter::new(&deployment.redis.url, &deployment.kafka.group)?;
             let mut handles = built?;
             let (loaded, reading) = (decoding.elapsed() - decoded, Instant::now());
-            let side_records = side.bootstrap(&mut handles)?;
+            let side_records = side.borrow_mut().bootstrap(&mut handles)?;
             tracing::info!(
                 "segstream classify: worker {index} ready {:.1} s after start (checkpoint decoded in {:.1} s, loaded and the dataflow built in {:.1} s; side tables read to their end in {:.1} s, {side_records} side records)",
                 started.elapsed().as_secs_f64(),
@@ -346,9 +352,9 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
             loop {
                 handles.advance_to(config.tick_of(worker_watermark(&worker_metrics, index)));
                 worker.step_or_park(Some(Duration::from_millis(1)));
-                side.poll(&mut handles, 1_000);
+                side.borrow_mut().poll(&mut handles, 1_000);
                 if index == 0 {
-                    insert_shadows(&shadows, &side, &mut handles, config.tick_ms);
+                    insert_shadows(&shadows, &side.borrow(), &mut handles, config.tick_ms);
                     if let Some(kind) = requests.due(*handles.checkpoints.time()) {
                         let at = handles.request_checkpoint(kind);
                         tracing::debug!(as_of = at, "checkpoints: requested");
@@ -364,7 +370,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode, CommandError> {
                     progress.maybe_write(frontier, wall_clock_ms());
                 }
                 if let Some(acker) = acker.as_mut() {
-                    acker.observe(side.rules_applied(), frontier);
+                    acker.observe(side.borrow().rules_applied(), frontier);
                 }
                 size_updates.borrow_mut().retain(|((segment, _), _, _)| !is_shadow(segment));
                 worker_metrics.apply_sizes(

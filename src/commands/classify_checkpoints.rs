@@ -11,7 +11,7 @@
 //!   the interval ([`Requests`]): full the first time and every `full_every`-th,
 //!   incremental otherwise. Each worker's classify operator then begins its
 //!   snapshot, and [`save_closure`] takes the resume points of the worker's partitions
-//!   at once (before the durable frontier can pass the checkpoint's tick); once the
+//!   and side-table partitions at once (before the durable frontier can pass the checkpoint's tick); once the
 //!   operator hands over the snapshot, saved a slice at a time while it goes on, the
 //!   part is queued for the process's part writer thread, which writes it off the
 //!   workers' threads ([`PartWriter`]).
@@ -35,6 +35,7 @@ use segstream_dataflows::classifier::source::EventSource;
 use segstream_dataflows::classifier::{EncodedSnapshot, EngineSnapshot, SnapshotKind};
 use segstream_dataflows::dataflow::Restore;
 use segstream_dataflows::operators::classify::{CheckpointStep, SnapshotTiming};
+use segstream_kafka::side_inputs::SidePoints;
 use segstream_time::wall_clock_ms;
 
 /// The newest complete checkpoint at `location`, if any.
@@ -85,15 +86,19 @@ pub fn this_run() -> u64 {
     nanos ^ (u64::from(std::process::id()) << 48)
 }
 
+/// Where a worker's side-table partitions resume for a checkpoint as of a tick
+/// ([`segstream_kafka::side_inputs::SideInputs::resume_points`]; none where the side inputs do not come from topics).
+pub type SidePointsAt = Box<dyn FnMut(u64) -> SidePoints>;
+
 /// The closure a worker's classify operator reports its checkpoints to: it takes the
-/// resume points of the worker's partitions when a snapshot begins and queues the part
-/// (of `run`, [`this_run`]) once the snapshot is taken.
+/// resume points of the worker's partitions and side-table partitions when a snapshot
+/// begins and queues the part (of `run`, [`this_run`]) once the snapshot is taken.
 pub fn save_closure<S: EventSource>(
-    source: Rc<RefCell<S>>,
+    (source, mut side_points_at): (Rc<RefCell<S>>, SidePointsAt),
     (worker, workers, run): (usize, usize, u64),
     parts: Sender<PartJob>,
 ) -> Box<dyn FnMut(CheckpointStep)> {
-    let mut begun: Option<(u64, BTreeMap<u32, ResumePoint>)> = None;
+    let mut begun: Option<(u64, BTreeMap<u32, ResumePoint>, SidePoints)> = None;
     Box::new(move |step: CheckpointStep| match step {
         CheckpointStep::Began(as_of) => {
             let source = source.borrow();
@@ -102,10 +107,10 @@ pub fn save_closure<S: EventSource>(
                 .into_iter()
                 .filter_map(|p| source.resume_point(p, as_of).map(|point| (p, point)))
                 .collect();
-            begun = Some((as_of, points));
+            begun = Some((as_of, points, side_points_at(as_of)));
         }
         CheckpointStep::Taken(snapshot, timing) => {
-            let Some((_, points)) = begun.take().filter(|(as_of, _)| *as_of == snapshot.as_of) else {
+            let Some((_, points, side_points)) = begun.take().filter(|(as_of, ..)| *as_of == snapshot.as_of) else {
                 tracing::error!(
                     worker,
                     as_of = snapshot.as_of,
@@ -118,6 +123,7 @@ pub fn save_closure<S: EventSource>(
                 worker,
                 workers,
                 points,
+                side_points,
                 state_bytes: 0,
                 state_crc32: 0,
                 base: snapshot.base,

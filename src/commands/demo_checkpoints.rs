@@ -83,7 +83,11 @@ impl DemoCheckpoints {
     pub fn checkpointing<S: EventSource + 'static>(&self, source: Rc<RefCell<S>>, index: usize, peers: usize) -> Checkpointing {
         Checkpointing {
             restore: None,
-            save: save_closure(source, (index, peers, self.run), self.parts.clone()),
+            save: save_closure(
+                (source, Box::new(|_| Default::default())),
+                (index, peers, self.run),
+                self.parts.clone(),
+            ),
         }
     }
 

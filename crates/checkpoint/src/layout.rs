@@ -26,6 +26,10 @@ pub struct PartHeader {
     pub workers: usize,
     /// Where each partition the worker read resumes.
     pub points: BTreeMap<u32, ResumePoint>,
+    /// Where each side-table partition the worker read resumes, by name
+    /// (`profiles/<p>`, `stats/<p>`); a partition without one is read from its start.
+    #[serde(default)]
+    pub side_points: BTreeMap<String, ResumePoint>,
     /// The state's size in bytes.
     pub state_bytes: u64,
     /// The state's CRC-32.
@@ -54,6 +58,9 @@ pub struct Manifest {
     pub links: Vec<PartHeader>,
     /// Where each partition resumes (the union of the parts').
     pub points: BTreeMap<u32, ResumePoint>,
+    /// Where each side-table partition resumes (the union of the parts').
+    #[serde(default)]
+    pub side_points: BTreeMap<String, ResumePoint>,
     /// When it was written (wall clock, ms).
     pub written_ms: u64,
 }

@@ -201,12 +201,14 @@ impl CheckpointStore {
             .iter()
             .flat_map(|p| p.points.iter().map(|(k, v)| (*k, *v)))
             .collect::<BTreeMap<_, _>>();
+        let side_points = parts.iter().flat_map(|p| p.side_points.clone()).collect();
         let manifest = Manifest {
             as_of,
             workers,
             parts,
             links,
             points,
+            side_points,
             written_ms,
         };
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| corrupt(&manifest_path(as_of), e))?;
@@ -328,6 +330,7 @@ mod tests {
             worker,
             workers,
             points: [(worker as u32, point)].into_iter().collect(),
+            side_points: [(format!("profiles/{worker}"), point)].into_iter().collect(),
             state_bytes: 0,
             state_crc32: 0,
             base: None,
@@ -349,6 +352,7 @@ mod tests {
         assert!(store.latest()?.is_none(), "nothing yet");
         let first = write(&store, 1_000, 2)?.ok_or_else(|| corrupt(&Path::from("1000"), "not committed"))?;
         assert_eq!(first.points.len(), 2, "both workers' partitions");
+        assert_eq!(first.side_points.len(), 2, "both workers' side partitions");
         write(&store, 2_000, 2)?;
         let latest = store.latest()?.map(|c| (c.manifest.as_of, c.chains));
         assert_eq!(

@@ -2,18 +2,28 @@
 //!
 //! Contract: each worker reads its share of `user-profiles` and `user-stats`
 //! (partition `p` for global worker `p % n`, from the beginning: they are compacted
-//! tables) and global worker 0 also reads `segment-rules`. A profile or stats record is
+//! tables; after a restore, from the checkpoint's [`SidePoints`]) and global worker 0
+//! also reads `segment-rules` (always from the beginning). A profile or stats record is
 //! an upsert keyed by user id: a JSON object of the schema's fields, or a tombstone
 //! (no payload) that deletes. A rules record is a whole published rule set; it is
 //! validated like `segstream rules check` and applied as the difference to the rules
 //! in force. Each takes effect at the tick of its Kafka timestamp (clamped to at most
 //! now plus the future tolerance, like event times), or at the input's current tick if
-//! that is later. Anything that does not decode or validate goes to the
+//! that is later, or — profiles and stats — at the tick of the partition's previous
+//! record if that is later: a partition's records take effect in offset order, the
+//! order compaction keeps, so that where a restart resumes is one offset per partition.
+//! Anything that does not decode or validate goes to the
 //! dead-letter topic with the reason, and the input goes on. [`SideInputs::bootstrap`]
 //! reads everything present at start before the first event is processed, so the
 //! tables and rules that existed before a run are in force from their own times.
+//!
+//! Checkpoints: a reader that checkpoints remembers at which tick each profile and stats
+//! record went in ([`EmittedRuns`], a run per tick), and [`SideInputs::resume_points`]
+//! gives where each partition resumes for a checkpoint as of `T`: its first record that
+//! went in at `T` or later. The checkpoint's engine state holds the rows of every record
+//! before (`held_rows`, which seed the arrangements on restore).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +31,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use segstream_dataflows::classifier::emitted::{EmittedRuns, ResumePoint};
 use segstream_dataflows::classifier::ClassifierConfig;
 use segstream_dataflows::dataflow::Handles;
 use segstream_model::event::Row;
@@ -35,6 +46,29 @@ use segstream_rules::snapshot::RulesSnapshot;
 
 /// The longest the bootstrap may take.
 const BOOTSTRAP_LIMIT: Duration = Duration::from_secs(120);
+
+/// Where each profile and stats partition resumes after a checkpoint, by
+/// [`side_partition`] name.
+pub type SidePoints = BTreeMap<String, ResumePoint>;
+
+/// The name of a side partition in [`SidePoints`]: `profiles/<p>` or `stats/<p>`
+/// (by role, not topic name, so a checkpoint outlives a topic's renaming).
+pub fn side_partition(table: Table, partition: i32) -> String {
+    let role = match table {
+        Table::Profiles => "profiles",
+        Table::Stats => "stats",
+    };
+    format!("{role}/{partition}")
+}
+
+/// A side table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Table {
+    /// `user-profiles`.
+    Profiles,
+    /// `user-stats`.
+    Stats,
+}
 
 /// What a side record means.
 enum Side {
@@ -57,38 +91,55 @@ pub struct SideInputs {
     applied: Option<(u64, u64)>,
     /// The end offsets at start of partitions not yet read that far.
     not_yet_at_end: HashMap<(String, i32), i64>,
+    /// Per profile and stats partition: the tick its last record went in at, and (when
+    /// checkpointing) the ticks its records went in at.
+    sent: HashMap<(Table, i32), (u64, Option<EmittedRuns>)>,
 }
 
 impl SideInputs {
-    /// Assigns this worker's partitions of the side topics.
+    /// Assigns this worker's partitions of the side topics: profiles and stats from
+    /// `resume` (a partition it has no point for from its beginning) if restoring, from
+    /// their beginning otherwise. `checkpointing`: whether to remember where records went
+    /// in, for [`SideInputs::resume_points`].
     pub fn new(
         deployment: &DeploymentConfig,
-        worker: usize,
-        workers: usize,
+        (worker, workers): (usize, usize),
         schema: Arc<Schema>,
         dead_letters: DeadLetters,
+        (resume, checkpointing): (Option<&SidePoints>, bool),
     ) -> Result<SideInputs, String> {
         let topics = &deployment.topics;
         let consumer = super::consumer(deployment, &format!("{}-side-inputs", deployment.kafka.group)).map_err(|e| e.to_string())?;
         let mut assignment = TopicPartitionList::new();
         let mut not_yet_at_end = HashMap::new();
+        let mut sent = HashMap::new();
         let mut owned = Vec::new();
-        for topic in [&topics.profiles, &topics.stats] {
+        for (topic, table) in [(&topics.profiles, Table::Profiles), (&topics.stats, Table::Stats)] {
             let count = partition_count(&consumer, topic)?;
-            owned.extend(owned_partitions(count, worker, workers).into_iter().map(|p| (topic.clone(), p)));
+            owned.extend(
+                owned_partitions(count, worker, workers)
+                    .into_iter()
+                    .map(|p| (topic.clone(), p, Some(table))),
+            );
         }
         if worker == 0 {
             let count = partition_count(&consumer, &topics.rules)?;
-            owned.extend((0..count).map(|p| (topics.rules.clone(), p)));
+            owned.extend((0..count).map(|p| (topics.rules.clone(), p, None)));
         }
-        for (topic, p) in owned {
+        for (topic, p, table) in owned {
+            let point = table.and_then(|table| resume?.get(&side_partition(table, p)).copied());
+            if let Some(table) = table {
+                let runs = checkpointing.then(|| point.map_or_else(EmittedRuns::default, EmittedRuns::starting_at));
+                sent.insert((table, p), (0, runs));
+            }
+            let start = point.map_or(Offset::Beginning, |point| Offset::Offset(point.offset));
             assignment
-                .add_partition_offset(&topic, p, Offset::Beginning)
+                .add_partition_offset(&topic, p, start)
                 .map_err(|e| format!("assigning {topic}/{p}: {e}"))?;
             let (low, high) = consumer
                 .fetch_watermarks(&topic, p, super::STARTUP_TIMEOUT)
                 .map_err(|e| format!("watermarks of {topic}/{p}: {e}"))?;
-            if high > low {
+            if high > point.map_or(low, |point| point.offset.max(low)) {
                 not_yet_at_end.insert((topic, p), high);
             }
         }
@@ -104,7 +155,23 @@ impl SideInputs {
             rules: Vec::new(),
             applied: None,
             not_yet_at_end,
+            sent,
         })
+    }
+
+    /// Where each profile and stats partition resumes for a checkpoint as of `as_of`
+    /// (see the module contract), once the side inputs' time has passed `as_of`; what
+    /// it remembers of the records before `as_of` is then released. Empty when not
+    /// checkpointing.
+    pub fn resume_points(&mut self, as_of: u64) -> SidePoints {
+        let mut points = SidePoints::new();
+        for ((table, p), (_, runs)) in self.sent.iter_mut() {
+            if let Some(runs) = runs {
+                points.extend(runs.resume_point(as_of).map(|point| (side_partition(*table, *p), point)));
+                runs.committable(as_of);
+            }
+        }
+        points
     }
 
     /// Reads until every assigned partition has reached its end once; how many records
@@ -168,11 +235,11 @@ impl SideInputs {
         ));
         let result = match side {
             Side::Profile => upsert(message, &self.schema.profile).map(|(user, row)| {
-                let at = tick.max(*handles.profiles.time());
+                let at = self.went_in(Table::Profiles, message, tick.max(*handles.profiles.time()));
                 handles.profiles.send((user, row, at));
             }),
             Side::Stats => upsert(message, &self.schema.stats).map(|(user, row)| {
-                let at = tick.max(*handles.stats.time());
+                let at = self.went_in(Table::Stats, message, tick.max(*handles.stats.time()));
                 handles.stats.send((user, row, at));
             }),
             Side::Rules => self.apply_rules(message, tick, handles),
@@ -181,6 +248,17 @@ impl SideInputs {
             let origin = Origin::of(message);
             self.dead_letters.send(&origin, &reason, segstream_time::wall_clock_ms());
         }
+    }
+
+    /// The tick a table record takes effect at, no earlier than `at` nor than its
+    /// partition's previous record (see the module contract); remembered.
+    fn went_in(&mut self, table: Table, message: &OwnedMessage, at: u64) -> u64 {
+        let (last, runs) = self.sent.entry((table, message.partition())).or_insert((0, None));
+        *last = at.max(*last);
+        if let Some(runs) = runs {
+            runs.record(message.offset(), *last, None);
+        }
+        *last
     }
 
     fn apply_rules(&mut self, message: &OwnedMessage, tick: u64, handles: &mut Handles) -> Result<(), String> {

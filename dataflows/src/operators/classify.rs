@@ -93,6 +93,7 @@ use timely::progress::Antichain;
 
 use super::trace_rows::{RowTrace, TraceRows};
 use crate::classifier::metrics::ClassifierMetrics;
+use crate::classifier::side_rows::SideRows;
 use crate::classifier::{EncodedSnapshot, Engine, EngineCounters, MembershipChange, SnapshotKind, UserInput};
 use crate::user_key::UserKey;
 use crate::user_lookup::UserLookups;
@@ -187,10 +188,10 @@ impl SnapshotClock {
 
     /// Saves a slice of the engine's snapshot in progress (at most [`SNAPSHOT_SLICE`]);
     /// the snapshot once it is done.
-    pub fn slice(&mut self, engine: &mut Engine) -> Option<Result<EncodedSnapshot, String>> {
+    pub fn slice(&mut self, engine: &mut Engine, side: &mut dyn SideRows) -> Option<Result<EncodedSnapshot, String>> {
         let slice = Instant::now();
         let done = loop {
-            if let Some(done) = engine.continue_snapshot(SNAPSHOT_ENTRIES_PER_LOOK) {
+            if let Some(done) = engine.continue_snapshot(SNAPSHOT_ENTRIES_PER_LOOK, side) {
                 break Some(done);
             }
             if slice.elapsed() >= SNAPSHOT_SLICE {
@@ -233,13 +234,13 @@ fn hold_at<A, B, C>(inputs: &BTreeMap<u64, A>, rules: &BTreeMap<u64, B>, checkpo
 /// done (counted in `metrics`).
 fn save_a_slice(
     snapshot: &mut Option<SnapshotClock>,
-    engine: &mut Engine,
+    (engine, side): (&mut Engine, &mut dyn SideRows),
     (checkpoints, metrics): (&mut Checkpoints, &ClassifierMetrics),
     worker: usize,
 ) {
     let Some(clock) = snapshot.as_mut() else { return };
     let span = tracing::debug_span!("checkpoint", as_of = engine.snapshot_in_progress(), worker).entered();
-    let done = clock.slice(engine);
+    let done = clock.slice(engine, side);
     drop(span);
     let Some(done) = done else { return };
     let timing = clock.timing;
@@ -355,7 +356,7 @@ pub fn classify<'s>(
                     }
                     // A slice of the snapshot in progress before each slice of ticks, so a
                     // busy worker finishes it too.
-                    save_a_slice(&mut snapshot, &mut engine, (&mut checkpoints, &metrics), worker);
+                    save_a_slice(&mut snapshot, (&mut engine, &mut rows), (&mut checkpoints, &metrics), worker);
                     let Some(cap) = held.as_ref() else { break };
                     let tick = match engine.tick_in_progress() {
                         // A rule change's pass over every user, continued.
@@ -390,7 +391,7 @@ pub fn classify<'s>(
                 }
                 // No tick to work on: the rest of the activation's time goes to the snapshot.
                 while snapshot.is_some() && started.elapsed() < WORK_SLICE {
-                    save_a_slice(&mut snapshot, &mut engine, (&mut checkpoints, &metrics), worker);
+                    save_a_slice(&mut snapshot, (&mut engine, &mut rows), (&mut checkpoints, &metrics), worker);
                 }
                 if snapshot.is_some() {
                     activator.activate();
@@ -401,8 +402,12 @@ pub fn classify<'s>(
                 }
                 drop(rows);
                 if let Some(done) = engine.last_tick().filter(|_| processed) {
-                    // Reads come at later ticks only, and count the updates before them.
-                    let frontier = Antichain::from_elem(done);
+                    // Reads come at later ticks only, and count the updates before them;
+                    // a snapshot in progress reads the rows before its tick.
+                    let held = engine
+                        .snapshot_in_progress()
+                        .map_or(done, |as_of| done.min(as_of.saturating_sub(1)));
+                    let frontier = Antichain::from_elem(held);
                     for trace in [&mut profiles, &mut stats] {
                         trace.set_logical_compaction(frontier.borrow());
                         trace.set_physical_compaction(frontier.borrow());

@@ -5,7 +5,8 @@
 //! ([`UserKey`]), so a user's rows live on the worker that classifies it).
 //! A row is in force before `tick` when its updates at times before `tick` sum to one.
 //! The classify operator holds the traces' compaction frontiers at the tick it last
-//! processed, so those sums stay exact, and builds a `TraceRows` per activation: the
+//! processed (or, while a snapshot as of `T` is being saved, at `T - 1`, for the
+//! dormant records' rows the snapshot reads), so those sums stay exact, and builds a `TraceRows` per activation: the
 //! cursors it opens are kept for the tick and moved forward through the users in the
 //! order the engine asks for them (sorted; a smaller key, or one past the end, rewinds), so the users of a
 //! tick cost one pass over the arrangement's keys rather than one cursor each.

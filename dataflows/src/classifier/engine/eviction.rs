@@ -2,9 +2,11 @@
 //!
 //! Contract: a user with no pending window-expiry timer (hence no windowed state)
 //! whose last input is at least `user_ttl` before the current tick is evicted. If any
-//! of its condition results or memberships is set, those bits are kept as a *dormant*
-//! record ([`Dormant`]: the user id and two bit sets, about 55 bytes, instead of the
-//! whole state); otherwise nothing is kept. Its next input — or a rule change —
+//! of its condition results or memberships is set, or it has a profile or stats row,
+//! those bits are kept as a *dormant* record ([`Dormant`]: the user id and two bit
+//! sets, about 55 bytes, instead of the whole state); otherwise nothing is kept. (A
+//! user with a row keeps a record, bits or not, so that a checkpoint, which saves the
+//! dormant records' rows from the arrangements, holds every row: `snapshot/walk.rs`.) Its next input — or a rule change —
 //! rebuilds it: the profile and stats come back from the arrangements
 //! ([`super::SideRows`]), the condition results and memberships from the dormant
 //! record, every segment counted as evaluated; a user without a record starts as a new
@@ -96,7 +98,8 @@ impl Engine {
     }
 
     fn keep_dormant(&mut self, name: Box<str>, state: UserState) {
-        if state.raw.iter().any(|b| b) || state.member.iter().any(|b| b) {
+        let has_rows = state.profile.is_some() || state.stats.is_some();
+        if has_rows || state.raw.iter().any(|b| b) || state.member.iter().any(|b| b) {
             let record = Dormant {
                 raw: state.raw,
                 member: state.member,
@@ -123,7 +126,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classifier::engine::test_support::{engine, rule, watched};
+    use crate::classifier::engine::test_support::{engine, rule, watched, PagedRows};
     use crate::classifier::side_rows::NoSideRows;
     use segstream_rules::SegmentKind;
 
@@ -198,5 +201,26 @@ mod tests {
         }
         assert_eq!(engine.dormant_count(), users, "each keeps its sticky membership");
         assert_eq!(engine.user_count(), 1, "only `new` is held");
+    }
+
+    #[test]
+    fn an_evicted_user_with_rows_keeps_a_dormant_record() {
+        let mut engine = engine(ClassifierConfig {
+            user_ttl_ms: 1_000,
+            ..ClassifierConfig::default()
+        });
+        let mut rows = PagedRows {
+            users: ["with_row".to_string()].into(),
+            ..PagedRows::default()
+        };
+        let mut out = Vec::new();
+        let never = rule("never", SegmentKind::Dynamic, r#"count("ad_watched", "1s") >= 99"#);
+        let inputs = vec![watched("with_row", "w", 0), watched("without", "o", 0)];
+        engine.process_tick(0, vec![never], inputs, &mut rows, &mut out);
+        engine.process_tick(1_000, Vec::new(), Vec::new(), &mut rows, &mut out);
+        engine.process_tick(2_000, Vec::new(), vec![watched("new", "n", 2_000)], &mut rows, &mut out);
+        assert_eq!(engine.counters.evictions, 2, "both idle past the TTL, no bit set");
+        assert_eq!(engine.dormant_count(), 1, "only the user with a row keeps a record");
+        assert_eq!(engine.user_count(), 1);
     }
 }

@@ -93,6 +93,9 @@ pub struct Engine {
     users: TrackedMap<UserState>,
     /// What evicted users keep, by id (indexed and tracked likewise).
     dormant: TrackedMap<eviction::Dormant>,
+    /// After a restore, until the host has seeded the arrangements with them: the
+    /// dormant users' rows the snapshot held (`snapshot/mod.rs`).
+    restored_dormant_rows: Vec<(Box<str>, Option<PackedRow>, Option<PackedRow>)>,
     dedup: Dedup,
     timers: TrackedTimers,
     /// The snapshot in progress, if any (`snapshot/walk.rs`).
@@ -193,6 +196,7 @@ impl Engine {
             rules,
             users: TrackedMap::default(),
             dormant: TrackedMap::default(),
+            restored_dormant_rows: Vec::new(),
             timers: TrackedTimers::default(),
             snapshot_walk: None,
             snapshot_base: None,

@@ -159,7 +159,8 @@ mod tests {
     use segstream_rules::SegmentKind;
 
     /// 100 dormant users (`d*`, sticky members of `ever`), 100 held ones with open
-    /// windows (`h*`) and 100 with only a profile row (`s*`); at 120 s a rule `quiet` is
+    /// windows (`h*`) and 100 with only a profile row (`s*`, come after the rule change
+    /// at 0, which would have made them dormant records); at 120 s a rule `quiet` is
     /// added, worked through `budget` users at a time. The changes, the side rows' pages
     /// and each user's row lookups.
     fn quiet_added(budget: usize) -> (Vec<MembershipChange>, PagedRows) {
@@ -168,13 +169,14 @@ mod tests {
             ..ClassifierConfig::default()
         });
         let mut side = PagedRows::default();
-        for kind in ["d", "h", "s"] {
+        for kind in ["d", "h"] {
             side.users.extend((0..100).map(|u| format!("{kind}{u:03}")));
         }
         let mut out = Vec::new();
         let ever = rule("ever", SegmentKind::Sticky, r#"count("ad_watched", "1m") >= 1"#);
         let dormant = (0..100).map(|u| watched(&format!("d{u:03}"), &format!("d{u}"), 0)).collect();
         engine.process_tick(0, vec![ever], dormant, &mut side, &mut out);
+        side.users.extend((0..100).map(|u| format!("s{u:03}")));
         engine.process_tick(60_000, Vec::new(), Vec::new(), &mut side, &mut out);
         let held = (0..100).map(|u| watched(&format!("h{u:03}"), &format!("h{u}"), 70_000)).collect();
         engine.process_tick(70_000, Vec::new(), held, &mut side, &mut out);

@@ -3,7 +3,11 @@
 //! Contract: [`Engine::snapshot`]`(as_of)`, called between ticks once every tick
 //! before `as_of` is processed and none at or after it, returns everything the
 //! engine's future output depends on: the rule definitions in force, every user and dormant record tagged with its key group
-//! ([`segstream_model::key_group`]) in the engine's dense order, the remembered event
+//! ([`segstream_model::key_group`]) in the engine's dense order, the dormant records'
+//! profile and stats rows as of `as_of` (read from the arrangements, which alone hold
+//! them: with the users' own rows, a restore seeds the arrangements with every row of
+//! the worker's share of the tables, and the host reads the table topics only after the
+//! checkpoint), the remembered event
 //! ids (whose keys carry their group, `dedup.rs`) with the tick each was first seen at,
 //! and the eviction sweep's position. [`Engine::restore`] loads, into a new engine, the
 //! key groups a predicate accepts from any number of snapshots as of one tick — a
@@ -62,6 +66,9 @@ pub struct EngineSnapshot {
     /// Users with their dense index, key group and id.
     users: Vec<(u32, KeyGroup, Box<str>, UserState)>,
     dormant: Vec<(u32, KeyGroup, Box<str>, Dormant)>,
+    /// The dormant records' profile and stats rows as of `as_of`, by the same index:
+    /// read from the arrangements, which hold them (a dormant record does not).
+    dormant_rows: Vec<(u32, Option<PackedRow>, Option<PackedRow>)>,
     seen: Vec<SavedId>,
     timers: Vec<(u64, Vec<(KeyGroup, String)>)>,
     sweep: SweepPosition,
@@ -162,6 +169,7 @@ impl EngineSnapshot {
         let mut snapshot: EngineSnapshot = bincode::deserialize(bytes).map_err(|e| format!("decoding an engine snapshot: {e}"))?;
         snapshot.users.sort_unstable_by_key(|(index, ..)| *index);
         snapshot.dormant.sort_unstable_by_key(|(index, ..)| *index);
+        snapshot.dormant_rows.sort_unstable_by_key(|(index, ..)| *index);
         Ok(snapshot)
     }
 
@@ -187,6 +195,7 @@ impl EngineSnapshot {
         let at = |what: &str, e: String| format!("the delta as of {} on {}: {what}: {e}", delta.as_of, self.as_of);
         overlay(&mut self.users, delta.users, of.users as usize, |u| u.0).map_err(|e| at("users", e))?;
         overlay(&mut self.dormant, delta.dormant, of.dormant as usize, |d| d.0).map_err(|e| at("dormant records", e))?;
+        overlay(&mut self.dormant_rows, delta.dormant_rows, of.dormant as usize, |d| d.0).map_err(|e| at("dormant rows", e))?;
         // The delta's ids first: the stable sort keeps them before the base's of the same
         // key, and `dedup` keeps the first.
         let mut seen = delta.seen;
@@ -207,6 +216,7 @@ impl EngineSnapshot {
             defs: delta.defs,
             users: self.users,
             dormant: self.dormant,
+            dormant_rows: self.dormant_rows,
             seen,
             timers: timers.into_iter().collect(),
             sweep: delta.sweep,
@@ -227,9 +237,10 @@ impl EngineSnapshot {
 }
 
 impl Engine {
-    /// The engine's state as of tick `as_of` (see the module contract); an error while a
-    /// tick is in progress or once a tick at or after `as_of` is processed.
-    pub fn snapshot(&self, as_of: u64) -> Result<EngineSnapshot, String> {
+    /// The engine's state as of tick `as_of` (see the module contract), the dormant
+    /// records' rows read from `side`; an error while a tick is in progress or once a
+    /// tick at or after `as_of` is processed.
+    pub fn snapshot(&self, as_of: u64, side: &mut dyn SideRows) -> Result<EngineSnapshot, String> {
         self.check_snapshot_tick(as_of)?;
         Ok(EngineSnapshot {
             as_of,
@@ -246,6 +257,15 @@ impl Engine {
                 .iter()
                 .enumerate()
                 .map(|(index, (name, record))| (index as u32, key_group(name), name.clone(), record.clone()))
+                .collect(),
+            dormant_rows: self
+                .dormant
+                .keys()
+                .enumerate()
+                .map(|(index, name)| {
+                    let (profile, stats) = side.rows_before(name, as_of);
+                    (index as u32, profile, stats)
+                })
                 .collect(),
             seen: self.dedup.saved(|_| true),
             timers: self
@@ -279,12 +299,25 @@ impl Engine {
         }
     }
 
-    /// The profile and stats rows of every user held (after a restore: the rows in force
-    /// before the checkpoint's tick, which the host seeds the arrangements with).
+    /// The profile and stats rows of every user held, and after a restore those of the
+    /// dormant records restored: every row of the worker's share of the tables, in force
+    /// before the checkpoint's tick, which the host seeds the arrangements with (and then
+    /// frees, [`Engine::forget_restored_rows`]).
     pub fn held_rows(&self) -> impl Iterator<Item = (&str, Option<&PackedRow>, Option<&PackedRow>)> {
-        self.users
+        let held = self
+            .users
             .iter()
-            .map(|(name, state)| (&**name, state.profile.as_ref(), state.stats.as_ref()))
+            .map(|(name, state)| (&**name, state.profile.as_ref(), state.stats.as_ref()));
+        let dormant = self
+            .restored_dormant_rows
+            .iter()
+            .map(|(name, profile, stats)| (&**name, profile.as_ref(), stats.as_ref()));
+        held.chain(dormant)
+    }
+
+    /// Frees the restored dormant records' rows once the arrangements hold them.
+    pub fn forget_restored_rows(&mut self) {
+        self.restored_dormant_rows = Vec::new();
     }
 
     /// Loads the key groups `owns` accepts from `snapshots` into this new engine (see
@@ -321,6 +354,19 @@ impl Engine {
                 }
             }
             let expected = snapshot.dormant.len();
+            if snapshot.dormant_rows.len() != expected {
+                return Err(format!(
+                    "the snapshot as of {} has {expected} dormant records but rows for {}",
+                    snapshot.as_of,
+                    snapshot.dormant_rows.len()
+                ));
+            }
+            // The two are dense by the same index (`from_bytes`, `apply`).
+            let rows = snapshot.dormant.iter().zip(snapshot.dormant_rows);
+            self.restored_dormant_rows.extend(
+                rows.filter(|((_, group, ..), (_, profile, stats))| owns(*group) && (profile.is_some() || stats.is_some()))
+                    .map(|((_, _, name, _), (_, profile, stats))| (name.clone(), profile, stats)),
+            );
             self.dormant.extend(owned(snapshot.dormant, &owns), expected);
             self.dedup.load(snapshot.seen, &owns);
         }
@@ -355,10 +401,13 @@ mod tests {
         // A sweep runs at the end of this tick (ann is not idle yet); the next is due at 10,525.
         saved.process_tick(9_900, vec![], vec![watched("bob", "b", 9_900)], &mut NoSideRows, &mut out);
         let encoded = saved
-            .encoded_snapshot(10_000, SnapshotKind::Full)
+            .encoded_snapshot(10_000, SnapshotKind::Full, &mut NoSideRows)
             .unwrap_or_else(|e| panic!("{e}"))
             .into_bytes();
-        let copied = saved.snapshot(10_000).and_then(|s| s.to_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let copied = saved
+            .snapshot(10_000, &mut NoSideRows)
+            .and_then(|s| s.to_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(encoded, copied, "encoded straight from the engine or from a copy: the same bytes");
         let bytes = encoded;
         let mut restored = evicting();
@@ -444,7 +493,7 @@ mod tests {
                 .map(|(_, user)| watched(user, &format!("e{}", tick % 25_000), tick))
                 .collect();
             walking.process_tick(tick, rules, inputs, &mut NoSideRows, &mut out);
-            if let Some(done) = walking.continue_snapshot(200) {
+            if let Some(done) = walking.continue_snapshot(200, &mut NoSideRows) {
                 chain.push(done.unwrap_or_else(|e| panic!("{e}")).into_bytes());
             }
             let kind = match tick {
@@ -453,10 +502,13 @@ mod tests {
                 _ => continue,
             };
             // The state as of the delta, copied at once (the first walk is over by then).
-            direct = (kind == SnapshotKind::Incremental).then(|| walking.snapshot(tick + 1).unwrap_or_else(|e| panic!("{e}")));
+            direct =
+                (kind == SnapshotKind::Incremental).then(|| walking.snapshot(tick + 1, &mut NoSideRows).unwrap_or_else(|e| panic!("{e}")));
             walking.begin_snapshot(tick + 1, kind).unwrap_or_else(|e| panic!("{e}"));
         }
-        let delta = walking.continue_snapshot(usize::MAX).unwrap_or_else(|| Err("not begun".into()));
+        let delta = walking
+            .continue_snapshot(usize::MAX, &mut NoSideRows)
+            .unwrap_or_else(|| Err("not begun".into()));
         chain.push(delta.unwrap_or_else(|e| panic!("{e}")).into_bytes());
         assert!(walking.counters.evictions > 0, "evictions");
         assert!(walking.dedup.swept_below() > 9_001, "a sweep since the base");
@@ -478,13 +530,13 @@ mod tests {
         let mut engine = evicting();
         let mut out = Vec::new();
         engine.process_tick(500, vec![], vec![watched("ann", "a", 500)], &mut NoSideRows, &mut out);
-        assert!(engine.snapshot(500).is_err(), "tick 500 is processed");
-        let snapshot = engine.snapshot(600).unwrap_or_else(|e| panic!("{e}"));
+        assert!(engine.snapshot(500, &mut NoSideRows).is_err(), "tick 500 is processed");
+        let snapshot = engine.snapshot(600, &mut NoSideRows).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(snapshot.user_count(), 1);
         assert!(engine.restore(vec![snapshot.clone()], |_| true).is_err(), "the engine holds ann");
         let mut other = evicting();
         other.process_tick(0, vec![], vec![], &mut NoSideRows, &mut out);
-        let mut later = other.snapshot(700).unwrap_or_else(|e| panic!("{e}"));
+        let mut later = other.snapshot(700, &mut NoSideRows).unwrap_or_else(|e| panic!("{e}"));
         later.as_of = 700;
         assert!(evicting().restore(vec![snapshot, later], |_| true).is_err(), "as of 600 and 700");
         assert!(EngineSnapshot::from_bytes(b"not a snapshot").is_err());

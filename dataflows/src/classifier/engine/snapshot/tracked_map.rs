@@ -40,6 +40,9 @@ use segstream_model::key_group::key_group;
 pub(crate) struct TrackedMap<V> {
     map: IndexMap<Box<str>, V, FastHash>,
     walk: Option<Walk>,
+    /// The `(index at the start, id)` of every entry the last walk saved, when it was
+    /// asked to name them ([`TrackedMap::take_saved_names`]).
+    saved_names: Option<Vec<(u32, Box<str>)>>,
     /// Bit `i`: the entry at dense index `i` changed since the last walk began (`None`
     /// before the first walk: nothing to be relative to).
     changed: Option<Vec<u64>>,
@@ -62,6 +65,8 @@ struct Walk {
     /// Entries below this index now are saved or were added since.
     cursor: usize,
     saved: Section,
+    /// The entries saved, by index and id, if asked for.
+    names: Option<Vec<(u32, Box<str>)>>,
 }
 
 /// Whether bit `index` is set.
@@ -96,6 +101,9 @@ impl Walk {
         if let Some((name, value)) = entry {
             // Dense indices fit 32 bits: a worker holds far fewer than 4 billion users.
             self.saved.push(&(index as u32, key_group(name), name, value));
+            if let Some(names) = self.names.as_mut() {
+                names.push((index as u32, name.into()));
+            }
         }
         self.set_unsaved(index, false);
     }
@@ -106,6 +114,7 @@ impl<V> Default for TrackedMap<V> {
         TrackedMap {
             map: IndexMap::default(),
             walk: None,
+            saved_names: None,
             changed: None,
         }
     }
@@ -177,8 +186,9 @@ impl<V: Serialize> TrackedMap<V> {
 
     /// Starts saving the entries `of` as they are now (see the module contract), and a
     /// new record of changes; a walk in progress is dropped. `Changed` before any walk
-    /// has begun saves every entry.
-    pub(crate) fn begin_walk(&mut self, of: WalkOf) {
+    /// has begun saves every entry. `name_them`: also list the entries saved, for
+    /// [`TrackedMap::take_saved_names`].
+    pub(crate) fn begin_walk(&mut self, of: WalkOf, name_them: bool) {
         let len = self.map.len();
         let changed = self.changed.replace(Vec::new());
         let mut unsaved = match (of, changed) {
@@ -186,10 +196,12 @@ impl<V: Serialize> TrackedMap<V> {
             _ => vec![u64::MAX; len.div_ceil(64)],
         };
         cut_to(&mut unsaved, len);
+        self.saved_names = None;
         self.walk = Some(Walk {
             unsaved,
             cursor: 0,
             saved: Section::default(),
+            names: name_them.then(Vec::new),
         });
     }
 
@@ -218,7 +230,17 @@ impl<V: Serialize> TrackedMap<V> {
         if cursor / 64 < walk.unsaved.len() {
             return (budget, None);
         }
-        (budget, self.walk.take().map(|w| w.saved))
+        let done = self.walk.take().map(|walk| {
+            self.saved_names = walk.names;
+            walk.saved
+        });
+        (budget, done)
+    }
+
+    /// The `(index at the start, id)` of every entry the finished walk saved, if it was
+    /// asked to name them; empty otherwise, and the second time.
+    pub(crate) fn take_saved_names(&mut self) -> Vec<(u32, Box<str>)> {
+        self.saved_names.take().unwrap_or_default()
     }
 
     /// Whether a walk is in progress.
@@ -303,7 +325,7 @@ mod tests {
     /// Begins a walk `of` entries and makes `changes`, walking `budget` entries after
     /// each; the entries saved, sorted by index.
     fn walk_through(map: &mut TrackedMap<u32>, of: WalkOf, changes: &[(Change, usize)]) -> Saved {
-        map.begin_walk(of);
+        map.begin_walk(of, false);
         let mut section = None;
         for (change, budget) in changes {
             apply(map, change);
