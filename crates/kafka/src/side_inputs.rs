@@ -72,8 +72,7 @@ pub enum Table {
 
 /// What a side record means.
 enum Side {
-    Profile,
-    Stats,
+    Table(Table),
     Rules,
 }
 
@@ -222,8 +221,8 @@ impl SideInputs {
 
     fn apply(&mut self, message: &OwnedMessage, handles: &mut Handles) {
         let side = match message.topic() {
-            t if t == self.profiles_topic => Side::Profile,
-            t if t == self.stats_topic => Side::Stats,
+            t if t == self.profiles_topic => Side::Table(Table::Profiles),
+            t if t == self.stats_topic => Side::Table(Table::Stats),
             t if t == self.rules_topic => Side::Rules,
             _ => return,
         };
@@ -234,14 +233,20 @@ impl SideInputs {
             self.config.future_tolerance_ms,
         ));
         let result = match side {
-            Side::Profile => upsert(message, &self.schema.profile).map(|(user, row)| {
-                let at = self.went_in(Table::Profiles, message, tick.max(*handles.profiles.time()));
-                handles.profiles.send((user, row, at));
-            }),
-            Side::Stats => upsert(message, &self.schema.stats).map(|(user, row)| {
-                let at = self.went_in(Table::Stats, message, tick.max(*handles.stats.time()));
-                handles.stats.send((user, row, at));
-            }),
+            Side::Table(table) => {
+                let fields = match table {
+                    Table::Profiles => &self.schema.profile,
+                    Table::Stats => &self.schema.stats,
+                };
+                upsert(message, fields).map(|(user, row)| {
+                    let input = match table {
+                        Table::Profiles => &mut handles.profiles,
+                        Table::Stats => &mut handles.stats,
+                    };
+                    let at = self.went_in(table, message, tick.max(*input.time()));
+                    input.send((user, row, at));
+                })
+            }
             Side::Rules => self.apply_rules(message, tick, handles),
         };
         if let Err(reason) = result {
