@@ -2,18 +2,28 @@
 //! order — the input of the exact correctness check.
 //!
 //! Contract: [`read_tap_file`] reads the embedded demo's `--tap-lines` file
-//! (`partition<TAB>line` per line); [`read_topic`] reads the events topic from its
-//! beginning up to the end each partition has when it is called, failing if it cannot
-//! get there within `limit`. Each hands every line to `sink` as `(partition, line)`,
-//! each partition's lines in their order (what the late-event rule judges), and holds
-//! none of them: an hour of input is streamed, not kept (the topic is read with one
-//! consumer per partition, in parallel). Every line is handed on,
-//! whoever it is for: other users' events raise the partition's watermark too.
+//! (`partition<TAB>line` per line). A [`Follower`] reads the events topic from its
+//! beginning while the load runs, one consumer per partition, spooling each partition's
+//! lines to a file of its own; [`Follower::finish`] reads on to the end each partition
+//! has when it is called, failing if it cannot get there within its limit, then replays
+//! the spool. Each hands every line to `sink` as `(partition, line)`, each partition's
+//! lines in their order (what the late-event rule judges), and holds none of them in
+//! memory: an hour of input is streamed. Every line is handed on, whoever it is for:
+//! other users' events raise the partition's watermark too.
+//!
+//! Why follow rather than read the topic once the load is over: tansu 0.6 answers a
+//! fetch with a query that sums the sizes of every record from the fetch offset to the
+//! partition's end before it cuts the batch (`record_fetch.sql`), so a fetch costs the
+//! records behind it, not the batch. Reading an hour's topic (14.4M records, 6 GB) from
+//! offset 0 after a soak ran at 1.6 MB/s and did not finish in an hour
+//! (docs/benchmarks.md); a reader at the tail pays for a few batches per fetch.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer;
@@ -36,84 +46,101 @@ pub fn read_tap_file(path: &Path, mut sink: impl FnMut(u32, &str)) -> Result<(),
     Ok(())
 }
 
-/// Lines read ahead of `sink`, across all partitions (bounds the memory of a fast
-/// reader feeding a slow check).
-const READ_AHEAD: usize = 65_536;
+/// The longest a follower's fetch waits at the broker for new records. tansu answers
+/// a fetch only after this long (it sleeps between its polls of the store), so at the
+/// tail a partition costs it about ten fetches a second.
+const FOLLOW_FETCH_WAIT: Duration = Duration::from_millis(100);
 
-/// A line read from the topic, or why reading stopped.
-type Read = Result<(u32, Vec<u8>), String>;
-
-/// Reads `topic` on `brokers` from its beginning to its current end into `sink`.
-///
-/// Each partition is read by its own consumer on its own thread (one consumer fetching
-/// every partition in turn read the 14M records of a 30-minute soak from tansu too
-/// slowly to finish within the limit); `sink` runs on the calling thread, in each
-/// partition's order.
-pub fn read_topic(brokers: &str, topic: &str, limit: Duration, mut sink: impl FnMut(u32, &str)) -> Result<(), String> {
-    let (_, partitions) = topic_reader(brokers, topic)?;
-    let deadline = Instant::now() + limit;
-    let (sender, lines) = std::sync::mpsc::sync_channel::<Read>(READ_AHEAD);
-    // Set on the first error, so the other readers stop at their next poll.
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut readers = Vec::new();
-    let mut outcome = Ok(());
-    for partition in 0..partitions {
-        let (owned_brokers, owned_topic) = (brokers.to_string(), topic.to_string());
-        let (sender, stop) = (sender.clone(), Arc::clone(&stop));
-        let reader = std::thread::Builder::new().name(format!("read-{partition}")).spawn(move || {
-            if let Err(e) = read_partition(&owned_brokers, &owned_topic, partition, (deadline, &stop), &sender) {
-                // The receiver may be gone already (an earlier error ended the read).
-                let _ = sender.send(Err(e));
-            }
-        });
-        match reader {
-            Ok(reader) => readers.push(reader),
-            Err(e) => {
-                outcome = Err(format!("starting a reader of {topic}/{partition}: {e}"));
-                break;
-            }
-        }
-    }
-    drop(sender);
-    if outcome.is_ok() {
-        for line in &lines {
-            match line {
-                Ok((partition, payload)) => sink(partition, &String::from_utf8_lossy(&payload)),
-                Err(e) => {
-                    outcome = Err(e);
-                    break;
-                }
-            }
-        }
-    }
-    stop.store(true, Ordering::Relaxed);
-    // Dropping the receiver makes a reader blocked on a full channel stop too.
-    drop(lines);
-    for reader in readers {
-        if reader.join().is_err() && outcome.is_ok() {
-            outcome = Err(format!("a reader of {topic} panicked"));
-        }
-    }
-    outcome
+/// What a follower's readers share with [`Follower::finish`].
+#[derive(Default)]
+struct Control {
+    /// Set by `finish`: read on to each partition's end as of then, by this instant.
+    finish_by: OnceLock<Instant>,
+    /// Set when the follower is dropped unfinished, or a reader failed: stop now.
+    cancel: AtomicBool,
 }
 
-/// Reads one partition of `topic` from its beginning to its end at the call, sending
-/// each record's payload to `lines`. Stops early, without error, if `lines` is closed
-/// or `stop` is set; with an error past `deadline`.
-fn read_partition(
-    brokers: &str,
-    topic: &str,
-    partition: i32,
-    (deadline, stop): (Instant, &AtomicBool),
-    lines: &std::sync::mpsc::SyncSender<Read>,
-) -> Result<(), String> {
-    let (consumer, _) = topic_reader(brokers, topic)?;
-    let (low, end) = consumer
-        .fetch_watermarks(topic, partition, Duration::from_secs(10))
-        .map_err(|e| format!("end of {topic}/{partition}: {e}"))?;
-    if end <= low {
-        return Ok(());
+/// Reads a topic into a spool while the load runs (see the module contract).
+pub struct Follower {
+    topic: String,
+    spool: PathBuf,
+    partitions: i32,
+    control: Arc<Control>,
+    readers: Vec<JoinHandle<Result<(), String>>>,
+}
+
+impl Follower {
+    /// Starts one reader per partition of `topic` on `brokers`, each from the
+    /// partition's beginning, spooling to a file in the directory `spool` (created,
+    /// and removed with the follower).
+    pub fn start(brokers: &str, topic: &str, spool: &Path) -> Result<Follower, String> {
+        let (_, partitions) = topic_reader(brokers, topic, FOLLOW_FETCH_WAIT)?;
+        std::fs::create_dir_all(spool).map_err(|e| format!("{}: {e}", spool.display()))?;
+        let mut follower = Follower {
+            topic: topic.to_string(),
+            spool: spool.to_path_buf(),
+            partitions,
+            control: Arc::new(Control::default()),
+            readers: Vec::new(),
+        };
+        for partition in 0..partitions {
+            let path = follower.partition_file(partition);
+            let (brokers, topic, control) = (brokers.to_string(), topic.to_string(), Arc::clone(&follower.control));
+            let reader = std::thread::Builder::new()
+                .name(format!("follow-{partition}"))
+                .spawn(move || follow_partition(&brokers, &topic, partition, &path, &control))
+                .map_err(|e| format!("starting a reader of {}/{partition}: {e}", follower.topic))?;
+            follower.readers.push(reader);
+        }
+        Ok(follower)
     }
+
+    /// Reads each partition on to its end as of this call, failing if one is not there
+    /// within `limit`, then hands every line read to `sink`, partition by partition.
+    pub fn finish(mut self, limit: Duration, mut sink: impl FnMut(u32, &str)) -> Result<(), String> {
+        // Set once, here: `finish` takes the follower.
+        let _ = self.control.finish_by.set(Instant::now() + limit);
+        let mut outcome = Ok(());
+        for (partition, reader) in std::mem::take(&mut self.readers).into_iter().enumerate() {
+            let read = reader
+                .join()
+                .unwrap_or_else(|_| Err(format!("the reader of {}/{partition} panicked", self.topic)));
+            if let (Err(e), Ok(())) = (read, &outcome) {
+                self.control.cancel.store(true, Ordering::Relaxed);
+                outcome = Err(e);
+            }
+        }
+        outcome?;
+        for partition in 0..self.partitions {
+            replay_spool(&self.partition_file(partition), partition as u32, &mut sink)?;
+        }
+        Ok(())
+    }
+
+    fn partition_file(&self, partition: i32) -> PathBuf {
+        self.spool.join(format!("{partition}.lines"))
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.control.cancel.store(true, Ordering::Relaxed);
+        for reader in self.readers.drain(..) {
+            // A reader's outcome no longer matters to anyone.
+            let _ = reader.join();
+        }
+        // Best effort: a spool left behind is only disk.
+        let _ = std::fs::remove_dir_all(&self.spool);
+    }
+}
+
+/// Reads one partition of `topic` from its beginning into the file `spool`, a line per
+/// record, until `control` says stop: at once (cancel), or once the partition's end as
+/// of `finish` is read (an error if that is not done by its deadline). A consumer error
+/// while following (a frozen or restarting broker) is retried; the last one is named if
+/// the deadline passes.
+fn follow_partition(brokers: &str, topic: &str, partition: i32, spool: &Path, control: &Control) -> Result<(), String> {
+    let (consumer, _) = topic_reader(brokers, topic, FOLLOW_FETCH_WAIT)?;
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(topic, partition, Offset::Beginning)
@@ -121,27 +148,72 @@ fn read_partition(
     consumer
         .assign(&assignment)
         .map_err(|e| format!("assigning {topic}/{partition}: {e}"))?;
+    let file = File::create(spool).map_err(|e| format!("{}: {e}", spool.display()))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    // The offset after the last record spooled; the partition's end as of `finish`.
+    let (mut read_to, mut end) = (0_i64, None);
+    let mut last_error = None;
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if control.cancel.load(Ordering::Relaxed) {
             return Ok(());
         }
-        if Instant::now() > deadline {
-            return Err(format!("{topic}/{partition}: not read to its end ({end}) in time"));
+        if let Some(&deadline) = control.finish_by.get() {
+            if end.is_none() {
+                match consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)) {
+                    // An empty partition (or one emptied by retention) has nothing to read.
+                    Ok((low, high)) => end = Some(if high <= low { read_to } else { high }),
+                    Err(e) => last_error = Some(e.to_string()),
+                }
+            }
+            if end.is_some_and(|end| read_to >= end) {
+                return out.flush().map_err(|e| format!("{}: {e}", spool.display()));
+            }
+            if Instant::now() > deadline {
+                let end = end.map_or("unknown".to_string(), |end| end.to_string());
+                let why = last_error.map_or(String::new(), |e| format!("; last error: {e}"));
+                return Err(format!(
+                    "{topic}/{partition}: not read to its end ({end}) in time: at {read_to}{why}"
+                ));
+            }
         }
-        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
-        };
-        let message = message.map_err(|e| format!("reading {topic}/{partition}: {e}"))?;
-        if message.offset() < end
-            && lines
-                .send(Ok((partition as u32, message.payload().unwrap_or_default().to_vec())))
-                .is_err()
-        {
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(e)) => last_error = Some(e.to_string()),
+            Some(Ok(message)) if end.is_none_or(|end| message.offset() < end) => {
+                let payload = message.payload().unwrap_or_default();
+                if payload.contains(&b'\n') {
+                    return Err(format!(
+                        "{topic}/{partition} at {}: a record with a line break cannot be spooled as a line",
+                        message.offset()
+                    ));
+                }
+                out.write_all(payload)
+                    .and_then(|()| out.write_all(b"\n"))
+                    .map_err(|e| format!("{}: {e}", spool.display()))?;
+                read_to = message.offset() + 1;
+            }
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+/// Hands each line of a partition's spool to `sink`.
+fn replay_spool(path: &Path, partition: u32, sink: &mut impl FnMut(u32, &str)) -> Result<(), String> {
+    let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if read == 0 {
             return Ok(());
         }
-        if message.offset() + 1 >= end {
-            return Ok(());
+        if line.last() == Some(&b'\n') {
+            line.pop();
         }
+        sink(partition, &String::from_utf8_lossy(&line));
     }
 }
 

@@ -100,13 +100,15 @@ pub struct KafkaChanges {
 }
 
 /// A consumer for hand-assigned partitions of `topic` on `brokers`, and the topic's
-/// partition count (an error if it has none).
-pub fn topic_reader(brokers: &str, topic: &str) -> Result<(BaseConsumer, i32), String> {
+/// partition count (an error if it has none). `fetch_wait` is the longest a fetch waits
+/// at the broker for records: short for a latency measurement, longer for a bulk reader
+/// (fewer, larger fetches).
+pub fn topic_reader(brokers: &str, topic: &str, fetch_wait: Duration) -> Result<(BaseConsumer, i32), String> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("segstream-harness-{}", std::process::id()))
         .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
+        .set("fetch.wait.max.ms", fetch_wait.as_millis().to_string())
         .create()
         .map_err(|e| format!("kafka consumer: {e}"))?;
     let metadata = consumer
@@ -122,7 +124,7 @@ pub fn topic_reader(brokers: &str, topic: &str) -> Result<(BaseConsumer, i32), S
 impl KafkaChanges {
     /// A reader of `topic` on `brokers`, from the topic's current end.
     pub fn new(brokers: &str, topic: &str) -> Result<KafkaChanges, String> {
-        let (consumer, partitions) = topic_reader(brokers, topic)?;
+        let (consumer, partitions) = topic_reader(brokers, topic, Duration::from_millis(10))?;
         let timeout = Duration::from_secs(10);
         let mut assignment = TopicPartitionList::new();
         for p in 0..partitions {

@@ -183,7 +183,8 @@ struct Common {
     /// Users checked against the oracle, per 10,000 (0: no check).
     #[arg(long, default_value_t = 200)]
     check_per_10k: u64,
-    /// The longest the check may take to read the events topic back (http target).
+    /// The longest the check may take, once the load is over, to read the rest of the
+    /// events topic (http and kafka targets: it is followed while the load runs).
     #[arg(long, default_value = "15m")]
     check_read_limit: String,
     /// The `segstream` binary (embedded target; default: next to this one).
@@ -260,8 +261,10 @@ struct Deployment {
 enum Input {
     /// The embedded demo's `--tap-lines` file.
     Tap(PathBuf),
-    /// The events topic.
-    Topic,
+    /// The events topic, followed while the load runs.
+    Followed(arrivals::Follower),
+    /// Not read: no check was asked for.
+    NotRead,
 }
 
 /// The partner the embedded target's demo delivers to, for event → partner latency.
@@ -396,7 +399,12 @@ fn deploy(common: &Common, lifetime: Duration, scratch: &std::path::Path) -> Res
             metrics: common.metrics.clone(),
             feed: Box::new(KafkaChanges::new(&common.brokers, &common.changes_topic)?),
             partner_feeds: partner_feeds(&common.partner_receipts)?,
-            input: Input::Topic,
+            input: if common.check_per_10k > 0 {
+                let spool = std::env::temp_dir().join(format!("segstream-harness-events-{}", std::process::id()));
+                Input::Followed(arrivals::Follower::start(&common.brokers, &common.events_topic, &spool)?)
+            } else {
+                Input::NotRead
+            },
             child: None,
         }),
     }
@@ -571,9 +579,10 @@ fn one_run(common: &Common, schedule: Schedule, quiet_progress: bool) -> Result<
             delivery.stored(line);
             reader.line(p, line)
         };
-        match &deployment.input {
-            Input::Tap(path) => arrivals::read_tap_file(path, &mut read)?,
-            Input::Topic => arrivals::read_topic(&common.brokers, &common.events_topic, check_read_limit, &mut read)?,
+        match std::mem::replace(&mut deployment.input, Input::NotRead) {
+            Input::Tap(path) => arrivals::read_tap_file(&path, &mut read)?,
+            Input::Followed(follower) => follower.finish(check_read_limit, &mut read)?,
+            Input::NotRead => return Err("the classifier's input was not read".to_string()),
         }
         check(
             &loaded.schema,
