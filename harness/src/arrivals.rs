@@ -64,7 +64,6 @@ struct Control {
 pub struct Follower {
     topic: String,
     spool: PathBuf,
-    partitions: i32,
     control: Arc<Control>,
     readers: Vec<JoinHandle<Result<(), String>>>,
 }
@@ -79,7 +78,6 @@ impl Follower {
         let mut follower = Follower {
             topic: topic.to_string(),
             spool: spool.to_path_buf(),
-            partitions,
             control: Arc::new(Control::default()),
             readers: Vec::new(),
         };
@@ -100,8 +98,10 @@ impl Follower {
     pub fn finish(mut self, limit: Duration, mut sink: impl FnMut(u32, &str)) -> Result<(), String> {
         // Set once, here: `finish` takes the follower.
         let _ = self.control.finish_by.set(Instant::now() + limit);
+        let readers = std::mem::take(&mut self.readers);
+        let partitions = readers.len();
         let mut outcome = Ok(());
-        for (partition, reader) in std::mem::take(&mut self.readers).into_iter().enumerate() {
+        for (partition, reader) in readers.into_iter().enumerate() {
             let read = reader
                 .join()
                 .unwrap_or_else(|_| Err(format!("the reader of {}/{partition} panicked", self.topic)));
@@ -111,8 +111,8 @@ impl Follower {
             }
         }
         outcome?;
-        for partition in 0..self.partitions {
-            replay_spool(&self.partition_file(partition), partition as u32, &mut sink)?;
+        for partition in 0..partitions {
+            replay_spool(&self.partition_file(partition as i32), partition as u32, &mut sink)?;
         }
         Ok(())
     }
